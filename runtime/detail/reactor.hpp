@@ -1,0 +1,82 @@
+// The reactor: the scheduler's interface to the kernel. One backend per file
+// (uring_reactor.cpp, epoll_reactor.cpp), chosen by probing.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ringlet/detail/fiber.hpp"
+
+namespace ringlet::detail {
+
+class Scheduler;
+
+// One blocking operation on a file descriptor, described independently of the backend.
+struct IoRequest {
+  enum class Op : std::uint8_t { Read, Write, Readv, Writev, Recv, Send, RecvMsg, SendMsg, Poll };
+  Op op = Op::Read;
+  int fd = -1;
+  union {
+    void* buf;
+    const void* cbuf;
+    const iovec* iov;
+    msghdr* msg;
+  };
+  std::uint32_t len = 0;      // bytes; iovec count; poll events
+  int flags = 0;              // MSG_* flags for Recv/Send/RecvMsg/SendMsg
+  std::int64_t offset = -1;   // Read/Write: -1 = the file position
+  const char* what = "io";    // for the deadlock report
+  IoRequest() : buf(nullptr) {}
+};
+
+// What a backend's perform() reports: the result (bytes, revents, or -errno) and why the
+// fiber woke: Notified (completed), TimedOut (the deadline passed; res is -ETIMEDOUT unless
+// the operation completed anyway) or Killed (kill() or the deadlock breaker).
+struct IoResult {
+  long res = 0;
+  WakeReason reason = WakeReason::Notified;
+};
+
+class Reactor {
+ public:
+  virtual ~Reactor() = default;
+  virtual const char* name() const noexcept = 0;
+  virtual std::string describe() const = 0;  // engine and the features in use
+
+  // The one submit-and-park path: start req for the running fiber, park it, and return
+  // only once the kernel is done with every buffer req refers to (invariant 1).
+  virtual IoResult perform(Fiber* f, const IoRequest& req, Deadline d) = 0;
+
+  // Flush queued work and collect completions without blocking; wakes fibers.
+  virtual void poll() = 0;
+  // Block until a completion, a notify() or the deadline; then as poll().
+  virtual void wait(Deadline d) = 0;
+  // Wake wait() from any thread. Coalesced: a burst costs one kernel write.
+  virtual void notify() noexcept = 0;
+
+  // Operations whose completion is still owed to a parked fiber.
+  virtual std::size_t in_flight() const noexcept = 0;
+  // Kernel requests still outstanding that no fiber waits for (linked timeouts, cancels).
+  virtual std::size_t in_flight_aux() const noexcept = 0;
+};
+
+// Backends. create_* returns null and says why in `why` if the kernel refuses.
+std::unique_ptr<Reactor> create_uring_reactor(Scheduler& s, std::string& why);
+std::unique_ptr<Reactor> create_epoll_reactor(Scheduler& s, std::string& why);
+
+// The plain-thread version of perform(): the ordinary blocking call, bounded by d.
+long perform_blocking(const IoRequest& req, Deadline d);
+// One non-blocking attempt (MSG_DONTWAIT / RWF_NOWAIT); -EAGAIN if it would block.
+// -EOPNOTSUPP if the fd cannot be tried without blocking (then wait for readiness first).
+long attempt_nonblocking(const IoRequest& req);
+// The plain syscall for req (it may block).
+long do_syscall(const IoRequest& req);
+// The poll(2) events req waits for.
+short poll_events(const IoRequest& req) noexcept;
+
+}  // namespace ringlet::detail

@@ -1,0 +1,135 @@
+// The scheduler: one per OS thread, found through a thread-local pointer. It owns the run
+// queue, the timers, the stacks and the reactor; Scheduler::loop() is the whole runtime in
+// one function.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ringlet/detail/fiber.hpp"
+#include "ringlet/run.hpp"
+#include "detail/reactor.hpp"
+#include "detail/stack_pool.hpp"
+#include "detail/timer_heap.hpp"
+
+namespace ringlet::detail {
+
+// The thread's native stack, on which the loop runs, as a pseudo-fiber so that every switch
+// has the same shape.
+// Shared internals (defined in fiber.cpp / fls.cpp).
+void report_unobserved(Fiber* f);  // on stderr, once, if f's exception was never observed
+void destroy_fls(Fiber* f) noexcept;
+DeadlineSlot& thread_deadline_slot() noexcept;  // scoped Timeouts of a plain thread
+
+class NativeContext final : public Fiber {
+ public:
+  void invoke() override {}
+  void drop_callable() noexcept override {}
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(const RunOptions& opts);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  static Scheduler* current() noexcept { return tls_current_; }
+  // The running fiber, or null while the loop itself runs.
+  Fiber* running() const noexcept { return running_ == &native_ ? nullptr : running_; }
+
+  void spawn(Fiber* f, const SpawnOptions& opts);
+  void run_main(Fiber* main);
+
+  // --- parking ---
+  // A switch point: throw GreenletExit if a kill is pending, Timeout::Expired if the
+  // fiber's scoped deadline has passed.
+  void check_interrupts(Fiber* f);
+  // Park the running fiber until a waker holding `token` wakes it, or the deadline (a
+  // timer) passes. Wakers registered with `token` before the call. `interruptible` lets
+  // kill() and the deadlock breaker wake it.
+  WakeReason park(std::uint64_t token, Deadline d, WaitInfo info, bool interruptible = true);
+  // Interpret a wake reason at a public blocking call: Killed -> GreenletExit, Deadlock ->
+  // DeadlockError, TimedOut by the scoped deadline -> Timeout::Expired. Returns true if
+  // the explicit deadline `d` passed, false if notified.
+  bool settle(Fiber* f, WakeReason r, Deadline d);
+  void yield();
+
+  // Wake f if `token` is still its current token (same thread or another thread).
+  static bool wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept;
+  void kill(Fiber* f);
+
+  Reactor& reactor() noexcept { return *reactor_; }
+  StackPool& stacks() noexcept { return stacks_; }
+
+  // Checks for tests: no fiber alive, nothing in flight.
+  std::size_t live_fibers() const noexcept { return live_; }
+  std::size_t timers_pending() const noexcept { return timers_.size(); }
+
+  // Used by the SIGSEGV handler (async-signal context: plain reads only).
+  static Fiber* running_fiber_unsafe() noexcept;
+
+ private:
+  friend void fiber_entry_trampoline(void* t_fctx, void* t_data);
+
+  void loop();
+  void switch_to(Fiber* next);
+  void switch_out();
+  void after_switch(void* from_ctx, Fiber* from) noexcept;
+  [[noreturn]] void finish_running();
+  void make_ready(Fiber* f) noexcept;
+  void fire_timers();
+  void drain_remote();
+  void post_remote(Fiber* f);
+  bool all_stuck() const noexcept;
+  void break_deadlock();
+  void kill_daemons();
+  void check_stack(Fiber* f);
+
+  // --- run queue ---
+  Fiber* ready_head_ = nullptr;
+  Fiber* ready_tail_ = nullptr;
+  Fiber* pop_ready() noexcept {
+    Fiber* f = ready_head_;
+    if (f) {
+      ready_head_ = f->next_ready;
+      if (!ready_head_) ready_tail_ = nullptr;
+      f->next_ready = nullptr;
+    }
+    return f;
+  }
+
+  static thread_local Scheduler* tls_current_ __attribute__((tls_model("initial-exec")));
+
+  NativeContext native_;
+  Fiber* running_ = &native_;
+  int direct_budget_ = 0;  // fiber-to-fiber switches left before the loop polls again
+
+  Fiber* all_head_ = nullptr;    // live fibers
+  std::size_t live_ = 0;
+  std::size_t live_nondaemon_ = 0;
+  Fiber* main_ = nullptr;
+  bool main_done_ = false;
+  std::uint64_t next_id_ = 1;
+  std::string deadlock_report_;
+  bool deadlock_killed_ = false;  // the breaker killed fibers: run() throws
+
+  TimerHeap timers_;
+  StackPool stacks_;
+  std::unique_ptr<Reactor> reactor_;
+
+  std::mutex remote_mu_;
+  std::vector<Fiber*> remote_;
+  std::atomic<bool> remote_pending_{false};
+
+  void* altstack_ = nullptr;
+  bool own_altstack_ = false;
+  Scheduler* prev_current_ = nullptr;
+};
+
+}  // namespace ringlet::detail

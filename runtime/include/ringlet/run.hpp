@@ -1,0 +1,71 @@
+// Running a scheduler: ringlet::run.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "ringlet/fiber.hpp"
+
+namespace ringlet {
+
+enum class Backend { Auto, IoUring, Epoll };
+
+struct RunOptions {
+  // Engine. Auto: io_uring, else epoll (said once on stderr). RINGLET_BACKEND=epoll|io_uring
+  // in the environment overrides Auto.
+  Backend backend = Backend::Auto;
+  // Default stack size for fibers of this scheduler; 0 = RINGLET_STACK_SIZE or 64 KiB.
+  std::size_t stack_size = 0;
+};
+
+// Every fiber is parked, nothing is in flight and no timer is pending: nothing can ever
+// wake them (gevent's "This operation would block forever"). The message names each parked
+// fiber and what it waits on. Thrown into the main fiber at its blocking call if it is one
+// of them, else out of run().
+class DeadlockError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+class RunHost {
+ public:
+  explicit RunHost(const RunOptions& opts);
+  ~RunHost();
+  RunHost(const RunHost&) = delete;
+  RunHost& operator=(const RunHost&) = delete;
+  // Runs `main` as the main fiber until it and every non-daemon fiber are done.
+  void run(Fiber* main);
+
+ private:
+  Scheduler* sched_;
+};
+}  // namespace detail
+
+// Run fn as the main fiber of a new scheduler on this thread. Returns when fn and every
+// non-daemon fiber have finished (daemons are then killed); returns fn's value or rethrows
+// its exception.
+template <class Fn>
+auto run(Fn&& fn, const RunOptions& opts = {}) {
+  using R = std::invoke_result_t<std::decay_t<Fn>&&>;
+  auto* f = detail::make_fiber(std::forward<Fn>(fn));
+  f->name = "main";
+  Greenlet<R> g{f};
+  {
+    detail::RunHost host{opts};
+    host.run(f);
+  }
+  if constexpr (std::is_void_v<R>) {
+    g.get();
+  } else {
+    return std::move(g.get());
+  }
+}
+
+// Name of the engine of the calling thread's scheduler ("io_uring" or "epoll"), or "none".
+const char* engine();
+
+}  // namespace ringlet

@@ -1,0 +1,407 @@
+#include "detail/scheduler.hpp"
+
+#include <cxxabi.h>
+
+#include <boost/context/detail/fcontext.hpp>
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "detail/env.hpp"
+#include "detail/signals.hpp"
+#include "ringlet/fiber.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define RINGLET_ASAN 1
+#endif
+
+namespace ctx = boost::context::detail;
+
+namespace ringlet::detail {
+
+thread_local Scheduler* Scheduler::tls_current_ = nullptr;
+
+namespace {
+
+// Fiber-to-fiber switches allowed before control returns to the loop to flush submissions,
+// reap completions and fire timers; bounds how long a yielding crowd can starve I/O.
+constexpr int kDirectBudget = 64;
+
+// libstdc++ keeps the caught-exception stack and uncaught count per thread. Fibers that
+// switch inside a catch block would tangle it, so each fiber carries its own copy.
+struct EhGlobals {
+  void* caught;
+  unsigned int uncaught;
+};
+static_assert(sizeof(EhGlobals) <= sizeof(Fiber::eh_globals));
+
+inline EhGlobals* eh_globals() noexcept {
+  return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+}
+
+}  // namespace
+
+// The first code a new fiber runs.
+void fiber_entry_trampoline(void* t_fctx, void* t_data) {
+  Scheduler* s = Scheduler::current();
+#if RINGLET_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &static_cast<Fiber*>(t_data)->asan_stack_bottom,
+                                  &static_cast<Fiber*>(t_data)->asan_stack_size);
+#endif
+  s->after_switch(t_fctx, static_cast<Fiber*>(t_data));
+  Fiber* f = s->running_;
+  try {
+    if (f->kill_pending) {  // killed before it ever ran
+      f->kill_pending = false;
+      throw GreenletExit{};
+    }
+    f->invoke();
+  } catch (const GreenletExit&) {
+    f->killed = true;
+    f->error = std::current_exception();
+  } catch (...) {
+    f->error = std::current_exception();
+  }
+  f->drop_callable();
+  destroy_fls(f);
+  s->finish_running();
+}
+
+namespace {
+void entry(ctx::transfer_t t) { fiber_entry_trampoline(t.fctx, t.data); }
+}  // namespace
+
+Scheduler::Scheduler(const RunOptions& opts)
+    : stacks_(opts.stack_size ? opts.stack_size : env_stack_size()) {
+  if (tls_current_)
+    throw std::logic_error("ringlet::run: this thread already runs a scheduler (nested run)");
+  Backend backend = opts.backend == Backend::Auto ? env_backend() : opts.backend;
+  std::string why;
+  if (backend != Backend::Epoll) {
+    reactor_ = create_uring_reactor(*this, why);
+    if (!reactor_ && backend == Backend::IoUring)
+      throw std::runtime_error("ringlet: io_uring was requested but cannot run here: " + why);
+  }
+  if (!reactor_) {
+    std::string why_epoll;
+    reactor_ = create_epoll_reactor(*this, why_epoll);
+    if (!reactor_) throw std::runtime_error("ringlet: no engine can run here: " + why_epoll);
+    say_once_engine(backend == Backend::Epoll ? "epoll (chosen by RINGLET_BACKEND or RunOptions)"
+                                              : "epoll, because io_uring " + why);
+  }
+  if (env_verbose()) std::fprintf(stderr, "ringlet: engine %s\n", reactor_->describe().c_str());
+  install_fault_handler();
+  altstack_ = setup_altstack(own_altstack_);
+  native_.status = FiberStatus::Running;
+  native_.sched = this;
+  native_.name = "(scheduler loop)";
+  tls_current_ = this;
+}
+
+Scheduler::~Scheduler() {
+  tls_current_ = nullptr;
+  reactor_.reset();
+  teardown_altstack(altstack_, own_altstack_);
+}
+
+Fiber* Scheduler::running_fiber_unsafe() noexcept {
+  Scheduler* s = tls_current_;
+  return s ? s->running() : nullptr;
+}
+
+void Scheduler::spawn(Fiber* f, const SpawnOptions& opts) {
+  if (!opts.name.empty()) f->name = opts.name;
+  f->daemon = opts.daemon;
+  f->sched = this;
+  f->id = next_id_++;
+  try {
+    f->stack = stacks_.acquire(opts.stack_size);
+  } catch (...) {
+    f->status = FiberStatus::Done;
+    f->release();  // the creation reference; the caller's handle still holds one
+    throw;
+  }
+  f->ctx = ctx::make_fcontext(f->stack.lo + f->stack.size, f->stack.size, &entry);
+  f->asan_stack_bottom = f->stack.lo;
+  f->asan_stack_size = f->stack.size;
+  f->all_next = all_head_;
+  if (all_head_) all_head_->all_prev = f;
+  all_head_ = f;
+  ++live_;
+  if (!f->daemon) ++live_nondaemon_;
+  make_ready(f);
+}
+
+void Scheduler::run_main(Fiber* main) {
+  main_ = main;
+  spawn(main, SpawnOptions{});
+  loop();
+  if (deadlock_killed_ || live_ != 0) {
+    if (live_ != 0)
+      deadlock_report_ += "\n  (" + std::to_string(live_) +
+                          " fiber(s) ignored GreenletExit and were left behind)";
+    throw DeadlockError(deadlock_report_);
+  }
+}
+
+// The whole runtime, one pass per iteration: collect what the kernel finished, take
+// wake-ups from other threads, fire due timers, run what is ready; when nothing is, sleep in
+// the reactor until the next timer or completion.
+void Scheduler::loop() {
+  for (;;) {
+    direct_budget_ = kDirectBudget;
+    reactor_->poll();
+    drain_remote();
+    if (!timers_.empty()) fire_timers();
+    if (Fiber* f = pop_ready()) {
+      switch_to(f);
+      continue;
+    }
+    if (live_nondaemon_ == 0) {  // main and every non-daemon fiber have finished
+      if (live_ == 0) break;
+      kill_daemons();
+      if (ready_head_) continue;
+    }
+    if (all_stuck()) {
+      break_deadlock();
+      if (ready_head_) continue;
+      break;  // fibers that ignore kills stay behind; run_main reports them
+    }
+    stacks_.trim();
+    reactor_->wait(timers_.empty() ? Deadline::never() : Deadline{timers_.top()->when});
+  }
+}
+
+void Scheduler::switch_to(Fiber* next) {
+  Fiber* prev = running_;
+  if (next == prev) {
+    prev->status = FiberStatus::Running;
+    return;
+  }
+  if (prev->stack.protection == StackProtection::Checked && prev != &native_) check_stack(prev);
+  EhGlobals* g = eh_globals();
+  std::memcpy(prev->eh_globals, g, sizeof(EhGlobals));
+  std::memcpy(g, next->eh_globals, sizeof(EhGlobals));
+  running_ = next;
+  next->status = FiberStatus::Running;
+#if RINGLET_ASAN
+  __sanitizer_start_switch_fiber(prev->status == FiberStatus::Done ? nullptr : &prev->asan_fake_stack,
+                                 next->asan_stack_bottom, next->asan_stack_size);
+#endif
+  ctx::transfer_t t = ctx::jump_fcontext(next->ctx, prev);
+#if RINGLET_ASAN
+  const void* from_bottom = nullptr;
+  std::size_t from_size = 0;
+  __sanitizer_finish_switch_fiber(prev->asan_fake_stack, &from_bottom, &from_size);
+  if (static_cast<Fiber*>(t.data) == &native_) {
+    native_.asan_stack_bottom = from_bottom;
+    native_.asan_stack_size = from_size;
+  }
+#endif
+  after_switch(t.fctx, static_cast<Fiber*>(t.data));
+}
+
+// Runs on the stack we switched to. A finished fiber's stack can only be recycled here,
+// once nothing runs on it any more.
+void Scheduler::after_switch(void* from_ctx, Fiber* from) noexcept {
+  if (from->status == FiberStatus::Done) {
+    stacks_.release(from->stack);
+    from->stack = {};
+    from->release();  // the scheduler's reference
+  } else {
+    from->ctx = from_ctx;
+  }
+}
+
+void Scheduler::switch_out() {
+  Fiber* next = nullptr;
+  if (direct_budget_ > 0 && (next = pop_ready())) --direct_budget_;
+  switch_to(next ? next : &native_);
+}
+
+void Scheduler::finish_running() {
+  Fiber* f = running_;
+  if (f->stack.protection == StackProtection::Checked) check_stack(f);
+  f->status = FiberStatus::Done;
+  if (f->all_prev) f->all_prev->all_next = f->all_next;
+  else all_head_ = f->all_next;
+  if (f->all_next) f->all_next->all_prev = f->all_prev;
+  --live_;
+  if (!f->daemon) --live_nondaemon_;
+  if (f == main_) main_done_ = true;
+  for (JoinNode* n = f->joiners; n; n = n->next) wake(n->waiter, n->token, WakeReason::Notified);
+  if (f->handles == 0) report_unobserved(f);
+  switch_out();
+  std::abort();  // unreachable: nobody resumes a finished fiber
+}
+
+void Scheduler::make_ready(Fiber* f) noexcept {
+  f->status = FiberStatus::Ready;
+  f->next_ready = nullptr;
+  if (ready_tail_) ready_tail_->next_ready = f;
+  else ready_head_ = f;
+  ready_tail_ = f;
+}
+
+bool Scheduler::wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept {
+  std::uint64_t expected = token;
+  if (!f->epoch.compare_exchange_strong(expected, token + 1, std::memory_order_acq_rel,
+                                        std::memory_order_relaxed))
+    return false;
+  f->reason = r;
+  Scheduler* s = f->sched;
+  if (tls_current_ == s) s->make_ready(f);
+  else s->post_remote(f);
+  return true;
+}
+
+void Scheduler::post_remote(Fiber* f) {
+  {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    remote_.push_back(f);
+  }
+  if (!remote_pending_.exchange(true, std::memory_order_acq_rel)) reactor_->notify();
+}
+
+void Scheduler::drain_remote() {
+  if (!remote_pending_.load(std::memory_order_relaxed)) return;
+  // Clear the flag before taking the queue: a post after this point notifies again.
+  remote_pending_.store(false, std::memory_order_seq_cst);
+  std::vector<Fiber*> batch;
+  {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    batch.swap(remote_);
+  }
+  for (Fiber* f : batch) make_ready(f);
+}
+
+void Scheduler::fire_timers() {
+  const auto now = Clock::now();
+  while (!timers_.empty() && timers_.top()->when <= now) {
+    TimerNode* n = timers_.pop();
+    wake(n->fiber, n->token, WakeReason::TimedOut);
+  }
+}
+
+void Scheduler::check_interrupts(Fiber* f) {
+  if (f->kill_pending) {
+    f->kill_pending = false;
+    throw GreenletExit{};
+  }
+  if (!f->deadline.deadline.is_never() && Clock::now() >= f->deadline.deadline.time())
+    throw Timeout::Expired(f->deadline.owner, f->deadline.deadline);
+}
+
+WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool interruptible) {
+  Fiber* f = running_;
+  assert(f != &native_ && "the scheduler loop cannot park");
+  f->park_token = token;
+  f->waiting = info;
+  f->interruptible = interruptible;
+  TimerNode timer;
+  if (!d.is_never()) {
+    timer.when = d.time();
+    timer.fiber = f;
+    timer.token = token;
+    timers_.push(&timer);
+  }
+  // A kill that arrived while we were running: wake ourselves so the wait ends at once.
+  if (interruptible && f->kill_pending) wake(f, token, WakeReason::Killed);
+  if (f->status != FiberStatus::Ready) f->status = FiberStatus::Parked;  // Ready: woken already
+  switch_out();
+  if (timer.queued()) timers_.remove(&timer);
+  f->interruptible = false;
+  f->waiting = {};
+  return f->reason;
+}
+
+bool Scheduler::settle(Fiber* f, WakeReason r, Deadline d) {
+  switch (r) {
+    case WakeReason::Notified:
+    case WakeReason::None:
+      return false;
+    case WakeReason::Killed:
+      f->kill_pending = false;
+      throw GreenletExit{};
+    case WakeReason::Deadlock:
+      throw DeadlockError(deadlock_report_);
+    case WakeReason::TimedOut:
+      if (f->deadline.deadline < d) throw Timeout::Expired(f->deadline.owner, f->deadline.deadline);
+      return true;
+  }
+  return false;
+}
+
+void Scheduler::yield() {
+  Fiber* f = running_;
+  make_ready(f);
+  switch_out();
+  check_interrupts(f);
+}
+
+void Scheduler::kill(Fiber* f) {
+  if (f->status == FiberStatus::Done) return;
+  f->kill_pending = true;
+  f->kill_sent = true;
+  if (f->status == FiberStatus::Parked && f->interruptible)
+    wake(f, f->park_token, WakeReason::Killed);
+}
+
+void Scheduler::kill_daemons() {
+  for (Fiber* f = all_head_; f; f = f->all_next)
+    if (f->daemon && !f->kill_sent) kill(f);
+}
+
+bool Scheduler::all_stuck() const noexcept {
+  return !ready_head_ && timers_.empty() && reactor_->in_flight() == 0 &&
+         !remote_pending_.load(std::memory_order_acquire);
+}
+
+// Every fiber is parked and nothing can wake one. Say who waits on what; hand the error to
+// the main fiber if it is among them (it may handle it), else kill them all and let run()
+// throw. A second deadlock among fibers already killed ends the loop.
+void Scheduler::break_deadlock() {
+  std::string report =
+      "ringlet: deadlock: every fiber is parked and nothing can wake them "
+      "(this operation would block forever):";
+  for (const Fiber* f = all_head_; f; f = f->all_next) {
+    report += "\n  fiber '" + f->display_name() + "' (#" + std::to_string(f->id) + ") ";
+    if (f->status == FiberStatus::Parked) {
+      report += "waits in ";
+      report += f->waiting.what ? f->waiting.what : "an unnamed wait";
+      if (f->waiting.target)
+        report += " of fiber '" + f->waiting.target->display_name() + "' (#" +
+                  std::to_string(f->waiting.target->id) + ")";
+    } else {
+      report += "is not parked";
+    }
+  }
+  deadlock_report_ = report;
+  if (!main_done_ && main_->status == FiberStatus::Parked && main_->interruptible) {
+    wake(main_, main_->park_token, WakeReason::Deadlock);
+    return;
+  }
+  for (Fiber* f = all_head_; f; f = f->all_next) {
+    if (f->status != FiberStatus::Parked || !f->interruptible) continue;
+    if (f->kill_sent) continue;  // killed already and stuck again: left behind
+    deadlock_killed_ = true;
+    f->kill_sent = true;
+    f->kill_pending = true;
+    wake(f, f->park_token, WakeReason::Killed);
+  }
+}
+
+void Scheduler::check_stack(Fiber* f) {
+  char probe;
+  const char* sp = &probe;
+  const bool canary_ok =
+      *reinterpret_cast<const std::uint64_t*>(f->stack.lo) == StackPool::kCanary;
+  if (!canary_ok || (sp >= f->stack.lo && sp < f->stack.lo + 256) || sp < f->stack.lo)
+    report_overflow(f, canary_ok ? sp : f->stack.lo, /*at_switch=*/true);
+}
+
+}  // namespace ringlet::detail

@@ -1,0 +1,63 @@
+#include "ringlet/time.hpp"
+
+#include <thread>
+
+#include "detail/scheduler.hpp"
+
+namespace ringlet {
+
+Clock::duration Deadline::remaining() const noexcept {
+  if (is_never()) return Clock::duration::max();
+  auto left = at_ - Clock::now();
+  return left > Clock::duration::zero() ? left : Clock::duration::zero();
+}
+
+void sleep_until(Deadline d) {
+  using namespace detail;
+  Scheduler* s = Scheduler::current();
+  Fiber* f = s ? s->running() : nullptr;
+  if (!f) {  // a plain thread: sleep it, honouring an enclosing Timeout
+    DeadlineSlot& slot = thread_deadline_slot();
+    const Deadline until = earliest(d, slot.deadline);
+    while (!until.passed()) {
+      if (until.is_never()) std::this_thread::sleep_for(std::chrono::hours(24));
+      else std::this_thread::sleep_until(until.time());
+    }
+    if (slot.deadline < d) throw Timeout::Expired(slot.owner, slot.deadline);
+    return;
+  }
+  if (!d.is_never() && d.time() <= Clock::now()) {  // sleep(0): let the others run once
+    s->yield();
+    return;
+  }
+  s->check_interrupts(f);
+  const std::uint64_t token = f->epoch.load(std::memory_order_relaxed);
+  WakeReason r = s->park(token, earliest(d, f->deadline.deadline), WaitInfo{"sleep", nullptr});
+  s->settle(f, r, d);
+}
+
+void yield() {
+  detail::Scheduler* s = detail::Scheduler::current();
+  if (s && s->running()) s->yield();
+  else std::this_thread::yield();
+}
+
+Timeout::Timeout(Deadline d) noexcept : deadline_(d) {
+  detail::Fiber* f = detail::current_fiber();
+  auto* slot = f ? &f->deadline : &detail::thread_deadline_slot();
+  slot_ = slot;
+  saved_deadline_ = slot->deadline;
+  saved_owner_ = slot->owner;
+  if (d < slot->deadline) {
+    slot->deadline = d;
+    slot->owner = this;
+  }
+}
+
+Timeout::~Timeout() {
+  auto* slot = static_cast<detail::DeadlineSlot*>(slot_);
+  slot->deadline = saved_deadline_;
+  slot->owner = saved_owner_;
+}
+
+}  // namespace ringlet

@@ -1,0 +1,258 @@
+// The io_uring engine. Submissions queue without a syscall and are flushed once per loop
+// iteration together with reaping (io_uring_submit_and_get_events) or with the idle wait
+// (io_uring_submit_and_wait_timeout). Every fiber operation's state lives on the parked
+// fiber's stack; a killed fiber cancels and waits for the final completion.
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "detail/reactor.hpp"
+#include "detail/scheduler.hpp"
+
+namespace ringlet::detail {
+
+namespace {
+
+constexpr std::uint64_t kIgnore = 0;  // completions nobody waits for: link timeouts, cancels
+constexpr std::uint64_t kWake = 1;    // the eventfd read that notify() completes
+
+struct UringOp {
+  Fiber* fiber;
+  std::uint64_t token;
+  long res = 0;
+  bool done = false;
+};
+
+__kernel_timespec to_timespec(Clock::duration d) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  return {ns / 1'000'000'000, ns % 1'000'000'000};
+}
+
+class UringReactor final : public Reactor {
+ public:
+  explicit UringReactor(Scheduler& s) : sched_(s) {}
+  ~UringReactor() override {
+    if (ring_ok_) io_uring_queue_exit(&ring_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  bool init(std::string& why) {
+    // Strongest setup first; older kernels refuse unknown flags with EINVAL.
+    const unsigned variants[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,  // 6.1
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,    // 5.19
+        0,
+    };
+    int r = -EINVAL;
+    for (unsigned flags : variants) {
+      io_uring_params p{};
+      p.flags = flags | IORING_SETUP_CQSIZE;
+      p.cq_entries = 4096;
+      r = io_uring_queue_init_params(256, &ring_, &p);
+      if (r == 0) {
+        setup_flags_ = flags;
+        features_ = p.features;
+        break;
+      }
+      if (r != -EINVAL) break;
+    }
+    if (r != 0) {
+      why = std::string("cannot be set up: ") + std::strerror(-r) +
+            (r == -EPERM ? " (kernel.io_uring_disabled or a seccomp profile)" : "");
+      return false;
+    }
+    ring_ok_ = true;
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    if (!probe) {
+      why = "cannot be probed for its operations";
+      return false;
+    }
+    const std::pair<int, const char*> needed[] = {
+        {IORING_OP_READ, "READ"},           {IORING_OP_WRITE, "WRITE"},
+        {IORING_OP_READV, "READV"},         {IORING_OP_WRITEV, "WRITEV"},
+        {IORING_OP_RECV, "RECV"},           {IORING_OP_SEND, "SEND"},
+        {IORING_OP_RECVMSG, "RECVMSG"},     {IORING_OP_SENDMSG, "SENDMSG"},
+        {IORING_OP_POLL_ADD, "POLL_ADD"},   {IORING_OP_LINK_TIMEOUT, "LINK_TIMEOUT"},
+        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+    };
+    for (auto [op, name] : needed) {
+      if (!io_uring_opcode_supported(probe, op)) {
+        why = std::string("lacks IORING_OP_") + name;
+        io_uring_free_probe(probe);
+        return false;
+      }
+    }
+    io_uring_free_probe(probe);
+    if (!(features_ & IORING_FEAT_EXT_ARG)) {
+      why = "lacks IORING_FEAT_EXT_ARG (Linux 5.11)";
+      return false;
+    }
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0) {
+      why = std::string("eventfd: ") + std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+
+  const char* name() const noexcept override { return "io_uring"; }
+  std::string describe() const override {
+    std::string s = "io_uring";
+    if (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) s += " (SINGLE_ISSUER|DEFER_TASKRUN)";
+    else if (setup_flags_ & IORING_SETUP_COOP_TASKRUN) s += " (COOP_TASKRUN|TASKRUN_FLAG)";
+    else s += " (plain)";
+    return s;
+  }
+
+  IoResult perform(Fiber* f, const IoRequest& req, Deadline d) override {
+    if (!d.is_never() && d.passed()) return {-ETIMEDOUT, WakeReason::TimedOut};
+    UringOp op{f, f->epoch.load(std::memory_order_relaxed)};
+    const bool timed = !d.is_never();
+    reserve(timed ? 2 : 1);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    prep(sqe, req);
+    io_uring_sqe_set_data(sqe, &op);
+    ++in_flight_;
+    __kernel_timespec ts{};  // read by the kernel at submission, while we are parked here
+    if (timed) {
+      sqe->flags |= IOSQE_IO_LINK;
+      ts = to_timespec(d.time().time_since_epoch());
+      io_uring_sqe* t = io_uring_get_sqe(&ring_);
+      io_uring_prep_link_timeout(t, &ts, IORING_TIMEOUT_ABS);
+      io_uring_sqe_set_data64(t, kIgnore);
+      ++aux_;
+    }
+    WakeReason r = sched_.park(op.token, Deadline::never(), WaitInfo{req.what, nullptr});
+    if (!op.done) {
+      // Killed: cancel, then stay parked until the kernel has finished with our buffers.
+      reserve(1);
+      io_uring_sqe* c = io_uring_get_sqe(&ring_);
+      io_uring_prep_cancel64(c, reinterpret_cast<std::uint64_t>(&op), 0);
+      io_uring_sqe_set_data64(c, kIgnore);
+      ++aux_;
+      while (!op.done) {
+        op.token = f->epoch.load(std::memory_order_relaxed);
+        sched_.park(op.token, Deadline::never(), WaitInfo{"cancellation", nullptr}, false);
+      }
+    }
+    if (r == WakeReason::Notified && op.res == -ECANCELED && timed && d.passed())
+      return {-ETIMEDOUT, WakeReason::TimedOut};  // the linked timeout cancelled it
+    return {op.res, r};
+  }
+
+  void poll() override {
+    const bool flush = io_uring_sq_ready(&ring_) > 0;
+    const bool events = (in_flight_ + aux_) > 0 &&
+                        ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) ||
+                         (IO_URING_READ_ONCE(*ring_.sq.kflags) &
+                          (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)));
+    if (flush || events) io_uring_submit_and_get_events(&ring_);
+    reap();
+  }
+
+  void wait(Deadline d) override {
+    if (!wake_armed_) {
+      reserve(1);
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      io_uring_prep_read(sqe, wake_fd_, &wake_buf_, sizeof wake_buf_, 0);
+      io_uring_sqe_set_data64(sqe, kWake);
+      wake_armed_ = true;
+    }
+    io_uring_cqe* cqe = nullptr;
+    if (d.is_never()) {
+      io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+    } else {
+      auto left = d.remaining();
+      __kernel_timespec ts = to_timespec(left);
+      if (left > Clock::duration::zero())
+        io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+      else
+        io_uring_submit_and_get_events(&ring_);
+    }
+    reap();
+  }
+
+  void notify() noexcept override {
+    std::uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+    (void)ignored;
+  }
+
+  std::size_t in_flight() const noexcept override { return in_flight_; }
+  std::size_t in_flight_aux() const noexcept override { return aux_; }
+
+ private:
+  // Make room for n consecutive SQEs (a linked pair must not straddle a flush).
+  void reserve(unsigned n) {
+    while (io_uring_sq_space_left(&ring_) < n) {
+      int r = io_uring_submit(&ring_);
+      if (r == -EBUSY || r == -EAGAIN) {  // completion queue backed up: make room there
+        io_uring_get_events(&ring_);
+        reap();
+      }
+    }
+  }
+
+  static void prep(io_uring_sqe* sqe, const IoRequest& q) {
+    using Op = IoRequest::Op;
+    const auto off = static_cast<std::uint64_t>(q.offset);  // -1: the file position
+    switch (q.op) {
+      case Op::Read: io_uring_prep_read(sqe, q.fd, q.buf, q.len, off); break;
+      case Op::Write: io_uring_prep_write(sqe, q.fd, q.cbuf, q.len, off); break;
+      case Op::Readv: io_uring_prep_readv(sqe, q.fd, q.iov, q.len, off); break;
+      case Op::Writev: io_uring_prep_writev(sqe, q.fd, q.iov, q.len, off); break;
+      case Op::Recv: io_uring_prep_recv(sqe, q.fd, q.buf, q.len, q.flags); break;
+      case Op::Send: io_uring_prep_send(sqe, q.fd, q.cbuf, q.len, q.flags); break;
+      case Op::RecvMsg: io_uring_prep_recvmsg(sqe, q.fd, q.msg, static_cast<unsigned>(q.flags)); break;
+      case Op::SendMsg: io_uring_prep_sendmsg(sqe, q.fd, q.msg, static_cast<unsigned>(q.flags)); break;
+      case Op::Poll: io_uring_prep_poll_add(sqe, q.fd, q.len); break;
+    }
+  }
+
+  void reap() {
+    unsigned head;
+    unsigned n = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++n;
+      const std::uint64_t ud = cqe->user_data;
+      if (ud == kIgnore) {
+        --aux_;
+      } else if (ud == kWake) {
+        wake_armed_ = false;
+      } else if (ud != LIBURING_UDATA_TIMEOUT) {
+        auto* op = reinterpret_cast<UringOp*>(ud);
+        op->res = cqe->res;
+        op->done = true;
+        --in_flight_;
+        Scheduler::wake(op->fiber, op->token, WakeReason::Notified);
+      }
+    }
+    io_uring_cq_advance(&ring_, n);
+  }
+
+  Scheduler& sched_;
+  io_uring ring_{};
+  bool ring_ok_ = false;
+  unsigned setup_flags_ = 0;
+  unsigned features_ = 0;
+  int wake_fd_ = -1;
+  std::uint64_t wake_buf_ = 0;
+  bool wake_armed_ = false;
+  std::size_t in_flight_ = 0;
+  std::size_t aux_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Reactor> create_uring_reactor(Scheduler& s, std::string& why) {
+  auto r = std::make_unique<UringReactor>(s);
+  if (!r->init(why)) return nullptr;
+  return r;
+}
+
+}  // namespace ringlet::detail

@@ -1,0 +1,84 @@
+// Test helpers: run a body in a fresh scheduler and check nothing is left behind.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "detail/scheduler.hpp"
+#include "ringlet/ringlet.hpp"
+
+namespace ringlet::test {
+
+// Runs `body` as the main fiber of a new scheduler on this thread; afterwards fails the test
+// if any fiber is alive, any operation is in flight or any timer is pending. Returns the
+// body's value (rethrows its exception).
+template <class Fn>
+auto in_scheduler(Fn&& body, const RunOptions& opts = {}) {
+  using R = detail::spawn_result_t<Fn>;
+  auto* f = detail::make_fiber(std::forward<Fn>(body));
+  f->name = "test-main";
+  Greenlet<R> g{f};
+  {
+    detail::Scheduler s(opts);
+    s.run_main(f);
+    CHECK(s.live_fibers() == 0);
+    CHECK(s.reactor().in_flight() == 0);
+    CHECK(s.timers_pending() == 0);
+  }
+  if constexpr (std::is_void_v<R>) g.get();
+  else return std::move(g.get());
+}
+
+// A kernel without a feature is a skip with its reason, never a silent pass: the line is
+// counted by the test summary.
+#define RINGLET_SKIP(reason)                                                                   \
+  do {                                                                                         \
+    std::printf("ringlet-skip: %s: %s\n", Catch::getResultCapture().getCurrentTestName().c_str(), \
+                std::string(reason).c_str());                                                  \
+    std::fflush(stdout);                                                                       \
+    return;                                                                                    \
+  } while (0)
+
+// Captures what is written to stderr (fd 2) while alive.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    std::snprintf(path_, sizeof path_, "/tmp/ringlet-stderr-XXXXXX");
+    fd_ = mkstemp(path_);
+    saved_ = dup(2);
+    dup2(fd_, 2);
+  }
+  ~StderrCapture() { restore(); }
+  std::string text() {
+    restore();
+    std::string out;
+    char buf[4096];
+    lseek(fd_, 0, SEEK_SET);
+    for (ssize_t n; (n = ::read(fd_, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+    return out;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    dup2(saved_, 2);
+    close(saved_);
+    saved_ = -1;
+    unlink(path_);
+  }
+  char path_[64];
+  int fd_ = -1;
+  int saved_ = -1;
+};
+
+inline double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace ringlet::test
