@@ -51,11 +51,12 @@ class RunHost {
 template <class Fn>
 auto run(Fn&& fn, const RunOptions& opts = {}) {
   using R = std::invoke_result_t<std::decay_t<Fn>&&>;
-  auto* f = detail::make_fiber(std::forward<Fn>(fn));
-  f->name = "main";
-  Greenlet<R> g{f};
+  Greenlet<R> g;
   {
-    detail::RunHost host{opts};
+    detail::RunHost host{opts};  // first: if no scheduler can start, no fiber was made
+    auto* f = detail::make_fiber(std::forward<Fn>(fn));
+    f->name = "main";
+    g = Greenlet<R>{f};
     host.run(f);
   }
   if constexpr (std::is_void_v<R>) {
