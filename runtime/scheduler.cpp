@@ -23,7 +23,7 @@ namespace ctx = boost::context::detail;
 
 namespace ringlet::detail {
 
-thread_local Scheduler* Scheduler::tls_current_ = nullptr;
+__thread Scheduler* Scheduler::tls_current_ = nullptr;
 
 namespace {
 
@@ -39,9 +39,6 @@ struct EhGlobals {
 };
 static_assert(sizeof(EhGlobals) <= sizeof(Fiber::eh_globals));
 
-inline EhGlobals* eh_globals() noexcept {
-  return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
-}
 
 }  // namespace
 
@@ -76,7 +73,8 @@ void entry(ctx::transfer_t t) { fiber_entry_trampoline(t.fctx, t.data); }
 }  // namespace
 
 Scheduler::Scheduler(const RunOptions& opts)
-    : stacks_(opts.stack_size ? opts.stack_size : env_stack_size()) {
+    : eh_globals_(abi::__cxa_get_globals()),
+      stacks_(opts.stack_size ? opts.stack_size : env_stack_size()) {
   if (tls_current_)
     throw std::logic_error("ringlet::run: this thread already runs a scheduler (nested run)");
   Backend backend = opts.backend == Backend::Auto ? env_backend() : opts.backend;
@@ -183,7 +181,7 @@ void Scheduler::switch_to(Fiber* next) {
     prev->status = FiberStatus::Running;
     return;
   }
-  EhGlobals* g = eh_globals();
+  auto* g = static_cast<EhGlobals*>(eh_globals_);
   std::memcpy(prev->eh_globals, g, sizeof(EhGlobals));
   std::memcpy(g, next->eh_globals, sizeof(EhGlobals));
   running_ = next;
@@ -287,7 +285,7 @@ void Scheduler::fire_timers() {
   }
 }
 
-void Scheduler::check_interrupts(Fiber* f) {
+void Scheduler::raise_interrupts(Fiber* f) {
   if (f->kill_pending) {
     f->kill_pending = false;
     throw GreenletExit{};

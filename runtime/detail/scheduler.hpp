@@ -49,7 +49,9 @@ class Scheduler {
   // --- parking ---
   // A switch point: throw GreenletExit if a kill is pending, Timeout::Expired if the
   // fiber's scoped deadline has passed.
-  void check_interrupts(Fiber* f);
+  void check_interrupts(Fiber* f) {
+    if (f->kill_pending || !f->deadline.deadline.is_never()) raise_interrupts(f);
+  }
   // Park the running fiber until a waker holding `token` wakes it, or the deadline (a
   // timer) passes. Wakers registered with `token` before the call. `interruptible` lets
   // kill() and the deadlock breaker wake it.
@@ -77,6 +79,7 @@ class Scheduler {
  private:
   friend void fiber_entry_trampoline(void* t_fctx, void* t_data);
 
+  void raise_interrupts(Fiber* f);
   void loop();
   void switch_to(Fiber* next);
   void switch_out();
@@ -104,8 +107,10 @@ class Scheduler {
     return f;
   }
 
-  static thread_local Scheduler* tls_current_ __attribute__((tls_model("initial-exec")));
+  // __thread, not thread_local: no dynamic-initialisation wrapper on every access.
+  static __thread Scheduler* tls_current_ __attribute__((tls_model("initial-exec")));
 
+  void* eh_globals_;  // this thread's __cxa_eh_globals, swapped per fiber at each switch
   NativeContext native_;
   Fiber* running_ = &native_;
   int direct_budget_ = 0;  // fiber-to-fiber switches left before the loop polls again
