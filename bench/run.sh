@@ -22,6 +22,7 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(nproc) cores, $(go version | c
 "$gobin/spawn" 1
 "$gobin/spawn" "$(nproc)"
 /usr/bin/python3 bench/gevent/spawn.py
+./build-rel/bench/bench_page_floor "$million"
 ./build-rel/bench/bench_million "$million"
 "$gobin/million" "$million"
 /usr/bin/python3 bench/gevent/million.py 100000

@@ -86,15 +86,24 @@ class EpollReactor final : public Reactor {
         if (r == -EOPNOTSUPP) readiness_first = true;  // e.g. a blocking tty: wait, then call
         else if (r != -EAGAIN) return {r, WakeReason::Notified};
       }
-      const bool out = (poll_events(req) & POLLOUT) != 0;
-      FdWait w{f, f->epoch.load(std::memory_order_relaxed)};
-      int reg = add(req.fd, out, &w);
+      // One wait node per direction, sharing the wake token: the first readiness wins.
+      const short ev = poll_events(req);
+      const bool want_in = (ev & (POLLIN | POLLPRI)) != 0 || (ev & POLLOUT) == 0;
+      const bool want_out = (ev & POLLOUT) != 0;
+      const std::uint64_t token = f->epoch.load(std::memory_order_relaxed);
+      FdWait in_wait{f, token}, out_wait{f, token};
+      int reg = want_in ? add(req.fd, false, &in_wait) : 0;
+      if (reg == 0 && want_out) {
+        reg = add(req.fd, true, &out_wait);
+        if (reg < 0 && want_in) remove(req.fd, false, &in_wait);
+      }
       if (reg == -EPERM) return {do_syscall(req), WakeReason::Notified};  // regular file
       if (reg < 0) return {reg, WakeReason::Notified};
       ++waiting_;
-      WakeReason why = sched_.park(w.token, d, WaitInfo{req.what, nullptr});
+      WakeReason why = sched_.park(token, d, WaitInfo{req.what, nullptr});
       --waiting_;
-      remove(req.fd, out, &w);
+      if (want_in) remove(req.fd, false, &in_wait);
+      if (want_out) remove(req.fd, true, &out_wait);
       if (why == WakeReason::TimedOut) return {-ETIMEDOUT, why};
       if (why != WakeReason::Notified) return {-ECANCELED, why};
       if (readiness_first) {

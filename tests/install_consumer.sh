@@ -34,5 +34,11 @@ CPP
 export PKG_CONFIG_PATH="$pc"
 g++ -std=c++20 "$prefix/consumer.cpp" -o "$prefix/consumer" $(pkg-config --cflags --libs ringlet)
 LD_LIBRARY_PATH="$(pkg-config --variable=libdir ringlet)" "$prefix/consumer"
+# The README's first example is a whole program: it must build and succeed as written.
+src=$(dirname "$0")/../README.md
+awk '/^```cpp$/{n++; if (n==1) {on=1; next}} on && /^```$/{exit} on{print}' "$src" > "$prefix/readme.cpp"
+g++ -std=c++20 "$prefix/readme.cpp" -o "$prefix/readme" $(pkg-config --cflags --libs ringlet)
+LD_LIBRARY_PATH="$(pkg-config --variable=libdir ringlet)" "$prefix/readme"
+echo "README example built and ran"
 test -f "$root/include/ringlet/ringlet.hpp"
 echo "installed headers, library and ringlet.pc; consumer built and ran"

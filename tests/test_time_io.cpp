@@ -219,6 +219,26 @@ TEST_CASE("io: explicit deadlines, errors, EOF, poll", "[io]") {
   });
 }
 
+TEST_CASE("io::poll for reading and writing at once wakes on either", "[io]") {
+  in_scheduler([] {
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+    char junk[4096] = {};
+    while (::send(sv[0], junk, sizeof junk, MSG_DONTWAIT) > 0) {
+    }  // sv[0] can no longer write, and has nothing to read
+    CHECK(ringlet::io::poll(sv[0], POLLIN | POLLOUT, 20ms) == 0);
+    auto peer = ringlet::spawn([&] {
+      ringlet::sleep(5ms);
+      CHECK(::send(sv[1], "!", 1, 0) == 1);
+    });
+    short ev = ringlet::io::poll(sv[0], POLLIN | POLLOUT, 2s);
+    CHECK((ev & POLLIN) != 0);
+    peer.join();
+    close(sv[0]);
+    close(sv[1]);
+  });
+}
+
 TEST_CASE("many fibers block on pipes concurrently", "[io]") {
   in_scheduler([] {
     constexpr int kPairs = 200;
