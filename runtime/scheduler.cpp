@@ -356,7 +356,8 @@ void Scheduler::kill_daemons() {
 
 bool Scheduler::all_stuck() const noexcept {
   return !ready_head_ && timers_.empty() && reactor_->in_flight() == 0 &&
-         !remote_pending_.load(std::memory_order_acquire);
+         !remote_pending_.load(std::memory_order_acquire) &&
+         remote_expected_.load(std::memory_order_acquire) == 0;
 }
 
 // Every fiber is parked and nothing can wake one. Say who waits on what; hand the error to

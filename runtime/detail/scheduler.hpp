@@ -66,6 +66,12 @@ class Scheduler {
   static bool wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept;
   void kill(Fiber* f);
 
+  // A fiber here waits for a wake from another thread (a cross-thread primitive, a thread
+  // pool job): while the count is non-zero, "nothing can wake them" is not a deadlock.
+  // Any thread may call these.
+  void expect_remote_wake() noexcept { remote_expected_.fetch_add(1, std::memory_order_relaxed); }
+  void remote_wake_done() noexcept { remote_expected_.fetch_sub(1, std::memory_order_relaxed); }
+
   Reactor& reactor() noexcept { return *reactor_; }
   StackPool& stacks() noexcept { return stacks_; }
 
@@ -131,6 +137,7 @@ class Scheduler {
   std::mutex remote_mu_;
   std::vector<Fiber*> remote_;
   std::atomic<bool> remote_pending_{false};
+  std::atomic<std::size_t> remote_expected_{0};
 
   void* altstack_ = nullptr;
   bool own_altstack_ = false;

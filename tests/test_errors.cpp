@@ -1,0 +1,142 @@
+// Cross-thread wake-ups and the errors a user can run into: bad settings, no memory for
+// stacks.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "helpers.hpp"
+
+using namespace std::chrono_literals;
+using ringlet::test::in_scheduler;
+
+namespace {
+struct EnvVar {
+  const char* name;
+  EnvVar(const char* n, const char* v) : name(n) { setenv(n, v, 1); }
+  ~EnvVar() { unsetenv(name); }
+};
+}  // namespace
+
+TEST_CASE("another thread wakes parked fibers; a burst costs no lost wake-ups", "[remote]") {
+  using ringlet::detail::Fiber;
+  using ringlet::detail::Scheduler;
+  using ringlet::detail::WakeReason;
+  constexpr int kFibers = 64, kRounds = 200;
+  in_scheduler([] {
+    struct Slot {
+      std::atomic<Fiber*> fiber{nullptr};
+      std::atomic<std::uint64_t> token{0};
+    };
+    std::vector<Slot> slots(kFibers);
+    Scheduler& s = *Scheduler::current();
+    std::atomic<bool> stop{false};
+    std::vector<ringlet::Greenlet<int>> gs;
+    for (int i = 0; i < kFibers; ++i)
+      gs.push_back(ringlet::spawn([&, i] {
+        int woken = 0;
+        for (int r = 0; r < kRounds; ++r) {
+          Fiber* self = ringlet::detail::current_fiber();
+          const std::uint64_t token = self->epoch.load();
+          s.expect_remote_wake();
+          slots[i].token.store(token);
+          slots[i].fiber.store(self, std::memory_order_release);
+          WakeReason why = s.park(token, ringlet::Deadline::never(), {"remote test", nullptr});
+          s.remote_wake_done();
+          if (why == WakeReason::Notified) ++woken;
+        }
+        return woken;
+      }));
+    std::thread waker([&] {
+      int left = kFibers * kRounds;
+      while (left > 0 && !stop.load()) {
+        for (auto& slot : slots) {
+          Fiber* f = slot.fiber.exchange(nullptr, std::memory_order_acquire);
+          if (f && Scheduler::wake(f, slot.token.load(), WakeReason::Notified)) --left;
+        }
+      }
+    });
+    int total = 0;
+    for (auto& g : gs) total += g.get();
+    stop = true;
+    waker.join();
+    CHECK(total == kFibers * kRounds);
+  });
+}
+
+TEST_CASE("bad settings in the environment are clear errors", "[errors]") {
+  {
+    EnvVar v("RINGLET_STACK_SIZE", "lots");
+    CHECK_THROWS_WITH(ringlet::run([] {}), Catch::Contains("RINGLET_STACK_SIZE='lots'"));
+  }
+  {
+    EnvVar v("RINGLET_BACKEND", "kqueue");
+    CHECK_THROWS_WITH(ringlet::run([] {}), Catch::Contains("RINGLET_BACKEND='kqueue'"));
+  }
+  {
+    EnvVar v("RINGLET_STACK_GUARD", "maybe");
+    CHECK_THROWS_WITH(ringlet::run([] {}), Catch::Contains("RINGLET_STACK_GUARD='maybe'"));
+  }
+  {
+    EnvVar v("RINGLET_STACK_SIZE", "256K");
+    ringlet::run([] {
+      CHECK(ringlet::detail::Scheduler::current()->stacks().default_size() == 256 * 1024);
+    });
+  }
+}
+
+TEST_CASE("running out of memory for stacks is an exception from spawn, not a crash", "[errors]") {
+#if defined(__SANITIZE_ADDRESS__)
+  RINGLET_SKIP("AddressSanitizer reserves address space up front; RLIMIT_AS cannot be tested");
+#endif
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    rlimit lim{};
+    getrlimit(RLIMIT_AS, &lim);
+    lim.rlim_cur = 2ull << 30;  // 2 GiB of address space: ~30 000 stacks
+    setrlimit(RLIMIT_AS, &lim);
+    std::string msg = "none";
+    std::size_t spawned = 0;
+    try {
+      ringlet::run([&] {
+        std::vector<ringlet::Greenlet<void>> gs;
+        try {
+          for (;;) {
+            gs.push_back(ringlet::spawn([] { ringlet::sleep(10ms); }));
+            ++spawned;
+          }
+        } catch (const std::system_error& e) {
+          msg = e.what();
+        }
+        ringlet::joinall(gs);  // the ones that exist still run and finish
+      });
+    } catch (const std::exception& e) {
+      msg = std::string("run threw: ") + e.what();
+    }
+    msg += "|" + std::to_string(spawned);
+    ssize_t ignored = write(fds[1], msg.data(), msg.size());
+    (void)ignored;
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  INFO(out);
+  CHECK(WIFEXITED(status));
+  CHECK(out.find("ringlet: cannot map") != std::string::npos);
+  CHECK(out.find("for fiber stacks") != std::string::npos);
+  CHECK(std::stoul(out.substr(out.find('|') + 1)) > 1000);
+}
