@@ -2,6 +2,7 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -76,6 +77,34 @@ class StderrCapture {
   int fd_ = -1;
   int saved_ = -1;
 };
+
+struct ChildResult {
+  int status = 0;     // as from waitpid
+  std::string err;    // what the child wrote to stderr
+};
+
+// Runs fn in a forked child whose stderr is captured; fn may write to `out` (a pipe) what
+// the parent should see. The child exits 0 when fn returns.
+template <class Fn>
+ChildResult in_child(Fn fn) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    fn();
+    _exit(0);
+  }
+  close(fds[1]);
+  ChildResult r;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) r.err.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  waitpid(pid, &r.status, 0);
+  return r;
+}
 
 inline double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();

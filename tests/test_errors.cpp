@@ -94,12 +94,7 @@ TEST_CASE("running out of memory for stacks is an exception from spawn, not a cr
 #if defined(__SANITIZE_ADDRESS__)
   RINGLET_SKIP("AddressSanitizer reserves address space up front; RLIMIT_AS cannot be tested");
 #endif
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    close(fds[0]);
+  auto r = ringlet::test::in_child([] {
     rlimit lim{};
     getrlimit(RLIMIT_AS, &lim);
     lim.rlim_cur = 2ull << 30;  // 2 GiB of address space: ~30 000 stacks
@@ -122,18 +117,10 @@ TEST_CASE("running out of memory for stacks is an exception from spawn, not a cr
     } catch (const std::exception& e) {
       msg = std::string("run threw: ") + e.what();
     }
-    msg += "|" + std::to_string(spawned);
-    ssize_t ignored = write(fds[1], msg.data(), msg.size());
-    (void)ignored;
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[512];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
+    std::fprintf(stderr, "%s|%zu", msg.c_str(), spawned);
+  });
+  const std::string& out = r.err;
+  const int status = r.status;
   INFO(out);
   CHECK(WIFEXITED(status));
   CHECK(out.find("ringlet: cannot map") != std::string::npos);

@@ -42,33 +42,6 @@ __attribute__((noinline)) int dig_below(const char* limit) {
   return dig_below(limit) + pad[0];
 }
 
-struct ChildResult {
-  int status = 0;
-  std::string err;
-};
-
-// Runs fn in a forked child with stderr captured; returns how it ended and what it said.
-template <class Fn>
-ChildResult in_child(Fn fn) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    close(fds[0]);
-    dup2(fds[1], 2);
-    fn();
-    _exit(0);
-  }
-  close(fds[1]);
-  ChildResult r;
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) r.err.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  waitpid(pid, &r.status, 0);
-  return r;
-}
-
 std::size_t map_count() {
   std::ifstream in("/proc/self/maps");
   std::string line;
@@ -96,7 +69,7 @@ std::size_t rss_kib() {
 TEST_CASE("stack overflow is reported with the fiber's name, then aborts", "[stack]") {
   for (const char* mode : {"marker", "page"}) {
     DYNAMIC_SECTION("guard " << mode) {
-      auto r = in_child([mode] {
+      auto r = ringlet::test::in_child([mode] {
         setenv("RINGLET_STACK_GUARD", mode, 1);
         try {
           ringlet::run([] {
@@ -120,7 +93,7 @@ TEST_CASE("stack overflow is reported with the fiber's name, then aborts", "[sta
 }
 
 TEST_CASE("checked stacks (no guard page) report an overflow at the next switch", "[stack]") {
-  auto r = in_child([] {
+  auto r = ringlet::test::in_child([] {
     setenv("RINGLET_STACK_GUARD", "check", 1);
     ringlet::run([] {
       ringlet::spawn(ringlet::SpawnOptions{.name = "sloppy"}, [] {
