@@ -94,6 +94,8 @@ Scheduler::Scheduler(const RunOptions& opts)
   if (env_verbose()) std::fprintf(stderr, "ringlet: engine %s\n", reactor_->describe().c_str());
   install_fault_handler();
   altstack_ = setup_altstack(own_altstack_);
+  link_ = std::make_shared<SchedulerLink>();
+  link_->sched = this;
   native_.status = FiberStatus::Running;
   native_.sched = this;
   native_.name = "(scheduler loop)";
@@ -101,6 +103,10 @@ Scheduler::Scheduler(const RunOptions& opts)
 }
 
 Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(link_->mu);
+    link_->sched = nullptr;
+  }
   tls_current_ = nullptr;
   reactor_.reset();
   teardown_altstack(altstack_, own_altstack_);
@@ -265,16 +271,31 @@ void Scheduler::post_remote(Fiber* f) {
   if (!remote_pending_.exchange(true, std::memory_order_acq_rel)) reactor_->notify();
 }
 
+void Scheduler::post_task(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    remote_tasks_.push_back(std::move(fn));
+  }
+  if (!remote_pending_.exchange(true, std::memory_order_acq_rel)) reactor_->notify();
+}
+
 void Scheduler::drain_remote() {
   if (!remote_pending_.load(std::memory_order_relaxed)) return;
   // Clear the flag before taking the queue: a post after this point notifies again.
   remote_pending_.store(false, std::memory_order_seq_cst);
   std::vector<Fiber*> batch;
+  std::vector<std::function<void()>> tasks;
   {
     std::lock_guard<std::mutex> lock(remote_mu_);
     batch.swap(remote_);
+    tasks.swap(remote_tasks_);
   }
   for (Fiber* f : batch) make_ready(f);
+  for (auto& fn : tasks) {
+    Fiber* f = make_fiber(std::move(fn));
+    f->name = "callback";
+    spawn(f, SpawnOptions{});  // no handle: an exception it ends with is reported
+  }
 }
 
 void Scheduler::fire_timers() {
@@ -354,10 +375,31 @@ void Scheduler::kill_daemons() {
     if (f->daemon && !f->kill_sent) kill(f);
 }
 
+namespace {
+// Threads in this process (from /proc; called only when the loop would block forever).
+long process_threads() noexcept {
+  FILE* f = std::fopen("/proc/self/stat", "r");
+  if (!f) return 2;  // unknown: assume others exist
+  long n = 2;
+  // Field 20 is num_threads; field 2 (comm) may hold spaces but ends at the last ')'.
+  char buf[1024];
+  std::size_t len = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[len] = '\0';
+  const char* p = std::strrchr(buf, ')');
+  if (p && std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld", &n) != 1)
+    n = 2;
+  return n;
+}
+}  // namespace
+
 bool Scheduler::all_stuck() const noexcept {
-  return !ready_head_ && timers_.empty() && reactor_->in_flight() == 0 &&
-         !remote_pending_.load(std::memory_order_acquire) &&
-         remote_expected_.load(std::memory_order_acquire) == 0;
+  if (ready_head_ || !timers_.empty() || reactor_->in_flight() != 0 ||
+      remote_pending_.load(std::memory_order_acquire) ||
+      remote_expected_.load(std::memory_order_acquire) != 0)
+    return false;
+  // A fiber parked on a Lock, Event, Queue... may still be woken by another thread.
+  return primitive_waits_ == 0 || process_threads() <= 1;
 }
 
 // Every fiber is parked and nothing can wake one. Say who waits on what; hand the error to

@@ -6,12 +6,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "ringlet/detail/fiber.hpp"
+#include "ringlet/detail/wait.hpp"
 #include "ringlet/run.hpp"
 #include "detail/reactor.hpp"
 #include "detail/stack_pool.hpp"
@@ -71,6 +73,14 @@ class Scheduler {
   // Any thread may call these.
   void expect_remote_wake() noexcept { remote_expected_.fetch_add(1, std::memory_order_relaxed); }
   void remote_wake_done() noexcept { remote_expected_.fetch_sub(1, std::memory_order_relaxed); }
+  // A fiber here is parked on a synchronisation primitive, which any thread may notify: as
+  // long as the process has other threads, its wait is not a proven deadlock.
+  void primitive_wait_begin() noexcept { ++primitive_waits_; }
+  void primitive_wait_end() noexcept { --primitive_waits_; }
+
+  // Run fn in a new fiber here; any thread may call it.
+  void post_task(std::function<void()> fn);
+  const std::shared_ptr<SchedulerLink>& link() const noexcept { return link_; }
 
   Reactor& reactor() noexcept { return *reactor_; }
   StackPool& stacks() noexcept { return stacks_; }
@@ -136,8 +146,11 @@ class Scheduler {
 
   std::mutex remote_mu_;
   std::vector<Fiber*> remote_;
+  std::vector<std::function<void()>> remote_tasks_;
+  std::shared_ptr<SchedulerLink> link_;
   std::atomic<bool> remote_pending_{false};
   std::atomic<std::size_t> remote_expected_{0};
+  std::size_t primitive_waits_ = 0;
 
   void* altstack_ = nullptr;
   bool own_altstack_ = false;

@@ -1,0 +1,84 @@
+// The waiting core under every synchronisation primitive: a FIFO of waiter nodes that live
+// on the waiters' own stacks, guarded by the primitive's mutex, woken through the same token
+// race as everything else (first waker wins). A waiter is a fiber (parked in its scheduler)
+// or a plain thread (parked on a futex). Internal.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "ringlet/detail/fiber.hpp"
+
+namespace ringlet::detail {
+
+// A plain thread's parking spot (one per thread).
+struct ThreadParker {
+  std::atomic<std::uint32_t> epoch{0};
+};
+ThreadParker& this_thread_parker() noexcept;
+
+struct Waiter {
+  Fiber* fiber = nullptr;          // the waiting fiber, or
+  ThreadParker* parker = nullptr;  // the waiting plain thread
+  std::uint64_t token = 0;
+  Waiter* next = nullptr;
+  Waiter* prev = nullptr;
+  bool linked = false;
+  bool granted = false;   // a notifier won the race and handed over what was waited for
+  void* slot = nullptr;   // what is handed over (Queue: where the item goes or comes from)
+
+  // Prepare for the calling context (fiber or plain thread): capture its current token.
+  void arm() noexcept;
+  // Claim this waiter: true if the caller won the wake race (the waiter will see Notified).
+  // Call with the list's mutex held; on success set `granted` and hand over before unlocking.
+  bool claim() noexcept;
+};
+
+class WaitList {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  void push(Waiter* w) noexcept;
+  void remove(Waiter* w) noexcept;
+  // FIFO: unlink waiters from the front until one is claimed; return it (granted) or null.
+  // Waiters that lost the race (timed out, killed) are unlinked and skipped.
+  Waiter* grant_one() noexcept;
+  // Claim and unlink every waiter; returns how many were granted.
+  std::size_t grant_all() noexcept;
+
+ private:
+  Waiter* head_ = nullptr;
+  Waiter* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Park the caller on `w`, which the caller armed and pushed into `list` while holding `lk`.
+// Unlocks while parked, relocks before returning, and unlinks `w` if it is still linked.
+// Returns true if `w` was granted. Otherwise it raises what interrupted the wait
+// (GreenletExit, Timeout::Expired, DeadlockError) or returns false if the explicit deadline
+// `d` passed. With interruptible=false only a grant ends the wait (kill stays pending).
+bool block(std::unique_lock<std::mutex>& lk, WaitList& list, Waiter& w, Deadline d,
+           const char* what, bool interruptible = true);
+
+// The switch point at the start of a wait that is about to block: on a fiber, raise a
+// pending GreenletExit or an expired Timeout.
+void check_switch_point();
+
+// A handle on a scheduler that outlives it: posting through it after the scheduler ended
+// does nothing (and says so).
+struct SchedulerLink {
+  std::mutex mu;
+  Scheduler* sched = nullptr;
+};
+// The calling fiber's scheduler's link; null on a plain thread.
+std::shared_ptr<SchedulerLink> current_link();
+// Run fn in a new fiber on the linked scheduler, from any thread. False if it has ended.
+bool call_soon(const std::shared_ptr<SchedulerLink>& link, std::function<void()> fn);
+
+// An identity for "who holds this lock": the running fiber, else the calling thread.
+const void* self_identity() noexcept;
+
+}  // namespace ringlet::detail

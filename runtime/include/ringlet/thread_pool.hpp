@@ -1,0 +1,67 @@
+// ThreadPool: blocking or CPU-heavy work on OS threads, waited for by fibers without
+// blocking their scheduler. The result is an AsyncResult; when the job ends, the waiting
+// fiber is woken through its scheduler's reactor (an eventfd write), not by polling.
+//
+//   ringlet::ThreadPool pool{4};
+//   auto r = pool.submit([] { return expensive(); });
+//   auto v = r.get(5s);   // other fibers keep running meanwhile
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ringlet/async_result.hpp"
+
+namespace ringlet {
+
+class ThreadPool {
+ public:
+  // n threads (0: one per online CPU).
+  explicit ThreadPool(std::size_t n = 0);
+  // Runs every job already submitted, then joins the threads.
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  template <class Fn, class... Args>
+  auto submit(Fn&& fn, Args&&... args) {
+    using R = std::invoke_result_t<std::decay_t<Fn>&&, std::decay_t<Args>&&...>;
+    AsyncResult<R> result;
+    enqueue([result, fn = std::forward<Fn>(fn),
+             args = std::make_tuple(std::forward<Args>(args)...)]() mutable {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          std::apply(std::move(fn), std::move(args));
+          result.set();
+        } else {
+          result.set(std::apply(std::move(fn), std::move(args)));
+        }
+      } catch (...) {
+        result.set_exception(std::current_exception());
+      }
+    });
+    return result;
+  }
+
+  std::size_t size() const noexcept { return threads_.size(); }
+
+ private:
+  void enqueue(std::function<void()> job);
+  void work();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ringlet
