@@ -12,7 +12,7 @@ ninja -C build-rel >/dev/null
 gobin=$(mktemp -d)
 trap 'rm -rf "$gobin"' EXIT
 export GOCACHE="$gobin/cache" GOPATH="$gobin/path" GOFLAGS=-mod=mod GO111MODULE=off
-for p in switch spawn million; do go build -o "$gobin/$p" "bench/go/$p.go"; done
+for p in switch spawn million sync; do go build -o "$gobin/$p" "bench/go/$p.go"; done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(nproc) cores, $(go version | cut -d' ' -f3), $(/usr/bin/python3 -c 'import gevent; print("gevent", gevent.__version__)')"
 ./build-rel/bench/bench_switch
@@ -27,3 +27,5 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(nproc) cores, $(go version | c
 "$gobin/million" "$million"
 /usr/bin/python3 bench/gevent/million.py 100000
 ./build-rel/bench/bench_idle
+./build-rel/bench/bench_sync
+"$gobin/sync"

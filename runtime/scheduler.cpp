@@ -191,6 +191,7 @@ void Scheduler::switch_to(Fiber* next) {
   std::memcpy(prev->eh_globals, g, sizeof(EhGlobals));
   std::memcpy(g, next->eh_globals, sizeof(EhGlobals));
   running_ = next;
+  tls_identity = next == &native_ ? nullptr : next;
   next->status = FiberStatus::Running;
 #if RINGLET_ASAN
   __sanitizer_start_switch_fiber(prev->status == FiberStatus::Done ? nullptr : &prev->asan_fake_stack,

@@ -12,21 +12,13 @@ using detail::check_switch_point;
 
 // --- Lock ---
 
-bool Lock::try_acquire() noexcept {
-  std::uint32_t expected = 0;
-  if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return false;
-  owner_.store(detail::self_identity(), std::memory_order_relaxed);
-  return true;
-}
-
-bool Lock::acquire(Deadline d) {
-  if (try_acquire()) return true;
+bool Lock::acquire_contended(Deadline d) {
   check_switch_point();
   return acquire_slow(d, true);
 }
 
 bool Lock::acquire_slow(Deadline d, bool interruptible) {
-  std::unique_lock lk(mu_);
+  detail::WaitLock lk(mu_);
   // Mark "waiters may exist" so release takes the slow path; if it was free, it is ours.
   if (state_.exchange(2, std::memory_order_acquire) == 0) {
     owner_.store(detail::self_identity(), std::memory_order_relaxed);
@@ -40,13 +32,12 @@ bool Lock::acquire_slow(Deadline d, bool interruptible) {
   return true;
 }
 
-void Lock::release() {
-  if (owner_.load(std::memory_order_relaxed) != detail::self_identity())
-    throw std::logic_error(locked() ? "ringlet::Lock::release: the lock is held by someone else"
-                                    : "ringlet::Lock::release: the lock is not held");
-  owner_.store(nullptr, std::memory_order_relaxed);
-  std::uint32_t expected = 1;
-  if (state_.compare_exchange_strong(expected, 0, std::memory_order_release)) return;
+void Lock::not_owner() const {
+  throw std::logic_error(locked() ? "ringlet::Lock::release: the lock is held by someone else"
+                                  : "ringlet::Lock::release: the lock is not held");
+}
+
+void Lock::release_contended() {
   std::lock_guard lk(mu_);
   // Hand the lock straight to the longest waiter that can still take it (FIFO, no barging).
   if (waiters_.grant_one()) {
@@ -100,7 +91,7 @@ bool Semaphore::try_acquire() noexcept {
 }
 
 bool Semaphore::acquire(Deadline d) {
-  std::unique_lock lk(mu_);
+  detail::WaitLock lk(mu_);
   if (count_ > 0 && waiters_.empty()) {
     --count_;
     return true;
@@ -150,7 +141,7 @@ void Event::set() {
 bool Event::wait(Deadline d) {
   if (is_set()) return true;
   check_switch_point();
-  std::unique_lock lk(mu_);
+  detail::WaitLock lk(mu_);
   if (is_set()) return true;
   Waiter w;
   w.arm();
@@ -164,7 +155,7 @@ bool Condition::wait(Lock& lock, Deadline d) {
   if (lock.owner_.load(std::memory_order_relaxed) != detail::self_identity())
     throw std::logic_error("ringlet::Condition::wait: the caller must hold the lock");
   check_switch_point();
-  std::unique_lock lk(mu_);
+  detail::WaitLock lk(mu_);
   Waiter w;
   w.arm();
   waiters_.push(&w);  // registered before the lock goes: no notify can slip between

@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <cerrno>
 #include <ctime>
 
@@ -62,9 +64,15 @@ bool call_soon(const std::shared_ptr<SchedulerLink>& link, std::function<void()>
   return true;
 }
 
-const void* self_identity() noexcept {
-  if (Fiber* f = current_fiber()) return f;
-  return &tls_parker;
+__thread const void* tls_identity = nullptr;
+
+const void* thread_identity() noexcept { return &tls_parker; }
+
+void SpinLock::wait_unlocked() noexcept {
+  for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
+    if (i < 64) __builtin_ia32_pause();
+    else sched_yield();  // the holder may have been preempted
+  }
 }
 
 void Waiter::arm() noexcept {
@@ -122,7 +130,7 @@ std::size_t WaitList::grant_all() noexcept {
   return n;
 }
 
-bool block(std::unique_lock<std::mutex>& lk, WaitList& list, Waiter& w, Deadline d,
+bool block(WaitLock& lk, WaitList& list, Waiter& w, Deadline d,
            const char* what, bool interruptible) {
   if (w.fiber) {
     Scheduler& s = *w.fiber->sched;

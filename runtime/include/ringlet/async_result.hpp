@@ -69,7 +69,7 @@ class AsyncResult {
   bool wait(Deadline d = Deadline::never()) const {
     if (ready()) return true;
     detail::check_switch_point();
-    std::unique_lock lk(s_->mu);
+    detail::WaitLock lk(s_->mu);
     if (ready()) return true;
     detail::Waiter w;
     w.arm();
@@ -106,7 +106,7 @@ class AsyncResult {
     Callback cb;
   };
   struct State {
-    mutable std::mutex mu;
+    mutable detail::SpinLock mu;
     std::atomic<bool> ready{false};
     std::optional<Stored> value;
     std::exception_ptr error;

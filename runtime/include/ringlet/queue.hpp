@@ -84,7 +84,7 @@ class BasicQueue {
   // Put an item, waiting while the queue is full; false if the deadline passed first.
   // Throws QueueClosed if the queue is (or becomes, while waiting) closed.
   bool put(T item, Deadline d = Deadline::never()) {
-    std::unique_lock lk(mu_);
+    detail::WaitLock lk(mu_);
     if (closed_) throw QueueClosed{};
     if (try_put_locked(item)) return true;
     lk.unlock();
@@ -111,7 +111,7 @@ class BasicQueue {
   // Take an item, waiting while the queue is empty. Empty optional: the queue is closed and
   // drained, or the deadline passed first (closed() tells which).
   std::optional<T> get(Deadline d = Deadline::never()) {
-    std::unique_lock lk(mu_);
+    detail::WaitLock lk(mu_);
     if (auto v = try_get_locked()) return v;
     if (closed_) return std::nullopt;
     lk.unlock();
@@ -139,7 +139,7 @@ class BasicQueue {
     if (--unfinished_ == 0) joiners_.grant_all();
   }
   bool join(Deadline d = Deadline::never()) {
-    std::unique_lock lk(mu_);
+    detail::WaitLock lk(mu_);
     if (unfinished_ == 0) return true;
     lk.unlock();
     enter_wait();
@@ -202,7 +202,7 @@ class BasicQueue {
     return v;
   }
 
-  mutable std::mutex mu_;
+  mutable detail::SpinLock mu_;
   Order order_;
   std::size_t maxsize_;
   std::size_t unfinished_ = 0;

@@ -34,9 +34,23 @@ class Lock {
   Lock& operator=(const Lock&) = delete;
 
   // Wait for the lock; false if the deadline passed first.
-  bool acquire(Deadline d = Deadline::never());
-  bool try_acquire() noexcept;
-  void release();
+  bool acquire(Deadline d = Deadline::never()) { return try_acquire() || acquire_contended(d); }
+  bool try_acquire() noexcept {
+    std::uint32_t expected = 0;
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                        std::memory_order_relaxed))
+      return false;
+    owner_.store(detail::self_identity(), std::memory_order_relaxed);
+    return true;
+  }
+  void release() {
+    if (owner_.load(std::memory_order_relaxed) != detail::self_identity()) not_owner();
+    owner_.store(nullptr, std::memory_order_relaxed);
+    std::uint32_t expected = 1;
+    if (!state_.compare_exchange_strong(expected, 0, std::memory_order_release,
+                                        std::memory_order_relaxed))
+      release_contended();
+  }
   bool locked() const noexcept { return state_.load(std::memory_order_relaxed) != 0; }
 
   void lock() { acquire(); }
@@ -45,12 +59,15 @@ class Lock {
 
  private:
   friend class Condition;
+  bool acquire_contended(Deadline d);
   bool acquire_slow(Deadline d, bool interruptible);
+  void release_contended();
+  [[noreturn]] void not_owner() const;
 
   // 0: free; 1: held, nobody waits; 2: held, waiters may exist (release takes the slow path)
   std::atomic<std::uint32_t> state_{0};
   std::atomic<const void*> owner_{nullptr};
-  std::mutex mu_;
+  detail::SpinLock mu_;
   detail::WaitList waiters_;
 };
 
@@ -94,7 +111,7 @@ class Semaphore {
   void unlock() { release(); }
 
  protected:
-  mutable std::mutex mu_;
+  mutable detail::SpinLock mu_;
   std::size_t count_;
   detail::WaitList waiters_;
 };
@@ -126,7 +143,7 @@ class Event {
 
  private:
   std::atomic<bool> flag_{false};
-  std::mutex mu_;
+  detail::SpinLock mu_;
   detail::WaitList waiters_;
 };
 
@@ -162,7 +179,7 @@ class Condition {
   std::size_t notify_all();
 
  private:
-  std::mutex mu_;
+  detail::SpinLock mu_;
   detail::WaitList waiters_;
 };
 

@@ -7,6 +7,7 @@
 //   auto v = r.get(5s);   // other fibers keep running meanwhile
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -60,6 +61,8 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
+  std::atomic<std::size_t> queued_{0};  // jobs_.size(), readable without the mutex
+  std::size_t sleeping_ = 0;            // workers blocked on cv_
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -14,6 +14,36 @@
 
 namespace ringlet::detail {
 
+// The lock under each primitive's waiter list. Held only for a few instructions, never
+// across a park: an uncontended lock/unlock is one exchange and one store.
+class SpinLock {
+ public:
+  void lock() noexcept {
+    while (locked_.exchange(true, std::memory_order_acquire)) wait_unlocked();
+  }
+  bool try_lock() noexcept {
+    return !locked_.load(std::memory_order_relaxed) &&
+           !locked_.exchange(true, std::memory_order_acquire);
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  void wait_unlocked() noexcept;  // pause-spin, then yield the CPU
+  std::atomic<bool> locked_{false};
+};
+using WaitLock = std::unique_lock<SpinLock>;
+
+// Who is running on this thread: the current fiber, or null on the scheduler loop and on
+// plain threads. Kept by the scheduler at every switch.
+extern __thread const void* tls_identity __attribute__((tls_model("initial-exec")));
+const void* thread_identity() noexcept;  // the plain thread's identity
+
+// An identity for "who holds this lock": the running fiber, else the calling thread.
+inline const void* self_identity() noexcept {
+  const void* id = tls_identity;
+  return id ? id : thread_identity();
+}
+
 // A plain thread's parking spot (one per thread).
 struct ThreadParker {
   std::atomic<std::uint32_t> epoch{0};
@@ -60,7 +90,7 @@ class WaitList {
 // Returns true if `w` was granted. Otherwise it raises what interrupted the wait
 // (GreenletExit, Timeout::Expired, DeadlockError) or returns false if the explicit deadline
 // `d` passed. With interruptible=false only a grant ends the wait (kill stays pending).
-bool block(std::unique_lock<std::mutex>& lk, WaitList& list, Waiter& w, Deadline d,
+bool block(WaitLock& lk, WaitList& list, Waiter& w, Deadline d,
            const char* what, bool interruptible = true);
 
 // The switch point at the start of a wait that is about to block: on a fiber, raise a
@@ -70,15 +100,12 @@ void check_switch_point();
 // A handle on a scheduler that outlives it: posting through it after the scheduler ended
 // does nothing (and says so).
 struct SchedulerLink {
-  std::mutex mu;
+  std::mutex mu;  // held while posting, so the scheduler cannot end in between
   Scheduler* sched = nullptr;
 };
 // The calling fiber's scheduler's link; null on a plain thread.
 std::shared_ptr<SchedulerLink> current_link();
 // Run fn in a new fiber on the linked scheduler, from any thread. False if it has ended.
 bool call_soon(const std::shared_ptr<SchedulerLink>& link, std::function<void()> fn);
-
-// An identity for "who holds this lock": the running fiber, else the calling thread.
-const void* self_identity() noexcept;
 
 }  // namespace ringlet::detail
