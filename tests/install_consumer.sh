@@ -34,11 +34,24 @@ CPP
 export PKG_CONFIG_PATH="$pc"
 g++ -std=c++20 "$prefix/consumer.cpp" -o "$prefix/consumer" $(pkg-config --cflags --libs ringlet)
 LD_LIBRARY_PATH="$(pkg-config --variable=libdir ringlet)" "$prefix/consumer"
-# The README's first example is a whole program: it must build and succeed as written.
+# Every C++ block of the README must build and run as written: the first is a whole program,
+# the others are fragments wrapped in main().
 src=$(dirname "$0")/../README.md
-awk '/^```cpp$/{n++; if (n==1) {on=1; next}} on && /^```$/{exit} on{print}' "$src" > "$prefix/readme.cpp"
-g++ -std=c++20 "$prefix/readme.cpp" -o "$prefix/readme" $(pkg-config --cflags --libs ringlet)
-LD_LIBRARY_PATH="$(pkg-config --variable=libdir ringlet)" "$prefix/readme"
-echo "README example built and ran"
+python3 - "$src" "$prefix" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+blocks = re.findall(r"^```cpp\n(.*?)^```", text, re.S | re.M)
+for i, b in enumerate(blocks):
+    if "int main" not in b:
+        b = ("#include <ringlet/ringlet.hpp>\n#include <cstdio>\n#include <string>\n"
+             "using namespace std::chrono_literals;\nint main() {\n" + b + "}\n")
+    open(f"{sys.argv[2]}/readme{i}.cpp", "w").write(b)
+print(f"README: {len(blocks)} C++ examples")
+PY
+for f in "$prefix"/readme*.cpp; do
+  g++ -std=c++20 "$f" -o "${f%.cpp}" $(pkg-config --cflags --libs ringlet)
+  LD_LIBRARY_PATH="$(pkg-config --variable=libdir ringlet)" "${f%.cpp}" </dev/null >/dev/null
+done
+echo "README examples built and ran"
 test -f "$root/include/ringlet/ringlet.hpp"
 echo "installed headers, library and ringlet.pc; consumer built and ran"
