@@ -1,10 +1,12 @@
 // Greenlet handles, join/kill/wait, and the run() host.
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 
 #include "detail/scheduler.hpp"
 #include "ringlet/fiber.hpp"
+#include "ringlet/pool.hpp"
 #include "ringlet/run.hpp"
 
 namespace ringlet {
@@ -166,6 +168,32 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
       return finished;
     }
   }
+}
+
+void kill_and_wait(std::vector<BasicGreenlet>& members) noexcept {
+  for (auto& g : members) {
+    Fiber* f = g.native();
+    if (f->status == FiberStatus::Done) continue;
+    Scheduler* s = Scheduler::current();
+    Fiber* self = s ? s->running() : nullptr;
+    if (!self || f->sched != s || f == self) continue;  // nothing this fiber can wait for
+    s->kill(f);  // once: a second kill would interrupt the member's own cleanup
+  }
+  for (auto& g : members) {
+    Fiber* f = g.native();
+    Scheduler* s = Scheduler::current();
+    Fiber* self = s ? s->running() : nullptr;
+    if (!self || f->sched != s || f == self) continue;
+    // Uninterruptibly: a kill or an expired Timeout aimed at us stays pending and is raised
+    // at our next switch point, after the group is gone.
+    while (f->status != FiberStatus::Done) {
+      JoinNode node{self, self->epoch.load(std::memory_order_relaxed)};
+      link_join(f, &node);
+      s->park(node.token, Deadline::never(), WaitInfo{"join (group end)", f}, false);
+      unlink_join(f, &node);
+    }
+  }
+  members.clear();
 }
 
 RunHost::RunHost(const RunOptions& opts) : sched_(new Scheduler(opts)) {}

@@ -111,8 +111,12 @@ bool Semaphore::acquire(Deadline d) {
 
 void Semaphore::release(std::size_t n) {
   std::lock_guard lk(mu_);
+  release_locked(n);
+}
+
+void Semaphore::release_locked(std::size_t n) noexcept {
   for (; n > 0; --n)
-    if (!waiters_.grant_one()) ++count_;
+    if (!waiters_.grant_one()) ++count_;  // a waiter takes the permit directly
 }
 
 std::size_t Semaphore::value() const noexcept {
@@ -121,13 +125,11 @@ std::size_t Semaphore::value() const noexcept {
 }
 
 void BoundedSemaphore::release(std::size_t n) {
-  {
-    std::lock_guard lk(mu_);
-    // Permits out = limit - count; waiters hold none yet.
-    if (count_ + n > limit_)
-      throw std::logic_error("ringlet::BoundedSemaphore::release: released more often than acquired");
-  }
-  Semaphore::release(n);
+  std::lock_guard lk(mu_);
+  // Permits out = limit - count (waiters hold none yet): checked and released in one go.
+  if (count_ + n > limit_)
+    throw std::logic_error("ringlet::BoundedSemaphore::release: released more often than acquired");
+  release_locked(n);
 }
 
 // --- Event ---

@@ -250,6 +250,70 @@ TEST_CASE("Pool: spawn waits while full; imap_unordered; kill; Group", "[pool]")
   });
 }
 
+TEST_CASE("a Pool that ends kills and waits for its fibers, then its own kill is raised", "[pool]") {
+  in_scheduler([] {
+    int unwound = 0;
+    {
+      ringlet::Pool pool{3};
+      for (int i = 0; i < 3; ++i)
+        pool.spawn([&] {
+          struct Count {
+            int& n;
+            ~Count() { ++n; }
+          } c{unwound};
+          ringlet::sleep(10s);
+        });
+      auto results = pool.imap_unordered([](int x) { ringlet::sleep(10s); return x; }, std::vector<int>{1, 2});
+      ringlet::yield();
+    }  // no fiber outlives the pool it ran in
+    CHECK(unwound == 3);
+
+    // A fiber killed while its pool's destructor waits still dies, after the cleanup.
+    int cleaned = 0;
+    auto owner = ringlet::spawn([&] {
+      ringlet::Pool pool{1};
+      pool.spawn([&] {
+        try {
+          ringlet::sleep(10s);
+        } catch (const ringlet::GreenletExit&) {
+          ringlet::sleep(20ms);  // slow cleanup: the owner is killed meanwhile
+          ++cleaned;
+          throw;
+        }
+      });
+      ringlet::sleep(10s);
+    });
+    ringlet::sleep(2ms);
+    owner.kill(false);
+    ringlet::sleep(5ms);
+    owner.kill(false);  // arrives while ~Pool waits for the slow cleanup
+    CHECK(owner.join(2s));
+    CHECK_THROWS_AS(owner.get(), ringlet::GreenletExit);
+    CHECK(cleaned == 1);
+
+    // An expired Timeout does not cut the pool's cleanup short either.
+    bool expired = false;
+    try {
+      ringlet::Timeout t{5ms};
+      ringlet::Pool pool{1};
+      pool.spawn([&] {
+        try {
+          ringlet::sleep(10s);
+        } catch (const ringlet::GreenletExit&) {
+          ringlet::sleep(20ms);
+          ++cleaned;
+          throw;
+        }
+      });
+      ringlet::sleep(10s);
+    } catch (const ringlet::Timeout::Expired&) {
+      expired = true;
+    }
+    CHECK(expired);
+    CHECK(cleaned == 2);
+  });
+}
+
 TEST_CASE("seed: a ThreadPool job blocks an OS thread while fibers keep running", "[threadpool][seed]") {
   in_scheduler([] {
     ringlet::ThreadPool pool{2};

@@ -24,7 +24,8 @@
 
 namespace ringlet {
 
-// Results of imap_unordered, in the order the jobs finished. next() returns an empty
+// Results of imap_unordered, in the order the jobs finished. The group must outlive the
+// reading (its end kills the jobs still running). next() returns an empty
 // optional once every job has been returned; a job that threw rethrows from the next()
 // that reaches it.
 template <class R>
@@ -45,6 +46,10 @@ class UnorderedResults {
   };
   std::shared_ptr<Queue<Item>> q_ = std::make_shared<Queue<Item>>();
 };
+
+namespace detail {
+void kill_and_wait(std::vector<BasicGreenlet>& members) noexcept;
+}  // namespace detail
 
 // What Group and Pool share; they differ only in how a spawn is admitted.
 class GroupBase {
@@ -75,6 +80,9 @@ class GroupBase {
       throw;
     }
   }
+
+  GroupBase(const GroupBase&) = delete;
+  GroupBase& operator=(const GroupBase&) = delete;
 
   // Track a fiber spawned elsewhere (it takes no slot).
   void add(const BasicGreenlet& g) { members_.push_back(g); }
@@ -119,15 +127,14 @@ class GroupBase {
   }
 
   // fn(item) for each item; results as they finish. Returns at once: a feeder fiber spawns
-  // the jobs (waiting for slots) while the caller reads the results. The group must outlive
-  // the feeder (until the results are drained).
+  // the jobs (waiting for slots) while the caller reads the results.
   template <class Fn, class Range>
   auto imap_unordered(Fn fn, Range items) {
     using R = std::invoke_result_t<Fn&, const std::ranges::range_value_t<Range>&>;
     static_assert(!std::is_void_v<R>, "imap_unordered needs a function that returns a value");
     UnorderedResults<R> results;
     auto q = results.q_;
-    ringlet::spawn([this, q, fn = std::move(fn), items = std::move(items)]() mutable {
+    auto feeder = ringlet::spawn([this, q, fn = std::move(fn), items = std::move(items)]() mutable {
       std::vector<Greenlet<void>> jobs;
       for (const auto& item : items)
         jobs.push_back(spawn([q, &fn, item] {
@@ -142,11 +149,16 @@ class GroupBase {
       joinall(jobs);
       q->close();
     });
+    members_.push_back(feeder);  // a member: the group's end kills and waits for it too
     return results;
   }
 
  protected:
   explicit GroupBase(std::size_t limit) : limit_(limit), slots_(limit ? limit : 1) {}
+  // Its fibers use the group (their slot, the feeder's `this`): kill them and wait until
+  // they are gone. A kill or Timeout aimed at the fiber running this destructor is
+  // deferred to its next switch point.
+  ~GroupBase() { detail::kill_and_wait(members_); }
   bool limited() const noexcept { return limit_ != 0; }
   void prune() {
     std::erase_if(members_, [](const BasicGreenlet& g) { return g.ready(); });

@@ -111,6 +111,7 @@ class Semaphore {
   void unlock() { release(); }
 
  protected:
+  void release_locked(std::size_t n) noexcept;
   mutable detail::SpinLock mu_;
   std::size_t count_;
   detail::WaitList waiters_;
