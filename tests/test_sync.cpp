@@ -1,6 +1,7 @@
 // Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition: semantics, timeouts, kill,
 // FIFO order, the seed scenarios, plain threads and two schedulers on two threads.
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -353,4 +354,40 @@ TEST_CASE("timeouts racing notifies across two schedulers lose and duplicate not
   CHECK(peak <= kPermits);
   CHECK(sem.value() == kPermits);  // every permit came back exactly once
   CHECK(acquired > 1000);
+}
+
+TEST_CASE("kill and Timeout interrupt every kind of wait; the primitive stays usable", "[sync][kill]") {
+  in_scheduler([] {
+    ringlet::Semaphore sem{0};
+    ringlet::Event ev;
+    ringlet::Queue<int> empty_q;
+    ringlet::Queue<int> full_q{1};
+    full_q.put(0);
+    ringlet::AsyncResult<int> never;
+    std::vector<std::function<void()>> waits{
+        [&] { sem.acquire(); },         [&] { ev.wait(); },
+        [&] { empty_q.get(); },         [&] { full_q.put(1); },
+        [&] { full_q.join(); },         [&] { never.wait(); },
+    };
+    for (auto& wait : waits) {
+      auto g = ringlet::spawn(wait);
+      ringlet::sleep(1ms);
+      g.kill();
+      CHECK_THROWS_AS(g.get(), ringlet::GreenletExit);
+      auto t = ringlet::spawn([&] {
+        ringlet::Timeout scope{2ms};
+        wait();
+      });
+      CHECK_THROWS_AS(t.get(), ringlet::Timeout::Expired);
+    }
+    // Nothing was consumed or handed to the dead waiters.
+    sem.release();
+    CHECK(sem.try_acquire());
+    CHECK(full_q.size() == 1);
+    CHECK(*full_q.try_get() == 0);
+    full_q.task_done();
+    CHECK(full_q.join(10ms));
+    empty_q.put(5);
+    CHECK(*empty_q.get(10ms) == 5);
+  });
 }
