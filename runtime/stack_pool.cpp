@@ -107,7 +107,14 @@ StackPool::StackPool(std::size_t default_size)
       cache_limit_(kDefaultCache),
       mode_(env_protection(facts().guard_markers ? StackProtection::GuardMarker
                                                  : StackProtection::GuardPage)) {
-  if (const char* v = std::getenv("RINGLET_STACK_CACHE")) cache_limit_ = std::strtoull(v, nullptr, 10);
+  if (const char* v = std::getenv("RINGLET_STACK_CACHE"); v && *v) {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(v, &end, 10);
+    if (*end != '\0' || v[0] == '-' || n > (1ull << 24))
+      throw std::invalid_argument(std::string("ringlet: RINGLET_STACK_CACHE='") + v +
+                                  "' is not a number of stacks from 0 to 16777216");
+    cache_limit_ = static_cast<std::size_t>(n);
+  }
 }
 
 StackPool::~StackPool() {

@@ -83,6 +83,10 @@ TEST_CASE("bad settings in the environment are clear errors", "[errors]") {
     CHECK_THROWS_WITH(ringlet::run([] {}), Catch::Contains("RINGLET_STACK_GUARD='maybe'"));
   }
   {
+    EnvVar v("RINGLET_STACK_CACHE", "-3");
+    CHECK_THROWS_WITH(ringlet::run([] {}), Catch::Contains("RINGLET_STACK_CACHE='-3'"));
+  }
+  {
     EnvVar v("RINGLET_STACK_SIZE", "256K");
     ringlet::run([] {
       CHECK(ringlet::detail::Scheduler::current()->stacks().default_size() == 256 * 1024);
