@@ -1,6 +1,10 @@
 // Cross-thread wake-ups and the errors a user can run into: bad settings, no memory for
 // stacks.
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,4 +134,52 @@ TEST_CASE("running out of memory for stacks is an exception from spawn, not a cr
   CHECK(out.find("ringlet: cannot map") != std::string::npos);
   CHECK(out.find("for fiber stacks") != std::string::npos);
   CHECK(std::stoul(out.substr(out.find('|') + 1)) > 1000);
+}
+
+TEST_CASE("io_uring refused (as by a seccomp profile): epoll runs, and says so once", "[backend][errors]") {
+  // The notice is once per process: if this (parent) process already ran on epoll, it has
+  // been said, and the forked child must stay quiet.
+  const char* env = std::getenv("RINGLET_BACKEND");
+  const bool said_already = env && std::string(env) == "epoll";
+  auto r = ringlet::test::in_child([] {
+    unsetenv("RINGLET_BACKEND");  // the automatic choice is under test
+    // Make io_uring_setup fail with EPERM, as container seccomp profiles do.
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+      std::fprintf(stderr, "no seccomp here");
+      _exit(3);
+    }
+    for (int i = 0; i < 3; ++i) {
+      std::string engine = ringlet::run([] {
+        ringlet::sleep(1ms);
+        return std::string(ringlet::engine());
+      });
+      std::fprintf(stderr, "[ran on %s]\n", engine.c_str());
+    }
+    try {
+      ringlet::run([] {}, ringlet::RunOptions{.backend = ringlet::Backend::IoUring});
+    } catch (const std::runtime_error& e) {
+      std::fprintf(stderr, "[forced: %s]\n", e.what());
+    }
+  });
+  INFO(r.err);
+  if (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 3) RINGLET_SKIP("seccomp filters are not allowed here");
+  CHECK(WIFEXITED(r.status));
+  CHECK(WEXITSTATUS(r.status) == 0);
+  const std::string notice = "ringlet: engine epoll, because io_uring cannot be set up: Operation not permitted";
+  std::size_t times = 0;
+  for (auto at = r.err.find("ringlet: engine epoll"); at != std::string::npos;
+       at = r.err.find("ringlet: engine epoll", at + 1))
+    ++times;
+  CHECK(times == (said_already ? 0u : 1u));  // once per process, not per scheduler
+  if (!said_already) CHECK(r.err.find(notice) != std::string::npos);
+  CHECK(r.err.find("[ran on epoll]") != std::string::npos);
+  CHECK(r.err.find("[forced: ringlet: io_uring was requested but cannot run here") != std::string::npos);
 }
