@@ -135,7 +135,6 @@ class EpollReactor final : public Reactor {
   }
 
   std::size_t in_flight() const noexcept override { return waiting_; }
-  std::size_t in_flight_aux() const noexcept override { return 0; }
 
  private:
   static std::uint32_t mask(const FdSlot& s) {

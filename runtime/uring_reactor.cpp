@@ -183,7 +183,6 @@ class UringReactor final : public Reactor {
   }
 
   std::size_t in_flight() const noexcept override { return in_flight_; }
-  std::size_t in_flight_aux() const noexcept override { return aux_; }
 
  private:
   // Make room for n consecutive SQEs (a linked pair must not straddle a flush).

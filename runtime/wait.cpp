@@ -99,7 +99,6 @@ void WaitList::push(Waiter* w) noexcept {
   else head_ = w;
   tail_ = w;
   w->linked = true;
-  ++size_;
 }
 
 void WaitList::remove(Waiter* w) noexcept {
@@ -110,7 +109,6 @@ void WaitList::remove(Waiter* w) noexcept {
   else tail_ = w->prev;
   w->next = w->prev = nullptr;
   w->linked = false;
-  --size_;
 }
 
 Waiter* WaitList::grant_one() noexcept {

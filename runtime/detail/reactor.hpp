@@ -61,8 +61,6 @@ class Reactor {
 
   // Operations whose completion is still owed to a parked fiber.
   virtual std::size_t in_flight() const noexcept = 0;
-  // Kernel requests still outstanding that no fiber waits for (linked timeouts, cancels).
-  virtual std::size_t in_flight_aux() const noexcept = 0;
 };
 
 // Backends. create_* returns null and says why in `why` if the kernel refuses.

@@ -38,7 +38,6 @@ class StackPool {
   void trim() noexcept;
 
   std::size_t default_size() const noexcept { return default_size_; }
-  std::size_t page_size() const noexcept { return page_; }
   // The protection new stacks get now (GuardPage turns into Checked past the VMA budget).
   StackProtection protection() const noexcept;
 

@@ -70,7 +70,6 @@ struct Waiter {
 class WaitList {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
-  std::size_t size() const noexcept { return size_; }
   void push(Waiter* w) noexcept;
   void remove(Waiter* w) noexcept;
   // FIFO: unlink waiters from the front until one is claimed; return it (granted) or null.
@@ -82,7 +81,6 @@ class WaitList {
  private:
   Waiter* head_ = nullptr;
   Waiter* tail_ = nullptr;
-  std::size_t size_ = 0;
 };
 
 // Park the caller on `w`, which the caller armed and pushed into `list` while holding `lk`.
