@@ -8,7 +8,6 @@ million=1000000
 [ "${1:-}" = "--quick" ] && million=200000
 bash scripts/setup.sh libboost-fiber-dev golang-go python3-gevent
 bash scripts/build.sh build-rel --buildtype=release -Dtests=false
-ninja -C build-rel >/dev/null
 gobin=$(mktemp -d)
 trap 'rm -rf "$gobin"' EXIT
 export GOCACHE="$gobin/cache" GOPATH="$gobin/path" GOFLAGS=-mod=mod GO111MODULE=off

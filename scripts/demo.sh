@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh build --buildtype=release
-./build/examples/sleepers "$@"
+bash scripts/build.sh build-rel --buildtype=release -Dtests=false
+./build-rel/examples/sleepers "$@"
