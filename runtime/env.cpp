@@ -1,5 +1,6 @@
 #include "detail/env.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,9 +39,18 @@ bool env_verbose() noexcept {
   return v && *v && std::strcmp(v, "0") != 0;
 }
 
+namespace {
+std::atomic<bool> g_notice_said{false};
+}
+
 void say_once_engine(const std::string& what) {
   static std::once_flag once;
-  std::call_once(once, [&] { std::fprintf(stderr, "ringlet: engine %s\n", what.c_str()); });
+  std::call_once(once, [&] {
+    std::fprintf(stderr, "ringlet: engine %s\n", what.c_str());
+    g_notice_said.store(true);
+  });
 }
+
+bool engine_notice_said() noexcept { return g_notice_said.load(); }
 
 }  // namespace ringlet::detail

@@ -9,21 +9,32 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "detail/env.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;
 using ringlet::test::in_scheduler;
 
 namespace {
+// Sets a variable for a scope, then puts back what was there (the suite itself runs under
+// RINGLET_BACKEND=epoll once).
 struct EnvVar {
   const char* name;
-  EnvVar(const char* n, const char* v) : name(n) { setenv(n, v, 1); }
-  ~EnvVar() { unsetenv(name); }
+  std::optional<std::string> saved;
+  EnvVar(const char* n, const char* v) : name(n) {
+    if (const char* old = std::getenv(n)) saved = old;
+    setenv(n, v, 1);
+  }
+  ~EnvVar() {
+    if (saved) setenv(name, saved->c_str(), 1);
+    else unsetenv(name);
+  }
 };
 }  // namespace
 
@@ -137,10 +148,9 @@ TEST_CASE("running out of memory for stacks is an exception from spawn, not a cr
 }
 
 TEST_CASE("io_uring refused (as by a seccomp profile): epoll runs, and says so once", "[backend][errors]") {
-  // The notice is once per process: if this (parent) process already ran on epoll, it has
-  // been said, and the forked child must stay quiet.
-  const char* env = std::getenv("RINGLET_BACKEND");
-  const bool said_already = env && std::string(env) == "epoll";
+  // The notice is once per process: if this (parent) process has said it already, the
+  // forked child must stay quiet.
+  const bool said_already = ringlet::detail::engine_notice_said();
   auto r = ringlet::test::in_child([] {
     unsetenv("RINGLET_BACKEND");  // the automatic choice is under test
     // Make io_uring_setup fail with EPERM, as container seccomp profiles do.

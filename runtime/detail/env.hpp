@@ -16,5 +16,7 @@ Backend env_backend();
 bool env_verbose() noexcept;
 // Print "ringlet: engine <what>" on stderr once per process.
 void say_once_engine(const std::string& what);
+// Whether that notice has been printed in this process.
+bool engine_notice_said() noexcept;
 
 }  // namespace ringlet::detail
