@@ -39,7 +39,6 @@ struct EhGlobals {
 };
 static_assert(sizeof(EhGlobals) <= sizeof(Fiber::eh_globals));
 
-
 }  // namespace
 
 // The first code a new fiber runs.
@@ -284,19 +283,23 @@ void Scheduler::drain_remote() {
   if (!remote_pending_.load(std::memory_order_relaxed)) return;
   // Clear the flag before taking the queue: a post after this point notifies again.
   remote_pending_.store(false, std::memory_order_seq_cst);
-  std::vector<Fiber*> batch;
-  std::vector<std::function<void()>> tasks;
   {
+    // Swap with the drained (empty) buffers: both keep their capacity, so a burst of
+    // wake-ups allocates nothing once the buffers have grown.
     std::lock_guard<std::mutex> lock(remote_mu_);
-    batch.swap(remote_);
-    tasks.swap(remote_tasks_);
+    remote_.swap(remote_drain_);
+    remote_tasks_.swap(remote_tasks_drain_);
   }
-  for (Fiber* f : batch) make_ready(f);
-  for (auto& fn : tasks) {
-    Fiber* f = make_fiber(std::move(fn));
-    f->name = "callback";
-    spawn(f, SpawnOptions{});  // no handle: an exception it ends with is reported
-  }
+  for (Fiber* f : remote_drain_) make_ready(f);
+  remote_drain_.clear();
+  for (auto& fn : remote_tasks_drain_) spawn_task(std::move(fn));
+  remote_tasks_drain_.clear();
+}
+
+void Scheduler::spawn_task(std::function<void()> fn) {
+  Fiber* f = make_fiber(std::move(fn));
+  f->name = "callback";
+  spawn(f, SpawnOptions{});  // no handle: an exception it ends with is reported
 }
 
 void Scheduler::fire_timers() {

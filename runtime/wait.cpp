@@ -10,7 +10,6 @@
 #include <ctime>
 
 #include "detail/scheduler.hpp"
-#include "ringlet/fiber.hpp"
 
 namespace ringlet::detail {
 
@@ -54,13 +53,8 @@ bool call_soon(const std::shared_ptr<SchedulerLink>& link, std::function<void()>
   std::lock_guard<std::mutex> lock(link->mu);
   if (!link->sched) return false;
   Scheduler* s = link->sched;
-  if (Scheduler::current() == s) {
-    Fiber* f = make_fiber(std::move(fn));
-    f->name = "callback";
-    s->spawn(f, SpawnOptions{});  // no handle: an exception it ends with is reported
-  } else {
-    s->post_task(std::move(fn));
-  }
+  if (Scheduler::current() == s) s->spawn_task(std::move(fn));
+  else s->post_task(std::move(fn));
   return true;
 }
 

@@ -80,6 +80,8 @@ class Scheduler {
 
   // Run fn in a new fiber here; any thread may call it.
   void post_task(std::function<void()> fn);
+  // The same, from this scheduler's own thread: spawned at once.
+  void spawn_task(std::function<void()> fn);
   const std::shared_ptr<SchedulerLink>& link() const noexcept { return link_; }
 
   Reactor& reactor() noexcept { return *reactor_; }
@@ -147,6 +149,8 @@ class Scheduler {
   std::mutex remote_mu_;
   std::vector<Fiber*> remote_;
   std::vector<std::function<void()>> remote_tasks_;
+  std::vector<Fiber*> remote_drain_;  // owned by the loop; swapped with the above
+  std::vector<std::function<void()>> remote_tasks_drain_;
   std::shared_ptr<SchedulerLink> link_;
   std::atomic<bool> remote_pending_{false};
   std::atomic<std::size_t> remote_expected_{0};
