@@ -26,6 +26,7 @@ struct FdWait {
   FdWait* next = nullptr;
   FdWait* prev = nullptr;
   bool linked = false;
+  bool cancelled = false;  // cancel_fd(): the fd is being closed under the waiter
 };
 
 struct FdSlot {
@@ -104,6 +105,7 @@ class EpollReactor final : public Reactor {
       --waiting_;
       if (want_in) remove(req.fd, false, &in_wait);
       if (want_out) remove(req.fd, true, &out_wait);
+      if (in_wait.cancelled || out_wait.cancelled) return {-ECANCELED, WakeReason::Notified};
       if (why == WakeReason::TimedOut) return {-ETIMEDOUT, why};
       if (why != WakeReason::Notified) return {-ECANCELED, why};
       if (readiness_first) {
@@ -132,6 +134,16 @@ class EpollReactor final : public Reactor {
     std::uint64_t one = 1;
     ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
     (void)ignored;
+  }
+
+  void cancel_fd(int fd) override {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+    FdSlot& s = fds_[static_cast<std::size_t>(fd)];
+    for (FdWait* w = s.in; w; w = w->next) w->cancelled = true;
+    for (FdWait* w = s.out; w; w = w->next) w->cancelled = true;
+    wake_all(s.in);
+    wake_all(s.out);
+    update(fd, s);
   }
 
   std::size_t in_flight() const noexcept override { return waiting_; }

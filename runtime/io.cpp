@@ -1,6 +1,7 @@
 #include "ringlet/io.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 
@@ -11,7 +12,8 @@ namespace ringlet {
 
 namespace detail {
 
-long perform(const IoRequest& req, Deadline d) {
+namespace {
+long perform_once(const IoRequest& req, Deadline d) {
   Scheduler* s = Scheduler::current();
   Fiber* f = s ? s->running() : nullptr;
   if (!f) {
@@ -31,6 +33,47 @@ long perform(const IoRequest& req, Deadline d) {
   }
   s->settle(f, r.reason, d);  // throws unless the explicit deadline passed
   return -ETIMEDOUT;
+}
+}  // namespace
+
+long perform(const IoRequest& req, Deadline d) {
+  for (;;) {
+    long r = perform_once(req, d);
+    if (r != -EAGAIN || req.op == IoRequest::Op::Poll) return r;
+    // A non-blocking fd the engine handed back unfinished (io_uring before it learnt to
+    // retry O_NONBLOCK files itself): wait for readiness, then try again.
+    IoRequest p;
+    p.op = IoRequest::Op::Poll;
+    p.fd = req.fd;
+    p.len = static_cast<std::uint16_t>(poll_events(req));
+    p.what = req.what;
+    long pr = perform_once(p, d);
+    if (pr < 0) return pr;
+  }
+}
+
+long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d) {
+  // The same on every engine: a non-blocking connect(2), then a wait for writability
+  // through the reactor, then the outcome from SO_ERROR.
+  for (;;) {
+    if (::connect(fd, addr, len) == 0) return 0;
+    if (errno == EINPROGRESS || errno == EINTR) break;
+    if (errno != EAGAIN) return -errno;
+    // A Unix socket whose listener's backlog is full: nothing to wait on but time.
+    if (d.passed()) return -ETIMEDOUT;
+    sleep_until(earliest(d, Deadline::after(std::chrono::milliseconds(2))));
+  }
+  IoRequest p;
+  p.op = IoRequest::Op::Poll;
+  p.fd = fd;
+  p.len = POLLOUT;
+  p.what = "connect";
+  long r = perform(p, d);
+  if (r < 0) return r;
+  int err = 0;
+  socklen_t n = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n) != 0) return -errno;
+  return -err;
 }
 
 }  // namespace detail

@@ -27,7 +27,6 @@ short poll_events(const IoRequest& req) noexcept {
 
 long do_syscall(const IoRequest& req) {
   using Op = IoRequest::Op;
-  const iovec one{req.buf, req.len};
   switch (req.op) {
     case Op::Read:
       return result(req.offset < 0 ? ::read(req.fd, req.buf, req.len)
@@ -46,8 +45,10 @@ long do_syscall(const IoRequest& req) {
       long r = ::poll(&p, 1, -1);
       return r < 0 ? -errno : p.revents;
     }
+    case Op::Accept:
+      return result(::accept4(req.fd, static_cast<sockaddr*>(req.buf),
+                              static_cast<socklen_t*>(req.aux), req.flags));
   }
-  (void)one;
   return -EINVAL;
 }
 
@@ -70,6 +71,10 @@ long attempt_nonblocking(const IoRequest& req) {
       if (r > 0) return p.revents;
       return r == 0 ? -EAGAIN : -errno;
     }
+    case Op::Accept:  // non-blocking only if the listener is (ringlet's are)
+      r = ::accept4(req.fd, static_cast<sockaddr*>(req.buf), static_cast<socklen_t*>(req.aux),
+                    req.flags);
+      break;
   }
   if (r >= 0) return r;
   if (errno == EWOULDBLOCK) return -EAGAIN;
@@ -80,6 +85,11 @@ long perform_blocking(const IoRequest& req, Deadline d) {
   if (d.is_never()) {
     for (;;) {
       long r = do_syscall(req);
+      if (r == -EAGAIN) {  // a non-blocking fd (ringlet's sockets are): wait, then again
+        pollfd p{req.fd, poll_events(req), 0};
+        if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
+        continue;
+      }
       if (r != -EINTR) return r;
     }
   }

@@ -77,7 +77,7 @@ class UringReactor final : public Reactor {
         {IORING_OP_RECV, "RECV"},           {IORING_OP_SEND, "SEND"},
         {IORING_OP_RECVMSG, "RECVMSG"},     {IORING_OP_SENDMSG, "SENDMSG"},
         {IORING_OP_POLL_ADD, "POLL_ADD"},   {IORING_OP_LINK_TIMEOUT, "LINK_TIMEOUT"},
-        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {IORING_OP_ACCEPT, "ACCEPT"},
     };
     for (auto [op, name] : needed) {
       if (!io_uring_opcode_supported(probe, op)) {
@@ -182,6 +182,19 @@ class UringReactor final : public Reactor {
     (void)ignored;
   }
 
+  void cancel_fd(int fd) override {
+    if (in_flight_ == 0) return;
+    // Submitted at once: the kernel finds the operations by the open file, so this must
+    // reach it before the caller closes fd. Cancelling by fd needs Linux 5.19; before that
+    // the kernel answers -EINVAL and the operations run on until they complete.
+    reserve(1);
+    io_uring_sqe* c = io_uring_get_sqe(&ring_);
+    io_uring_prep_cancel_fd(c, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(c, kIgnore);
+    ++aux_;
+    io_uring_submit(&ring_);
+  }
+
   std::size_t in_flight() const noexcept override { return in_flight_; }
 
  private:
@@ -209,6 +222,10 @@ class UringReactor final : public Reactor {
       case Op::RecvMsg: io_uring_prep_recvmsg(sqe, q.fd, q.msg, static_cast<unsigned>(q.flags)); break;
       case Op::SendMsg: io_uring_prep_sendmsg(sqe, q.fd, q.msg, static_cast<unsigned>(q.flags)); break;
       case Op::Poll: io_uring_prep_poll_add(sqe, q.fd, q.len); break;
+      case Op::Accept:
+        io_uring_prep_accept(sqe, q.fd, static_cast<sockaddr*>(q.buf),
+                             static_cast<socklen_t*>(q.aux), q.flags);
+        break;
     }
   }
 

@@ -18,7 +18,10 @@ class Scheduler;
 
 // One blocking operation on a file descriptor, described independently of the backend.
 struct IoRequest {
-  enum class Op : std::uint8_t { Read, Write, Readv, Writev, Recv, Send, RecvMsg, SendMsg, Poll };
+  enum class Op : std::uint8_t {
+    Read, Write, Readv, Writev, Recv, Send, RecvMsg, SendMsg, Poll,
+    Accept,  // buf: sockaddr* (or null), aux: socklen_t*, flags: SOCK_NONBLOCK|SOCK_CLOEXEC
+  };
   Op op = Op::Read;
   int fd = -1;
   union {
@@ -30,6 +33,7 @@ struct IoRequest {
   std::uint32_t len = 0;      // bytes; iovec count; poll events
   int flags = 0;              // MSG_* flags for Recv/Send/RecvMsg/SendMsg
   std::int64_t offset = -1;   // Read/Write: -1 = the file position
+  void* aux = nullptr;        // Accept: the socklen_t* of the peer address
   const char* what = "io";    // for the deadlock report
   IoRequest() : buf(nullptr) {}
 };
@@ -58,6 +62,11 @@ class Reactor {
   virtual void wait(Deadline d) = 0;
   // Wake wait() from any thread. Coalesced: a burst costs one kernel write.
   virtual void notify() noexcept = 0;
+
+  // Make every operation of this scheduler's fibers waiting on fd finish with -ECANCELED
+  // (the socket is being closed under them). Call it before close(fd): io_uring finds the
+  // operations by the open file.
+  virtual void cancel_fd(int fd) = 0;
 
   // Operations whose completion is still owed to a parked fiber.
   virtual std::size_t in_flight() const noexcept = 0;

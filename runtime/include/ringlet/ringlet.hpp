@@ -10,4 +10,5 @@
 #include "ringlet/run.hpp"
 #include "ringlet/sync.hpp"
 #include "ringlet/thread_pool.hpp"
+#include "ringlet/signal.hpp"
 #include "ringlet/time.hpp"

@@ -1,0 +1,601 @@
+#include "ringlet/net/socket.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "detail/io.hpp"
+#include "detail/scheduler.hpp"
+#include "ringlet/net/dns.hpp"
+
+namespace ringlet::net {
+
+using detail::IoRequest;
+
+struct Socket::Busy {
+  Socket& s;
+  explicit Busy(Socket& sock) noexcept : s(sock) { ++s.busy_; }
+  ~Busy() { --s.busy_; }
+};
+
+namespace {
+
+constexpr std::size_t kMaxIo = 0x7ffff000;  // what Linux moves in one call at most
+
+IoRequest request(IoRequest::Op op, int fd, const void* buf, std::size_t n, int flags,
+                  const char* what) {
+  IoRequest q;
+  q.op = op;
+  q.fd = fd;
+  q.cbuf = buf;
+  q.len = static_cast<std::uint32_t>(n > kMaxIo ? kMaxIo : n);
+  q.flags = flags;
+  q.what = what;
+  return q;
+}
+
+int new_socket(int domain, int type) {
+  int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  return fd < 0 ? -errno : fd;
+}
+
+void set_error(std::error_code& ec, long r) { ec.assign(static_cast<int>(-r), std::system_category()); }
+
+bool retry_accept(long r) {
+  // accept(2): errors of the connection being accepted, not of the listener; take the next.
+  switch (-r) {
+    case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
+    case ENONET: case EHOSTUNREACH: case ENETUNREACH: case EOPNOTSUPP:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// --- Socket -----------------------------------------------------------------------------
+
+Socket::Socket(int fd) : fd_(fd) {
+  if (fd < 0) return;
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    int e = errno;
+    fd_ = -1;
+    throw std::system_error(e, std::system_category(), "ringlet::net::Socket: adopting fd " + std::to_string(fd));
+  }
+}
+
+Socket::Socket(Socket&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+
+Socket& Socket::operator=(Socket&& o) noexcept {
+  if (this != &o) {
+    close();
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+Socket::~Socket() { close(); }
+
+void Socket::close() noexcept {
+  if (fd_ < 0) return;
+  const int fd = std::exchange(fd_, -1);
+  if (busy_ > 0) {
+    // Fibers are blocked on it: make their operations end (-ECANCELED, seen as EBADF)
+    // before the number can be reused.
+    if (auto* s = detail::Scheduler::current()) s->reactor().cancel_fd(fd);
+  }
+  ::close(fd);
+}
+
+int Socket::release() noexcept { return std::exchange(fd_, -1); }
+
+Address Socket::local_address() const {
+  Address a;
+  socklen_t len = Address::capacity();
+  if (::getsockname(fd_, a.data(), &len) != 0) raise(-errno, "local_address");
+  return Address::from_sockaddr(a.data(), len);
+}
+
+void Socket::set_option(int level, int name, int value) {
+  if (::setsockopt(fd_, level, name, &value, sizeof value) != 0) raise(-errno, "set_option");
+}
+
+int Socket::get_option(int level, int name) const {
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (::getsockopt(fd_, level, name, &v, &len) != 0) raise(-errno, "get_option");
+  return v;
+}
+
+long Socket::closed_under(long r) const noexcept {
+  return (r == -ECANCELED && fd_ < 0) ? -EBADF : r;
+}
+
+void Socket::raise(long r, const char* call) const {
+  std::string what = std::string("ringlet::net::") + call;
+  if (fd_ < 0) {
+    what += r == -EBADF ? ": the socket is closed (or was closed while waiting)" : "";
+  } else {
+    Address a;
+    socklen_t len = Address::capacity();
+    if (::getpeername(fd_, a.data(), &len) == 0)
+      what += " (peer " + Address::from_sockaddr(a.data(), len).to_string() + ")";
+    else if (len = Address::capacity(); ::getsockname(fd_, a.data(), &len) == 0)
+      what += " (on " + Address::from_sockaddr(a.data(), len).to_string() + ")";
+  }
+  throw std::system_error(static_cast<int>(-r), std::system_category(), what);
+}
+
+// --- TcpStream ----------------------------------------------------------------------------
+
+namespace {
+// Connect one address; returns the stream or sets ec.
+TcpStream connect_one(const Address& a, Deadline d, std::error_code& ec) {
+  ec.clear();
+  int fd = new_socket(a.domain(), SOCK_STREAM);
+  if (fd < 0) {
+    set_error(ec, fd);
+    return {};
+  }
+  TcpStream s(fd, Socket::adopted);  // closes fd if the wait throws (kill, Timeout)
+  long r = detail::connect(fd, a.data(), a.size(), d);
+  if (r == 0) return s;
+  set_error(ec, r);
+  return {};
+}
+}  // namespace
+
+TcpStream TcpStream::connect(const Address& a, Deadline d, std::error_code& ec) {
+  return connect_one(a, d, ec);
+}
+
+TcpStream TcpStream::connect(const Address& a, Deadline d) {
+  std::error_code ec;
+  TcpStream s = connect_one(a, d, ec);
+  if (ec) throw std::system_error(ec, "ringlet::net::TcpStream::connect(" + a.to_string() + ")");
+  return s;
+}
+
+namespace {
+TcpStream connect_each(std::span<const Address> as, Deadline d, std::error_code& ec,
+                       const Address** failed) {
+  if (as.empty()) {
+    ec = std::make_error_code(std::errc::address_not_available);
+    return {};
+  }
+  for (const Address& a : as) {
+    TcpStream s = connect_one(a, d, ec);
+    if (!ec) return s;
+    *failed = &a;
+    if (ec == std::errc::timed_out && d.passed()) break;  // no time left for the others
+  }
+  return {};
+}
+}  // namespace
+
+TcpStream TcpStream::connect(std::span<const Address> as, Deadline d, std::error_code& ec) {
+  const Address* failed = nullptr;
+  return connect_each(as, d, ec, &failed);
+}
+
+TcpStream TcpStream::connect(std::string_view address, Deadline d, std::error_code& ec) {
+  auto as = resolve(address, d, ec);
+  if (ec) return {};
+  const Address* failed = nullptr;
+  return connect_each(as, d, ec, &failed);
+}
+
+TcpStream TcpStream::connect(std::string_view address, Deadline d) {
+  auto as = resolve(address, d);
+  std::error_code ec;
+  const Address* failed = nullptr;
+  TcpStream s = connect_each(as, d, ec, &failed);
+  if (ec) {
+    std::string what = "ringlet::net::TcpStream::connect(\"" + std::string(address) + "\")";
+    if (failed && as.size() > 1) what += " last tried " + failed->to_string();
+    throw std::system_error(ec, what);
+  }
+  return s;
+}
+
+std::size_t TcpStream::read_some(MutableBuffer b, Deadline d, std::error_code& ec) {
+  ec.clear();
+  if (fd_ < 0) {
+    set_error(ec, -EBADF);
+    return 0;
+  }
+  Busy busy(*this);
+  long r = closed_under(detail::perform(request(IoRequest::Op::Recv, fd_, b.data, b.size, 0, "recv"), d));
+  if (r < 0) {
+    set_error(ec, r);
+    return 0;
+  }
+  return static_cast<std::size_t>(r);
+}
+
+std::size_t TcpStream::read_some(MutableBuffer b, Deadline d) {
+  std::error_code ec;
+  std::size_t n = read_some(b, d, ec);
+  if (ec) raise(-ec.value(), "TcpStream::read_some");
+  return n;
+}
+
+std::size_t TcpStream::read_exact(MutableBuffer b, Deadline d, std::error_code& ec) {
+  auto* p = static_cast<char*>(b.data);
+  std::size_t got = 0;
+  ec.clear();
+  while (got < b.size) {
+    std::size_t n = read_some({p + got, b.size - got}, d, ec);
+    if (ec || n == 0) break;
+    got += n;
+  }
+  return got;
+}
+
+std::size_t TcpStream::read_exact(MutableBuffer b, Deadline d) {
+  std::error_code ec;
+  std::size_t n = read_exact(b, d, ec);
+  if (ec) raise(-ec.value(), "TcpStream::read_exact");
+  return n;
+}
+
+std::size_t TcpStream::write_some(ConstBuffer b, Deadline d, std::error_code& ec) {
+  ec.clear();
+  if (fd_ < 0) {
+    set_error(ec, -EBADF);
+    return 0;
+  }
+  Busy busy(*this);
+  long r = closed_under(
+      detail::perform(request(IoRequest::Op::Send, fd_, b.data, b.size, MSG_NOSIGNAL, "send"), d));
+  if (r < 0) {
+    set_error(ec, r);
+    return 0;
+  }
+  return static_cast<std::size_t>(r);
+}
+
+std::size_t TcpStream::write_some(ConstBuffer b, Deadline d) {
+  std::error_code ec;
+  std::size_t n = write_some(b, d, ec);
+  if (ec) raise(-ec.value(), "TcpStream::write_some");
+  return n;
+}
+
+std::size_t TcpStream::write_all(ConstBuffer b, Deadline d, std::error_code& ec) {
+  const auto* p = static_cast<const char*>(b.data);
+  std::size_t done = 0;
+  ec.clear();
+  do {
+    done += write_some({p + done, b.size - done}, d, ec);
+  } while (!ec && done < b.size);
+  return done;
+}
+
+void TcpStream::write_all(ConstBuffer b, Deadline d) {
+  std::error_code ec;
+  write_all(b, d, ec);
+  if (ec) raise(-ec.value(), "TcpStream::write_all");
+}
+
+namespace {
+constexpr std::size_t kIovBatch = 64;  // iovecs per sendmsg, on the stack
+
+long sendmsg_from(int fd, std::span<const ConstBuffer> bs, std::size_t skip, Deadline d) {
+  iovec iov[kIovBatch];
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < bs.size() && n < kIovBatch; ++i) {
+    if (bs[i].size == 0) continue;
+    const std::size_t off = i == 0 ? skip : 0;
+    iov[n++] = iovec{const_cast<char*>(static_cast<const char*>(bs[i].data)) + off, bs[i].size - off};
+  }
+  if (n == 0) return 0;
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n;
+  IoRequest q;
+  q.op = IoRequest::Op::SendMsg;
+  q.fd = fd;
+  q.msg = &msg;
+  q.flags = MSG_NOSIGNAL;
+  q.what = "sendmsg";
+  return detail::perform(q, d);
+}
+}  // namespace
+
+std::size_t TcpStream::writev_some(std::span<const ConstBuffer> bs, Deadline d) {
+  if (fd_ < 0) raise(-EBADF, "TcpStream::writev_some");
+  Busy busy(*this);
+  long r = closed_under(sendmsg_from(fd_, bs, 0, d));
+  if (r < 0) raise(r, "TcpStream::writev_some");
+  return static_cast<std::size_t>(r);
+}
+
+std::size_t TcpStream::writev_all(std::span<const ConstBuffer> bs, Deadline d, std::error_code& ec) {
+  ec.clear();
+  if (fd_ < 0) {
+    set_error(ec, -EBADF);
+    return 0;
+  }
+  Busy busy(*this);
+  std::size_t total = 0, i = 0, skip = 0;
+  while (i < bs.size()) {
+    if (bs[i].size == skip) {  // this buffer is done (or empty)
+      ++i;
+      skip = 0;
+      continue;
+    }
+    long r = closed_under(sendmsg_from(fd_, bs.subspan(i), skip, d));
+    if (r < 0) {
+      set_error(ec, r);
+      break;
+    }
+    total += static_cast<std::size_t>(r);
+    auto left = static_cast<std::size_t>(r);
+    while (i < bs.size() && left >= bs[i].size - skip) {
+      left -= bs[i].size - skip;
+      ++i;
+      skip = 0;
+    }
+    skip += left;
+  }
+  return total;
+}
+
+void TcpStream::writev_all(std::span<const ConstBuffer> bs, Deadline d) {
+  std::error_code ec;
+  writev_all(bs, d, ec);
+  if (ec) raise(-ec.value(), "TcpStream::writev_all");
+}
+
+void TcpStream::shutdown(Shutdown how) {
+  if (::shutdown(fd_, static_cast<int>(how)) != 0) raise(-errno, "TcpStream::shutdown");
+}
+
+void TcpStream::set_nodelay(bool on) {
+  set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0);
+}
+
+bool TcpStream::nodelay() const { return get_option(IPPROTO_TCP, TCP_NODELAY) != 0; }
+
+void TcpStream::set_keepalive(bool on) { set_option(SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0); }
+
+void TcpStream::set_keepalive(std::chrono::seconds idle, std::chrono::seconds interval, int probes) {
+  set_option(SOL_SOCKET, SO_KEEPALIVE, 1);
+  set_option(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(idle.count()));
+  set_option(IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(interval.count()));
+  set_option(IPPROTO_TCP, TCP_KEEPCNT, probes);
+}
+
+Address TcpStream::peer_address() const {
+  Address a;
+  socklen_t len = Address::capacity();
+  if (::getpeername(fd_, a.data(), &len) != 0) raise(-errno, "TcpStream::peer_address");
+  return Address::from_sockaddr(a.data(), len);
+}
+
+// --- TcpListener --------------------------------------------------------------------------
+
+TcpListener::TcpListener(TcpListener&& o) noexcept
+    : Socket(std::move(o)), unlink_path_(std::exchange(o.unlink_path_, {})) {}
+
+TcpListener& TcpListener::operator=(TcpListener&& o) noexcept {
+  if (this != &o) {
+    close();
+    Socket::operator=(std::move(o));
+    unlink_path_ = std::exchange(o.unlink_path_, {});
+  }
+  return *this;
+}
+
+TcpListener::~TcpListener() { close(); }
+
+void TcpListener::close() noexcept {
+  Socket::close();
+  if (!unlink_path_.empty()) {
+    ::unlink(unlink_path_.c_str());
+    unlink_path_.clear();
+  }
+}
+
+namespace {
+// Is a Unix socket file at `a` a leftover nobody listens on?
+bool stale_unix_socket(const Address& a) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool stale = ::connect(fd, a.data(), a.size()) != 0 && errno == ECONNREFUSED;
+  ::close(fd);
+  return stale;
+}
+}  // namespace
+
+TcpListener TcpListener::bind(const Address& a, ListenOptions opts) {
+  const std::string what = "ringlet::net::TcpListener::bind(" + a.to_string() + ")";
+  auto fail = [&](int e) -> TcpListener { throw std::system_error(e, std::system_category(), what); };
+  int fd = new_socket(a.domain(), SOCK_STREAM);
+  if (fd < 0) fail(-fd);
+  TcpListener l(fd, adopted);
+  const int one = 1, zero = 0;
+  if (a.family() != Family::Unix) {
+    if (opts.reuse_address && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) fail(errno);
+    if (opts.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) fail(errno);
+  }
+  if (a.family() == Family::IPv6 &&
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts.v6_only ? &one : &zero, sizeof one) != 0)
+    fail(errno);
+  if (::bind(fd, a.data(), a.size()) != 0) {
+    const int e = errno;
+    const std::string path = a.host();
+    if (e != EADDRINUSE || a.family() != Family::Unix || path[0] == '@' || !stale_unix_socket(a)) fail(e);
+    ::unlink(path.c_str());  // a dead process's socket file
+    if (::bind(fd, a.data(), a.size()) != 0) fail(errno);
+  }
+  if (a.family() == Family::Unix && a.host()[0] != '@') l.unlink_path_ = a.host();
+  if (::listen(fd, opts.backlog) != 0) fail(errno);
+  return l;
+}
+
+TcpListener TcpListener::bind(std::string_view address, ListenOptions opts) {
+  if (is_unix_address(address)) return bind(Address::parse(address), opts);
+  auto as = resolve(address);
+  return bind(as.front(), opts);
+}
+
+TcpStream TcpListener::accept(Deadline d, std::error_code& ec, Address* peer) {
+  ec.clear();
+  if (fd_ < 0) {
+    set_error(ec, -EBADF);
+    return {};
+  }
+  Busy busy(*this);
+  for (;;) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    IoRequest q;
+    q.op = IoRequest::Op::Accept;
+    q.fd = fd_;
+    q.buf = peer ? &ss : nullptr;
+    q.aux = peer ? &len : nullptr;
+    q.flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+    q.what = "accept";
+    long r = closed_under(detail::perform(q, d));
+    if (r >= 0) {
+      if (peer) *peer = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+      return TcpStream(static_cast<int>(r), adopted);
+    }
+    if (retry_accept(r)) continue;
+    set_error(ec, r);
+    return {};
+  }
+}
+
+TcpStream TcpListener::accept(Deadline d, Address* peer) {
+  std::error_code ec;
+  TcpStream s = accept(d, ec, peer);
+  if (ec) raise(-ec.value(), "TcpListener::accept");
+  return s;
+}
+
+// --- UdpSocket ----------------------------------------------------------------------------
+
+UdpSocket::UdpSocket(Family family) {
+  if (family != Family::IPv4 && family != Family::IPv6)
+    throw std::invalid_argument("ringlet::net::UdpSocket: family must be IPv4 or IPv6");
+  int fd = new_socket(family == Family::IPv4 ? AF_INET : AF_INET6, SOCK_DGRAM);
+  if (fd < 0) throw std::system_error(-fd, std::system_category(), "ringlet::net::UdpSocket");
+  fd_ = fd;
+}
+
+UdpSocket UdpSocket::bind(const Address& a) {
+  int fd = new_socket(a.domain(), SOCK_DGRAM);
+  const std::string what = "ringlet::net::UdpSocket::bind(" + a.to_string() + ")";
+  if (fd < 0) throw std::system_error(-fd, std::system_category(), what);
+  UdpSocket s(fd, adopted);
+  if (::bind(fd, a.data(), a.size()) != 0) throw std::system_error(errno, std::system_category(), what);
+  return s;
+}
+
+UdpSocket UdpSocket::bind(std::string_view address) {
+  if (is_unix_address(address)) return bind(Address::parse(address));
+  return bind(resolve(address).front());
+}
+
+void UdpSocket::connect(const Address& peer) {
+  if (::connect(fd_, peer.data(), peer.size()) != 0) raise(-errno, "UdpSocket::connect");
+}
+
+std::size_t UdpSocket::send_to(ConstBuffer b, const Address& to, Deadline d, std::error_code& ec) {
+  ec.clear();
+  if (fd_ < 0) {
+    set_error(ec, -EBADF);
+    return 0;
+  }
+  Busy busy(*this);
+  iovec iov{const_cast<void*>(b.data), b.size};
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr*>(to.data());
+  msg.msg_namelen = to.size();
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  IoRequest q;
+  q.op = IoRequest::Op::SendMsg;
+  q.fd = fd_;
+  q.msg = &msg;
+  q.flags = MSG_NOSIGNAL;
+  q.what = "sendto";
+  long r = closed_under(detail::perform(q, d));
+  if (r < 0) {
+    set_error(ec, r);
+    return 0;
+  }
+  return static_cast<std::size_t>(r);
+}
+
+std::size_t UdpSocket::send_to(ConstBuffer b, const Address& to, Deadline d) {
+  std::error_code ec;
+  std::size_t n = send_to(b, to, d, ec);
+  if (ec) raise(-ec.value(), ("UdpSocket::send_to(" + to.to_string() + ")").c_str());
+  return n;
+}
+
+std::size_t UdpSocket::recv_from(MutableBuffer b, Address* from, Deadline d, std::error_code& ec) {
+  ec.clear();
+  if (fd_ < 0) {
+    set_error(ec, -EBADF);
+    return 0;
+  }
+  Busy busy(*this);
+  sockaddr_storage ss;
+  iovec iov{b.data, b.size};
+  msghdr msg{};
+  msg.msg_name = &ss;
+  msg.msg_namelen = sizeof ss;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  IoRequest q;
+  q.op = IoRequest::Op::RecvMsg;
+  q.fd = fd_;
+  q.msg = &msg;
+  q.what = "recvfrom";
+  long r = closed_under(detail::perform(q, d));
+  if (r < 0) {
+    set_error(ec, r);
+    return 0;
+  }
+  if (from) *from = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), msg.msg_namelen);
+  return static_cast<std::size_t>(r);
+}
+
+std::size_t UdpSocket::recv_from(MutableBuffer b, Address* from, Deadline d) {
+  std::error_code ec;
+  std::size_t n = recv_from(b, from, d, ec);
+  if (ec) raise(-ec.value(), "UdpSocket::recv_from");
+  return n;
+}
+
+std::size_t UdpSocket::send(ConstBuffer b, Deadline d) {
+  if (fd_ < 0) raise(-EBADF, "UdpSocket::send");
+  Busy busy(*this);
+  long r = closed_under(detail::perform(request(IoRequest::Op::Send, fd_, b.data, b.size, MSG_NOSIGNAL, "send"), d));
+  if (r < 0) raise(r, "UdpSocket::send");
+  return static_cast<std::size_t>(r);
+}
+
+std::size_t UdpSocket::recv(MutableBuffer b, Deadline d) {
+  if (fd_ < 0) raise(-EBADF, "UdpSocket::recv");
+  Busy busy(*this);
+  long r = closed_under(detail::perform(request(IoRequest::Op::Recv, fd_, b.data, b.size, 0, "recv"), d));
+  if (r < 0) raise(r, "UdpSocket::recv");
+  return static_cast<std::size_t>(r);
+}
+
+}  // namespace ringlet::net
