@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "detail/scheduler.hpp"
 #include "ringlet/thread_pool.hpp"
 
 namespace ringlet::net {
@@ -35,11 +36,13 @@ class DnsCategory final : public std::error_category {
 // abandoned there, untouched: its lock may have been held at the fork).
 std::mutex pool_mu;
 ThreadPool* pool = nullptr;
+constexpr long kResolverThreads = 8;
 
 ThreadPool& resolver_pool() {
   static const bool registered = [] {
     pthread_atfork([] { pool_mu.lock(); }, [] { pool_mu.unlock(); },
                    [] {
+                     if (pool) detail::quiet_threads -= kResolverThreads;
                      pool = nullptr;
                      pool_mu.unlock();
                    });
@@ -47,7 +50,13 @@ ThreadPool& resolver_pool() {
   }();
   (void)registered;
   std::lock_guard lk(pool_mu);
-  if (!pool) pool = new ThreadPool(8);
+  if (!pool) {
+    // They only run getaddrinfo: fibers parked on a Lock cycle are still a deadlock. (A
+    // fiber waiting for a lookup always has its deadline's timer, so it is never taken for
+    // stuck.)
+    pool = new ThreadPool(kResolverThreads);
+    detail::quiet_threads += kResolverThreads;
+  }
   return *pool;
 }
 

@@ -24,6 +24,7 @@ namespace ctx = boost::context::detail;
 namespace ringlet::detail {
 
 __thread Scheduler* Scheduler::tls_current_ = nullptr;
+std::atomic<long> quiet_threads{0};
 
 namespace {
 
@@ -402,8 +403,10 @@ bool Scheduler::all_stuck() const noexcept {
       remote_pending_.load(std::memory_order_acquire) ||
       remote_expected_.load(std::memory_order_acquire) != 0)
     return false;
-  // A fiber parked on a Lock, Event, Queue... may still be woken by another thread.
-  return primitive_waits_ == 0 || process_threads() <= 1;
+  // A fiber parked on a Lock, Event, Queue... may still be woken by another thread, unless
+  // the only other threads are ringlet's own that never touch user primitives.
+  return primitive_waits_ == 0 ||
+         process_threads() - quiet_threads.load(std::memory_order_relaxed) <= 1;
 }
 
 // Every fiber is parked and nothing can wake one. Say who waits on what; hand the error to

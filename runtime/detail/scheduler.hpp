@@ -28,6 +28,10 @@ void report_unobserved(Fiber* f);  // on stderr, once, if f's exception was neve
 void destroy_fls(Fiber* f) noexcept;
 DeadlineSlot& thread_deadline_slot() noexcept;  // scoped Timeouts of a plain thread
 
+// Threads ringlet starts that never notify a user's primitive (the DNS resolver's): they do
+// not make a parked fiber's wait possibly-not-a-deadlock.
+extern std::atomic<long> quiet_threads;
+
 class NativeContext final : public Fiber {
  public:
   void invoke() override {}

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Echo servers side by side: ringlet's examples/echo_server against a hand-written io_uring C
+server, an epoll C server, Go (goroutine per connection, GOMAXPROCS=1) and gevent.
+
+Each server runs pinned to CPU 0, the load generator (bench/echo/loadgen.c, plain epoll C) to
+CPU 1. Scenarios: 64-byte ping-pong at 1, 50 and 1000 connections, 4 KiB at 50. Per run the
+load generator reports round trips/s, p50/p99 latency and the server's CPU time (utime+stime)
+per round trip over the measured window. Each (scenario, server) is run --runs times,
+interleaved; medians are reported, with CPU per message as a ratio to the io_uring C server.
+Then each server holds 10 000 idle connections and its RSS is read.
+
+    bench/echo/run.py BUILD_DIR GO_BINARY [--runs N] [--seconds S] [--idle N]
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("build")
+ap.add_argument("go_binary")
+ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("--seconds", type=float, default=3.0)
+ap.add_argument("--idle", type=int, default=10000)
+ap.add_argument("--only", default="", help="comma-separated server names")
+args = ap.parse_args()
+
+here = os.path.dirname(os.path.abspath(__file__))
+b = args.build
+servers = {
+    "ringlet": [f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
+    "io_uring C": [f"{b}/bench/uring_echo", "{port}"],
+    "epoll C": [f"{b}/bench/epoll_echo", "{port}"],
+    "Go": [args.go_binary, "{port}"],
+    "gevent": ["/usr/bin/python3", f"{here}/echo_gevent.py", "{port}"],
+}
+if args.only:
+    servers = {k: v for k, v in servers.items() if k in args.only.split(",")}
+scenarios = [(1, 64), (50, 64), (1000, 64), (50, 4096)]
+loadgen = f"{b}/bench/loadgen"
+port = 19000
+
+
+def start(name):
+    global port
+    port += 1
+    cmd = [a.replace("{port}", str(port)) for a in servers[name]]
+    env = dict(os.environ, GOMAXPROCS="1")
+    p = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env, text=True)
+    line = p.stdout.readline()
+    if "listening" not in line:
+        p.kill()
+        sys.exit(f"{name} did not start: {line}{p.stderr.read()}")
+    return p, port
+
+
+def stop(p):
+    p.terminate()
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+results = {}  # (scenario, server) -> list of dicts
+for rep in range(args.runs):
+    for conns, size in scenarios:
+        for name in servers:
+            p, prt = start(name)
+            try:
+                out = subprocess.run(["taskset", "-c", "1", loadgen, "127.0.0.1", str(prt), str(conns), str(size),
+                                      str(args.seconds), "0.5", str(p.pid)],
+                                     capture_output=True, text=True, timeout=args.seconds + 60)
+            finally:
+                stop(p)
+            m = dict(re.findall(r"(\w+)=([\d.\-]+)", out.stdout))
+            if out.returncode != 0 or "msgs_per_s" not in m:
+                print(f"  {name} {conns}x{size}: FAILED {out.stdout}{out.stderr}", file=sys.stderr)
+                continue
+            results.setdefault((conns, size), {}).setdefault(name, []).append(
+                {k: float(m[k]) for k in ("msgs_per_s", "p50_us", "p99_us", "cpu_us_per_msg")})
+            print(f"  run {rep + 1}: {name:10s} {conns:5d} conns x {size:5d} B: {out.stdout.strip()}", file=sys.stderr)
+
+
+def med(name, scen, key):
+    runs = results.get(scen, {}).get(name, [])
+    return statistics.median(r[key] for r in runs) if runs else float("nan")
+
+
+print(f"# echo: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().release}, {os.cpu_count()} cores; "
+      f"server on CPU 0, loadgen on CPU 1; {args.seconds:g} s per run, median of {args.runs} runs")
+print()
+print("| scenario | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs io_uring C |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for scen in scenarios:
+    base = med("io_uring C", scen, "cpu_us_per_msg")
+    for name in servers:
+        cpu = med(name, scen, "cpu_us_per_msg")
+        print(f"| {scen[0]} conns × {scen[1]} B | {name} | {med(name, scen, 'msgs_per_s'):.0f} | "
+              f"{med(name, scen, 'p50_us'):.0f} | {med(name, scen, 'p99_us'):.0f} | {cpu:.2f} | {cpu / base:.2f}× |")
+
+print()
+print(f"| server | RSS idle | RSS with {args.idle} idle connections | per connection |")
+print("|---|---:|---:|---:|")
+for name in servers:
+    p, prt = start(name)
+    try:
+        time.sleep(0.3)
+        before = rss_kib(p.pid)
+        lg = subprocess.Popen(["taskset", "-c", "1", loadgen, "127.0.0.1", str(prt), str(args.idle), "64", "idle", "3"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = lg.stdout.readline()
+        if "connections open" not in line:
+            lg.wait()
+            print(f"| {name} | {before / 1024:.1f} MiB | failed: {line.strip()} {lg.stderr.read().strip()} | |")
+            continue
+        time.sleep(1.0)
+        during = rss_kib(p.pid)
+        lg.wait()
+        print(f"| {name} | {before / 1024:.1f} MiB | {during / 1024:.1f} MiB | "
+              f"{(during - before) / args.idle:.2f} KiB |")
+    finally:
+        stop(p)

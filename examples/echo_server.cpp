@@ -1,0 +1,115 @@
+// The echo server: one OS thread, one fiber per connection, plain blocking code in each.
+//
+//   echo_server [--listen ADDR] [--upper] [--max-conns N] [--grace S] [--report S]
+//
+// SIGINT or SIGTERM stop it gracefully (handlers get --grace seconds to finish) and it
+// prints how many connections it served, the bytes it echoed and the most connections it
+// held at once. A second signal during the grace ends it at once.
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <ringlet/net.hpp>
+#include <ringlet/ringlet.hpp>
+
+namespace {
+
+// A thread-per-connection program needs a descriptor per client: lift the soft limit to
+// the hard one, as Go's runtime does.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringlet echo server: every connection is a fiber on one OS thread"};
+  std::string listen = "127.0.0.1:8080";
+  bool upper = false;
+  std::size_t max_conns = 0;
+  double grace = 2.0;
+  double report = 0.0;
+  app.add_option("-l,--listen", listen, "address to listen on: HOST:PORT, [V6]:PORT or a Unix path")
+      ->capture_default_str();
+  app.add_flag("-u,--upper", upper, "answer in upper case (the seed's variant)");
+  app.add_option("-m,--max-conns", max_conns, "serve at most N connections at once; 0 = no limit")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("-g,--grace", grace, "seconds running connections get to finish at shutdown")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("-r,--report", report, "print a stats line every S seconds; 0 = only at the end")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help is 0; a bad argument 2, with the reason
+  }
+  raise_fd_limit();
+
+  std::uint64_t bytes = 0;
+  int status = 0;
+  ringlet::run([&] {
+    // Before anything else, so that the signals are blocked in every thread started later.
+    auto signals = std::make_unique<ringlet::SignalSet>(std::initializer_list<int>{SIGINT, SIGTERM});
+    ringlet::net::ServerOptions opts;
+    opts.max_connections = max_conns;
+    std::unique_ptr<ringlet::net::StreamServer> server;
+    try {
+      server = std::make_unique<ringlet::net::StreamServer>(
+          listen,
+          [&](ringlet::net::TcpStream conn) {
+            char buf[16384];
+            while (std::size_t n = conn.read_some(buf)) {
+              if (upper)
+                std::transform(buf, buf + n, buf, [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+              conn.write_all({buf, n});
+              bytes += n;
+            }
+          },
+          opts);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "echo_server: %s\n", e.what());
+      status = 1;
+      return;
+    }
+    server->start();
+    std::printf("echo_server: listening on %s (engine %s%s%s)\n", server->address().to_string().c_str(),
+                ringlet::engine(), upper ? ", upper-casing" : "",
+                max_conns ? (", at most " + std::to_string(max_conns) + " connections").c_str() : "");
+    std::fflush(stdout);
+    auto print_stats = [&](const char* when) {
+      auto s = server->stats();
+      std::printf("echo_server: %s: %" PRIu64 " connections served, %" PRIu64 " bytes echoed, peak %" PRIu64
+                  " concurrent, %" PRIu64 " open now, %" PRIu64 " handler errors\n",
+                  when, s.accepted, bytes, s.peak_active, s.active, s.handler_errors);
+      std::fflush(stdout);
+    };
+    int sig = 0;
+    if (report > 0) {
+      const auto every = std::chrono::duration_cast<ringlet::Clock::duration>(std::chrono::duration<double>(report));
+      while ((sig = signals->wait(ringlet::Deadline::after(every))) == 0) print_stats("so far");
+    } else {
+      sig = signals->wait();
+    }
+    signals.reset();  // a second Ctrl-C now ends the process at once
+    std::printf("echo_server: %s: stopping, %.1f s for open connections to finish\n", strsignal(sig), grace);
+    std::fflush(stdout);
+    server->stop(std::chrono::duration_cast<ringlet::Clock::duration>(std::chrono::duration<double>(grace)));
+    print_stats("stopped");
+  });
+  return status;
+}
