@@ -1,7 +1,33 @@
 #!/usr/bin/env bash
-# Set up, build and run the demo: ten 0.5 s "I/O" tasks, one after another and as fibers.
+# Set up, build and run the demo: the echo server, one OS thread with a fiber per connection,
+# driven by the echo client's 500 concurrent connections (the seed's 500 threads), then
+# stopped with SIGINT so it prints what it served.
+#   scripts/demo.sh                  the demo on 127.0.0.1:8080 (another port: --listen ADDR)
+#   scripts/demo.sh --serve [ARGS]   just the server, in the foreground (Ctrl-C stops it);
+#                                    ARGS go to echo_server (--listen, --upper, --max-conns)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh build-rel --buildtype=release -Dtests=false
-./build-rel/examples/sleepers "$@"
+if [ "${1:-}" = "--serve" ]; then
+  shift
+  exec ./build-rel/examples/echo_server "$@"
+fi
+listen=127.0.0.1:8080
+[ "${1:-}" = "--listen" ] && listen=$2
+./build-rel/examples/echo_server --listen "$listen" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do  # until it listens
+  ./build-rel/examples/echo_client --connect "$listen" --conns 1 --rounds 1 >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "--- 500 connections at once, 200 messages of 64 bytes each, every reply checked:"
+./build-rel/examples/echo_client --connect "$listen" --conns 500 --rounds 200 --size 64
+echo "--- 50 connections, 20 messages of 1 MiB each:"
+./build-rel/examples/echo_client --connect "$listen" --conns 50 --rounds 20 --size 1048576
+echo "--- the server process now: $(grep -E '^(Threads|VmRSS)' /proc/$server/status | tr -s '\t ' ' ' | paste -sd, -)"
+echo "--- Ctrl-C (SIGINT) to the server:"
+kill -INT $server
+wait $server
+trap - EXIT
