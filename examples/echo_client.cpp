@@ -5,7 +5,6 @@
 //
 // Prints round trips per second and the p50/p99 round-trip latency; exits 1 if any reply
 // differs from what was sent or any connection fails, 2 on bad arguments.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -19,15 +18,10 @@
 #include <ringlet/net.hpp>
 #include <ringlet/ringlet.hpp>
 
+#include "fd_limit.hpp"
+
 namespace {
 
-void raise_fd_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
 
 // Message bytes that differ per connection and round, so a reply meant for another
 // connection or an earlier round is caught.

@@ -5,7 +5,6 @@
 // SIGINT or SIGTERM stop it gracefully (handlers get --grace seconds to finish) and it
 // prints how many connections it served, the bytes it echoed and the most connections it
 // held at once. A second signal during the grace ends it at once.
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -22,19 +21,7 @@
 #include <ringlet/net.hpp>
 #include <ringlet/ringlet.hpp>
 
-namespace {
-
-// A thread-per-connection program needs a descriptor per client: lift the soft limit to
-// the hard one, as Go's runtime does.
-void raise_fd_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
-}  // namespace
+#include "fd_limit.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"ringlet echo server: every connection is a fiber on one OS thread"};

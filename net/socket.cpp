@@ -19,12 +19,6 @@ namespace ringlet::net {
 
 using detail::IoRequest;
 
-struct Socket::Busy {
-  Socket& s;
-  explicit Busy(Socket& sock) noexcept : s(sock) { ++s.busy_; }
-  ~Busy() { --s.busy_; }
-};
-
 namespace {
 
 constexpr std::size_t kMaxIo = 0x7ffff000;  // what Linux moves in one call at most
@@ -116,8 +110,34 @@ int Socket::get_option(int level, int name) const {
   return v;
 }
 
-long Socket::closed_under(long r) const noexcept {
+long Socket::perform(IoRequest& q, Deadline d) {
+  if (fd_ < 0) return -EBADF;
+  q.fd = fd_;
+  ++busy_;
+  long r;
+  try {
+    r = detail::perform(q, d);
+  } catch (...) {
+    --busy_;
+    throw;
+  }
+  --busy_;
+  // Ended by close() under it (cancel_fd): the socket is gone, say so.
   return (r == -ECANCELED && fd_ < 0) ? -EBADF : r;
+}
+
+std::size_t Socket::result(long r, std::error_code& ec) noexcept {
+  if (r < 0) {
+    set_error(ec, r);
+    return 0;
+  }
+  ec.clear();
+  return static_cast<std::size_t>(r);
+}
+
+std::size_t Socket::result(long r, const char* call) const {
+  if (r < 0) raise(r, call);
+  return static_cast<std::size_t>(r);
 }
 
 void Socket::raise(long r, const char* call) const {
@@ -207,26 +227,23 @@ TcpStream TcpStream::connect(std::string_view address, Deadline d) {
   return s;
 }
 
+namespace {
+IoRequest recv_request(MutableBuffer b) {
+  return request(IoRequest::Op::Recv, -1, b.data, b.size, 0, "recv");
+}
+IoRequest send_request(ConstBuffer b) {
+  return request(IoRequest::Op::Send, -1, b.data, b.size, MSG_NOSIGNAL, "send");
+}
+}  // namespace
+
 std::size_t TcpStream::read_some(MutableBuffer b, Deadline d, std::error_code& ec) {
-  ec.clear();
-  if (fd_ < 0) {
-    set_error(ec, -EBADF);
-    return 0;
-  }
-  Busy busy(*this);
-  long r = closed_under(detail::perform(request(IoRequest::Op::Recv, fd_, b.data, b.size, 0, "recv"), d));
-  if (r < 0) {
-    set_error(ec, r);
-    return 0;
-  }
-  return static_cast<std::size_t>(r);
+  auto q = recv_request(b);
+  return result(perform(q, d), ec);
 }
 
 std::size_t TcpStream::read_some(MutableBuffer b, Deadline d) {
-  std::error_code ec;
-  std::size_t n = read_some(b, d, ec);
-  if (ec) raise(-ec.value(), "TcpStream::read_some");
-  return n;
+  auto q = recv_request(b);
+  return result(perform(q, d), "TcpStream::read_some");
 }
 
 std::size_t TcpStream::read_exact(MutableBuffer b, Deadline d, std::error_code& ec) {
@@ -249,26 +266,13 @@ std::size_t TcpStream::read_exact(MutableBuffer b, Deadline d) {
 }
 
 std::size_t TcpStream::write_some(ConstBuffer b, Deadline d, std::error_code& ec) {
-  ec.clear();
-  if (fd_ < 0) {
-    set_error(ec, -EBADF);
-    return 0;
-  }
-  Busy busy(*this);
-  long r = closed_under(
-      detail::perform(request(IoRequest::Op::Send, fd_, b.data, b.size, MSG_NOSIGNAL, "send"), d));
-  if (r < 0) {
-    set_error(ec, r);
-    return 0;
-  }
-  return static_cast<std::size_t>(r);
+  auto q = send_request(b);
+  return result(perform(q, d), ec);
 }
 
 std::size_t TcpStream::write_some(ConstBuffer b, Deadline d) {
-  std::error_code ec;
-  std::size_t n = write_some(b, d, ec);
-  if (ec) raise(-ec.value(), "TcpStream::write_some");
-  return n;
+  auto q = send_request(b);
+  return result(perform(q, d), "TcpStream::write_some");
 }
 
 std::size_t TcpStream::write_all(ConstBuffer b, Deadline d, std::error_code& ec) {
@@ -290,43 +294,37 @@ void TcpStream::write_all(ConstBuffer b, Deadline d) {
 namespace {
 constexpr std::size_t kIovBatch = 64;  // iovecs per sendmsg, on the stack
 
-long sendmsg_from(int fd, std::span<const ConstBuffer> bs, std::size_t skip, Deadline d) {
+// One sendmsg of up to kIovBatch buffers, skipping `skip` bytes of the first; lives on the
+// caller's stack while the operation runs.
+struct IovBatch {
   iovec iov[kIovBatch];
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < bs.size() && n < kIovBatch; ++i) {
-    if (bs[i].size == 0) continue;
-    const std::size_t off = i == 0 ? skip : 0;
-    iov[n++] = iovec{const_cast<char*>(static_cast<const char*>(bs[i].data)) + off, bs[i].size - off};
-  }
-  if (n == 0) return 0;
   msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = n;
   IoRequest q;
-  q.op = IoRequest::Op::SendMsg;
-  q.fd = fd;
-  q.msg = &msg;
-  q.flags = MSG_NOSIGNAL;
-  q.what = "sendmsg";
-  return detail::perform(q, d);
-}
+  IovBatch(std::span<const ConstBuffer> bs, std::size_t skip) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < bs.size() && n < kIovBatch; ++i) {
+      const std::size_t off = i == 0 ? skip : 0;
+      if (bs[i].size == off) continue;
+      iov[n++] = iovec{const_cast<char*>(static_cast<const char*>(bs[i].data)) + off, bs[i].size - off};
+    }
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    q.op = IoRequest::Op::SendMsg;
+    q.msg = &msg;
+    q.flags = MSG_NOSIGNAL;
+    q.what = "sendmsg";
+  }
+};
 }  // namespace
 
 std::size_t TcpStream::writev_some(std::span<const ConstBuffer> bs, Deadline d) {
-  if (fd_ < 0) raise(-EBADF, "TcpStream::writev_some");
-  Busy busy(*this);
-  long r = closed_under(sendmsg_from(fd_, bs, 0, d));
-  if (r < 0) raise(r, "TcpStream::writev_some");
-  return static_cast<std::size_t>(r);
+  IovBatch batch(bs, 0);
+  if (batch.msg.msg_iovlen == 0) return 0;
+  return result(perform(batch.q, d), "TcpStream::writev_some");
 }
 
 std::size_t TcpStream::writev_all(std::span<const ConstBuffer> bs, Deadline d, std::error_code& ec) {
   ec.clear();
-  if (fd_ < 0) {
-    set_error(ec, -EBADF);
-    return 0;
-  }
-  Busy busy(*this);
   std::size_t total = 0, i = 0, skip = 0;
   while (i < bs.size()) {
     if (bs[i].size == skip) {  // this buffer is done (or empty)
@@ -334,19 +332,16 @@ std::size_t TcpStream::writev_all(std::span<const ConstBuffer> bs, Deadline d, s
       skip = 0;
       continue;
     }
-    long r = closed_under(sendmsg_from(fd_, bs.subspan(i), skip, d));
-    if (r < 0) {
-      set_error(ec, r);
-      break;
-    }
-    total += static_cast<std::size_t>(r);
-    auto left = static_cast<std::size_t>(r);
-    while (i < bs.size() && left >= bs[i].size - skip) {
-      left -= bs[i].size - skip;
+    IovBatch batch(bs.subspan(i), skip);
+    std::size_t sent = result(perform(batch.q, d), ec);
+    if (ec) break;
+    total += sent;
+    while (i < bs.size() && sent >= bs[i].size - skip) {
+      sent -= bs[i].size - skip;
       ++i;
       skip = 0;
     }
-    skip += left;
+    skip += sent;
   }
   return total;
 }
@@ -451,30 +446,21 @@ TcpListener TcpListener::bind(std::string_view address, ListenOptions opts) {
 }
 
 TcpStream TcpListener::accept(Deadline d, std::error_code& ec, Address* peer) {
-  ec.clear();
-  if (fd_ < 0) {
-    set_error(ec, -EBADF);
-    return {};
-  }
-  Busy busy(*this);
   for (;;) {
     sockaddr_storage ss;
     socklen_t len = sizeof ss;
     IoRequest q;
     q.op = IoRequest::Op::Accept;
-    q.fd = fd_;
     q.buf = peer ? &ss : nullptr;
     q.aux = peer ? &len : nullptr;
     q.flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
     q.what = "accept";
-    long r = closed_under(detail::perform(q, d));
-    if (r >= 0) {
-      if (peer) *peer = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-      return TcpStream(static_cast<int>(r), adopted);
-    }
-    if (retry_accept(r)) continue;
-    set_error(ec, r);
-    return {};
+    long r = perform(q, d);
+    if (r < 0 && retry_accept(r)) continue;
+    const auto fd = static_cast<int>(result(r, ec));
+    if (ec) return {};
+    if (peer) *peer = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    return TcpStream(fd, adopted);
   }
 }
 
@@ -513,89 +499,66 @@ void UdpSocket::connect(const Address& peer) {
   if (::connect(fd_, peer.data(), peer.size()) != 0) raise(-errno, "UdpSocket::connect");
 }
 
-std::size_t UdpSocket::send_to(ConstBuffer b, const Address& to, Deadline d, std::error_code& ec) {
-  ec.clear();
-  if (fd_ < 0) {
-    set_error(ec, -EBADF);
-    return 0;
-  }
-  Busy busy(*this);
-  iovec iov{const_cast<void*>(b.data), b.size};
+namespace {
+// A datagram's message header, on the caller's stack while the operation runs.
+struct Datagram {
+  iovec iov;
   msghdr msg{};
-  msg.msg_name = const_cast<sockaddr*>(to.data());
-  msg.msg_namelen = to.size();
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  sockaddr_storage from;
   IoRequest q;
-  q.op = IoRequest::Op::SendMsg;
-  q.fd = fd_;
-  q.msg = &msg;
-  q.flags = MSG_NOSIGNAL;
-  q.what = "sendto";
-  long r = closed_under(detail::perform(q, d));
-  if (r < 0) {
-    set_error(ec, r);
-    return 0;
+  Datagram(const void* buf, std::size_t n, const Address* to) : iov{const_cast<void*>(buf), n} {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (to) {
+      msg.msg_name = const_cast<sockaddr*>(to->data());
+      msg.msg_namelen = to->size();
+      q.op = IoRequest::Op::SendMsg;
+      q.flags = MSG_NOSIGNAL;
+      q.what = "sendto";
+    } else {
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof from;
+      q.op = IoRequest::Op::RecvMsg;
+      q.what = "recvfrom";
+    }
+    q.msg = &msg;
   }
-  return static_cast<std::size_t>(r);
+  Address sender() const { return Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), msg.msg_namelen); }
+};
+}  // namespace
+
+std::size_t UdpSocket::send_to(ConstBuffer b, const Address& to, Deadline d, std::error_code& ec) {
+  Datagram dg(b.data, b.size, &to);
+  return result(perform(dg.q, d), ec);
 }
 
 std::size_t UdpSocket::send_to(ConstBuffer b, const Address& to, Deadline d) {
-  std::error_code ec;
-  std::size_t n = send_to(b, to, d, ec);
-  if (ec) raise(-ec.value(), ("UdpSocket::send_to(" + to.to_string() + ")").c_str());
-  return n;
+  Datagram dg(b.data, b.size, &to);
+  return result(perform(dg.q, d), "UdpSocket::send_to");
 }
 
 std::size_t UdpSocket::recv_from(MutableBuffer b, Address* from, Deadline d, std::error_code& ec) {
-  ec.clear();
-  if (fd_ < 0) {
-    set_error(ec, -EBADF);
-    return 0;
-  }
-  Busy busy(*this);
-  sockaddr_storage ss;
-  iovec iov{b.data, b.size};
-  msghdr msg{};
-  msg.msg_name = &ss;
-  msg.msg_namelen = sizeof ss;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  IoRequest q;
-  q.op = IoRequest::Op::RecvMsg;
-  q.fd = fd_;
-  q.msg = &msg;
-  q.what = "recvfrom";
-  long r = closed_under(detail::perform(q, d));
-  if (r < 0) {
-    set_error(ec, r);
-    return 0;
-  }
-  if (from) *from = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), msg.msg_namelen);
-  return static_cast<std::size_t>(r);
+  Datagram dg(b.data, b.size, nullptr);
+  std::size_t n = result(perform(dg.q, d), ec);
+  if (!ec && from) *from = dg.sender();
+  return n;
 }
 
 std::size_t UdpSocket::recv_from(MutableBuffer b, Address* from, Deadline d) {
-  std::error_code ec;
-  std::size_t n = recv_from(b, from, d, ec);
-  if (ec) raise(-ec.value(), "UdpSocket::recv_from");
+  Datagram dg(b.data, b.size, nullptr);
+  std::size_t n = result(perform(dg.q, d), "UdpSocket::recv_from");
+  if (from) *from = dg.sender();
   return n;
 }
 
 std::size_t UdpSocket::send(ConstBuffer b, Deadline d) {
-  if (fd_ < 0) raise(-EBADF, "UdpSocket::send");
-  Busy busy(*this);
-  long r = closed_under(detail::perform(request(IoRequest::Op::Send, fd_, b.data, b.size, MSG_NOSIGNAL, "send"), d));
-  if (r < 0) raise(r, "UdpSocket::send");
-  return static_cast<std::size_t>(r);
+  auto q = send_request(b);
+  return result(perform(q, d), "UdpSocket::send");
 }
 
 std::size_t UdpSocket::recv(MutableBuffer b, Deadline d) {
-  if (fd_ < 0) raise(-EBADF, "UdpSocket::recv");
-  Busy busy(*this);
-  long r = closed_under(detail::perform(request(IoRequest::Op::Recv, fd_, b.data, b.size, 0, "recv"), d));
-  if (r < 0) raise(r, "UdpSocket::recv");
-  return static_cast<std::size_t>(r);
+  auto q = recv_request(b);
+  return result(perform(q, d), "UdpSocket::recv");
 }
 
 }  // namespace ringlet::net

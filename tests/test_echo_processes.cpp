@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -152,7 +153,14 @@ TEST_CASE("echo_server and echo_client as processes: 500 connections, every repl
   CHECK(server.wait(10s) == 0);
   INFO(server.out() << server.err());
   CHECK_THAT(server.out(), Catch::Contains("Interrupt: stopping"));
-  CHECK_THAT(server.out(), Catch::Contains("stopped: 500 connections served, 640000 bytes echoed, peak 500 concurrent"));
+  CHECK_THAT(server.out(), Catch::Contains("stopped: 500 connections served, 640000 bytes echoed, peak "));
+  // Hundreds at once on one thread (a client that finishes early may leave before the last
+  // one connects, so not always all 500).
+  std::smatch m;
+  const std::string out = server.out();
+  REQUIRE(std::regex_search(out, m, std::regex("peak (\\d+) concurrent")));
+  CHECK(std::stoi(m[1]) >= 100);
+  CHECK_THAT(server.out(), Catch::Contains("0 handler errors"));
 }
 
 TEST_CASE("echo_client exits non-zero when replies differ (--upper server)", "[net][examples]") {

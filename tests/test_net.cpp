@@ -441,7 +441,12 @@ TEST_CASE("10 000 connect/close cycles leave no fd, fiber or memory behind", "[n
     CHECK(server.stats().accepted == 10000);
     CHECK(server.stats().active == 0);
     INFO("RSS before " << rss_before << " KiB, after " << rss_after << " KiB");
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer's quarantine holds freed memory back on purpose: RSS grows by design.
+    WARN("RSS growth not checked under AddressSanitizer (" << rss_after - rss_before << " KiB)");
+#else
     CHECK(rss_after - rss_before < 4096);
+#endif
   });
   CHECK(open_fds() == fds_before);
 }

@@ -41,6 +41,10 @@
 #include "ringlet/net/address.hpp"
 #include "ringlet/time.hpp"
 
+namespace ringlet::detail {
+struct IoRequest;
+}
+
 namespace ringlet::net {
 
 // A view of bytes to send: (pointer, size), a string, a contiguous range. A string literal
@@ -111,15 +115,17 @@ class Socket {
   int get_option(int level, int name) const;
 
  protected:
-  // Count of fibers in a blocking call on this socket: close() cancels only if there are.
-  struct Busy;
-  // Raise a system_error for -errno `r` from `call`, mentioning the socket's address.
+  // One blocking operation on this socket through the reactor's single path (q.fd is
+  // filled in): the result, or -errno (-EBADF if closed before or while waiting).
+  long perform(detail::IoRequest& q, Deadline d);
+  // r as a count, or the error in ec.
+  static std::size_t result(long r, std::error_code& ec) noexcept;
+  // r as a count, or a system_error from `call` that names the socket's address.
+  std::size_t result(long r, const char* call) const;
   [[noreturn]] void raise(long r, const char* call) const;
-  // -ECANCELED because close() ran under a waiter: EBADF.
-  long closed_under(long r) const noexcept;
 
   int fd_ = -1;
-  std::uint32_t busy_ = 0;
+  std::uint32_t busy_ = 0;  // fibers inside perform(): close() cancels only if there are
 };
 
 class TcpStream : public Socket {
