@@ -343,6 +343,20 @@ TEST_CASE("refused and unreachable addresses give clear errors", "[net][tcp]") {
   });
 }
 
+TEST_CASE("connect by name tries each resolved address until one accepts", "[net][tcp][dns]") {
+  in_scheduler([] {
+    // Listening on IPv4 only: if localhost resolves to ::1 first, that attempt is refused
+    // and 127.0.0.1 is tried next.
+    auto l = TcpListener::bind("127.0.0.1:0");
+    const auto all = resolve("localhost", l.local_address().port());
+    INFO("localhost resolves to " << all.size() << " address(es), first " << all[0]);
+    auto c = TcpStream::connect("localhost:" + std::to_string(l.local_address().port()), 5s);
+    auto s = l.accept(5s);
+    CHECK(c.peer_address() == l.local_address());
+    CHECK(c.local_address() == s.peer_address());
+  });
+}
+
 TEST_CASE("a peer that resets in the middle of a write gives an error, never SIGPIPE", "[net][tcp]") {
   in_scheduler([] {
     auto listener = TcpListener::bind("127.0.0.1:0");
