@@ -44,9 +44,11 @@ void set_error(std::error_code& ec, long r) { ec.assign(static_cast<int>(-r), st
 
 bool retry_accept(long r) {
   // accept(2): errors of the connection being accepted, not of the listener; take the next.
+  // (Not EOPNOTSUPP, which the man page also lists: a socket that cannot accept at all
+  // answers it every time, and retrying would spin.)
   switch (-r) {
     case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
-    case ENONET: case EHOSTUNREACH: case ENETUNREACH: case EOPNOTSUPP:
+    case ENONET: case EHOSTUNREACH: case ENETUNREACH:
       return true;
     default:
       return false;

@@ -35,6 +35,11 @@ struct FdSlot {
   std::uint32_t registered = 0;
 };
 
+bool uses_rwf_nowait(IoRequest::Op op) noexcept {
+  using Op = IoRequest::Op;
+  return op == Op::Read || op == Op::Write || op == Op::Readv || op == Op::Writev;
+}
+
 void link(FdWait*& head, FdWait* w) {
   w->prev = nullptr;
   w->next = head;
@@ -84,7 +89,9 @@ class EpollReactor final : public Reactor {
     for (;;) {
       if (!readiness_first) {
         long r = attempt_nonblocking(req);
-        if (r == -EOPNOTSUPP) readiness_first = true;  // e.g. a blocking tty: wait, then call
+        // RWF_NOWAIT refused (a blocking tty, say): wait for readiness, then call. Only for
+        // the read/write family: from a socket call EOPNOTSUPP is the call's real answer.
+        if (r == -EOPNOTSUPP && uses_rwf_nowait(req.op)) readiness_first = true;
         else if (r != -EAGAIN) return {r, WakeReason::Notified};
       }
       // One wait node per direction, sharing the wake token: the first readiness wins.

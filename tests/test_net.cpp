@@ -343,6 +343,16 @@ TEST_CASE("refused and unreachable addresses give clear errors", "[net][tcp]") {
   });
 }
 
+TEST_CASE("accept on a socket that cannot accept fails at once, without spinning", "[net][tcp]") {
+  in_scheduler([] {
+    auto udp = UdpSocket::bind("127.0.0.1:0");
+    TcpListener wrong(udp.release());
+    std::error_code ec;
+    wrong.accept(Deadline::after(1s), ec);
+    CHECK(ec == std::errc::operation_not_supported);
+  });
+}
+
 TEST_CASE("connect by name tries each resolved address until one accepts", "[net][tcp][dns]") {
   in_scheduler([] {
     // Listening on IPv4 only: if localhost resolves to ::1 first, that attempt is refused
