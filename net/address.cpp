@@ -149,12 +149,18 @@ Address Address::parse(std::string_view text) {
   return *a;
 }
 
-Address Address::ip(std::string_view literal, std::uint16_t port) {
+std::optional<Address> Address::try_ip(std::string_view literal, std::uint16_t port) noexcept {
   Address a;
-  if (!fill_ip(literal, port, a.storage_, a.len_))
+  if (!fill_ip(literal, port, a.storage_, a.len_)) return std::nullopt;
+  return a;
+}
+
+Address Address::ip(std::string_view literal, std::uint16_t port) {
+  auto a = try_ip(literal, port);
+  if (!a)
     throw std::invalid_argument("ringlet::net: " + quoted(literal) +
                                 " is not a numeric IPv4 or IPv6 address");
-  return a;
+  return *a;
 }
 
 Address Address::unix_path(std::string_view path) {

@@ -96,12 +96,10 @@ std::vector<Address> resolve_impl(std::string_view host, std::uint16_t port, Dea
     throw std::invalid_argument("ringlet::net::resolve: family must be AF_UNSPEC, AF_INET or AF_INET6");
   if (host.empty()) throw std::invalid_argument("ringlet::net::resolve: empty host name");
   // IP literals need no lookup.
-  try {
-    Address a = Address::ip(host, port);
-    if (family == AF_UNSPEC || family == a.domain()) return {a};
+  if (auto a = Address::try_ip(host, port)) {
+    if (family == AF_UNSPEC || family == a->domain()) return {*a};
     ec.assign(EAI_ADDRFAMILY, dns_category());
     return {};
-  } catch (const std::invalid_argument&) {
   }
   if (d.is_never()) d = Deadline::after(kDefaultResolveTimeout);
   auto result = resolver_pool().submit(lookup, std::string(host), port, family);

@@ -21,20 +21,6 @@ using detail::IoRequest;
 
 namespace {
 
-constexpr std::size_t kMaxIo = 0x7ffff000;  // what Linux moves in one call at most
-
-IoRequest request(IoRequest::Op op, int fd, const void* buf, std::size_t n, int flags,
-                  const char* what) {
-  IoRequest q;
-  q.op = op;
-  q.fd = fd;
-  q.cbuf = buf;
-  q.len = static_cast<std::uint32_t>(n > kMaxIo ? kMaxIo : n);
-  q.flags = flags;
-  q.what = what;
-  return q;
-}
-
 int new_socket(int domain, int type) {
   int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   return fd < 0 ? -errno : fd;
@@ -231,10 +217,10 @@ TcpStream TcpStream::connect(std::string_view address, Deadline d) {
 
 namespace {
 IoRequest recv_request(MutableBuffer b) {
-  return request(IoRequest::Op::Recv, -1, b.data, b.size, 0, "recv");
+  return detail::buffer_request(IoRequest::Op::Recv, -1, b.data, b.size, 0, "recv");
 }
 IoRequest send_request(ConstBuffer b) {
-  return request(IoRequest::Op::Send, -1, b.data, b.size, MSG_NOSIGNAL, "send");
+  return detail::buffer_request(IoRequest::Op::Send, -1, b.data, b.size, MSG_NOSIGNAL, "send");
 }
 }  // namespace
 

@@ -12,6 +12,27 @@ namespace ringlet {
 
 namespace detail {
 
+IoRequest buffer_request(IoRequest::Op op, int fd, const void* buf, std::size_t n, int flags,
+                         const char* what) noexcept {
+  IoRequest q;
+  q.op = op;
+  q.fd = fd;
+  q.cbuf = buf;
+  q.len = static_cast<std::uint32_t>(n > 0x7ffff000 ? 0x7ffff000 : n);  // Linux caps I/O so
+  q.flags = flags;
+  q.what = what;
+  return q;
+}
+
+IoRequest poll_request(int fd, short events, const char* what) noexcept {
+  IoRequest p;
+  p.op = IoRequest::Op::Poll;
+  p.fd = fd;
+  p.len = static_cast<std::uint16_t>(events);
+  p.what = what;
+  return p;
+}
+
 namespace {
 long perform_once(const IoRequest& req, Deadline d) {
   Scheduler* s = Scheduler::current();
@@ -42,12 +63,7 @@ long perform(const IoRequest& req, Deadline d) {
     if (r != -EAGAIN || req.op == IoRequest::Op::Poll) return r;
     // A non-blocking fd the engine handed back unfinished (io_uring before it learnt to
     // retry O_NONBLOCK files itself): wait for readiness, then try again.
-    IoRequest p;
-    p.op = IoRequest::Op::Poll;
-    p.fd = req.fd;
-    p.len = static_cast<std::uint16_t>(poll_events(req));
-    p.what = req.what;
-    long pr = perform_once(p, d);
+    long pr = perform_once(poll_request(req.fd, poll_events(req), req.what), d);
     if (pr < 0) return pr;
   }
 }
@@ -63,12 +79,7 @@ long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d) {
     if (d.passed()) return -ETIMEDOUT;
     sleep_until(earliest(d, Deadline::after(std::chrono::milliseconds(2))));
   }
-  IoRequest p;
-  p.op = IoRequest::Op::Poll;
-  p.fd = fd;
-  p.len = POLLOUT;
-  p.what = "connect";
-  long r = perform(p, d);
+  long r = perform(poll_request(fd, POLLOUT, "connect"), d);
   if (r < 0) return r;
   int err = 0;
   socklen_t n = sizeof err;
@@ -81,17 +92,6 @@ long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d) {
 namespace io {
 
 namespace {
-
-detail::IoRequest make(detail::IoRequest::Op op, int fd, const void* buf, std::size_t n,
-                       const char* what) {
-  detail::IoRequest q;
-  q.op = op;
-  q.fd = fd;
-  q.cbuf = buf;
-  q.len = static_cast<std::uint32_t>(n > 0x7ffff000 ? 0x7ffff000 : n);  // Linux caps I/O so
-  q.what = what;
-  return q;
-}
 
 std::size_t finish(long r, std::error_code& ec) {
   if (r < 0) {
@@ -110,17 +110,17 @@ std::size_t or_throw(long r, const char* what) {
 }  // namespace
 
 std::size_t read(int fd, void* buf, std::size_t n, Deadline d, std::error_code& ec) {
-  return finish(detail::perform(make(detail::IoRequest::Op::Read, fd, buf, n, "read"), d), ec);
+  return finish(detail::perform(detail::buffer_request(detail::IoRequest::Op::Read, fd, buf, n, 0, "read"), d), ec);
 }
 std::size_t read(int fd, void* buf, std::size_t n, Deadline d) {
-  return or_throw(detail::perform(make(detail::IoRequest::Op::Read, fd, buf, n, "read"), d),
+  return or_throw(detail::perform(detail::buffer_request(detail::IoRequest::Op::Read, fd, buf, n, 0, "read"), d),
                   "ringlet::io::read");
 }
 std::size_t write(int fd, const void* buf, std::size_t n, Deadline d, std::error_code& ec) {
-  return finish(detail::perform(make(detail::IoRequest::Op::Write, fd, buf, n, "write"), d), ec);
+  return finish(detail::perform(detail::buffer_request(detail::IoRequest::Op::Write, fd, buf, n, 0, "write"), d), ec);
 }
 std::size_t write(int fd, const void* buf, std::size_t n, Deadline d) {
-  return or_throw(detail::perform(make(detail::IoRequest::Op::Write, fd, buf, n, "write"), d),
+  return or_throw(detail::perform(detail::buffer_request(detail::IoRequest::Op::Write, fd, buf, n, 0, "write"), d),
                   "ringlet::io::write");
 }
 
@@ -134,8 +134,7 @@ void write_all(int fd, const void* buf, std::size_t n, Deadline d) {
 }
 
 short poll(int fd, short events, Deadline d) {
-  auto q = make(detail::IoRequest::Op::Poll, fd, nullptr, static_cast<std::uint16_t>(events), "poll");
-  long r = detail::perform(q, d);
+  long r = detail::perform(detail::poll_request(fd, events, "poll"), d);
   if (r == -ETIMEDOUT) return 0;
   return static_cast<short>(or_throw(r, "ringlet::io::poll"));
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -104,6 +105,21 @@ ChildResult in_child(Fn fn) {
   close(fds[0]);
   waitpid(pid, &r.status, 0);
   return r;
+}
+
+// This process's resident memory (VmRSS), KiB.
+inline std::size_t rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      std::size_t v;
+      in >> v;
+      return v;
+    }
+    in.ignore(4096, '\n');
+  }
+  return 0;
 }
 
 inline double seconds_since(Clock::time_point t0) {

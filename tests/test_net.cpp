@@ -449,17 +449,10 @@ TEST_CASE("10 000 connect/close cycles leave no fd, fiber or memory behind", "[n
     };
     cycle(1000);  // warm up: stacks, buffers
     ringlet::sleep(10ms);
-    long rss_before = 0, rss_after = 0;
-    auto rss = [] {
-      std::ifstream f("/proc/self/statm");
-      long size, res;
-      f >> size >> res;
-      return res * 4;  // KiB
-    };
-    rss_before = rss();
+    const long rss_before = static_cast<long>(test::rss_kib());
     cycle(9000);
     ringlet::sleep(10ms);
-    rss_after = rss();
+    const long rss_after = static_cast<long>(test::rss_kib());
     server.stop(1s);
     CHECK(served == 10000);
     CHECK(server.stats().accepted == 10000);

@@ -15,6 +15,7 @@
 
 using namespace std::chrono_literals;
 using ringlet::test::in_scheduler;
+using ringlet::test::rss_kib;
 
 namespace {
 
@@ -48,20 +49,6 @@ std::size_t map_count() {
   std::size_t n = 0;
   while (std::getline(in, line)) ++n;
   return n;
-}
-
-std::size_t rss_kib() {
-  std::ifstream in("/proc/self/status");
-  std::string key;
-  while (in >> key) {
-    if (key == "VmRSS:") {
-      std::size_t v;
-      in >> v;
-      return v;
-    }
-    in.ignore(4096, '\n');
-  }
-  return 0;
 }
 
 }  // namespace

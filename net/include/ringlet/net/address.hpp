@@ -34,6 +34,8 @@ class Address {
 
   // An IP literal without a port ("127.0.0.1", "::1", "[::1]") and a port.
   static Address ip(std::string_view literal, std::uint16_t port);
+  // The same, without throwing: nullopt if `literal` is not an IP address (a name, say).
+  static std::optional<Address> try_ip(std::string_view literal, std::uint16_t port) noexcept;
   // A Unix-domain path; a leading '@' names the abstract namespace.
   static Address unix_path(std::string_view path);
   // Whatever the kernel filled in (accept, recvfrom, getsockname).
