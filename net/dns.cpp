@@ -7,6 +7,8 @@
 // finishes alone.
 #include "ringlet/net/dns.hpp"
 
+#include "dns_pool.hpp"
+
 #include <netdb.h>
 
 #include <algorithm>
@@ -22,27 +24,22 @@
 
 namespace ringlet::net {
 
-namespace {
-
-class DnsCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "dns"; }
-  std::string message(int code) const override { return ::gai_strerror(code); }
-};
-
+namespace detail {
 // Enough threads for a crawler's burst of distinct hosts. Never destroyed: a lookup still
 // stuck in the C library at exit must not hold the process up while it joins. A forked
 // child has none of the parent's threads, so it starts a pool of its own (the parent's is
 // abandoned there, untouched: its lock may have been held at the fork).
+namespace {
 std::mutex pool_mu;
 ThreadPool* pool = nullptr;
 constexpr long kResolverThreads = 8;
+}  // namespace
 
 ThreadPool& resolver_pool() {
   static const bool registered = [] {
     pthread_atfork([] { pool_mu.lock(); }, [] { pool_mu.unlock(); },
                    [] {
-                     if (pool) detail::quiet_threads -= kResolverThreads;
+                     if (pool) ringlet::detail::quiet_threads -= kResolverThreads;
                      pool = nullptr;
                      pool_mu.unlock();
                    });
@@ -55,10 +52,20 @@ ThreadPool& resolver_pool() {
     // fiber waiting for a lookup always has its deadline's timer, so it is never taken for
     // stuck.)
     pool = new ThreadPool(kResolverThreads);
-    detail::quiet_threads += kResolverThreads;
+    ringlet::detail::quiet_threads += kResolverThreads;
   }
   return *pool;
 }
+
+}  // namespace detail
+
+namespace {
+
+class DnsCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "dns"; }
+  std::string message(int code) const override { return ::gai_strerror(code); }
+};
 
 struct Lookup {
   int code = 0;       // EAI_*
@@ -102,7 +109,7 @@ std::vector<Address> resolve_impl(std::string_view host, std::uint16_t port, Dea
     return {};
   }
   if (d.is_never()) d = Deadline::after(kDefaultResolveTimeout);
-  auto result = resolver_pool().submit(lookup, std::string(host), port, family);
+  auto result = detail::resolver_pool().submit(lookup, std::string(host), port, family);
   if (!result.wait(d)) {
     ec = std::make_error_code(std::errc::timed_out);
     return {};

@@ -13,6 +13,7 @@
 
 #include "detail/io.hpp"
 #include "detail/scheduler.hpp"
+#include "detail/sys.hpp"
 #include "ringlet/net/dns.hpp"
 
 namespace ringlet::net {
@@ -22,7 +23,7 @@ using detail::IoRequest;
 namespace {
 
 int new_socket(int domain, int type) {
-  int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = detail::sys::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   return fd < 0 ? -errno : fd;
 }
 
@@ -47,8 +48,9 @@ bool retry_accept(long r) {
 
 Socket::Socket(int fd) : fd_(fd) {
   if (fd < 0) return;
-  int fl = ::fcntl(fd, F_GETFL);
-  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+  int fl = detail::sys::fcntl(fd, F_GETFL);
+  if (fl < 0 || detail::sys::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+      detail::sys::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
     int e = errno;
     fd_ = -1;
     throw std::system_error(e, std::system_category(), "ringlet::net::Socket: adopting fd " + std::to_string(fd));
@@ -75,7 +77,7 @@ void Socket::close() noexcept {
     // before the number can be reused.
     if (auto* s = detail::Scheduler::current()) s->reactor().cancel_fd(fd);
   }
-  ::close(fd);
+  detail::sys::close(fd);
 }
 
 int Socket::release() noexcept { return std::exchange(fd_, -1); }
@@ -393,10 +395,10 @@ void TcpListener::close() noexcept {
 namespace {
 // Is a Unix socket file at `a` a leftover nobody listens on?
 bool stale_unix_socket(const Address& a) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = detail::sys::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
-  bool stale = ::connect(fd, a.data(), a.size()) != 0 && errno == ECONNREFUSED;
-  ::close(fd);
+  bool stale = detail::sys::connect(fd, a.data(), a.size()) != 0 && errno == ECONNREFUSED;
+  detail::sys::close(fd);
   return stale;
 }
 }  // namespace
@@ -484,7 +486,7 @@ UdpSocket UdpSocket::bind(std::string_view address) {
 }
 
 void UdpSocket::connect(const Address& peer) {
-  if (::connect(fd_, peer.data(), peer.size()) != 0) raise(-errno, "UdpSocket::connect");
+  if (detail::sys::connect(fd_, peer.data(), peer.size()) != 0) raise(-errno, "UdpSocket::connect");
 }
 
 namespace {

@@ -15,6 +15,7 @@
 
 #include "detail/reactor.hpp"
 #include "detail/scheduler.hpp"
+#include "detail/sys.hpp"
 
 namespace ringlet::detail {
 
@@ -60,8 +61,8 @@ class EpollReactor final : public Reactor {
  public:
   explicit EpollReactor(Scheduler& s) : sched_(s) {}
   ~EpollReactor() override {
-    if (epfd_ >= 0) ::close(epfd_);
-    if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (epfd_ >= 0) sys::close(epfd_);
+    if (wake_fd_ >= 0) sys::close(wake_fd_);
   }
 
   bool init(std::string& why) {
@@ -139,7 +140,7 @@ class EpollReactor final : public Reactor {
 
   void notify() noexcept override {
     std::uint64_t one = 1;
-    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+    ssize_t ignored = sys::write(wake_fd_, &one, sizeof one);
     (void)ignored;
   }
 
@@ -206,19 +207,19 @@ class EpollReactor final : public Reactor {
     epoll_event evs[128];
     int n;
     if (timeout_ns < 0) {
-      n = ::epoll_wait(epfd_, evs, 128, -1);
+      n = sys::epoll_wait(epfd_, evs, 128, -1);
     } else {
       timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
       n = static_cast<int>(::syscall(SYS_epoll_pwait2, epfd_, evs, 128, &ts, nullptr, 0));
       if (n < 0 && errno == ENOSYS)  // before Linux 5.11: milliseconds, rounded up
-        n = ::epoll_wait(epfd_, evs, 128, static_cast<int>((timeout_ns + 999'999) / 1'000'000));
+        n = sys::epoll_wait(epfd_, evs, 128, static_cast<int>((timeout_ns + 999'999) / 1'000'000));
     }
     for (int i = 0; i < n; ++i) {
       const int fd = evs[i].data.fd;
       const std::uint32_t e = evs[i].events;
       if (fd == wake_fd_) {
         std::uint64_t v;
-        ssize_t ignored = ::read(wake_fd_, &v, sizeof v);
+        ssize_t ignored = sys::read(wake_fd_, &v, sizeof v);
         (void)ignored;
         continue;
       }

@@ -7,6 +7,7 @@
 
 #include "detail/io.hpp"
 #include "detail/scheduler.hpp"
+#include "detail/sys.hpp"
 
 namespace ringlet {
 
@@ -72,7 +73,7 @@ long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d) {
   // The same on every engine: a non-blocking connect(2), then a wait for writability
   // through the reactor, then the outcome from SO_ERROR.
   for (;;) {
-    if (::connect(fd, addr, len) == 0) return 0;
+    if (sys::connect(fd, addr, len) == 0) return 0;
     if (errno == EINPROGRESS || errno == EINTR) break;
     if (errno != EAGAIN) return -errno;
     // A Unix socket whose listener's backlog is full: nothing to wait on but time.

@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "detail/reactor.hpp"
+#include "detail/sys.hpp"
 
 namespace ringlet::detail {
 
@@ -29,24 +30,24 @@ long do_syscall(const IoRequest& req) {
   using Op = IoRequest::Op;
   switch (req.op) {
     case Op::Read:
-      return result(req.offset < 0 ? ::read(req.fd, req.buf, req.len)
-                                   : ::pread(req.fd, req.buf, req.len, req.offset));
+      return result(req.offset < 0 ? sys::read(req.fd, req.buf, req.len)
+                                   : sys::pread(req.fd, req.buf, req.len, req.offset));
     case Op::Write:
-      return result(req.offset < 0 ? ::write(req.fd, req.cbuf, req.len)
-                                   : ::pwrite(req.fd, req.cbuf, req.len, req.offset));
+      return result(req.offset < 0 ? sys::write(req.fd, req.cbuf, req.len)
+                                   : sys::pwrite(req.fd, req.cbuf, req.len, req.offset));
     case Op::Readv: return result(::preadv2(req.fd, req.iov, static_cast<int>(req.len), req.offset, 0));
     case Op::Writev: return result(::pwritev2(req.fd, req.iov, static_cast<int>(req.len), req.offset, 0));
-    case Op::Recv: return result(::recv(req.fd, req.buf, req.len, req.flags));
-    case Op::Send: return result(::send(req.fd, req.cbuf, req.len, req.flags));
-    case Op::RecvMsg: return result(::recvmsg(req.fd, req.msg, req.flags));
-    case Op::SendMsg: return result(::sendmsg(req.fd, req.msg, req.flags));
+    case Op::Recv: return result(sys::recv(req.fd, req.buf, req.len, req.flags));
+    case Op::Send: return result(sys::send(req.fd, req.cbuf, req.len, req.flags));
+    case Op::RecvMsg: return result(sys::recvmsg(req.fd, req.msg, req.flags));
+    case Op::SendMsg: return result(sys::sendmsg(req.fd, req.msg, req.flags));
     case Op::Poll: {
       pollfd p{req.fd, poll_events(req), 0};
-      long r = ::poll(&p, 1, -1);
+      long r = sys::poll(&p, 1, -1);
       return r < 0 ? -errno : p.revents;
     }
     case Op::Accept:
-      return result(::accept4(req.fd, static_cast<sockaddr*>(req.buf),
+      return result(sys::accept4(req.fd, static_cast<sockaddr*>(req.buf),
                               static_cast<socklen_t*>(req.aux), req.flags));
   }
   return -EINVAL;
@@ -61,18 +62,18 @@ long attempt_nonblocking(const IoRequest& req) {
     case Op::Write: r = ::pwritev2(req.fd, &one, 1, req.offset, RWF_NOWAIT); break;
     case Op::Readv: r = ::preadv2(req.fd, req.iov, static_cast<int>(req.len), req.offset, RWF_NOWAIT); break;
     case Op::Writev: r = ::pwritev2(req.fd, req.iov, static_cast<int>(req.len), req.offset, RWF_NOWAIT); break;
-    case Op::Recv: r = ::recv(req.fd, req.buf, req.len, req.flags | MSG_DONTWAIT); break;
-    case Op::Send: r = ::send(req.fd, req.cbuf, req.len, req.flags | MSG_DONTWAIT); break;
-    case Op::RecvMsg: r = ::recvmsg(req.fd, req.msg, req.flags | MSG_DONTWAIT); break;
-    case Op::SendMsg: r = ::sendmsg(req.fd, req.msg, req.flags | MSG_DONTWAIT); break;
+    case Op::Recv: r = sys::recv(req.fd, req.buf, req.len, req.flags | MSG_DONTWAIT); break;
+    case Op::Send: r = sys::send(req.fd, req.cbuf, req.len, req.flags | MSG_DONTWAIT); break;
+    case Op::RecvMsg: r = sys::recvmsg(req.fd, req.msg, req.flags | MSG_DONTWAIT); break;
+    case Op::SendMsg: r = sys::sendmsg(req.fd, req.msg, req.flags | MSG_DONTWAIT); break;
     case Op::Poll: {
       pollfd p{req.fd, poll_events(req), 0};
-      r = ::poll(&p, 1, 0);
+      r = sys::poll(&p, 1, 0);
       if (r > 0) return p.revents;
       return r == 0 ? -EAGAIN : -errno;
     }
     case Op::Accept:  // non-blocking only if the listener is (ringlet's are)
-      r = ::accept4(req.fd, static_cast<sockaddr*>(req.buf), static_cast<socklen_t*>(req.aux),
+      r = sys::accept4(req.fd, static_cast<sockaddr*>(req.buf), static_cast<socklen_t*>(req.aux),
                     req.flags);
       break;
   }
@@ -87,7 +88,7 @@ long perform_blocking(const IoRequest& req, Deadline d) {
       long r = do_syscall(req);
       if (r == -EAGAIN) {  // a non-blocking fd (ringlet's sockets are): wait, then again
         pollfd p{req.fd, poll_events(req), 0};
-        if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
+        if (sys::poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
         continue;
       }
       if (r != -EINTR) return r;
@@ -97,7 +98,7 @@ long perform_blocking(const IoRequest& req, Deadline d) {
     const auto left = d.remaining();
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
     pollfd p{req.fd, poll_events(req), 0};
-    int r = ::poll(&p, 1, static_cast<int>(ms > 0x7fffffff ? 0x7fffffff : ms));
+    int r = sys::poll(&p, 1, static_cast<int>(ms > 0x7fffffff ? 0x7fffffff : ms));
     if (r < 0) {
       if (errno == EINTR) continue;
       return -errno;

@@ -1,6 +1,7 @@
 #include "detail/scheduler.hpp"
 
 #include <cxxabi.h>
+#include <pthread.h>
 
 #include <boost/context/detail/fcontext.hpp>
 #include <cassert>
@@ -25,6 +26,7 @@ namespace ringlet::detail {
 
 __thread Scheduler* Scheduler::tls_current_ = nullptr;
 std::atomic<long> quiet_threads{0};
+std::atomic<LoopHook> loop_hook{nullptr};
 
 namespace {
 
@@ -72,6 +74,14 @@ namespace {
 void entry(ctx::transfer_t t) { fiber_entry_trampoline(t.fctx, t.data); }
 }  // namespace
 
+namespace {
+// A forked child must not touch its parent's ring or epoll set (they are shared with the
+// parent, and a SINGLE_ISSUER ring refuses a second task): it gets an engine of its own.
+void after_fork_in_child() noexcept {
+  if (Scheduler* s = Scheduler::current()) s->after_fork_child();
+}
+}  // namespace
+
 Scheduler::Scheduler(const RunOptions& opts)
     : eh_globals_(abi::__cxa_get_globals()),
       stacks_(opts.stack_size ? opts.stack_size : env_stack_size()) {
@@ -93,6 +103,8 @@ Scheduler::Scheduler(const RunOptions& opts)
   }
   if (env_verbose()) std::fprintf(stderr, "ringlet: engine %s\n", reactor_->describe().c_str());
   install_fault_handler();
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] { pthread_atfork(nullptr, nullptr, &after_fork_in_child); });
   altstack_ = setup_altstack(own_altstack_);
   link_ = std::make_shared<SchedulerLink>();
   link_->sched = this;
@@ -100,6 +112,18 @@ Scheduler::Scheduler(const RunOptions& opts)
   native_.sched = this;
   native_.name = "(scheduler loop)";
   tls_current_ = this;
+}
+
+void Scheduler::after_fork_child() noexcept {
+  const bool uring = reactor_ && std::strcmp(reactor_->name(), "io_uring") == 0;
+  reactor_.reset();  // unmaps and closes the child's references; waits for nothing
+  std::string why;
+  if (uring) reactor_ = create_uring_reactor(*this, why);
+  if (!reactor_) reactor_ = create_epoll_reactor(*this, why);
+  if (!reactor_) {
+    std::fprintf(stderr, "ringlet: forked child cannot start an engine: %s\n", why.c_str());
+    std::abort();
+  }
 }
 
 Scheduler::~Scheduler() {
@@ -159,6 +183,7 @@ void Scheduler::loop() {
   bool waited = false;  // the last pass ended in reactor_->wait(), which reaped already
   for (;;) {
     direct_budget_ = kDirectBudget;
+    if (LoopHook h = loop_hook.load(std::memory_order_relaxed)) h();
     // Collect completions without blocking only when fibers are waiting to run (so woken
     // ones queue behind them); with nothing to run, the wait below submits and reaps in
     // the same kernel entry. One entry per round trip for a lone connection, as a
@@ -354,6 +379,7 @@ bool Scheduler::settle(Fiber* f, WakeReason r, Deadline d) {
   switch (r) {
     case WakeReason::Notified:
     case WakeReason::None:
+    case WakeReason::Interrupted:  // only patched calls ask for these; elsewhere spurious
       return false;
     case WakeReason::Killed:
       f->kill_pending = false;
@@ -374,12 +400,22 @@ void Scheduler::yield() {
   check_interrupts(f);
 }
 
+void Scheduler::yield_nothrow() noexcept {
+  make_ready(running_);
+  switch_out();
+}
+
 void Scheduler::kill(Fiber* f) {
   if (f->status == FiberStatus::Done) return;
   f->kill_pending = true;
   f->kill_sent = true;
   if (f->status == FiberStatus::Parked && f->interruptible)
     wake(f, f->park_token, WakeReason::Killed);
+}
+
+void Scheduler::interrupt(Fiber* f) noexcept {
+  if (f->status == FiberStatus::Parked && f->interruptible)
+    wake(f, f->park_token, WakeReason::Interrupted);
 }
 
 void Scheduler::kill_daemons() {

@@ -7,6 +7,7 @@
 
 #include "ringlet/io.hpp"
 #include "ringlet/signal.hpp"
+#include "detail/sys.hpp"
 
 namespace ringlet {
 
@@ -27,7 +28,7 @@ SignalSet::SignalSet(std::initializer_list<int> signals) {
 }
 
 SignalSet::~SignalSet() {
-  ::close(fd_);
+  detail::sys::close(fd_);
   pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 

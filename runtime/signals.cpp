@@ -11,6 +11,11 @@
 
 #include "detail/scheduler.hpp"
 
+// glibc's own name for sigaction. The patch layer interposes sigaction (to see signals that
+// interrupt the calls it parks); the runtime's fault handler is not the program's, so it is
+// installed around it.
+extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
+
 namespace ringlet::detail {
 
 namespace {
@@ -80,9 +85,9 @@ void install_fault_handler() {
   sigemptyset(&sa.sa_mask);
   for (auto [sig, prev] : {std::pair{SIGSEGV, &g_prev_segv}, std::pair{SIGBUS, &g_prev_bus}}) {
     struct sigaction cur {};
-    sigaction(sig, nullptr, &cur);
+    __sigaction(sig, nullptr, &cur);
     if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == &on_fault) continue;
-    sigaction(sig, &sa, prev);
+    __sigaction(sig, &sa, prev);
   }
 }
 

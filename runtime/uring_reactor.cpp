@@ -12,6 +12,7 @@
 
 #include "detail/reactor.hpp"
 #include "detail/scheduler.hpp"
+#include "detail/sys.hpp"
 
 namespace ringlet::detail {
 
@@ -37,7 +38,7 @@ class UringReactor final : public Reactor {
   explicit UringReactor(Scheduler& s) : sched_(s) {}
   ~UringReactor() override {
     if (ring_ok_) io_uring_queue_exit(&ring_);
-    if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (wake_fd_ >= 0) sys::close(wake_fd_);
   }
 
   bool init(std::string& why) {
@@ -178,7 +179,7 @@ class UringReactor final : public Reactor {
 
   void notify() noexcept override {
     std::uint64_t one = 1;
-    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+    ssize_t ignored = sys::write(wake_fd_, &one, sizeof one);
     (void)ignored;
   }
 

@@ -32,6 +32,11 @@ DeadlineSlot& thread_deadline_slot() noexcept;  // scoped Timeouts of a plain th
 // not make a parked fiber's wait possibly-not-a-deadlock.
 extern std::atomic<long> quiet_threads;
 
+// Called by every scheduler at the top of each loop pass (null: nothing). The patch layer
+// sets it to turn signals that arrived into EINTR for the libc calls it parked.
+using LoopHook = void (*)();
+extern std::atomic<LoopHook> loop_hook;
+
 class NativeContext final : public Fiber {
  public:
   void invoke() override {}
@@ -67,10 +72,22 @@ class Scheduler {
   // the explicit deadline `d` passed, false if notified.
   bool settle(Fiber* f, WakeReason r, Deadline d);
   void yield();
+  // Let the other ready fibers run once; no switch-point checks (for C callers).
+  void yield_nothrow() noexcept;
 
   // Wake f if `token` is still its current token (same thread or another thread).
   static bool wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept;
   void kill(Fiber* f);
+  // Wake f with WakeReason::Interrupted if it is parked in an interruptible wait (same
+  // thread only). Used by the patch layer when a signal handler has run.
+  void interrupt(Fiber* f) noexcept;
+  // Wake the loop from a signal handler on this thread (async-signal-safe).
+  void notify_from_signal() noexcept {
+    if (Reactor* r = reactor_.get()) r->notify();
+  }
+  // In a forked child (pthread_atfork): a new engine; the parent's ring is not ours.
+  // Fibers that were waiting on the old engine stay parked.
+  void after_fork_child() noexcept;
 
   // A fiber here waits for a wake from another thread (a cross-thread primitive, a thread
   // pool job): while the count is non-zero, "nothing can wake them" is not a deadlock.

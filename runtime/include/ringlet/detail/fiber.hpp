@@ -24,7 +24,9 @@ class Scheduler;
 class Fiber;
 
 // Why a parked fiber woke. The first waker wins (see Fiber::epoch); the others do nothing.
-enum class WakeReason : std::uint8_t { None, Notified, TimedOut, Killed, Deadlock };
+// Interrupted: a signal handler ran while the fiber waited in a patched libc call (patch/),
+// which then answers EINTR as the unpatched call would.
+enum class WakeReason : std::uint8_t { None, Notified, TimedOut, Killed, Deadlock, Interrupted };
 
 enum class FiberStatus : std::uint8_t { New, Ready, Running, Parked, Done };
 

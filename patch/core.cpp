@@ -1,0 +1,485 @@
+// The patch layer's state and the waits every hook shares: groups, counters, the descriptor
+// table, the signal trampoline that turns a caught signal into EINTR for parked calls, and
+// the reactor waits themselves.
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include <sys/ioctl.h>
+
+#include "detail/io.hpp"
+#include "detail/sys.hpp"
+#include "state.hpp"
+
+namespace ringlet::patch {
+
+namespace detail {
+
+std::atomic<unsigned> g_groups{All};
+std::atomic<bool> g_counting{false};
+Counter g_counters[static_cast<unsigned>(Call::count_)];
+
+void* resolve_next(const char* name) noexcept {
+  void* p = ::dlsym(RTLD_NEXT, name);
+  if (!p) {
+    // Nothing after us defines it (cannot happen for libc's own calls): say so and stop
+    // rather than jump to null.
+    char msg[160];
+    int n = std::snprintf(msg, sizeof msg, "ringlet patch: no real '%s' to call\n", name);
+    ringlet::detail::sys::write(2, msg, static_cast<std::size_t>(n));
+    std::abort();
+  }
+  return p;
+}
+
+const char* call_name(Call c) noexcept {
+  static const char* const names[] = {
+      "sleep", "usleep", "nanosleep", "clock_nanosleep",
+      "socket", "connect", "accept", "accept4",
+      "read", "write", "readv", "writev", "recv", "recvfrom", "recvmsg", "send", "sendto", "sendmsg",
+      "poll", "ppoll", "select", "pselect", "epoll_wait", "epoll_pwait",
+      "close", "dup", "dup2", "dup3", "fcntl", "ioctl", "setsockopt",
+      "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname_r",
+  };
+  static_assert(sizeof names / sizeof names[0] == static_cast<unsigned>(Call::count_));
+  return names[static_cast<unsigned>(c)];
+}
+
+// --- descriptors -------------------------------------------------------------------------
+
+namespace {
+FdState* g_table = nullptr;  // kMaxFd entries, reserved once, committed page by page
+std::once_flag g_table_once;
+
+FdState* table() noexcept {
+  if (RINGLET_LIKELY(g_table != nullptr)) return g_table;
+  std::call_once(g_table_once, [] {
+    void* p = ::mmap(nullptr, sizeof(FdState) * kMaxFd, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      const char msg[] = "ringlet patch: cannot reserve the descriptor table\n";
+      ringlet::detail::sys::write(2, msg, sizeof msg - 1);
+      std::abort();
+    }
+    // Zero pages are a valid "unknown" entry for every field: no construction needed.
+    __atomic_store_n(&g_table, static_cast<FdState*>(p), __ATOMIC_RELEASE);
+  });
+  return __atomic_load_n(&g_table, __ATOMIC_ACQUIRE);
+}
+}  // namespace
+
+FdState* fd_state(int fd) noexcept {
+  if (fd < 0 || fd >= kMaxFd) return nullptr;
+  return &table()[fd];
+}
+
+FdState* fd_classified(int fd) noexcept {
+  FdState* st = fd_state(fd);
+  if (!st) return nullptr;
+  if (st->bits.load(std::memory_order_relaxed) & kKnown) return st;
+  struct stat sb;
+  std::uint32_t bits = kKnown;
+  if (::fstat(fd, &sb) == 0) {
+    if (S_ISSOCK(sb.st_mode)) {
+      bits |= kManaged | kSocket;
+      int type = 0;
+      socklen_t len = sizeof type;
+      if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM)
+        bits |= kStream;
+    } else if (S_ISFIFO(sb.st_mode)) {
+      bits |= kManaged | kStream;
+    } else if (S_ISCHR(sb.st_mode)) {
+      // Terminals wait; other devices (/dev/null, /dev/urandom...) answer at once.
+      termios t;
+      if (::syscall(SYS_ioctl, fd, TCGETS, &t) == 0) bits |= kManaged | kStream;
+    }
+    int fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK)) bits |= kNonblock;
+  } else {
+    return st;  // EBADF and the like: not cached; the real call will say so
+  }
+  st->bits.store(bits, std::memory_order_relaxed);
+  return st;
+}
+
+void fd_forget(int fd) noexcept {
+  if (FdState* st = fd_state(fd)) {
+    st->bits.store(0, std::memory_order_relaxed);
+    st->rcvtimeo_ns.store(0, std::memory_order_relaxed);
+    st->sndtimeo_ns.store(0, std::memory_order_relaxed);
+  }
+}
+
+void fd_copy(int from, int to) noexcept {
+  FdState* a = fd_state(from);
+  FdState* b = fd_state(to);
+  if (!b) return;
+  if (!a) {
+    fd_forget(to);
+    return;
+  }
+  b->bits.store(a->bits.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  b->rcvtimeo_ns.store(a->rcvtimeo_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  b->sndtimeo_ns.store(a->sndtimeo_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+void fd_set_created(int fd, std::uint32_t bits) noexcept {
+  if (FdState* st = fd_state(fd)) {
+    st->bits.store(bits | kKnown, std::memory_order_relaxed);
+    st->rcvtimeo_ns.store(0, std::memory_order_relaxed);
+    st->sndtimeo_ns.store(0, std::memory_order_relaxed);
+  }
+}
+
+bool kernel_nonblocking(int fd, FdState* st) noexcept {
+  int fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
+  if (fl < 0 || !(fl & O_NONBLOCK)) return false;
+  if (st) st->bits.fetch_or(kNonblock, std::memory_order_relaxed);
+  return true;
+}
+
+// --- signals -----------------------------------------------------------------------------
+
+namespace {
+__thread SignalCounts t_signals __attribute__((tls_model("initial-exec")));
+__thread SignalCounts t_seen __attribute__((tls_model("initial-exec")));
+__thread WaitNode* t_waits __attribute__((tls_model("initial-exec"))) = nullptr;
+
+// The program's handler for each signal whose handler we wrapped.
+struct Slot {
+  std::atomic<void*> fn{nullptr};
+  std::atomic<int> flags{0};
+};
+Slot g_slots[NSIG];
+std::mutex g_sig_mu;
+
+void trampoline(int sig, siginfo_t* si, void* uc) {
+  const int saved = errno;
+  Slot& slot = g_slots[sig];
+  const int flags = slot.flags.load(std::memory_order_relaxed);
+  ++t_signals.all;
+  if (!(flags & SA_RESTART)) ++t_signals.no_restart;
+  // A fiber may be parked in a hook: make the loop look (a signal that lands just before
+  // the loop sleeps would otherwise wait for the next event).
+  if (Scheduler* s = Scheduler::current()) s->notify_from_signal();
+  errno = saved;
+  void* fn = slot.fn.load(std::memory_order_relaxed);
+  if (flags & SA_SIGINFO) reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, si, uc);
+  else reinterpret_cast<void (*)(int)>(fn)(sig);
+}
+
+bool is_trampoline(const struct sigaction& sa) noexcept {
+  return (sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == &trampoline;
+}
+
+// The loop calls this at the top of every pass: if a handler ran on this thread since, wake
+// every hook parked here so it can answer EINTR (or restart, as SA_RESTART says).
+void on_loop() {
+  if (RINGLET_LIKELY(t_signals.all == t_seen.all)) return;
+  t_seen = t_signals;
+  Scheduler* s = Scheduler::current();
+  for (WaitNode* w = t_waits; w; w = w->next) s->interrupt(w->f);
+}
+}  // namespace
+
+SignalCounts& thread_signals() noexcept { return t_signals; }
+
+WaitNode::WaitNode(Fiber* fiber) noexcept : f(fiber) {
+  next = t_waits;
+  if (next) next->prev = this;
+  t_waits = this;
+}
+
+WaitNode::~WaitNode() {
+  if (prev) prev->next = next;
+  else if (t_waits == this) t_waits = next;
+  if (next) next->prev = prev;
+}
+
+// sigaction with the handler wrapped (called by the hooks below).
+int wrapped_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  auto real = RINGLET_REAL(sigaction);
+  if (sig <= 0 || sig >= NSIG) return real(sig, act, old);
+  std::lock_guard<std::mutex> lock(g_sig_mu);
+  struct sigaction cur {};
+  if (real(sig, nullptr, &cur) != 0) return -1;
+  Slot& slot = g_slots[sig];
+  struct sigaction shown = cur;
+  if (is_trampoline(cur)) {  // show the program its own handler, not ours
+    const int flags = slot.flags.load(std::memory_order_relaxed);
+    shown.sa_flags = flags;
+    if (flags & SA_SIGINFO)
+      shown.sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(slot.fn.load());
+    else
+      shown.sa_handler = reinterpret_cast<void (*)(int)>(slot.fn.load());
+  }
+  if (act) {
+    void* fn = (act->sa_flags & SA_SIGINFO) ? reinterpret_cast<void*>(act->sa_sigaction)
+                                            : reinterpret_cast<void*>(act->sa_handler);
+    const bool plain = fn == reinterpret_cast<void*>(SIG_DFL) || fn == reinterpret_cast<void*>(SIG_IGN);
+    if (plain) {
+      if (real(sig, act, nullptr) != 0) return -1;
+    } else {
+      slot.fn.store(fn);
+      slot.flags.store(act->sa_flags);
+      struct sigaction mine = *act;
+      mine.sa_sigaction = &trampoline;
+      mine.sa_flags = act->sa_flags | SA_SIGINFO;
+      if (real(sig, &mine, nullptr) != 0) return -1;
+    }
+  }
+  if (old) *old = shown;
+  return 0;
+}
+
+// --- waiting -----------------------------------------------------------------------------
+
+namespace {
+Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d) noexcept {
+  using ringlet::detail::WakeReason;
+  switch (r) {
+    case WakeReason::Notified:
+    case WakeReason::None:
+      return Outcome::Done;
+    case WakeReason::TimedOut:
+      return (!d.is_never() && d.passed()) ? Outcome::Deadline : Outcome::ScopedTimeout;
+    case WakeReason::Killed:
+      f->kill_pending = true;  // raised at the next C++ switch point, not through C code
+      return Outcome::Killed;
+    case WakeReason::Interrupted:
+      return Outcome::Interrupted;
+    case WakeReason::Deadlock:
+      return Outcome::Deadlock;
+  }
+  return Outcome::Done;
+}
+
+// A kill or scoped timeout that is already due: answer at once, without parking.
+bool due_interrupt(Fiber* f, Outcome& o) noexcept {
+  if (f->kill_pending) {
+    o = Outcome::Killed;
+    return true;
+  }
+  if (!f->deadline.deadline.is_never() && f->deadline.deadline.passed()) {
+    o = Outcome::ScopedTimeout;
+    return true;
+  }
+  return false;
+}
+}  // namespace
+
+Outcome reactor_wait(Here h, const IoRequest& req, ringlet::Deadline d, long& res) noexcept {
+  Outcome o;
+  if (due_interrupt(h.f, o)) return o;
+  if (!d.is_never() && d.passed()) return Outcome::Deadline;
+  FdState* st = fd_state(req.fd);
+  if (st) st->waiters.fetch_add(1, std::memory_order_relaxed);
+  ringlet::detail::IoResult r;
+  {
+    WaitNode node{h.f};
+    r = h.s->reactor().perform(h.f, req, ringlet::earliest(d, h.f->deadline.deadline));
+  }
+  if (st) st->waiters.fetch_sub(1, std::memory_order_relaxed);
+  res = r.res;
+  if (r.res >= 0) {
+    // It completed although a kill, timeout or signal raced it: keep the data.
+    if (r.reason == ringlet::detail::WakeReason::Killed) h.f->kill_pending = true;
+    return Outcome::Done;
+  }
+  if (r.reason == ringlet::detail::WakeReason::Notified && r.res == -ECANCELED) {
+    res = -EBADF;  // another fiber closed the fd under this wait
+    return Outcome::Done;
+  }
+  return outcome_of(r.reason, h.f, d);
+}
+
+Outcome timed_sleep(Here h, ringlet::Deadline d) noexcept {
+  Outcome o;
+  if (due_interrupt(h.f, o)) return o;
+  for (;;) {
+    if (d.passed()) return Outcome::Deadline;
+    const std::uint64_t token = h.f->epoch.load(std::memory_order_relaxed);
+    ringlet::detail::WakeReason r;
+    {
+      WaitNode node{h.f};
+      r = h.s->park(token, ringlet::earliest(d, h.f->deadline.deadline),
+                    ringlet::detail::WaitInfo{"sleep (patched)", nullptr});
+    }
+    o = outcome_of(r, h.f, d);
+    if (o != Outcome::Done) return o;
+  }
+}
+
+Outcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d) noexcept {
+  std::size_t live = 0;
+  const pollfd* one = nullptr;
+  for (std::size_t i = 0; i < n; ++i)
+    if (fds[i].fd >= 0) ++live, one = &fds[i];
+  long res = 0;
+  if (live == 0) return timed_sleep(h, d);  // poll(NULL, 0, t): a sleep
+  if (live == 1)
+    return reactor_wait(h, ringlet::detail::poll_request(one->fd, one->events, "poll (patched)"), d, res);
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return Outcome::Deadlock;  // out of descriptors: the caller reports ENOMEM
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fds[i].fd < 0) continue;
+    epoll_event ev{};
+    const short e = fds[i].events;
+    ev.events = ((e & POLLIN) ? EPOLLIN : 0u) | ((e & POLLOUT) ? EPOLLOUT : 0u) |
+                ((e & POLLPRI) ? EPOLLPRI : 0u) | ((e & POLLRDHUP) ? EPOLLRDHUP : 0u);
+    ev.data.fd = fds[i].fd;
+    if (::epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev) != 0 && errno == EEXIST) {
+      // The same fd twice: wait for the union of what each entry asks.
+      std::uint32_t all = ev.events;
+      for (std::size_t j = 0; j < i; ++j) {
+        if (fds[j].fd != fds[i].fd) continue;
+        const short f = fds[j].events;
+        all |= ((f & POLLIN) ? EPOLLIN : 0u) | ((f & POLLOUT) ? EPOLLOUT : 0u) |
+               ((f & POLLPRI) ? EPOLLPRI : 0u) | ((f & POLLRDHUP) ? EPOLLRDHUP : 0u);
+      }
+      ev.events = all;
+      ::epoll_ctl(ep, EPOLL_CTL_MOD, fds[i].fd, &ev);
+    }
+    // EPERM (a regular file) needs no wait: poll reports such files ready at once.
+  }
+  Outcome o = reactor_wait(h, ringlet::detail::poll_request(ep, POLLIN, "poll (patched)"), d, res);
+  ringlet::detail::sys::close(ep);
+  return o;
+}
+
+int outcome_errno(Outcome o) noexcept {
+  switch (o) {
+    case Outcome::Done: return 0;
+    case Outcome::Deadline: return EAGAIN;
+    case Outcome::ScopedTimeout: return ETIMEDOUT;
+    case Outcome::Interrupted:
+    case Outcome::Killed: return EINTR;
+    case Outcome::Deadlock: return ENOMEM;
+  }
+  return EINTR;
+}
+
+ringlet::Deadline deadline_after_ns(std::int64_t ns) noexcept {
+  if (ns < 0) return ringlet::Deadline::never();
+  return ringlet::Deadline::after(std::chrono::nanoseconds(ns));
+}
+
+// --- start-up and exit -------------------------------------------------------------------
+
+namespace {
+void print_stats_at_exit() {
+  std::string r = stats_report();
+  ringlet::detail::sys::write(2, r.data(), r.size());
+}
+
+void forget_waits_in_child() {
+  // The fibers parked in hooks belong to the parent's engine; in the child they never wake.
+  t_waits = nullptr;
+}
+
+__attribute__((constructor(101))) void init_patch() {
+  if (const char* spec = std::getenv("RINGLET_PATCH")) {
+    unsigned groups = All;
+    std::string error;
+    if (!parse_groups(spec, groups, error)) {
+      std::fprintf(stderr, "ringlet patch: RINGLET_PATCH='%s': %s; patching everything\n", spec,
+                   error.c_str());
+      groups = All;
+    }
+    g_groups.store(groups);
+  }
+  if (const char* v = std::getenv("RINGLET_PATCH_STATS"); v && *v && std::strcmp(v, "0") != 0) {
+    g_counting.store(true);
+    std::atexit(&print_stats_at_exit);
+  }
+  table();
+  ringlet::detail::loop_hook.store(&on_loop);
+  pthread_atfork(nullptr, nullptr, &forget_waits_in_child);
+}
+}  // namespace
+
+}  // namespace detail
+
+// --- public controls ---------------------------------------------------------------------
+
+unsigned enabled() noexcept { return detail::g_groups.load(); }
+void enable(unsigned groups) noexcept { detail::g_groups.fetch_or(groups & All); }
+void disable(unsigned groups) noexcept { detail::g_groups.fetch_and(~groups); }
+
+void set_counting(bool on) noexcept { detail::g_counting.store(on); }
+
+void reset_stats() noexcept {
+  for (auto& c : detail::g_counters) c.on_fiber = 0, c.waited = 0, c.passed = 0;
+}
+
+CallStats stats(const std::string& call) {
+  for (unsigned i = 0; i < static_cast<unsigned>(detail::Call::count_); ++i) {
+    if (call == detail::call_name(static_cast<detail::Call>(i))) {
+      const auto& c = detail::g_counters[i];
+      return {c.on_fiber.load(), c.waited.load(), c.passed.load()};
+    }
+  }
+  return {};
+}
+
+std::string stats_report() {
+  std::string out = "ringlet patch: calls           on a fiber       waited  passed to libc\n";
+  std::uint64_t tf = 0, tw = 0, tp = 0;
+  for (unsigned i = 0; i < static_cast<unsigned>(detail::Call::count_); ++i) {
+    const auto& c = detail::g_counters[i];
+    const std::uint64_t f = c.on_fiber.load(), w = c.waited.load(), p = c.passed.load();
+    if (f == 0 && p == 0) continue;
+    char line[128];
+    std::snprintf(line, sizeof line, "ringlet patch:   %-16s %12llu %12llu %15llu\n",
+                  detail::call_name(static_cast<detail::Call>(i)), static_cast<unsigned long long>(f),
+                  static_cast<unsigned long long>(w), static_cast<unsigned long long>(p));
+    out += line;
+    tf += f, tw += w, tp += p;
+  }
+  char line[128];
+  std::snprintf(line, sizeof line, "ringlet patch:   %-16s %12llu %12llu %15llu\n", "total",
+                static_cast<unsigned long long>(tf), static_cast<unsigned long long>(tw),
+                static_cast<unsigned long long>(tp));
+  out += line;
+  return out;
+}
+
+}  // namespace ringlet::patch
+
+// --- the signal hooks --------------------------------------------------------------------
+using ringlet::patch::detail::wrapped_sigaction;
+
+RINGLET_HOOK int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  return ringlet::patch::detail::wrapped_sigaction(sig, act, old);
+}
+
+// glibc's signal() installs with SA_RESTART (BSD semantics) through its internal sigaction,
+// which we cannot see: do it here.
+RINGLET_HOOK sighandler_t signal(int sig, sighandler_t handler) {
+  struct sigaction act {}, old {};
+  act.sa_handler = handler;
+  sigemptyset(&act.sa_mask);
+  sigaddset(&act.sa_mask, sig);
+  act.sa_flags = SA_RESTART;
+  if (ringlet::patch::detail::wrapped_sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}
+
+RINGLET_HOOK int siginterrupt(int sig, int flag) {
+  struct sigaction act {};
+  if (ringlet::patch::detail::wrapped_sigaction(sig, nullptr, &act) != 0) return -1;
+  if (flag) act.sa_flags &= ~SA_RESTART;
+  else act.sa_flags |= SA_RESTART;
+  return ringlet::patch::detail::wrapped_sigaction(sig, &act, nullptr);
+}

@@ -1,0 +1,594 @@
+// Hooks of the "socket" group: creating, connecting, accepting, reading and writing
+// descriptors, closing and duplicating them, and learning what the program does with their
+// flags and timeouts.
+//
+// On a fiber, for a socket, pipe, FIFO or terminal the program left blocking: one attempt
+// that cannot block (MSG_DONTWAIT / RWF_NOWAIT), then a wait on the reactor. Everything else
+// — no fiber, a regular file, a descriptor the program made non-blocking, the group turned
+// off — is the real libc call.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <vector>
+
+#include "detail/io.hpp"
+#include "detail/sys.hpp"
+#include "state.hpp"
+
+extern "C" [[noreturn]] void __chk_fail(void);
+
+namespace ringlet::patch::detail {
+namespace {
+
+using ringlet::Deadline;
+using Op = IoRequest::Op;
+
+inline long ret(long r) noexcept {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
+}
+
+// The descriptor if a call on it should be made cooperative, else null.
+inline FdState* managed(int fd) noexcept {
+  FdState* st = fd_classified(fd);
+  if (!st) return nullptr;
+  const std::uint32_t b = st->bits.load(std::memory_order_relaxed);
+  return (b & (kManaged | kNonblock)) == kManaged ? st : nullptr;
+}
+
+Deadline timeout_of(const std::atomic<std::int64_t>& ns) noexcept {
+  const std::int64_t v = ns.load(std::memory_order_relaxed);
+  return v > 0 ? deadline_after_ns(v) : Deadline::never();
+}
+
+// One operation that may block: an attempt that cannot, then waits on the reactor until it
+// is done, the descriptor's timeout passes (EAGAIN, as SO_RCVTIMEO says), a signal handler
+// runs (EINTR, or a restart if the handler has SA_RESTART and the call has no timeout), or
+// the fiber is killed (EINTR; the kill is raised later in C++).
+long one_op(Here h, FdState* st, const IoRequest& req, Deadline d, Call c) noexcept {
+  const SignalCounts at = thread_signals();
+  for (;;) {
+    long r = ringlet::detail::attempt_nonblocking(req);
+    if (r != -EAGAIN && r != -EOPNOTSUPP) return r;
+    if (kernel_nonblocking(req.fd, st)) return r == -EAGAIN ? r : ringlet::detail::do_syscall(req);
+    long res = 0;
+    Outcome o;
+    if (r == -EOPNOTSUPP) {
+      // Cannot be tried without blocking (a terminal): wait until ready, then call it.
+      o = reactor_wait(h, ringlet::detail::poll_request(req.fd, ringlet::detail::poll_events(req), req.what),
+                       d, res);
+      if (o == Outcome::Done && res >= 0) res = ringlet::detail::do_syscall(req);
+    } else {
+      o = reactor_wait(h, req, d, res);
+    }
+    count_waited(c);
+    if (o == Outcome::Done) {
+      if (res == -EAGAIN) continue;  // the engine handed it back: wait again
+      return res;
+    }
+    if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
+      continue;  // SA_RESTART: the kernel would have restarted the call
+    return -outcome_errno(o);
+  }
+}
+
+// Advance an iovec array past n bytes (for the rest of a partial transfer).
+void advance(std::vector<iovec>& v, std::size_t& first, std::size_t n) noexcept {
+  while (first < v.size() && n >= v[first].iov_len) n -= v[first++].iov_len;
+  if (first < v.size() && n > 0) {
+    v[first].iov_base = static_cast<char*>(v[first].iov_base) + n;
+    v[first].iov_len -= n;
+  }
+}
+
+// A blocking stream transfer moves everything unless interrupted: a blocking write on a
+// socket or pipe returns only when all of it is written (or with what was written before a
+// signal, timeout or error). recv(MSG_WAITALL) the same way.
+long all_of(Here h, FdState* st, IoRequest req, Deadline d, Call c, std::size_t total) noexcept {
+  std::size_t done = 0;
+  while (done < total) {
+    long r = one_op(h, st, req, d, c);
+    if (r < 0) return done > 0 ? static_cast<long>(done) : r;
+    if (r == 0) break;  // EOF (MSG_WAITALL)
+    done += static_cast<std::size_t>(r);
+    req.buf = static_cast<char*>(req.buf) + r;
+    req.len -= static_cast<std::uint32_t>(r);
+  }
+  return static_cast<long>(done);
+}
+
+long all_of_vec(Here h, FdState* st, IoRequest req, const iovec* iov, int n, Deadline d, Call c) noexcept {
+  std::size_t total = 0;
+  for (int i = 0; i < n; ++i) total += iov[i].iov_len;
+  long r = one_op(h, st, req, d, c);
+  if (r < 0 || static_cast<std::size_t>(r) >= total) return r;
+  // A partial write: go on with a copy of the vector.
+  std::vector<iovec> v(iov, iov + n);
+  std::size_t first = 0, done = static_cast<std::size_t>(r);
+  advance(v, first, done);
+  msghdr m{};
+  while (done < total) {
+    IoRequest q = req;
+    if (req.op == Op::SendMsg) {
+      m = *req.msg;
+      m.msg_iov = v.data() + first;
+      m.msg_iovlen = v.size() - first;
+      q.msg = &m;
+    } else {
+      q.iov = v.data() + first;
+      q.len = static_cast<std::uint32_t>(v.size() - first);
+    }
+    long k = one_op(h, st, q, d, c);
+    if (k <= 0) break;
+    done += static_cast<std::size_t>(k);
+    advance(v, first, static_cast<std::size_t>(k));
+  }
+  return static_cast<long>(done);
+}
+
+IoRequest buf_req(Op op, int fd, const void* buf, std::size_t n, int flags, const char* what) noexcept {
+  return ringlet::detail::buffer_request(op, fd, buf, n, flags, what);
+}
+
+bool is_stream(const FdState* st) noexcept { return st->bits.load(std::memory_order_relaxed) & kStream; }
+
+long do_read(int fd, void* buf, std::size_t n) noexcept {
+  Here h = on_fiber(Socket);
+  FdState* st = h ? managed(fd) : nullptr;
+  if (!st) {
+    count_passed(Call::read);
+    return RINGLET_REAL(read)(fd, buf, n);
+  }
+  count_on_fiber(Call::read);
+  const bool sock = st->bits.load(std::memory_order_relaxed) & kSocket;
+  return ret(one_op(h, st, buf_req(sock ? Op::Recv : Op::Read, fd, buf, n, 0, "read (patched)"),
+                    timeout_of(st->rcvtimeo_ns), Call::read));
+}
+
+long do_recv(int fd, void* buf, std::size_t n, int flags) noexcept {
+  Here h = on_fiber(Socket);
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  if (!st) {
+    count_passed(Call::recv);
+    return RINGLET_REAL(recv)(fd, buf, n, flags);
+  }
+  count_on_fiber(Call::recv);
+  IoRequest q = buf_req(Op::Recv, fd, buf, n, flags, "recv (patched)");
+  const Deadline d = timeout_of(st->rcvtimeo_ns);
+  if ((flags & MSG_WAITALL) && is_stream(st)) return ret(all_of(h, st, q, d, Call::recv, q.len));
+  return ret(one_op(h, st, q, d, Call::recv));
+}
+
+long do_recvfrom(int fd, void* buf, std::size_t n, int flags, sockaddr* addr, socklen_t* alen) noexcept {
+  if (!addr) return do_recv(fd, buf, n, flags);
+  Here h = on_fiber(Socket);
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  if (!st) {
+    count_passed(Call::recvfrom);
+    return RINGLET_REAL(recvfrom)(fd, buf, n, flags, addr, alen);
+  }
+  count_on_fiber(Call::recvfrom);
+  iovec v{buf, n};
+  msghdr m{};
+  m.msg_name = addr;
+  m.msg_namelen = alen ? *alen : 0;
+  m.msg_iov = &v;
+  m.msg_iovlen = 1;
+  IoRequest q;
+  q.op = Op::RecvMsg;
+  q.fd = fd;
+  q.msg = &m;
+  q.flags = flags;
+  q.what = "recvfrom (patched)";
+  long r = one_op(h, st, q, timeout_of(st->rcvtimeo_ns), Call::recvfrom);
+  if (r >= 0 && alen) *alen = m.msg_namelen;
+  return ret(r);
+}
+
+}  // namespace
+}  // namespace ringlet::patch::detail
+
+using namespace ringlet::patch::detail;
+using ringlet::patch::Socket;
+using ringlet::Deadline;
+using Op = ringlet::detail::IoRequest::Op;
+
+// --- creating descriptors ----------------------------------------------------------------
+
+RINGLET_HOOK int socket(int domain, int type, int protocol) {
+  int fd = RINGLET_REAL(socket)(domain, type, protocol);
+  if (fd >= 0) {
+    const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    fd_set_created(fd, kManaged | kSocket | (base == SOCK_STREAM ? kStream : 0u) |
+                           ((type & SOCK_NONBLOCK) ? kNonblock : 0u));
+  }
+  count_passed(Call::socket);
+  return fd;
+}
+
+static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call c) {
+  Here h = on_fiber(Socket);
+  FdState* st = h ? managed(fd) : nullptr;
+  int r;
+  if (!st) {
+    count_passed(c);
+    r = RINGLET_REAL(accept4)(fd, addr, len, flags);
+  } else {
+    count_on_fiber(c);
+    const Deadline d = timeout_of(st->rcvtimeo_ns);
+    const SignalCounts at = thread_signals();
+    for (;;) {
+      // Ready first (a blocking listener cannot be tried without blocking), then accept.
+      pollfd p{fd, POLLIN, 0};
+      if (ringlet::detail::sys::poll(&p, 1, 0) > 0) {
+        r = RINGLET_REAL(accept4)(fd, addr, len, flags);
+        break;
+      }
+      if (kernel_nonblocking(fd, st)) {
+        r = RINGLET_REAL(accept4)(fd, addr, len, flags);
+        break;
+      }
+      long res = 0;
+      Outcome o = reactor_wait(h, ringlet::detail::poll_request(fd, POLLIN, "accept (patched)"), d, res);
+      count_waited(c);
+      if (o == Outcome::Done) {
+        if (res < 0) {
+          errno = static_cast<int>(-res);
+          return -1;
+        }
+        continue;
+      }
+      if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
+        continue;
+      errno = outcome_errno(o);
+      return -1;
+    }
+  }
+  if (r >= 0)
+    fd_set_created(r, kManaged | kSocket | kStream | ((flags & SOCK_NONBLOCK) ? kNonblock : 0u));
+  return r;
+}
+
+RINGLET_HOOK int accept(int fd, sockaddr* addr, socklen_t* len) {
+  return accept_common(fd, addr, len, 0, Call::accept);
+}
+RINGLET_HOOK int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  return accept_common(fd, addr, len, flags, Call::accept4);
+}
+
+RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
+  Here h = on_fiber(Socket);
+  FdState* st = h ? managed(fd) : nullptr;
+  int fl = -1;
+  if (st) fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
+  if (!st || fl < 0 || (fl & O_NONBLOCK)) {
+    if (st && fl >= 0) st->bits.fetch_or(kNonblock, std::memory_order_relaxed);
+    count_passed(Call::connect);
+    return RINGLET_REAL(connect)(fd, addr, len);
+  }
+  count_on_fiber(Call::connect);
+  // Non-blocking for the connect itself only, then a wait for writability.
+  ringlet::detail::sys::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  int r, e;
+  for (;;) {
+    r = RINGLET_REAL(connect)(fd, addr, len);
+    e = errno;
+    if (r == 0 || e != EAGAIN) break;
+    // A Unix socket whose listener's backlog is full: nothing to wait on but time.
+    if (timed_sleep(h, Deadline::after(std::chrono::milliseconds(2))) != Outcome::Deadline) break;
+  }
+  ringlet::detail::sys::fcntl(fd, F_SETFL, fl);
+  if (r == 0) return 0;
+  if (e != EINPROGRESS) {
+    errno = e == EAGAIN ? EINTR : e;
+    return -1;
+  }
+  const Deadline d = timeout_of(st->sndtimeo_ns);
+  const SignalCounts at = thread_signals();
+  for (;;) {
+    long res = 0;
+    Outcome o = reactor_wait(h, ringlet::detail::poll_request(fd, POLLOUT, "connect (patched)"), d, res);
+    count_waited(Call::connect);
+    if (o == Outcome::Done) {
+      if (res < 0) {
+        errno = static_cast<int>(-res);
+        return -1;
+      }
+      break;
+    }
+    if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
+      continue;
+    // A timeout leaves the connection in progress (EINPROGRESS), as SO_SNDTIMEO does.
+    errno = o == Outcome::Deadline ? EINPROGRESS : outcome_errno(o);
+    return -1;
+  }
+  int err = 0;
+  socklen_t n = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n) != 0) return -1;
+  if (err != 0) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+// --- reading -----------------------------------------------------------------------------
+
+RINGLET_HOOK ssize_t read(int fd, void* buf, size_t n) { return do_read(fd, buf, n); }
+
+RINGLET_HOOK ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  return do_read(fd, buf, n);
+}
+
+RINGLET_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) { return do_recv(fd, buf, n, flags); }
+
+RINGLET_HOOK ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+  if (n > buflen) __chk_fail();
+  return do_recv(fd, buf, n, flags);
+}
+
+RINGLET_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* alen) {
+  return do_recvfrom(fd, buf, n, flags, addr, alen);
+}
+
+RINGLET_HOOK ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* addr,
+                                    socklen_t* alen) {
+  if (n > buflen) __chk_fail();
+  return do_recvfrom(fd, buf, n, flags, addr, alen);
+}
+
+RINGLET_HOOK ssize_t readv(int fd, const iovec* iov, int n) {
+  Here h = on_fiber(Socket);
+  FdState* st = h ? managed(fd) : nullptr;
+  if (!st || n <= 0) {
+    count_passed(Call::readv);
+    return RINGLET_REAL(readv)(fd, iov, n);
+  }
+  count_on_fiber(Call::readv);
+  msghdr m{};
+  IoRequest q;
+  q.fd = fd;
+  q.what = "readv (patched)";
+  if (st->bits.load(std::memory_order_relaxed) & kSocket) {
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<std::size_t>(n);
+    q.op = Op::RecvMsg;
+    q.msg = &m;
+  } else {
+    q.op = Op::Readv;
+    q.iov = iov;
+    q.len = static_cast<std::uint32_t>(n);
+  }
+  return ret(one_op(h, st, q, timeout_of(st->rcvtimeo_ns), Call::readv));
+}
+
+RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  Here h = on_fiber(Socket);
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  if (!st) {
+    count_passed(Call::recvmsg);
+    return RINGLET_REAL(recvmsg)(fd, msg, flags);
+  }
+  count_on_fiber(Call::recvmsg);
+  IoRequest q;
+  q.op = Op::RecvMsg;
+  q.fd = fd;
+  q.msg = msg;
+  q.flags = flags;
+  q.what = "recvmsg (patched)";
+  return ret(one_op(h, st, q, timeout_of(st->rcvtimeo_ns), Call::recvmsg));
+}
+
+// --- writing -----------------------------------------------------------------------------
+
+RINGLET_HOOK ssize_t write(int fd, const void* buf, size_t n) {
+  Here h = on_fiber(Socket);
+  FdState* st = h ? managed(fd) : nullptr;
+  if (!st) {
+    count_passed(Call::write);
+    return RINGLET_REAL(write)(fd, buf, n);
+  }
+  count_on_fiber(Call::write);
+  const bool sock = st->bits.load(std::memory_order_relaxed) & kSocket;
+  IoRequest q = buf_req(sock ? Op::Send : Op::Write, fd, buf, n, 0, "write (patched)");
+  const Deadline d = timeout_of(st->sndtimeo_ns);
+  if (is_stream(st)) return ret(all_of(h, st, q, d, Call::write, q.len));
+  return ret(one_op(h, st, q, d, Call::write));
+}
+
+static ssize_t send_common(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tolen,
+                           Call c) {
+  Here h = on_fiber(Socket);
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  if (!st) {
+    count_passed(c);
+    return to ? RINGLET_REAL(sendto)(fd, buf, n, flags, to, tolen) : RINGLET_REAL(send)(fd, buf, n, flags);
+  }
+  count_on_fiber(c);
+  const Deadline d = timeout_of(st->sndtimeo_ns);
+  if (!to) {
+    IoRequest q = buf_req(Op::Send, fd, buf, n, flags, "send (patched)");
+    if (is_stream(st)) return ret(all_of(h, st, q, d, c, q.len));
+    return ret(one_op(h, st, q, d, c));
+  }
+  iovec v{const_cast<void*>(buf), n};
+  msghdr m{};
+  m.msg_name = const_cast<sockaddr*>(to);
+  m.msg_namelen = tolen;
+  m.msg_iov = &v;
+  m.msg_iovlen = 1;
+  IoRequest q;
+  q.op = Op::SendMsg;
+  q.fd = fd;
+  q.msg = &m;
+  q.flags = flags;
+  q.what = "sendto (patched)";
+  if (is_stream(st)) return ret(all_of_vec(h, st, q, &v, 1, d, c));
+  return ret(one_op(h, st, q, d, c));
+}
+
+RINGLET_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  return send_common(fd, buf, n, flags, nullptr, 0, Call::send);
+}
+RINGLET_HOOK ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tolen) {
+  return send_common(fd, buf, n, flags, to, tolen, Call::sendto);
+}
+
+RINGLET_HOOK ssize_t writev(int fd, const iovec* iov, int n) {
+  Here h = on_fiber(Socket);
+  FdState* st = h ? managed(fd) : nullptr;
+  if (!st || n <= 0) {
+    count_passed(Call::writev);
+    return RINGLET_REAL(writev)(fd, iov, n);
+  }
+  count_on_fiber(Call::writev);
+  msghdr m{};
+  IoRequest q;
+  q.fd = fd;
+  q.what = "writev (patched)";
+  if (st->bits.load(std::memory_order_relaxed) & kSocket) {
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<std::size_t>(n);
+    q.op = Op::SendMsg;
+    q.msg = &m;
+  } else {
+    q.op = Op::Writev;
+    q.iov = iov;
+    q.len = static_cast<std::uint32_t>(n);
+  }
+  const Deadline d = timeout_of(st->sndtimeo_ns);
+  if (is_stream(st)) return ret(all_of_vec(h, st, q, iov, n, d, Call::writev));
+  return ret(one_op(h, st, q, d, Call::writev));
+}
+
+RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  Here h = on_fiber(Socket);
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  if (!st) {
+    count_passed(Call::sendmsg);
+    return RINGLET_REAL(sendmsg)(fd, msg, flags);
+  }
+  count_on_fiber(Call::sendmsg);
+  IoRequest q;
+  q.op = Op::SendMsg;
+  q.fd = fd;
+  q.msg = const_cast<msghdr*>(msg);
+  q.flags = flags;
+  q.what = "sendmsg (patched)";
+  const Deadline d = timeout_of(st->sndtimeo_ns);
+  if (is_stream(st) && msg->msg_iovlen > 0)
+    return ret(all_of_vec(h, st, q, msg->msg_iov, static_cast<int>(msg->msg_iovlen), d, Call::sendmsg));
+  return ret(one_op(h, st, q, d, Call::sendmsg));
+}
+
+// --- closing and duplicating -------------------------------------------------------------
+
+// Fibers of this thread parked on fd: end their waits (EBADF) before the number is reused.
+static void wake_waiters(int fd) noexcept {
+  FdState* st = fd_state(fd);
+  if (!st || st->waiters.load(std::memory_order_relaxed) == 0) return;
+  if (Scheduler* s = Scheduler::current()) s->reactor().cancel_fd(fd);
+}
+
+RINGLET_HOOK int close(int fd) {
+  if (Here h = on_fiber(Socket)) count_on_fiber(Call::close);
+  else count_passed(Call::close);
+  wake_waiters(fd);
+  fd_forget(fd);
+  return RINGLET_REAL(close)(fd);
+}
+
+RINGLET_HOOK int dup(int fd) {
+  int r = RINGLET_REAL(dup)(fd);
+  if (r >= 0) fd_copy(fd, r);
+  count_passed(Call::dup);
+  return r;
+}
+
+RINGLET_HOOK int dup2(int fd, int to) {
+  if (fd != to) wake_waiters(to);
+  int r = RINGLET_REAL(dup2)(fd, to);
+  if (r >= 0 && fd != to) fd_copy(fd, to);
+  count_passed(Call::dup2);
+  return r;
+}
+
+RINGLET_HOOK int dup3(int fd, int to, int flags) {
+  if (fd != to) wake_waiters(to);
+  int r = RINGLET_REAL(dup3)(fd, to, flags);
+  if (r >= 0) fd_copy(fd, to);
+  count_passed(Call::dup3);
+  return r;
+}
+
+// --- flags and options -------------------------------------------------------------------
+
+static void note_nonblock(int fd, bool on) noexcept {
+  FdState* st = fd_state(fd);
+  if (!st || !(st->bits.load(std::memory_order_relaxed) & kKnown)) return;
+  if (on) st->bits.fetch_or(kNonblock, std::memory_order_relaxed);
+  else st->bits.fetch_and(~static_cast<std::uint32_t>(kNonblock), std::memory_order_relaxed);
+}
+
+template <class Real>
+static int fcntl_common(Real real, int fd, int cmd, void* arg) {
+  int r = real(fd, cmd, arg);
+  if (r >= 0) {
+    if (cmd == F_SETFL) note_nonblock(fd, (reinterpret_cast<long>(arg) & O_NONBLOCK) != 0);
+    else if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) fd_copy(fd, r);
+  }
+  count_passed(Call::fcntl);
+  return r;
+}
+
+RINGLET_HOOK int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return fcntl_common(RINGLET_REAL(fcntl), fd, cmd, arg);
+}
+
+RINGLET_HOOK int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return fcntl_common(RINGLET_REAL(fcntl64), fd, cmd, arg);
+}
+
+RINGLET_HOOK int ioctl(int fd, unsigned long request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  int r = RINGLET_REAL(ioctl)(fd, request, arg);
+  if (r == 0 && request == FIONBIO && arg) note_nonblock(fd, *static_cast<int*>(arg) != 0);
+  count_passed(Call::ioctl);
+  return r;
+}
+
+RINGLET_HOOK int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+  int r = RINGLET_REAL(setsockopt)(fd, level, name, val, len);
+  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
+      len >= sizeof(timeval)) {
+    if (FdState* st = fd_state(fd)) {
+      const auto* tv = static_cast<const timeval*>(val);
+      const std::int64_t ns = static_cast<std::int64_t>(tv->tv_sec) * 1'000'000'000 + tv->tv_usec * 1000;
+      (name == SO_RCVTIMEO ? st->rcvtimeo_ns : st->sndtimeo_ns).store(ns, std::memory_order_relaxed);
+    }
+  }
+  count_passed(Call::setsockopt);
+  return r;
+}

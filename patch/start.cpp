@@ -1,0 +1,101 @@
+// Whole-binary mode: under LD_PRELOAD the program's main runs as the main fiber of a ringlet
+// scheduler, so every blocking call it makes goes through the reactor from the first one.
+//
+// It applies when libringlet_patch.so was preloaded (LD_PRELOAD names it) and the program
+// does not itself link libringlet (a ringlet program runs its own scheduler; the patch then
+// only makes its third-party calls cooperative). RINGLET_PATCH=none or RINGLET_PATCH_MAIN=0
+// leave main on the plain thread.
+#include <dlfcn.h>
+#include <link.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+#include "ringlet/run.hpp"
+#include "state.hpp"
+
+namespace {
+
+using MainFn = int (*)(int, char**, char**);
+using StartFn = int (*)(MainFn, int, char**, void (*)(), void (*)(), void (*)(), void*);
+
+MainFn g_main = nullptr;
+
+bool preloaded() {
+  const char* p = std::getenv("LD_PRELOAD");
+  return p && std::strstr(p, "libringlet_patch") != nullptr;
+}
+
+// Does the executable itself need libringlet (DT_NEEDED)? Then it is a ringlet program.
+int find_ringlet(dl_phdr_info* info, size_t, void* data) {
+  if (info->dlpi_name && info->dlpi_name[0] != '\0') return 1;  // the executable comes first
+  const ElfW(Dyn)* dyn = nullptr;
+  for (int i = 0; i < info->dlpi_phnum; ++i)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+      dyn = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+  if (!dyn) return 1;
+  const char* strtab = nullptr;
+  for (const ElfW(Dyn)* d = dyn; d->d_tag != DT_NULL; ++d)
+    if (d->d_tag == DT_STRTAB) strtab = reinterpret_cast<const char*>(d->d_un.d_ptr);
+  if (!strtab) return 1;
+  for (const ElfW(Dyn)* d = dyn; d->d_tag != DT_NULL; ++d)
+    if (d->d_tag == DT_NEEDED && std::strncmp(strtab + d->d_un.d_val, "libringlet.so", 13) == 0)
+      *static_cast<bool*>(data) = true;
+  return 1;
+}
+
+bool whole_binary_mode() {
+  if (!preloaded()) return false;
+  if (const char* v = std::getenv("RINGLET_PATCH_MAIN"); v && std::strcmp(v, "0") == 0) return false;
+  if (ringlet::patch::enabled() == 0) return false;
+  bool ringlet_program = false;
+  dl_iterate_phdr(&find_ringlet, &ringlet_program);
+  return !ringlet_program;
+}
+
+// The main fiber's stack: as large as the thread's would have been (RLIMIT_STACK, 8 MiB if
+// unlimited), committed only as it is touched.
+std::size_t main_stack_size() {
+  rlimit rl{};
+  std::size_t n = 8u << 20;
+  if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) n = rl.rlim_cur;
+  if (n < (256u << 10)) n = 256u << 10;
+  if (n > (1u << 30)) n = 1u << 30;
+  return n;
+}
+
+int main_on_fiber(int argc, char** argv, char** envp) {
+  ringlet::RunOptions opts;
+  opts.stack_size = main_stack_size();
+  int rc = 0;
+  try {
+    rc = ringlet::run([&] { return g_main(argc, argv, envp); }, opts);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ringlet patch: %s\n", e.what());
+    std::fflush(stderr);
+    throw;  // as an exception escaping main would: std::terminate
+  }
+  return rc;
+}
+
+}  // namespace
+
+RINGLET_HOOK int __libc_start_main(MainFn main, int argc, char** argv, void (*init)(), void (*fini)(),
+                                   void (*rtld_fini)(), void* stack_end) {
+  auto real = reinterpret_cast<StartFn>(ringlet::patch::detail::resolve_next("__libc_start_main"));
+  if (whole_binary_mode()) {
+    g_main = main;
+    main = &main_on_fiber;
+  }
+  return real(main, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+// vfork's child borrows the parent's memory and thread, scheduler included, until it execs:
+// a hook running there (close, dup2 before exec) would act on the parent's engine. A fork
+// gives the child its own (POSIX allows vfork to be fork). The real vfork cannot be called
+// from here at all: its child would return through this frame and wreck the parent's.
+RINGLET_HOOK pid_t vfork(void) { return fork(); }

@@ -1,0 +1,160 @@
+// The patch layer's shared internals: the real libc functions, the groups in force, the
+// counters, the descriptor table, the signal bookkeeping and the wait helpers every hook
+// uses. Nothing here throws: no exception may cross into the C code that called a hook.
+#pragma once
+
+#include <dlfcn.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "ringlet/patch.hpp"
+#include "detail/reactor.hpp"
+#include "detail/scheduler.hpp"
+
+#define RINGLET_HOOK extern "C" __attribute__((visibility("default")))
+#define RINGLET_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RINGLET_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+namespace ringlet::patch::detail {
+
+using ringlet::detail::Fiber;
+using ringlet::detail::IoRequest;
+using ringlet::detail::Scheduler;
+
+// --- the real functions ------------------------------------------------------------------
+// Looked up with dlsym(RTLD_NEXT) on first use; a hook may run before our constructor.
+void* resolve_next(const char* name) noexcept;
+
+#define RINGLET_REAL(fn)                                                                  \
+  ([]() noexcept {                                                                        \
+    static std::atomic<void*> p{nullptr};                                                 \
+    void* v = p.load(std::memory_order_relaxed);                                          \
+    if (RINGLET_UNLIKELY(!v)) p.store(v = ::ringlet::patch::detail::resolve_next(#fn),    \
+                                      std::memory_order_relaxed);                         \
+    return reinterpret_cast<decltype(&::fn)>(v);                                          \
+  }())
+
+// --- groups and counters -----------------------------------------------------------------
+extern std::atomic<unsigned> g_groups;
+extern std::atomic<bool> g_counting;
+
+enum class Call : unsigned {
+  sleep, usleep, nanosleep, clock_nanosleep,
+  socket, connect, accept, accept4,
+  read, write, readv, writev, recv, recvfrom, recvmsg, send, sendto, sendmsg,
+  poll, ppoll, select, pselect, epoll_wait, epoll_pwait,
+  close, dup, dup2, dup3, fcntl, ioctl, setsockopt,
+  getaddrinfo, getnameinfo, gethostbyname, gethostbyname_r,
+  count_
+};
+const char* call_name(Call c) noexcept;
+
+struct Counter {
+  std::atomic<std::uint64_t> on_fiber{0}, waited{0}, passed{0};
+};
+extern Counter g_counters[static_cast<unsigned>(Call::count_)];
+
+inline void count_passed(Call c) noexcept {
+  if (RINGLET_UNLIKELY(g_counting.load(std::memory_order_relaxed)))
+    g_counters[static_cast<unsigned>(c)].passed.fetch_add(1, std::memory_order_relaxed);
+}
+inline void count_on_fiber(Call c) noexcept {
+  if (RINGLET_UNLIKELY(g_counting.load(std::memory_order_relaxed)))
+    g_counters[static_cast<unsigned>(c)].on_fiber.fetch_add(1, std::memory_order_relaxed);
+}
+inline void count_waited(Call c) noexcept {
+  if (RINGLET_UNLIKELY(g_counting.load(std::memory_order_relaxed)))
+    g_counters[static_cast<unsigned>(c)].waited.fetch_add(1, std::memory_order_relaxed);
+}
+
+// The scheduler and fiber the caller runs on, if it runs on one and `group` is patched.
+struct Here {
+  Scheduler* s;
+  Fiber* f;
+  explicit operator bool() const noexcept { return f != nullptr; }
+};
+inline Here on_fiber(unsigned group) noexcept {
+  Scheduler* s = Scheduler::current();
+  if (RINGLET_LIKELY(!s)) return {nullptr, nullptr};
+  Fiber* f = s->running();
+  if (!f || !(g_groups.load(std::memory_order_relaxed) & group)) return {nullptr, nullptr};
+  return {s, f};
+}
+
+// --- descriptors -------------------------------------------------------------------------
+// What the patch knows of each fd, learnt when a hook creates it or on its first use on a
+// fiber. O_NONBLOCK is a property of the open file, which dups share and which internal
+// libc closes can leave stale here; so a "blocking" entry is checked against the kernel
+// before a call is made to wait (see kernel_nonblocking), and only "non-blocking" entries
+// are trusted outright (at worst such a call blocks its thread, as unpatched).
+enum FdBits : std::uint32_t {
+  kKnown = 1u << 0,
+  kManaged = 1u << 1,      // socket, pipe, FIFO or character device: waits go to the reactor
+  kSocket = 1u << 2,
+  kStream = 1u << 3,       // SOCK_STREAM socket, pipe, FIFO, tty: blocking writes write all
+  kNonblock = 1u << 4,     // the program made it non-blocking: never wait for it
+};
+struct FdState {
+  std::atomic<std::uint32_t> bits{0};
+  std::atomic<std::int32_t> waiters{0};      // hooks parked on it (close wakes them)
+  std::atomic<std::int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO / SO_SNDTIMEO; 0 = none
+  std::atomic<std::int64_t> sndtimeo_ns{0};
+};
+constexpr int kMaxFd = 1 << 20;
+// The entry for fd, or null if fd is negative or beyond the table.
+FdState* fd_state(int fd) noexcept;
+// The entry, classified (fstat, SO_TYPE, F_GETFL) if this is its first use.
+FdState* fd_classified(int fd) noexcept;
+// Forget fd (closed), and copy one entry to another (dup).
+void fd_forget(int fd) noexcept;
+void fd_copy(int from, int to) noexcept;
+void fd_set_created(int fd, std::uint32_t bits) noexcept;
+bool kernel_nonblocking(int fd, FdState* st) noexcept;
+
+// --- signals -----------------------------------------------------------------------------
+// Counted by the handler trampoline on the thread the signal interrupts: every caught
+// signal, and those whose handler lacks SA_RESTART.
+struct SignalCounts {
+  unsigned all = 0;
+  unsigned no_restart = 0;
+};
+SignalCounts& thread_signals() noexcept;
+
+// A hook's parked wait, linked where the loop hook can reach it to interrupt it.
+struct WaitNode {
+  Fiber* f;
+  WaitNode* prev = nullptr;
+  WaitNode* next = nullptr;
+  explicit WaitNode(Fiber* fiber) noexcept;
+  ~WaitNode();
+  WaitNode(const WaitNode&) = delete;
+  WaitNode& operator=(const WaitNode&) = delete;
+};
+
+// --- waiting -----------------------------------------------------------------------------
+// How a wait ended, for a hook to turn into its libc answer.
+enum class Outcome { Done, Deadline, ScopedTimeout, Interrupted, Killed, Deadlock };
+
+// Park on the reactor for req with deadline d (never: none), the running fiber's scoped
+// Timeout applying too. res receives the operation's result when Outcome::Done. A killed
+// fiber keeps its kill pending for the next C++ switch point.
+Outcome reactor_wait(Here h, const IoRequest& req, ringlet::Deadline d, long& res) noexcept;
+// Sleep until d.
+Outcome timed_sleep(Here h, ringlet::Deadline d) noexcept;
+// Wait until one of the fds is ready for its events or d passes; the caller then asks the
+// kernel again. One fd: a poll on the reactor; several: a temporary epoll set, itself
+// polled on the reactor.
+Outcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d) noexcept;
+
+// errno for an outcome other than Done.
+int outcome_errno(Outcome o) noexcept;
+
+// A deadline from a relative timespec / timeval / milliseconds (negative: never).
+ringlet::Deadline deadline_after_ns(std::int64_t ns) noexcept;
+
+}  // namespace ringlet::patch::detail
