@@ -378,10 +378,23 @@ ringlet::Deadline deadline_after_ns(std::int64_t ns) noexcept {
 // --- start-up and exit -------------------------------------------------------------------
 
 namespace {
-void print_stats_at_exit() {
-  std::string r = stats_report();
-  ringlet::detail::sys::write(2, r.data(), r.size());
+// The report goes to a copy of stderr made at start-up: programs often close stderr on their
+// way out (coreutils' close_stdout does) before our exit handler runs.
+int g_stats_fd = -1;
+std::atomic<bool> g_stats_printed{false};
+}  // namespace
+
+void print_stats_now() noexcept {
+  if (!g_counting.load() || g_stats_fd < 0 || g_stats_printed.exchange(true)) return;
+  try {
+    std::string r = stats_report();
+    ringlet::detail::sys::write(g_stats_fd, r.data(), r.size());
+  } catch (...) {
+  }
 }
+
+namespace {
+void print_stats_at_exit() { print_stats_now(); }
 
 void forget_waits_in_child() {
   // The fibers parked in hooks belong to the parent's engine; in the child they never wake.
@@ -401,6 +414,7 @@ __attribute__((constructor(101))) void init_patch() {
   }
   if (const char* v = std::getenv("RINGLET_PATCH_STATS"); v && *v && std::strcmp(v, "0") != 0) {
     g_counting.store(true);
+    g_stats_fd = ringlet::detail::sys::fcntl(2, F_DUPFD_CLOEXEC, 900);
     std::atexit(&print_stats_at_exit);
   }
   table();
@@ -482,4 +496,11 @@ RINGLET_HOOK int siginterrupt(int sig, int flag) {
   if (flag) act.sa_flags &= ~SA_RESTART;
   else act.sa_flags |= SA_RESTART;
   return ringlet::patch::detail::wrapped_sigaction(sig, &act, nullptr);
+}
+
+// A program that leaves with _exit skips the exit handlers: print the report here.
+RINGLET_HOOK [[noreturn]] void _exit(int code) {
+  ringlet::patch::detail::print_stats_now();
+  reinterpret_cast<void (*)(int)>(ringlet::patch::detail::resolve_next("_exit"))(code);
+  __builtin_unreachable();
 }

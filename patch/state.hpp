@@ -53,6 +53,8 @@ enum class Call : unsigned {
   count_
 };
 const char* call_name(Call c) noexcept;
+// RINGLET_PATCH_STATS' report, once per process (at exit or _exit).
+void print_stats_now() noexcept;
 
 struct Counter {
   std::atomic<std::uint64_t> on_fiber{0}, waited{0}, passed{0};

@@ -98,8 +98,9 @@ Scheduler::Scheduler(const RunOptions& opts)
     std::string why_epoll;
     reactor_ = create_epoll_reactor(*this, why_epoll);
     if (!reactor_) throw std::runtime_error("ringlet: no engine can run here: " + why_epoll);
-    say_once_engine(backend == Backend::Epoll ? "epoll (chosen by RINGLET_BACKEND or RunOptions)"
-                                              : "epoll, because io_uring " + why);
+    // A fallback is said once; epoll asked for by name is not news (and under the patch
+    // layer, stderr belongs to the program).
+    if (backend != Backend::Epoll) say_once_engine("epoll, because io_uring " + why);
   }
   if (env_verbose()) std::fprintf(stderr, "ringlet: engine %s\n", reactor_->describe().c_str());
   install_fault_handler();

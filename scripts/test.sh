@@ -9,6 +9,6 @@ bash scripts/setup.sh || exit 1
 bash scripts/build.sh build --buildtype=debugoptimized || exit 1
 meson test -C build --print-errorlogs --num-processes 1
 bash scripts/build.sh build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false || exit 1
-meson test -C build-asan --suite runtime --print-errorlogs --num-processes 1
+meson test -C build-asan --suite runtime --suite patch --print-errorlogs --num-processes 1
 
 python3 tests/summarize.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json

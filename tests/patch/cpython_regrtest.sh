@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# CPython's own regression tests for the calls the patch replaces, run natively and under
+# ringlet-run; every test case must end the same way in both runs.
+#   cpython_regrtest.sh RINGLET_RUN [test names...]
+# Exit 0 if they agree, 1 if not, 77 (skip) if this python3 has no test package.
+set -uo pipefail
+rr=$1; shift
+tests=("$@")
+((${#tests[@]})) || tests=(test_socket test_selectors test_select test_poll test_time)
+py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || { echo "SKIP: no python3"; exit 77; }
+"$py" -c 'import test.libregrtest' 2>/dev/null || { echo "SKIP: $py has no test package (regrtest)"; exit 77; }
+work=$(mktemp -d /tmp/ringlet-regrtest-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+# VSOCK tests hang in sandboxes without a vsock transport, natively as much as patched.
+args=(-m test -v --timeout 300 -i '*VSOCK*' "${tests[@]}")
+outcomes() {  # "test id ... outcome" lines, outcome reduced to ok/skipped/FAIL/ERROR/...
+  grep -aE '^[A-Za-z_0-9]+ \([A-Za-z_0-9.]+\) \.\.\. ' "$1" |
+    sed -E 's/ \.\.\. (ok|skipped|FAIL|ERROR|expected failure|unexpected success).*/ \1/' |
+    grep -aE ' (ok|skipped|FAIL|ERROR|expected failure|unexpected success)$' | sort -u
+}
+echo "regrtest: ${tests[*]} natively ($py)"
+start=$SECONDS
+(cd "$work" && "$py" "${args[@]}") >"$work/native.log" 2>&1
+native_rc=$?
+echo "regrtest: native exit $native_rc after $((SECONDS - start)) s; now under ringlet-run"
+start=$SECONDS
+(cd "$work" && "$rr" -- "$py" "${args[@]}") >"$work/patched.log" 2>&1
+patched_rc=$?
+echo "regrtest: patched exit $patched_rc after $((SECONDS - start)) s"
+outcomes "$work/native.log" >"$work/native.txt"
+outcomes "$work/patched.log" >"$work/patched.txt"
+n=$(wc -l <"$work/native.txt")
+echo "regrtest: $n test cases; native: $(grep -c ' ok$' "$work/native.txt") ok, $(grep -cE ' (FAIL|ERROR)$' "$work/native.txt") failed; patched: $(grep -c ' ok$' "$work/patched.txt") ok, $(grep -cE ' (FAIL|ERROR)$' "$work/patched.txt") failed"
+grep -aE '^(Tests result|All [0-9]+ tests|[0-9]+ tests? (failed|skipped|OK))' "$work/native.log" | sed 's/^/  native:  /'
+grep -aE '^(Tests result|All [0-9]+ tests|[0-9]+ tests? (failed|skipped|OK))' "$work/patched.log" | sed 's/^/  patched: /'
+if ((n < 100)); then
+  echo "regrtest: too few test cases parsed from the native run; log tail:"; tail -30 "$work/native.log"; exit 1
+fi
+if [[ $native_rc -ne $patched_rc ]] || ! diff -u "$work/native.txt" "$work/patched.txt" >"$work/diff.txt"; then
+  echo "regrtest: the runs differ (exit $native_rc vs $patched_rc):"
+  head -60 "$work/diff.txt"
+  grep -aE -A25 '^(FAIL|ERROR):' "$work/patched.log" | head -120
+  exit 1
+fi
+echo "regrtest: every test case ends the same way under ringlet-run"

@@ -1,0 +1,296 @@
+// Unmodified programs under ringlet-run (LD_PRELOAD=libringlet_patch.so): curl, python3
+// scripts, a C program using poll. Each runs natively and patched in the same test; the
+// output and exit status must be the same, and the patch's own counters (--stats) must show
+// that the calls really went through the reactor.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "helpers.hpp"
+#include "ringlet/net.hpp"
+
+extern char** environ;
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string env_or_skip(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+struct Run {
+  int status = -1;
+  std::string out, err;
+  int code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+};
+
+// Runs argv with extra environment entries; stdout and stderr captured through files.
+// If `on_line` is given, it is called with each stdout line as it arrives (with the pid).
+template <class OnLine>
+Run run(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, OnLine on_line) {
+  char out_path[] = "/tmp/ringlet-patch-out-XXXXXX";
+  char err_path[] = "/tmp/ringlet-patch-err-XXXXXX";
+  int err_fd = mkstemp(err_path);
+  int out_fd = mkstemp(out_path);
+  int pipe_fds[2];
+  REQUIRE(pipe(pipe_fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(pipe_fds[1], 1);
+    dup2(err_fd, 2);
+    close(pipe_fds[0]);
+    for (const auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  Run r;
+  std::string pending;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
+    r.out.append(buf, static_cast<size_t>(n));
+    pending.append(buf, static_cast<size_t>(n));
+    for (std::size_t k; (k = pending.find('\n')) != std::string::npos;) {
+      on_line(pending.substr(0, k), pid);
+      pending.erase(0, k + 1);
+    }
+  }
+  close(pipe_fds[0]);
+  waitpid(pid, &r.status, 0);
+  std::string err;
+  lseek(err_fd, 0, SEEK_SET);
+  for (ssize_t n; (n = ::read(err_fd, buf, sizeof buf)) > 0;) r.err.append(buf, static_cast<size_t>(n));
+  close(err_fd);
+  close(out_fd);
+  unlink(err_path);
+  unlink(out_path);
+  return r;
+}
+
+Run run(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {}) {
+  return run(argv, extra_env, [](const std::string&, pid_t) {});
+}
+
+std::vector<std::string> patched(const std::vector<std::string>& argv, bool stats = true) {
+  std::vector<std::string> v{env_or_skip("RINGLET_RUN")};
+  if (stats) v.push_back("--stats");
+  v.push_back("--");
+  v.insert(v.end(), argv.begin(), argv.end());
+  return v;
+}
+
+// From a --stats report: the "on a fiber" and "waited" columns of one call (0 if absent).
+std::pair<unsigned long, unsigned long> stat_of(const std::string& err, const std::string& call) {
+  std::istringstream in(err);
+  std::string line;
+  std::pair<unsigned long, unsigned long> best{0, 0};
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string a, b, name;
+    unsigned long f = 0, w = 0, p = 0;
+    if (!(ls >> a >> b >> name >> f >> w >> p)) continue;
+    if (a == "ringlet" && name == call) best = {std::max(best.first, f), std::max(best.second, w)};
+  }
+  return best;
+}
+
+std::string python() {
+  // The interpreter itself, not a pyenv shim script (which would run under the patch too).
+  Run r = run({"python3", "-c", "import sys; print(sys.executable)"});
+  std::string p = r.out;
+  while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+  return p;
+}
+
+// A small HTTP server on its own thread, for curl.
+class PageServer {
+ public:
+  // Answers after `delay`, so that the client has to wait for it.
+  explicit PageServer(std::size_t size, std::chrono::milliseconds delay = 100ms) {
+    for (std::size_t i = 0; i < size; ++i) body_ += static_cast<char>('a' + i % 26);
+    thread_ = std::thread([this, delay] {
+      ringlet::run([this, delay] {
+        ringlet::net::StreamServer server{"127.0.0.1:0", [this, delay](ringlet::net::TcpStream& c) {
+          std::string req;
+          char buf[4096];
+          while (req.find("\r\n\r\n") == std::string::npos) {
+            std::size_t n = c.read_some({buf, sizeof buf});
+            if (n == 0) return;
+            req.append(buf, n);
+          }
+          ringlet::sleep(delay);
+          c.write_all("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                      std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_);
+        }};
+        server.start();
+        port_ = server.address().port();
+        ready_.set();
+        stop_.wait();
+        server.stop(1s);
+      });
+    });
+    ready_.wait();
+  }
+  ~PageServer() {
+    stop_.set();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  const std::string& body() const { return body_; }
+
+ private:
+  std::string body_;
+  std::thread thread_;
+  ringlet::Event ready_, stop_;
+  int port_ = 0;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+#define REQUIRE_TOOL(path, what)                                                               \
+  do {                                                                                         \
+    if (kSanitized)                                                                            \
+      RINGLET_SKIP("a sanitizer-built patch library cannot be preloaded into other programs"); \
+    if ((path).empty()) RINGLET_SKIP(std::string(what) + " not set (run through meson test)"); \
+  } while (0)
+
+}  // namespace
+
+TEST_CASE("ringlet-run: curl fetches a page exactly as it does unpatched", "[patch][process]") {
+  REQUIRE_TOOL(env_or_skip("RINGLET_RUN"), "RINGLET_RUN");
+  if (run({"curl", "--version"}).code() != 0) RINGLET_SKIP("curl is not installed");
+  PageServer server{300'000};
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/page";
+  Run plain = run({"curl", "-sS", url});
+  Run with = run(patched({"curl", "-sS", url}));
+  CHECK(plain.code() == 0);
+  CHECK(with.code() == plain.code());
+  CHECK(plain.out == server.body());
+  CHECK(with.out == plain.out);
+  // curl waits in poll and reads with recv: on the main fiber, through the reactor.
+  INFO(with.err);
+  // (curl makes its sockets non-blocking itself, so its recv calls pass straight through.)
+  CHECK(stat_of(with.err, "poll").second + stat_of(with.err, "ppoll").second > 0);
+  // A refused connection: the same error and exit status.
+  Run refused_plain = run({"curl", "-sS", "http://127.0.0.1:1/"});
+  Run refused_with = run(patched({"curl", "-sS", "http://127.0.0.1:1/"}, false));
+  CHECK(refused_plain.code() == 7);
+  CHECK(refused_with.code() == refused_plain.code());
+  CHECK(refused_with.err == refused_plain.err);
+}
+
+TEST_CASE("ringlet-run: a python3 script using sleep, socket, select and urllib", "[patch][process]") {
+  REQUIRE_TOOL(env_or_skip("RINGLET_RUN"), "RINGLET_RUN");
+  const std::string script = env_or_skip("RINGLET_PATCH_TESTS") + "/basic.py";
+  const std::string py = python();
+  if (py.empty()) RINGLET_SKIP("python3 is not installed");
+  Run plain = run({py, script});
+  Run with = run(patched({py, script}));
+  INFO(plain.err);
+  INFO(with.err);
+  CHECK(plain.code() == 4);
+  CHECK(with.code() == plain.code());
+  CHECK(plain.out.find("OFF") == std::string::npos);
+  CHECK(plain.out.find("urllib b 200") != std::string::npos);
+  CHECK(with.out == plain.out);
+  CHECK(stat_of(with.err, "clock_nanosleep").second >= 1);
+  CHECK(stat_of(with.err, "select").second >= 1);
+  CHECK(stat_of(with.err, "poll").second >= 1);
+  CHECK(stat_of(with.err, "getaddrinfo").first >= 1);
+  CHECK(stat_of(with.err, "connect").first >= 1);
+  // RINGLET_PATCH=none: everything passes through, and the output is still the same.
+  Run none = run(patched({py, script}), {"RINGLET_PATCH=none"});
+  CHECK(none.out == plain.out);
+  CHECK(stat_of(none.err, "select").first == 0);
+}
+
+TEST_CASE("ringlet-run: Ctrl-C interrupts a patched sleep, recv and select in python3", "[patch][process]") {
+  REQUIRE_TOOL(env_or_skip("RINGLET_RUN"), "RINGLET_RUN");
+  const std::string script = env_or_skip("RINGLET_PATCH_TESTS") + "/sigint.py";
+  const std::string py = python();
+  if (py.empty()) RINGLET_SKIP("python3 is not installed");
+  auto interrupt_on_ready = [](const std::string& line, pid_t pid) {
+    if (line.rfind("ready", 0) == 0) {
+      std::this_thread::sleep_for(200ms);  // let it block
+      kill(pid, SIGINT);
+    }
+  };
+  Run plain = run({py, "-u", script}, {}, interrupt_on_ready);
+  Run with = run(patched({py, "-u", script}), {}, interrupt_on_ready);
+  INFO(with.err);
+  CHECK(plain.code() == 3);
+  CHECK(with.code() == plain.code());
+  CHECK(with.out == plain.out);
+  CHECK(with.out.find("interrupted recv ok") != std::string::npos);
+  CHECK(stat_of(with.err, "recv").second >= 1);
+}
+
+TEST_CASE("ringlet-run: a C program waiting in poll, select and nanosleep", "[patch][process]") {
+  const std::string prog = env_or_skip("RINGLET_POLL_PROG");
+  REQUIRE_TOOL(prog, "RINGLET_POLL_PROG");
+  Run plain = run({prog});
+  Run with = run(patched({prog}));
+  INFO(plain.out);
+  INFO(with.err);
+  CHECK(plain.code() == 5);
+  CHECK(with.code() == plain.code());
+  CHECK(plain.out.find("OFF") == std::string::npos);
+  CHECK(with.out == plain.out);
+  CHECK(stat_of(with.err, "poll").second >= 2);
+  CHECK(stat_of(with.err, "select").second >= 1);
+  CHECK(stat_of(with.err, "nanosleep").second >= 1);
+}
+
+TEST_CASE("ringlet-run: options, exit codes and programs it cannot patch", "[patch][process]") {
+  const std::string rr = env_or_skip("RINGLET_RUN");
+  REQUIRE_TOOL(rr, "RINGLET_RUN");
+  Run help = run({rr, "--help"});
+  CHECK(help.code() == 0);
+  CHECK(help.out.find("usage: ringlet-run") != std::string::npos);
+  CHECK(run({rr, "--bogus", "true"}).code() == 2);
+  Run bad_groups = run({rr, "--patch", "all,-sockets", "--", "true"});
+  CHECK(bad_groups.code() == 2);
+  CHECK(bad_groups.err.find("unknown group 'sockets'") != std::string::npos);
+  CHECK(run({rr}).code() == 2);
+  Run missing = run({rr, "--", "no-such-program-ringlet"});
+  CHECK(missing.code() == 127);
+  CHECK(missing.err.find("not found") != std::string::npos);
+  CHECK(run({rr, "--", "sh", "-c", "exit 3"}).code() == 3);
+  Run check = run({rr, "--check", "--", "sh"});
+  CHECK(check.code() == 0);
+  // A statically linked program: said, and refused.
+  const std::string stat_prog = env_or_skip("RINGLET_STATIC_PROG");
+  if (!stat_prog.empty()) {
+    Run st = run({rr, "--", stat_prog});
+    CHECK(st.code() == 126);
+    CHECK(st.err.find("statically linked") != std::string::npos);
+    Run forced = run({rr, "--force", "--", stat_prog});
+    CHECK(forced.code() == 0);
+    CHECK(forced.out == "hello\n");
+  }
+  // Plain LD_PRELOAD works on its own, without the launcher.
+  const std::string lib = env_or_skip("RINGLET_PATCH_LIB_PATH");
+  if (!lib.empty()) {
+    Run pre = run({"sh", "-c", "sleep 0.1; echo done"}, {"LD_PRELOAD=" + lib, "RINGLET_PATCH_STATS=1"});
+    CHECK(pre.out == "done\n");
+    CHECK(stat_of(pre.err, "clock_nanosleep").second + stat_of(pre.err, "nanosleep").second >= 1);
+  }
+}
