@@ -284,6 +284,7 @@ Outcome reactor_wait(Here h, const IoRequest& req, ringlet::Deadline d, long& re
   if (due_interrupt(h.f, o)) return o;
   if (!d.is_never() && d.passed()) return Outcome::Deadline;
   FdState* st = fd_state(req.fd);
+  const std::uint32_t closes_before = st ? st->closes.load(std::memory_order_relaxed) : 0;
   if (st) st->waiters.fetch_add(1, std::memory_order_relaxed);
   ringlet::detail::IoResult r;
   {
@@ -298,7 +299,12 @@ Outcome reactor_wait(Here h, const IoRequest& req, ringlet::Deadline d, long& re
     return Outcome::Done;
   }
   if (r.reason == ringlet::detail::WakeReason::Notified && r.res == -ECANCELED) {
-    res = -EBADF;  // another fiber closed the fd under this wait
+    // Another fiber closed the fd under this wait (close cancels by fd): EBADF. Otherwise
+    // the kernel ended the wait on its own: io_uring has been seen to cancel a poll on a
+    // listening socket while other threads of the process come and go. Nothing happened
+    // to the fd, so the caller asks again (-EAGAIN).
+    const bool closed = st && st->closes.load(std::memory_order_relaxed) != closes_before;
+    res = closed ? -EBADF : -EAGAIN;
     return Outcome::Done;
   }
   return outcome_of(r.reason, h.f, d);

@@ -242,7 +242,7 @@ static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call
       Outcome o = reactor_wait(h, ringlet::detail::poll_request(fd, POLLIN, "accept (patched)"), d, res);
       count_waited(c);
       if (o == Outcome::Done) {
-        if (res < 0) {
+        if (res < 0 && res != -EAGAIN) {
           errno = static_cast<int>(-res);
           return -1;
         }
@@ -300,6 +300,7 @@ RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
     Outcome o = reactor_wait(h, ringlet::detail::poll_request(fd, POLLOUT, "connect (patched)"), d, res);
     count_waited(Call::connect);
     if (o == Outcome::Done) {
+      if (res == -EAGAIN) continue;
       if (res < 0) {
         errno = static_cast<int>(-res);
         return -1;
@@ -498,6 +499,7 @@ RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 static void wake_waiters(int fd) noexcept {
   FdState* st = fd_state(fd);
   if (!st || st->waiters.load(std::memory_order_relaxed) == 0) return;
+  st->closes.fetch_add(1, std::memory_order_relaxed);
   if (Scheduler* s = Scheduler::current()) s->reactor().cancel_fd(fd);
 }
 

@@ -104,6 +104,7 @@ enum FdBits : std::uint32_t {
 struct FdState {
   std::atomic<std::uint32_t> bits{0};
   std::atomic<std::int32_t> waiters{0};      // hooks parked on it (close wakes them)
+  std::atomic<std::uint32_t> closes{0};      // times close/dup2 cancelled its waiters
   std::atomic<std::int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO / SO_SNDTIMEO; 0 = none
   std::atomic<std::int64_t> sndtimeo_ns{0};
 };

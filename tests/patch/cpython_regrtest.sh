@@ -24,7 +24,7 @@ start=$SECONDS
 native_rc=$?
 echo "regrtest: native exit $native_rc after $((SECONDS - start)) s; now under ringlet-run"
 start=$SECONDS
-(cd "$work" && "$rr" -- "$py" "${args[@]}") >"$work/patched.log" 2>&1
+(cd "$work" && "$rr" --stats -- "$py" "${args[@]}") >"$work/patched.log" 2>&1
 patched_rc=$?
 echo "regrtest: patched exit $patched_rc after $((SECONDS - start)) s"
 outcomes "$work/native.log" >"$work/native.txt"
@@ -35,6 +35,12 @@ grep -aE '^(Tests result|All [0-9]+ tests|[0-9]+ tests? (failed|skipped|OK))' "$
 grep -aE '^(Tests result|All [0-9]+ tests|[0-9]+ tests? (failed|skipped|OK))' "$work/patched.log" | sed 's/^/  patched: /'
 if ((n < 100)); then
   echo "regrtest: too few test cases parsed from the native run; log tail:"; tail -30 "$work/native.log"; exit 1
+fi
+# The patched run must really have gone through the reactor (the main process's counters).
+waited=$(grep -a 'ringlet patch:   total' "$work/patched.log" | awk '{print $5}' | sort -n | tail -1)
+echo "regrtest: patched calls that waited on the reactor (largest process): ${waited:-none}"
+if [[ -z "$waited" || "$waited" -lt 100 ]]; then
+  echo "regrtest: the patched run did not go through the patch"; exit 1
 fi
 if [[ $native_rc -ne $patched_rc ]] || ! diff -u "$work/native.txt" "$work/patched.txt" >"$work/diff.txt"; then
   echo "regrtest: the runs differ (exit $native_rc vs $patched_rc):"
