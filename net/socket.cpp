@@ -106,7 +106,11 @@ long Socket::perform(IoRequest& q, Deadline d) {
   ++busy_;
   long r;
   try {
-    r = detail::perform(q, d);
+    // -ECANCELED with the socket still open: nobody here cancelled it, the kernel ended the
+    // wait on its own (io_uring has been seen to do so to a poll while other threads of the
+    // process come and go). Nothing happened to the socket: wait again.
+    do r = detail::perform(q, d);
+    while (r == -ECANCELED && fd_ >= 0);
   } catch (...) {
     --busy_;
     throw;

@@ -142,7 +142,7 @@ IoRequest buf_req(Op op, int fd, const void* buf, std::size_t n, int flags, cons
 
 bool is_stream(const FdState* st) noexcept { return st->bits.load(std::memory_order_relaxed) & kStream; }
 
-long do_read(int fd, void* buf, std::size_t n) noexcept {
+RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h ? managed(fd) : nullptr;
   if (!st) {
@@ -155,7 +155,7 @@ long do_read(int fd, void* buf, std::size_t n) noexcept {
                     timeout_of(st->rcvtimeo_ns), Call::read));
 }
 
-long do_recv(int fd, void* buf, std::size_t n, int flags) noexcept {
+RINGLET_SLOW long do_recv(int fd, void* buf, std::size_t n, int flags) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
   if (!st) {
@@ -169,7 +169,7 @@ long do_recv(int fd, void* buf, std::size_t n, int flags) noexcept {
   return ret(one_op(h, st, q, d, Call::recv));
 }
 
-long do_recvfrom(int fd, void* buf, std::size_t n, int flags, sockaddr* addr, socklen_t* alen) noexcept {
+RINGLET_SLOW long do_recvfrom(int fd, void* buf, std::size_t n, int flags, sockaddr* addr, socklen_t* alen) noexcept {
   if (!addr) return do_recv(fd, buf, n, flags);
   Here h = on_fiber(Socket);
   FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
@@ -325,14 +325,20 @@ RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
 
 // --- reading -----------------------------------------------------------------------------
 
-RINGLET_HOOK ssize_t read(int fd, void* buf, size_t n) { return do_read(fd, buf, n); }
+RINGLET_HOOK ssize_t read(int fd, void* buf, size_t n) {
+  RINGLET_PASS_IF_PLAIN_THREAD(read, read, fd, buf, n);
+  return do_read(fd, buf, n);
+}
 
 RINGLET_HOOK ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
   if (n > buflen) __chk_fail();
   return do_read(fd, buf, n);
 }
 
-RINGLET_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) { return do_recv(fd, buf, n, flags); }
+RINGLET_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
+  RINGLET_PASS_IF_PLAIN_THREAD(recv, recv, fd, buf, n, flags);
+  return do_recv(fd, buf, n, flags);
+}
 
 RINGLET_HOOK ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
   if (n > buflen) __chk_fail();
@@ -340,6 +346,7 @@ RINGLET_HOOK ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int 
 }
 
 RINGLET_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* alen) {
+  RINGLET_PASS_IF_PLAIN_THREAD(recvfrom, recvfrom, fd, buf, n, flags, addr, alen);
   return do_recvfrom(fd, buf, n, flags, addr, alen);
 }
 
@@ -393,7 +400,7 @@ RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 
 // --- writing -----------------------------------------------------------------------------
 
-RINGLET_HOOK ssize_t write(int fd, const void* buf, size_t n) {
+static RINGLET_SLOW ssize_t do_write(int fd, const void* buf, size_t n) {
   Here h = on_fiber(Socket);
   FdState* st = h ? managed(fd) : nullptr;
   if (!st) {
@@ -408,8 +415,13 @@ RINGLET_HOOK ssize_t write(int fd, const void* buf, size_t n) {
   return ret(one_op(h, st, q, d, Call::write));
 }
 
-static ssize_t send_common(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tolen,
-                           Call c) {
+RINGLET_HOOK ssize_t write(int fd, const void* buf, size_t n) {
+  RINGLET_PASS_IF_PLAIN_THREAD(write, write, fd, buf, n);
+  return do_write(fd, buf, n);
+}
+
+static RINGLET_SLOW ssize_t send_common(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
+                                        socklen_t tolen, Call c) {
   Here h = on_fiber(Socket);
   FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
   if (!st) {
@@ -440,9 +452,11 @@ static ssize_t send_common(int fd, const void* buf, size_t n, int flags, const s
 }
 
 RINGLET_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  RINGLET_PASS_IF_PLAIN_THREAD(send, send, fd, buf, n, flags);
   return send_common(fd, buf, n, flags, nullptr, 0, Call::send);
 }
 RINGLET_HOOK ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tolen) {
+  RINGLET_PASS_IF_PLAIN_THREAD(sendto, sendto, fd, buf, n, flags, to, tolen);
   return send_common(fd, buf, n, flags, to, tolen, Call::sendto);
 }
 

@@ -17,6 +17,9 @@
 #include "detail/scheduler.hpp"
 
 #define RINGLET_HOOK extern "C" __attribute__((visibility("default")))
+// The part of a hook that runs on a fiber: out of line, so the pass-through path stays a
+// handful of instructions (no registers to save).
+#define RINGLET_SLOW __attribute__((noinline, cold))
 #define RINGLET_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RINGLET_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -73,6 +76,16 @@ inline void count_waited(Call c) noexcept {
   if (RINGLET_UNLIKELY(g_counting.load(std::memory_order_relaxed)))
     g_counters[static_cast<unsigned>(c)].waited.fetch_add(1, std::memory_order_relaxed);
 }
+
+// Off any scheduler (the common case of a program that never runs fibers on this thread):
+// count and call libc at once.
+#define RINGLET_PASS_IF_PLAIN_THREAD(call, fn, ...)                                  \
+  do {                                                                               \
+    if (RINGLET_LIKELY(::ringlet::detail::Scheduler::current() == nullptr)) {         \
+      ::ringlet::patch::detail::count_passed(::ringlet::patch::detail::Call::call); \
+      return RINGLET_REAL(fn)(__VA_ARGS__);                                          \
+    }                                                                                \
+  } while (0)
 
 // The scheduler and fiber the caller runs on, if it runs on one and `group` is patched.
 struct Here {

@@ -128,7 +128,7 @@ Deadline deadline_ms(int ms) noexcept {
   return ms < 0 ? Deadline::never() : deadline_after_ns(static_cast<std::int64_t>(ms) * 1'000'000);
 }
 
-int do_poll(pollfd* fds, nfds_t n, int timeout) noexcept {
+RINGLET_SLOW int do_poll(pollfd* fds, nfds_t n, int timeout) noexcept {
   Here h = on_fiber(Select);
   if (!h || timeout == 0) {
     count_passed(Call::poll);
@@ -255,7 +255,10 @@ RINGLET_HOOK int usleep(useconds_t usec) {
 
 // --- poll and select ---------------------------------------------------------------------
 
-RINGLET_HOOK int poll(pollfd* fds, nfds_t n, int timeout) { return do_poll(fds, n, timeout); }
+RINGLET_HOOK int poll(pollfd* fds, nfds_t n, int timeout) {
+  RINGLET_PASS_IF_PLAIN_THREAD(poll, poll, fds, n, timeout);
+  return do_poll(fds, n, timeout);
+}
 
 RINGLET_HOOK int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
   if (fdslen / sizeof(pollfd) < n) __chk_fail();

@@ -55,4 +55,7 @@ for path in ("a", "b"):
     print("urllib", path, f.status, len(data), data[:6])
 print(socket.getaddrinfo("localhost", 80, socket.AF_INET, socket.SOCK_STREAM)[0][4])
 httpd.shutdown()
+import subprocess  # fork/vfork + exec (or posix_spawn) from the patched process
+r = subprocess.run(["sh", "-c", "sleep 0.05; echo child $0", "ok"], capture_output=True, text=True, timeout=20)
+print("subprocess", r.returncode, r.stdout.strip())
 sys.exit(4)

@@ -11,6 +11,9 @@
 #include <cstdint>
 #include <string>
 
+// The library is built with hidden visibility; these are its API.
+#define RINGLET_PATCH_API __attribute__((visibility("default")))
+
 namespace ringlet::patch {
 
 // The groups of interposed calls (gevent's patch_time, patch_socket, patch_select,
@@ -24,26 +27,26 @@ enum Group : unsigned {
 };
 
 // The groups in force (all by default, or as RINGLET_PATCH says).
-unsigned enabled() noexcept;
-void enable(unsigned groups) noexcept;
-void disable(unsigned groups) noexcept;
+RINGLET_PATCH_API unsigned enabled() noexcept;
+RINGLET_PATCH_API void enable(unsigned groups) noexcept;
+RINGLET_PATCH_API void disable(unsigned groups) noexcept;
 // Parse a RINGLET_PATCH value ("all", "none", "time,socket", "-dns,-select", "all,-dns").
 // Returns false and says why in `error` if it names something unknown.
-bool parse_groups(const std::string& spec, unsigned& groups, std::string& error);
+RINGLET_PATCH_API bool parse_groups(const std::string& spec, unsigned& groups, std::string& error);
 
 // Per-call counters: calls made on a fiber and handled by the patch, how many of those had
 // to wait (went through the reactor), and calls passed straight to libc. Counted only while
 // counting is on (RINGLET_PATCH_STATS=1, or set_counting(true)).
-void set_counting(bool on) noexcept;
-void reset_stats() noexcept;
+RINGLET_PATCH_API void set_counting(bool on) noexcept;
+RINGLET_PATCH_API void reset_stats() noexcept;
 struct CallStats {
   std::uint64_t on_fiber = 0;
   std::uint64_t waited = 0;
   std::uint64_t passed = 0;
 };
 // The counters of the call named `call` ("read", "poll", "getaddrinfo"...).
-CallStats stats(const std::string& call);
+RINGLET_PATCH_API CallStats stats(const std::string& call);
 // A table of every call with a non-zero counter (what RINGLET_PATCH_STATS prints at exit).
-std::string stats_report();
+RINGLET_PATCH_API std::string stats_report();
 
 }  // namespace ringlet::patch
