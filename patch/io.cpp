@@ -140,6 +140,25 @@ IoRequest buf_req(Op op, int fd, const void* buf, std::size_t n, int flags, cons
   return ringlet::detail::buffer_request(op, fd, buf, n, flags, what);
 }
 
+// readv/writev: a recvmsg/sendmsg on a socket (MSG_DONTWAIT works there), else the plain
+// vectored call. m holds the socket's message header.
+IoRequest vector_req(const FdState* st, int fd, const iovec* iov, int n, msghdr& m, bool out) noexcept {
+  IoRequest q;
+  q.fd = fd;
+  q.what = out ? "writev (patched)" : "readv (patched)";
+  if (st->bits.load(std::memory_order_relaxed) & kSocket) {
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<std::size_t>(n);
+    q.op = out ? Op::SendMsg : Op::RecvMsg;
+    q.msg = &m;
+  } else {
+    q.op = out ? Op::Writev : Op::Readv;
+    q.iov = iov;
+    q.len = static_cast<std::uint32_t>(n);
+  }
+  return q;
+}
+
 bool is_stream(const FdState* st) noexcept { return st->bits.load(std::memory_order_relaxed) & kStream; }
 
 RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
@@ -365,19 +384,7 @@ RINGLET_HOOK ssize_t readv(int fd, const iovec* iov, int n) {
   }
   count_on_fiber(Call::readv);
   msghdr m{};
-  IoRequest q;
-  q.fd = fd;
-  q.what = "readv (patched)";
-  if (st->bits.load(std::memory_order_relaxed) & kSocket) {
-    m.msg_iov = const_cast<iovec*>(iov);
-    m.msg_iovlen = static_cast<std::size_t>(n);
-    q.op = Op::RecvMsg;
-    q.msg = &m;
-  } else {
-    q.op = Op::Readv;
-    q.iov = iov;
-    q.len = static_cast<std::uint32_t>(n);
-  }
+  const IoRequest q = vector_req(st, fd, iov, n, m, false);
   return ret(one_op(h, st, q, timeout_of(st->rcvtimeo_ns), Call::readv));
 }
 
@@ -469,19 +476,7 @@ RINGLET_HOOK ssize_t writev(int fd, const iovec* iov, int n) {
   }
   count_on_fiber(Call::writev);
   msghdr m{};
-  IoRequest q;
-  q.fd = fd;
-  q.what = "writev (patched)";
-  if (st->bits.load(std::memory_order_relaxed) & kSocket) {
-    m.msg_iov = const_cast<iovec*>(iov);
-    m.msg_iovlen = static_cast<std::size_t>(n);
-    q.op = Op::SendMsg;
-    q.msg = &m;
-  } else {
-    q.op = Op::Writev;
-    q.iov = iov;
-    q.len = static_cast<std::uint32_t>(n);
-  }
+  const IoRequest q = vector_req(st, fd, iov, n, m, true);
   const Deadline d = timeout_of(st->sndtimeo_ns);
   if (is_stream(st)) return ret(all_of_vec(h, st, q, iov, n, d, Call::writev));
   return ret(one_op(h, st, q, d, Call::writev));

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "http_test_server.hpp"
 #include "ringlet/net.hpp"
 #include "ringlet/patch.hpp"
 
@@ -533,46 +534,6 @@ TEST_CASE("patch: a forked child gets its own engine and goes on", "[patch]") {
 
 namespace {
 
-// An HTTP server on its own thread (and scheduler) that answers every request after 0.2 s.
-class SlowServer {
- public:
-  SlowServer() {
-    thread_ = std::thread([this] {
-      ringlet::run([this] {
-        ringlet::net::StreamServer server{"127.0.0.1:0", [](ringlet::net::TcpStream& c) {
-          std::string req;
-          char buf[4096];
-          while (req.find("\r\n\r\n") == std::string::npos) {
-            std::size_t n = c.read_some({buf, sizeof buf});
-            if (n == 0) return;
-            req.append(buf, n);
-          }
-          ringlet::sleep(200ms);
-          const std::string body = "slow hello";
-          c.write_all("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
-                      "\r\nConnection: close\r\n\r\n" + body);
-        }};
-        server.start();
-        port_ = server.address().port();
-        ready_.set();
-        stop_.wait();
-        server.stop(1s);
-      });
-    });
-    ready_.wait();
-  }
-  ~SlowServer() {
-    stop_.set();
-    thread_.join();
-  }
-  int port() const { return port_; }
-
- private:
-  std::thread thread_;
-  ringlet::Event ready_, stop_;
-  int port_ = 0;
-};
-
 std::size_t collect(char* p, std::size_t size, std::size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, size * n);
   return size * n;
@@ -611,7 +572,7 @@ double fetch_from_fibers(const std::string& url, int n) {
 
 TEST_CASE("patch: libcurl's blocking easy API from 50 fibers finishes in about one delay", "[patch][curl]") {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  SlowServer server;
+  ringlet::test::HttpTestServer server{"slow hello", 200ms};
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/";
   CountingScope counting;
   const double patched = fetch_from_fibers(url, 50);

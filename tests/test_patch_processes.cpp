@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "http_test_server.hpp"
 #include "ringlet/net.hpp"
 
 extern char** environ;
@@ -116,49 +117,6 @@ std::string python() {
   return p;
 }
 
-// A small HTTP server on its own thread, for curl.
-class PageServer {
- public:
-  // Answers after `delay`, so that the client has to wait for it.
-  explicit PageServer(std::size_t size, std::chrono::milliseconds delay = 100ms) {
-    for (std::size_t i = 0; i < size; ++i) body_ += static_cast<char>('a' + i % 26);
-    thread_ = std::thread([this, delay] {
-      ringlet::run([this, delay] {
-        ringlet::net::StreamServer server{"127.0.0.1:0", [this, delay](ringlet::net::TcpStream& c) {
-          std::string req;
-          char buf[4096];
-          while (req.find("\r\n\r\n") == std::string::npos) {
-            std::size_t n = c.read_some({buf, sizeof buf});
-            if (n == 0) return;
-            req.append(buf, n);
-          }
-          ringlet::sleep(delay);
-          c.write_all("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-                      std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_);
-        }};
-        server.start();
-        port_ = server.address().port();
-        ready_.set();
-        stop_.wait();
-        server.stop(1s);
-      });
-    });
-    ready_.wait();
-  }
-  ~PageServer() {
-    stop_.set();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  const std::string& body() const { return body_; }
-
- private:
-  std::string body_;
-  std::thread thread_;
-  ringlet::Event ready_, stop_;
-  int port_ = 0;
-};
-
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kSanitized = true;
 #else
@@ -177,7 +135,9 @@ constexpr bool kSanitized = false;
 TEST_CASE("ringlet-run: curl fetches a page exactly as it does unpatched", "[patch][process]") {
   REQUIRE_TOOL(env_or_skip("RINGLET_RUN"), "RINGLET_RUN");
   if (run({"curl", "--version"}).code() != 0) RINGLET_SKIP("curl is not installed");
-  PageServer server{300'000};
+  std::string page;
+  for (int i = 0; i < 300'000; ++i) page += static_cast<char>('a' + i % 26);
+  ringlet::test::HttpTestServer server{page, 100ms};  // late enough that curl has to wait
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/page";
   Run plain = run({"curl", "-sS", url});
   Run with = run(patched({"curl", "-sS", url}));
