@@ -51,6 +51,8 @@ const char* call_name(Call c) noexcept {
       "poll", "ppoll", "select", "pselect", "epoll_wait", "epoll_pwait",
       "close", "dup", "dup2", "dup3", "fcntl", "ioctl", "setsockopt",
       "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname_r",
+      "pthread_create", "pthread_join", "pthread_mutex_lock", "pthread_cond_wait", "pthread_rwlock",
+      "pthread_barrier_wait", "sem_wait", "sched_yield", "sendfile",
   };
   static_assert(sizeof names / sizeof names[0] == static_cast<unsigned>(Call::count_));
   return names[static_cast<unsigned>(c)];
@@ -155,6 +157,7 @@ namespace {
 __thread SignalCounts t_signals __attribute__((tls_model("initial-exec")));
 __thread SignalCounts t_seen __attribute__((tls_model("initial-exec")));
 __thread WaitNode* t_waits __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread int t_handler_depth __attribute__((tls_model("initial-exec"))) = 0;
 
 // The program's handler for each signal whose handler we wrapped.
 struct Slot {
@@ -175,8 +178,10 @@ void trampoline(int sig, siginfo_t* si, void* uc) {
   if (Scheduler* s = Scheduler::current()) s->notify_from_signal();
   errno = saved;
   void* fn = slot.fn.load(std::memory_order_relaxed);
+  ++t_handler_depth;
   if (flags & SA_SIGINFO) reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, si, uc);
   else reinterpret_cast<void (*)(int)>(fn)(sig);
+  --t_handler_depth;
 }
 
 bool is_trampoline(const struct sigaction& sa) noexcept {
@@ -194,6 +199,7 @@ void on_loop() {
 }  // namespace
 
 SignalCounts& thread_signals() noexcept { return t_signals; }
+bool in_signal_handler() noexcept { return t_handler_depth > 0; }
 
 WaitNode::WaitNode(Fiber* fiber) noexcept : f(fiber) {
   next = t_waits;
@@ -245,7 +251,6 @@ int wrapped_sigaction(int sig, const struct sigaction* act, struct sigaction* ol
 
 // --- waiting -----------------------------------------------------------------------------
 
-namespace {
 Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d) noexcept {
   using ringlet::detail::WakeReason;
   switch (r) {
@@ -265,6 +270,7 @@ Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d)
   return Outcome::Done;
 }
 
+namespace {
 // A kill or scoped timeout that is already due: answer at once, without parking.
 bool due_interrupt(Fiber* f, Outcome& o) noexcept {
   if (f->kill_pending) {

@@ -8,6 +8,7 @@
 // off — is the real libc call.
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <termios.h>
@@ -273,8 +274,16 @@ static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call
       return -1;
     }
   }
-  if (r >= 0)
+  if (r >= 0) {
     fd_set_created(r, kManaged | kSocket | kStream | ((flags & SOCK_NONBLOCK) ? kNonblock : 0u));
+    // A listener with a full backlog never makes accept wait: let the fibers the program
+    // starts for each client run between accepts, as its threads would run beside it.
+    if (st) {
+      const int saved = errno;
+      h.s->yield_nothrow();
+      errno = saved;
+    }
+  }
   return r;
 }
 
@@ -602,4 +611,56 @@ RINGLET_HOOK int setsockopt(int fd, int level, int name, const void* val, sockle
   }
   count_passed(Call::setsockopt);
   return r;
+}
+
+// --- sendfile ----------------------------------------------------------------------------
+
+// sendfile into a blocking socket would block the whole thread (and with threads as fibers,
+// the fiber that should read the other end). The socket is made non-blocking for the call
+// only, as connect does; on EAGAIN the fiber waits for room on the reactor. Like the real
+// call it may send fewer bytes than asked.
+static ssize_t sendfile_common(int out, int in, off_t* offset, size_t count) {
+  Here h = on_fiber(Socket);
+  FdState* st = h ? managed(out) : nullptr;
+  if (!st || !(st->bits.load(std::memory_order_relaxed) & kSocket)) {
+    count_passed(Call::sendfile);
+    return RINGLET_REAL(sendfile)(out, in, offset, count);
+  }
+  count_on_fiber(Call::sendfile);
+  const Deadline d = timeout_of(st->sndtimeo_ns);
+  const SignalCounts at = thread_signals();
+  for (;;) {
+    const int fl = ringlet::detail::sys::fcntl(out, F_GETFL);
+    if (fl < 0) return RINGLET_REAL(sendfile)(out, in, offset, count);
+    if (!(fl & O_NONBLOCK)) ringlet::detail::sys::fcntl(out, F_SETFL, fl | O_NONBLOCK);
+    const ssize_t r = RINGLET_REAL(sendfile)(out, in, offset, count);
+    const int e = errno;
+    if (!(fl & O_NONBLOCK)) ringlet::detail::sys::fcntl(out, F_SETFL, fl);
+    if (r >= 0 || e != EAGAIN || (fl & O_NONBLOCK)) {
+      errno = e;
+      return r;
+    }
+    long res = 0;
+    const Outcome o = reactor_wait(h, ringlet::detail::poll_request(out, POLLOUT, "sendfile (patched)"), d, res);
+    count_waited(Call::sendfile);
+    if (o == Outcome::Done) {
+      if (res < 0 && res != -EAGAIN) {
+        errno = static_cast<int>(-res);
+        return -1;
+      }
+      continue;
+    }
+    if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
+      continue;
+    errno = o == Outcome::Deadline ? EAGAIN : outcome_errno(o);
+    return -1;
+  }
+}
+
+RINGLET_HOOK ssize_t sendfile(int out, int in, off_t* offset, size_t count) {
+  return sendfile_common(out, in, offset, count);
+}
+RINGLET_HOOK ssize_t sendfile64(int out, int in, off64_t* offset, size_t count) {
+  static_assert(sizeof(off64_t) == sizeof(off_t));
+  return sendfile_common(out, in, reinterpret_cast<off_t*>(offset), count);
 }

@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,12 +70,42 @@ std::size_t main_stack_size() {
   return n;
 }
 
+// RINGLET_THREADS: how many OS threads carry the program's fibers. One so far.
+void check_threads_setting() {
+  const char* v = std::getenv("RINGLET_THREADS");
+  if (!v || !*v || std::strcmp(v, "1") == 0) return;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  if (end == v || *end != '\0' || n < 0)
+    std::fprintf(stderr, "ringlet patch: RINGLET_THREADS='%s' is not a number of threads; using 1\n", v);
+  else
+    std::fprintf(stderr,
+                 "ringlet patch: RINGLET_THREADS=%s: a patched program's fibers run on one OS thread "
+                 "so far (several carriers are not built yet); using 1\n", v);
+}
+
+// The main fiber's body. Returning from main ends the process at once, as it does natively
+// (exit(), whatever other threads are doing); pthread_exit in main unwinds to here instead,
+// and the process lives on until the last thread has finished.
+__attribute__((noinline)) int main_body(int argc, char** argv, char** envp) {
+  static jmp_buf exit_jb;
+  if (setjmp(exit_jb) == 0) {
+    ringlet::patch::detail::set_main_exit(&exit_jb, reinterpret_cast<void*>(&main_body));
+    std::exit(g_main(argc, argv, envp));
+  }
+  return 0;
+}
+
 int main_on_fiber(int argc, char** argv, char** envp) {
   ringlet::RunOptions opts;
   opts.stack_size = main_stack_size();
+  // The blocking monitor is on by default for a patched program (gevent's
+  // max_blocking_time); RINGLET_MAX_BLOCKING_MS=0 turns it off.
+  opts.max_blocking_ms = std::getenv("RINGLET_MAX_BLOCKING_MS") ? -1 : 100;
+  check_threads_setting();
   int rc = 0;
   try {
-    rc = ringlet::run([&] { return g_main(argc, argv, envp); }, opts);
+    rc = ringlet::run([&] { return main_body(argc, argv, envp); }, opts);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ringlet patch: %s\n", e.what());
     std::fflush(stderr);

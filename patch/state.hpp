@@ -53,6 +53,8 @@ enum class Call : unsigned {
   poll, ppoll, select, pselect, epoll_wait, epoll_pwait,
   close, dup, dup2, dup3, fcntl, ioctl, setsockopt,
   getaddrinfo, getnameinfo, gethostbyname, gethostbyname_r,
+  pthread_create, pthread_join, pthread_mutex_lock, pthread_cond_wait, pthread_rwlock,
+  pthread_barrier_wait, sem_wait, sched_yield, sendfile,
   count_
 };
 const char* call_name(Call c) noexcept;
@@ -140,6 +142,8 @@ struct SignalCounts {
   unsigned no_restart = 0;
 };
 SignalCounts& thread_signals() noexcept;
+// True while a program's signal handler runs on this thread (under our trampoline).
+bool in_signal_handler() noexcept;
 
 // A hook's parked wait, linked where the loop hook can reach it to interrupt it.
 struct WaitNode {
@@ -166,6 +170,12 @@ Outcome timed_sleep(Here h, ringlet::Deadline d) noexcept;
 // kernel again. One fd: a poll on the reactor; several: a temporary epoll set, itself
 // polled on the reactor.
 Outcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d) noexcept;
+
+// What a wake reason means for a patched call.
+Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d) noexcept;
+
+// Whole-binary mode: where pthread_exit on the main fiber unwinds to (start.cpp).
+void set_main_exit(void* jmpbuf, void* body) noexcept;
 
 // errno for an outcome other than Done.
 int outcome_errno(Outcome o) noexcept;

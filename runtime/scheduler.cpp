@@ -5,6 +5,7 @@
 
 #include <boost/context/detail/fcontext.hpp>
 #include <cassert>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -113,6 +114,8 @@ Scheduler::Scheduler(const RunOptions& opts)
   native_.sched = this;
   native_.name = "(scheduler loop)";
   tls_current_ = this;
+  monitor_ms_ = monitor_threshold(opts.max_blocking_ms);
+  if (monitor_ms_ > 0) monitor_register(this, monitor_ms_);
 }
 
 void Scheduler::after_fork_child() noexcept {
@@ -128,6 +131,7 @@ void Scheduler::after_fork_child() noexcept {
 }
 
 Scheduler::~Scheduler() {
+  if (monitor_ms_ > 0) monitor_unregister(this);
   {
     std::lock_guard<std::mutex> lock(link_->mu);
     link_->sched = nullptr;
@@ -208,7 +212,9 @@ void Scheduler::loop() {
       break;  // fibers that ignore kills stay behind; run_main reports them
     }
     stacks_.trim();
+    idle_.store(true, std::memory_order_relaxed);
     reactor_->wait(timers_.empty() ? Deadline::never() : Deadline{timers_.top()->when});
+    idle_.store(false, std::memory_order_relaxed);
     waited = true;
   }
 }
@@ -225,6 +231,9 @@ void Scheduler::switch_to(Fiber* next) {
   std::memcpy(g, next->eh_globals, sizeof(EhGlobals));
   running_ = next;
   tls_identity = next == &native_ ? nullptr : next;
+  prev->saved_errno = errno;
+  errno = next->saved_errno;
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   next->status = FiberStatus::Running;
 #if RINGLET_ASAN
   __sanitizer_start_switch_fiber(prev->status == FiberStatus::Done ? nullptr : &prev->asan_fake_stack,

@@ -4,11 +4,14 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "detail/scheduler.hpp"
+
 namespace ringlet {
 
 ThreadPool::ThreadPool(std::size_t n) {
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   threads_.reserve(n);
+  detail::NativeThreadScope native;  // real threads, also under the patch layer
   for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { work(); });
 }
 

@@ -37,6 +37,24 @@ extern std::atomic<long> quiet_threads;
 using LoopHook = void (*)();
 extern std::atomic<LoopHook> loop_hook;
 
+// Set (non-zero) while the runtime starts one of its own OS threads (a ThreadPool worker,
+// the monitor): the patch layer's pthread_create then makes a real thread, not a fiber.
+extern __thread int tls_native_thread_scope __attribute__((tls_model("initial-exec")));
+struct NativeThreadScope {
+  NativeThreadScope() noexcept { ++tls_native_thread_scope; }
+  ~NativeThreadScope() { --tls_native_thread_scope; }
+  NativeThreadScope(const NativeThreadScope&) = delete;
+  NativeThreadScope& operator=(const NativeThreadScope&) = delete;
+};
+
+// The blocking monitor (monitor.cpp): a thread that reports any fiber holding its
+// scheduler longer than a threshold without switching, with its name and a backtrace.
+void monitor_register(Scheduler* s, long threshold_ms);
+void monitor_unregister(Scheduler* s) noexcept;
+// The threshold in force: RunOptions::max_blocking_ms if set, else RINGLET_MAX_BLOCKING_MS,
+// else 0 (off).
+long monitor_threshold(long from_options);
+
 class NativeContext final : public Fiber {
  public:
   void invoke() override {}
@@ -112,6 +130,10 @@ class Scheduler {
   std::size_t live_fibers() const noexcept { return live_; }
   std::size_t timers_pending() const noexcept { return timers_.size(); }
 
+  // For the monitor thread: switches so far, and whether the loop sleeps in the reactor.
+  std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
+  bool idle() const noexcept { return idle_.load(std::memory_order_relaxed); }
+
   // Used by the SIGSEGV handler (async-signal context: plain reads only).
   static Fiber* running_fiber_unsafe() noexcept;
 
@@ -176,6 +198,10 @@ class Scheduler {
   std::atomic<bool> remote_pending_{false};
   std::atomic<std::size_t> remote_expected_{0};
   std::size_t primitive_waits_ = 0;
+
+  std::atomic<std::uint64_t> switches_{0};  // written by this thread only
+  std::atomic<bool> idle_{false};
+  long monitor_ms_ = 0;
 
   void* altstack_ = nullptr;
   bool own_altstack_ = false;

@@ -23,7 +23,11 @@ enum Group : unsigned {
   Socket = 1u << 1,  // socket, connect, accept, read/write/recv/send families, close, dup...
   Select = 1u << 2,  // poll, ppoll, select, pselect, epoll_wait, epoll_pwait
   Dns = 1u << 3,     // getaddrinfo, getnameinfo, gethostbyname, gethostbyname_r
-  All = Time | Socket | Select | Dns,
+  // pthread_create on a fiber starts a fiber; join, exit, keys, once, sched_yield follow.
+  // Whether mutexes, condition variables, rwlocks, barriers and semaphores are fiber-aware
+  // is fixed when the library loads (RINGLET_PATCH), not by enable()/disable().
+  Thread = 1u << 4,
+  All = Time | Socket | Select | Dns | Thread,
 };
 
 // The groups in force (all by default, or as RINGLET_PATCH says).

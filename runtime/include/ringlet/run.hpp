@@ -19,6 +19,10 @@ struct RunOptions {
   Backend backend = Backend::Auto;
   // Default stack size for fibers of this scheduler; 0 = RINGLET_STACK_SIZE or 64 KiB.
   std::size_t stack_size = 0;
+  // The blocking monitor (gevent's max_blocking_time): report on stderr, with its name and
+  // a backtrace, any fiber that runs this long without switching, starving the others.
+  // Milliseconds; 0 = off; -1 = RINGLET_MAX_BLOCKING_MS from the environment, else off.
+  long max_blocking_ms = -1;
 };
 
 // Every fiber is parked, nothing is in flight and no timer is pending: nothing can ever

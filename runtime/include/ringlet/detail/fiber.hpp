@@ -114,6 +114,8 @@ class Fiber {
   std::exception_ptr error;
   std::string name;
   FlsTable* fls = nullptr;
+  int saved_errno = 0;              // errno is per fiber: swapped at every switch
+  void* patch_thread = nullptr;     // the patch layer's record when pthread_create made it
 };
 
 template <class R>

@@ -1,0 +1,264 @@
+// The blocking monitor: one thread for the process, started by the first scheduler that
+// asks for it. Every half threshold it samples each registered scheduler's switch count; a
+// scheduler that is not sleeping in its reactor and has not switched for the threshold is
+// held by one fiber (a loop that never blocks, a call the patch layer does not intercept).
+// The monitor then signals that thread; the handler, running on the fiber that holds it,
+// copies the fiber's name and a backtrace, which the monitor formats and prints. When the
+// fiber finally switches, the monitor says how long it held on in all.
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <pthread.h>
+#include <signal.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "detail/scheduler.hpp"
+#include "detail/sys.hpp"
+
+extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
+
+namespace ringlet::detail {
+
+__thread int tls_native_thread_scope = 0;
+
+namespace {
+
+// What the signal handler leaves for the monitor thread.
+struct Capture {
+  std::atomic<int> state{0};  // 0 idle, 1 requested, 2 filled
+  char name[64] = {};
+  std::uint64_t id = 0;
+  bool loop = false;  // the scheduler loop itself, not a fiber
+  void* frames[32] = {};
+  int depth = 0;
+  int first = 0;  // frames[first] is where the fiber was interrupted
+};
+Capture g_capture;
+
+int monitor_signal() { return SIGRTMAX - 1; }
+
+// Runs on the interrupted stack itself (no SA_ONSTACK): an alternate signal stack may be a
+// program's small one (Python's faulthandler installs 16 KiB), too small for the unwinder.
+// A fiber with little stack left gets only the interrupted instruction.
+void on_monitor_signal(int, siginfo_t*, void* ucv) {
+  const int saved = errno;
+  if (g_capture.state.load(std::memory_order_acquire) == 1) {
+    Scheduler* s = Scheduler::current();
+    Fiber* f = s ? s->running() : nullptr;
+    void* pc = reinterpret_cast<void*>(static_cast<ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RIP]);
+    g_capture.loop = f == nullptr;
+    g_capture.id = f ? f->id : 0;
+    g_capture.name[0] = '\0';
+    if (f && !f->name.empty()) {
+      const std::size_t n = std::min(f->name.size(), sizeof g_capture.name - 1);
+      std::memcpy(g_capture.name, f->name.data(), n);
+      g_capture.name[n] = '\0';
+    }
+    const char* sp = static_cast<const char*>(__builtin_frame_address(0));
+    const bool roomy = !f || !f->stack.lo || (sp > f->stack.lo && sp - f->stack.lo > (48 << 10));
+    g_capture.first = 0;
+    g_capture.depth = 0;
+    if (roomy) {
+      g_capture.depth = backtrace(g_capture.frames, 32);
+      // Start at the interrupted instruction (past the handler and the signal trampoline).
+      g_capture.first = g_capture.depth;
+      for (int i = 0; i < g_capture.depth; ++i)
+        if (g_capture.frames[i] == pc) g_capture.first = i;
+      if (g_capture.first == g_capture.depth) g_capture.first = std::min(2, g_capture.depth);
+    }
+    if (g_capture.depth == 0) {
+      g_capture.frames[0] = pc;
+      g_capture.depth = 1;
+    }
+    g_capture.state.store(2, std::memory_order_release);
+  }
+  errno = saved;
+}
+
+struct Watched {
+  Scheduler* s;
+  pthread_t thread;
+  long threshold_ms;
+  std::uint64_t seen = 0;        // switch count at the last sample
+  std::int64_t since_ns = 0;     // when it was first seen unchanged and busy
+  bool reported = false;         // for this stretch
+  std::string who;               // named in the report, for the follow-up
+};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void say(const std::string& text) {
+  // The runtime's own write (the patch layer's hooks must not see it); stderr may be a
+  // pipe nobody reads, so a short write is simply dropped.
+  (void)sys::write(2, text.data(), text.size());
+}
+
+std::string format_frames(void* const* frames, int first, int depth) {
+  std::string out;
+  for (int i = first, n = 0; i < depth && n < 16; ++i, ++n) {
+    Dl_info info{};
+    char line[512];
+    const auto pc = reinterpret_cast<std::uintptr_t>(frames[i]);
+    if (dladdr(frames[i], &info) && info.dli_fname) {
+      const auto base = reinterpret_cast<std::uintptr_t>(info.dli_fbase);
+      if (info.dli_sname)
+        std::snprintf(line, sizeof line, "    #%d %s+0x%lx (%s+0x%lx)\n", n, info.dli_sname,
+                      static_cast<unsigned long>(pc - reinterpret_cast<std::uintptr_t>(info.dli_saddr)),
+                      info.dli_fname, static_cast<unsigned long>(pc - base));
+      else
+        std::snprintf(line, sizeof line, "    #%d %s+0x%lx\n", n, info.dli_fname,
+                      static_cast<unsigned long>(pc - base));
+    } else {
+      std::snprintf(line, sizeof line, "    #%d 0x%lx\n", n, static_cast<unsigned long>(pc));
+    }
+    out += line;
+  }
+  return out;
+}
+
+class Monitor {
+ public:
+  void add(Scheduler* s, long ms) {
+    std::unique_lock lk(mu_);
+    watched_.push_back(Watched{s, pthread_self(), ms, 0, 0, false, {}});
+    if (!started_) {
+      started_ = true;
+      install_handler();
+      void* warm[2];
+      backtrace(warm, 2);  // loads the unwinder now, not inside the handler
+      NativeThreadScope native;
+      quiet_threads.fetch_add(1, std::memory_order_relaxed);
+      std::thread([this] { loop(); }).detach();  // lives as long as the process
+    }
+    cv_.notify_all();
+  }
+  void remove(Scheduler* s) {
+    std::unique_lock lk(mu_);
+    // The sample in progress may be waiting for this thread's handler: let it finish.
+    cv_.wait(lk, [&] { return busy_ != s; });
+    watched_.erase(std::remove_if(watched_.begin(), watched_.end(),
+                                  [&](const Watched& w) { return w.s == s; }),
+                   watched_.end());
+  }
+
+ private:
+  static void install_handler() {
+    struct sigaction sa {};
+    sa.sa_sigaction = &on_monitor_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    __sigaction(monitor_signal(), &sa, nullptr);
+  }
+
+  void loop() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      long period = 1000;
+      for (const Watched& w : watched_) period = std::min(period, std::max(1L, w.threshold_ms / 2));
+      cv_.wait_for(lk, std::chrono::milliseconds(period));
+      const std::int64_t now = now_ns();
+      for (Watched& w : watched_) sample(w, now, lk);
+    }
+  }
+
+  void sample(Watched& w, std::int64_t now, std::unique_lock<std::mutex>& lk) {
+    const std::uint64_t count = w.s->switch_count();
+    const bool idle = w.s->idle();
+    if (count != w.seen || idle) {
+      if (w.reported) {
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "ringlet: %s let its scheduler go after %lld ms\n", w.who.c_str(),
+                      static_cast<long long>((now - w.since_ns) / 1'000'000));
+        say(line);
+      }
+      w.seen = count;
+      w.since_ns = now;
+      w.reported = false;
+      return;
+    }
+    const std::int64_t held_ms = (now - w.since_ns) / 1'000'000;
+    if (w.reported || held_ms < w.threshold_ms) return;
+    w.reported = true;
+    busy_ = w.s;
+    g_capture.state.store(1, std::memory_order_release);
+    const bool sent = pthread_kill(w.thread, monitor_signal()) == 0;
+    lk.unlock();
+    bool got = false;
+    for (int i = 0; sent && i < 200 && !got; ++i) {  // up to ~100 ms for the handler
+      got = g_capture.state.load(std::memory_order_acquire) == 2;
+      if (!got) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    g_capture.state.store(0, std::memory_order_release);
+    lk.lock();
+    busy_ = nullptr;
+    cv_.notify_all();
+    // The fiber may have switched meanwhile: then the report is stale, skip it.
+    if (w.s->switch_count() != count) {
+      w.reported = false;
+      return;
+    }
+    std::string text;
+    if (got && g_capture.loop) {
+      w.who = "the scheduler loop";
+    } else if (got) {
+      w.who = "fiber '" + (g_capture.name[0] ? std::string(g_capture.name)
+                                              : "fiber-" + std::to_string(g_capture.id)) +
+              "' (#" + std::to_string(g_capture.id) + ")";
+    } else {
+      w.who = "a fiber";
+    }
+    text = "ringlet: " + w.who + " has held its scheduler for " + std::to_string(held_ms) +
+           " ms without switching (threshold " + std::to_string(w.threshold_ms) +
+           " ms); every other fiber of the thread waits meanwhile.";
+    if (got) text += " It is running at:\n" + format_frames(g_capture.frames, g_capture.first, g_capture.depth);
+    else text += " (no backtrace: the thread did not answer the monitor's signal)\n";
+    say(text);
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Watched> watched_;
+  Scheduler* busy_ = nullptr;
+  bool started_ = false;
+};
+
+Monitor& monitor() {
+  static Monitor* m = new Monitor;  // never destroyed: its thread outlives main
+  return *m;
+}
+
+}  // namespace
+
+long monitor_threshold(long from_options) {
+  if (from_options >= 0) return from_options;
+  const char* v = std::getenv("RINGLET_MAX_BLOCKING_MS");
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  const long ms = std::strtol(v, &end, 10);
+  if (end == v || *end != '\0' || ms < 0)
+    throw std::invalid_argument(std::string("ringlet: RINGLET_MAX_BLOCKING_MS='") + v +
+                                "' is not a number of milliseconds (0 turns the monitor off)");
+  return ms;
+}
+
+void monitor_register(Scheduler* s, long threshold_ms) { monitor().add(s, threshold_ms); }
+void monitor_unregister(Scheduler* s) noexcept { monitor().remove(s); }
+
+}  // namespace ringlet::detail
