@@ -39,7 +39,7 @@ ThreadPool& resolver_pool() {
   static const bool registered = [] {
     pthread_atfork([] { pool_mu.lock(); }, [] { pool_mu.unlock(); },
                    [] {
-                     if (pool) ringlet::detail::quiet_threads -= kResolverThreads;
+                     if (pool) ringlet::detail::quiet_threads -= static_cast<long>(pool->size());
                      pool = nullptr;
                      pool_mu.unlock();
                    });
@@ -51,8 +51,8 @@ ThreadPool& resolver_pool() {
     // They only run getaddrinfo: fibers parked on a Lock cycle are still a deadlock. (A
     // fiber waiting for a lookup always has its deadline's timer, so it is never taken for
     // stuck.)
-    pool = new ThreadPool(kResolverThreads);
-    ringlet::detail::quiet_threads += kResolverThreads;
+    // Started one at a time, as concurrent lookups need them.
+    pool = new ThreadPool(ThreadPool::OnDemand{kResolverThreads, /*quiet=*/true});
   }
   return *pool;
 }

@@ -33,6 +33,7 @@
 #include <linux/futex.h>
 
 #include <atomic>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -287,6 +288,7 @@ struct ThreadRec {
   jmp_buf exit_jb;
   _Unwind_Exception exit_exc;
   pthread_t carrier{};
+  sigset_t sigmask;  // the thread's own signal mask: bookkeeping only (see pthread_sigmask)
 };
 
 inline pthread_t handle_of(ThreadRec* r) noexcept {
@@ -443,6 +445,9 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
   r->start = fn;
   r->arg = arg;
   r->detached = detached;
+  // A new thread starts with its creator's mask.
+  if (ThreadRec* parent = current_rec()) r->sigmask = parent->sigmask;
+  else RINGLET_REAL(pthread_sigmask)(SIG_BLOCK, nullptr, &r->sigmask);
   try {
     ringlet::SpawnOptions o;
     o.stack_size = stack;
@@ -915,6 +920,47 @@ RINGLET_HOOK int pthread_getcpuclockid(pthread_t t, clockid_t* clock) {
   RINGLET_ON_CARRIER(pthread_getcpuclockid, t, clock);
 }
 
+// A fiber thread's signal mask is its own bookkeeping, answered back to it, and not applied
+// to the OS thread: that thread carries every fiber, main included, and a helper "thread"
+// that blocks every signal (the usual way to leave them to main) must not block them for
+// main too. Signals reach the carrier with main's mask.
+static int fiber_sigmask(ThreadRec* r, int how, const sigset_t* set, sigset_t* old) noexcept {
+  if (old) *old = r->sigmask;
+  if (!set) return 0;
+  switch (how) {
+    case SIG_BLOCK:
+      sigorset(&r->sigmask, &r->sigmask, set);
+      break;
+    case SIG_UNBLOCK:
+      for (int sig = 1; sig < NSIG; ++sig)
+        if (sigismember(set, sig) == 1) sigdelset(&r->sigmask, sig);
+      break;
+    case SIG_SETMASK:
+      r->sigmask = *set;
+      break;
+    default:
+      return EINVAL;
+  }
+  return 0;
+}
+
+RINGLET_HOOK int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) return fiber_sigmask(r, how, set, old);
+  return RINGLET_REAL(pthread_sigmask)(how, set, old);
+}
+
+RINGLET_HOOK int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) {
+    const int e = fiber_sigmask(r, how, set, old);
+    if (e) {
+      errno = e;
+      return -1;
+    }
+    return 0;
+  }
+  return RINGLET_REAL(sigprocmask)(how, set, old);
+}
+
 RINGLET_HOOK int sched_yield(void) {
   if (Here h = on_fiber(Thread)) {
     count_on_fiber(Call::sched_yield);
@@ -1340,4 +1386,120 @@ RINGLET_HOOK int pthread_spin_lock(pthread_spinlock_t* l) {
     else if (i < 200) h.s->yield_nothrow();
     else timed_sleep(h, deadline_after_ns(50'000));
   }
+}
+
+// --- futex through syscall(2) ------------------------------------------------------------
+
+// libstdc++ waits on futexes itself, through syscall(SYS_futex, ...): std::future and
+// std::promise, std::atomic<T>::wait, std::latch, std::barrier, std::counting_semaphore.
+// A fiber that waited there would block its whole thread, and with it the fiber that would
+// wake it. So on a fiber, FUTEX_WAIT parks in a table of waiters keyed by address, and
+// every FUTEX_WAKE made through syscall() wakes those first, then the kernel's.
+namespace ringlet::patch::detail {
+namespace {
+
+struct FutexBucket {
+  SpinLock spin;
+  Waiter* head = nullptr;
+};
+FutexBucket g_futex[256];
+
+FutexBucket& bucket_of(const void* addr) noexcept {
+  const auto v = reinterpret_cast<std::uintptr_t>(addr);
+  return g_futex[((v >> 2) ^ (v >> 10)) & 255u];
+}
+
+void unlink_waiter(FutexBucket& b, Waiter* w) noexcept {
+  if (w->prev) w->prev->next = w->next;
+  else b.head = w->next;
+  if (w->next) w->next->prev = w->prev;
+  w->next = w->prev = nullptr;
+  w->linked = false;
+}
+
+long futex_wait_fiber(Here h, std::uint32_t* addr, std::uint32_t val, Deadline d) noexcept {
+  FutexBucket& b = bucket_of(addr);
+  b.spin.lock();
+  if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) {
+    b.spin.unlock();
+    errno = EAGAIN;
+    return -1;
+  }
+  Waiter w;
+  w.arm();
+  w.slot = addr;
+  w.next = b.head;
+  if (b.head) b.head->prev = &w;
+  b.head = &w;
+  w.linked = true;
+  h.s->primitive_wait_begin();
+  b.spin.unlock();
+  h.s->park(w.token, d, ringlet::detail::WaitInfo{"futex wait (patched)", nullptr}, /*interruptible=*/false);
+  b.spin.lock();
+  h.s->primitive_wait_end();
+  if (w.linked) unlink_waiter(b, &w);
+  b.spin.unlock();
+  if (w.granted) return 0;
+  errno = ETIMEDOUT;
+  return -1;
+}
+
+int futex_wake_fibers(std::uint32_t* addr, int n) noexcept {
+  FutexBucket& b = bucket_of(addr);
+  int woken = 0;
+  b.spin.lock();
+  for (Waiter* w = b.head; w && woken < n;) {
+    Waiter* next = w->next;
+    if (w->slot == addr) {
+      unlink_waiter(b, w);
+      if (w->claim()) {
+        w->granted = true;
+        ++woken;
+      }
+    }
+    w = next;
+  }
+  b.spin.unlock();
+  return woken;
+}
+
+}  // namespace
+}  // namespace ringlet::patch::detail
+
+RINGLET_HOOK long syscall(long n, ...) {
+  va_list ap;
+  va_start(ap, n);
+  long a[6];
+  for (long& x : a) x = va_arg(ap, long);
+  va_end(ap);
+  if (RINGLET_LIKELY(n != SYS_futex) || !sync_patched())
+    return RINGLET_REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+  auto* addr = reinterpret_cast<std::uint32_t*>(a[0]);
+  const int op = static_cast<int>(a[1]);
+  const int cmd = op & FUTEX_CMD_MASK;
+  if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) {
+    const int want = static_cast<int>(a[2]);
+    const int woken = futex_wake_fibers(addr, want);
+    if (woken >= want) return woken;
+    const long more = RINGLET_REAL(syscall)(n, a[0], a[1], want - woken, a[3], a[4], a[5]);
+    return more < 0 ? (woken ? woken : more) : woken + more;
+  }
+  if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) {
+    if (Here h = on_fiber(Thread)) {
+      const auto* ts = reinterpret_cast<const timespec*>(a[3]);
+      Deadline d = Deadline::never();
+      if (ts) {
+        if (!valid_timespec(ts)) {
+          errno = EINVAL;
+          return -1;
+        }
+        if (cmd == FUTEX_WAIT)
+          d = deadline_after_ns(ts->tv_sec * 1'000'000'000LL + ts->tv_nsec);
+        else
+          d = deadline_at((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, ts);
+      }
+      return futex_wait_fiber(h, addr, static_cast<std::uint32_t>(a[2]), d);
+    }
+  }
+  return RINGLET_REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

@@ -10,9 +10,23 @@ namespace ringlet {
 
 ThreadPool::ThreadPool(std::size_t n) {
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  max_ = n;
   threads_.reserve(n);
+  std::lock_guard lk(mu_);
+  for (std::size_t i = 0; i < n; ++i) start_thread();
+}
+
+ThreadPool::ThreadPool(OnDemand opts) : max_(opts.max), quiet_(opts.quiet) {
+  if (max_ == 0) max_ = std::max(1u, std::thread::hardware_concurrency());
+  threads_.reserve(max_);
+}
+
+void ThreadPool::start_thread() {
   detail::NativeThreadScope native;  // real threads, also under the patch layer
-  for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { work(); });
+  threads_.emplace_back([this] { work(); });
+  ++idle_;
+  started_.fetch_add(1, std::memory_order_relaxed);
+  if (quiet_) detail::quiet_threads.fetch_add(1, std::memory_order_relaxed);
 }
 
 ThreadPool::~ThreadPool() {
@@ -31,6 +45,8 @@ void ThreadPool::enqueue(std::function<void()> job) {
     if (stopping_) throw std::logic_error("ringlet::ThreadPool: submit while shutting down");
     jobs_.push_back(std::move(job));
     queued_.fetch_add(1, std::memory_order_release);
+    // Every worker busy (or none yet): one more, up to the limit.
+    if (idle_ < jobs_.size() && threads_.size() < max_) start_thread();
     wake = sleeping_ > 0;  // a spinning worker will see it without a futex wake
   }
   if (wake) cv_.notify_one();
@@ -57,8 +73,11 @@ void ThreadPool::work() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
       queued_.fetch_sub(1, std::memory_order_relaxed);
+      --idle_;
     }
     job();  // exceptions were caught into the job's AsyncResult
+    std::lock_guard lk(mu_);
+    ++idle_;
   }
 }
 

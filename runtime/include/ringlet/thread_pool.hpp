@@ -5,6 +5,9 @@
 //   ringlet::ThreadPool pool{4};
 //   auto r = pool.submit([] { return expensive(); });
 //   auto v = r.get(5s);   // other fibers keep running meanwhile
+//
+// Workers are real OS threads even under the patch layer's thread group, and start with
+// every signal blocked: a signal sent to the process goes to the program's own threads.
 #pragma once
 
 #include <atomic>
@@ -27,6 +30,14 @@ class ThreadPool {
  public:
   // n threads (0: one per online CPU).
   explicit ThreadPool(std::size_t n = 0);
+  // Up to `max` threads, started only as jobs find every existing worker busy.
+  struct OnDemand {
+    std::size_t max = 0;  // 0: one per online CPU
+    // Internal: threads that never touch a user's primitive (ringlet's resolvers) and so do
+    // not make a fiber parked on a Lock "possibly woken by another thread".
+    bool quiet = false;
+  };
+  explicit ThreadPool(OnDemand opts);
   // Runs every job already submitted, then joins the threads.
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -52,17 +63,23 @@ class ThreadPool {
     return result;
   }
 
-  std::size_t size() const noexcept { return threads_.size(); }
+  // Threads started so far.
+  std::size_t size() const noexcept { return started_.load(std::memory_order_relaxed); }
 
  private:
   void enqueue(std::function<void()> job);
   void work();
+  void start_thread();  // with mu_ held (or before any job)
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
   std::atomic<std::size_t> queued_{0};  // jobs_.size(), readable without the mutex
   std::size_t sleeping_ = 0;            // workers blocked on cv_
+  std::size_t idle_ = 0;                // workers between jobs (spinning or sleeping)
+  std::size_t max_ = 0;
+  bool quiet_ = false;
+  std::atomic<std::size_t> started_{0};
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
