@@ -735,10 +735,19 @@ using ringlet::patch::Thread;
 
 // --- threads -----------------------------------------------------------------------------
 
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer intercepts pthread_create ahead of us and runs the start routine through
+// its own thread set-up, which needs a new OS thread: in sanitizer builds threads stay real
+// (the synchronisation objects are still ours, and exercised by real threads).
+constexpr bool kThreadsBecomeFibers = false;
+#else
+constexpr bool kThreadsBecomeFibers = true;
+#endif
+
 RINGLET_HOOK int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
   Scheduler* s = Scheduler::current();
   if (RINGLET_LIKELY(!s) || !s->running() || ringlet::detail::tls_native_thread_scope ||
-      !thread_group_on()) {
+      !kThreadsBecomeFibers || !thread_group_on()) {
     count_passed(Call::pthread_create);
     return RINGLET_REAL(pthread_create)(out, attr, fn, arg);
   }
