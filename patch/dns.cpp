@@ -19,27 +19,38 @@ namespace {
 
 // Run fn() on a resolver thread and park until it has returned. False if it could not be
 // handed over (then the caller makes the call itself).
+//
+// The wake token is published only after submit() returns: submitting takes the pool's
+// mutex, which under the thread group may park this fiber (and so move its epoch) when a
+// resolver thread holds it. `slot` is the handshake: the fiber stores the token it will park
+// with, the resolver swaps in kDone when the call has returned; whoever comes second knows
+// the other's part is done (a token: wake it; kDone: don't park).
 template <class Fn>
 bool on_resolver(Here h, Fn fn) noexcept {
+  constexpr std::uint64_t kUnset = ~std::uint64_t{0}, kDone = kUnset - 1;
   struct Job {
     Fiber* f;
-    std::uint64_t token;
-    std::atomic<bool> done{false};
-  } job{h.f, h.f->epoch.load(std::memory_order_relaxed)};
+    std::atomic<std::uint64_t> slot{kUnset};
+  } job{h.f};
   try {
     h.s->expect_remote_wake();
     ringlet::net::detail::resolver_pool().submit([&job, &fn] {
       fn();
-      job.done.store(true, std::memory_order_release);
-      Scheduler::wake(job.f, job.token, ringlet::detail::WakeReason::Notified);
+      Fiber* f = job.f;  // read before the swap: after it the fiber may be gone
+      const std::uint64_t token = job.slot.exchange(kDone, std::memory_order_acq_rel);
+      if (token != kUnset) Scheduler::wake(f, token, ringlet::detail::WakeReason::Notified);
     });
   } catch (...) {
     h.s->remote_wake_done();
     return false;
   }
-  while (!job.done.load(std::memory_order_acquire))
-    h.s->park(job.token, ringlet::Deadline::never(), ringlet::detail::WaitInfo{"name lookup (patched)", nullptr},
+  const std::uint64_t token = h.f->epoch.load(std::memory_order_relaxed);
+  std::uint64_t expected = kUnset;
+  if (job.slot.compare_exchange_strong(expected, token, std::memory_order_acq_rel)) {
+    // Only the resolver's wake, with this token, ends the park (uninterruptible).
+    h.s->park(token, ringlet::Deadline::never(), ringlet::detail::WaitInfo{"name lookup (patched)", nullptr},
               /*interruptible=*/false);
+  }
   h.s->remote_wake_done();
   return true;
 }

@@ -65,7 +65,7 @@ const void* thread_identity() noexcept { return &tls_parker; }
 void SpinLock::wait_unlocked() noexcept {
   for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
     if (i < 64) __builtin_ia32_pause();
-    else sched_yield();  // the holder may have been preempted
+    else syscall(SYS_sched_yield);  // the holder may have been preempted (not the patch's hook: never a fiber switch here)
   }
 }
 
