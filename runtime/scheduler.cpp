@@ -85,6 +85,7 @@ void after_fork_in_child() noexcept {
 
 Scheduler::Scheduler(const RunOptions& opts)
     : eh_globals_(abi::__cxa_get_globals()),
+      errno_(&errno),
       stacks_(opts.stack_size ? opts.stack_size : env_stack_size()) {
   if (tls_current_)
     throw std::logic_error("ringlet::run: this thread already runs a scheduler (nested run)");
@@ -231,8 +232,8 @@ void Scheduler::switch_to(Fiber* next) {
   std::memcpy(g, next->eh_globals, sizeof(EhGlobals));
   running_ = next;
   tls_identity = next == &native_ ? nullptr : next;
-  prev->saved_errno = errno;
-  errno = next->saved_errno;
+  prev->saved_errno = *errno_;
+  *errno_ = next->saved_errno;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   next->status = FiberStatus::Running;
 #if RINGLET_ASAN

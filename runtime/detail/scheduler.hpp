@@ -187,6 +187,7 @@ class Scheduler {
   static __thread Scheduler* tls_current_ __attribute__((tls_model("initial-exec")));
 
   void* eh_globals_;  // this thread's __cxa_eh_globals, swapped per fiber at each switch
+  int* errno_;        // this thread's errno (its address is fixed), swapped likewise
   NativeContext native_;
   Fiber* running_ = &native_;
   int direct_budget_ = 0;  // fiber-to-fiber switches left before the loop polls again
