@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -14,6 +16,25 @@
 #include "ringlet/ringlet.hpp"
 
 namespace ringlet::test {
+
+// A fiber that counts 5 ms ticks while alive: proof that a wait did not block the thread.
+struct Ticker {
+  std::atomic<int> ticks{0};
+  bool stop = false;
+  Greenlet<void> g;
+  Ticker() {
+    g = spawn([this] {
+      while (!stop) {
+        sleep(std::chrono::milliseconds(5));
+        ++ticks;
+      }
+    });
+  }
+  ~Ticker() {
+    stop = true;
+    g.join();
+  }
+};
 
 // Runs `body` as the main fiber of a new scheduler on this thread; afterwards fails the test
 // if any fiber is alive, any operation is in flight or any timer is pending. Returns the

@@ -31,6 +31,7 @@
 
 using namespace std::chrono_literals;
 using ringlet::test::in_scheduler;
+using ringlet::test::Ticker;
 using ringlet::test::seconds_since;
 namespace patch = ringlet::patch;
 
@@ -50,24 +51,6 @@ struct Pair {
   }
 };
 
-// A fiber that counts 5 ms ticks while alive: proof the thread was not blocked.
-struct Ticker {
-  std::atomic<int> ticks{0};
-  bool stop = false;
-  ringlet::Greenlet<void> g;
-  Ticker() {
-    g = ringlet::spawn([this] {
-      while (!stop) {
-        ringlet::sleep(5ms);
-        ++ticks;
-      }
-    });
-  }
-  ~Ticker() {
-    stop = true;
-    g.join();
-  }
-};
 
 std::uint64_t waited(const char* call) { return patch::stats(call).waited; }
 

@@ -44,6 +44,21 @@ struct Run {
   int code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
 };
 
+// In a forked child: stdout and stderr to the given descriptors, the extra environment,
+// then argv (127 if it cannot be run).
+[[noreturn]] void exec_child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+                             int out, int err, int close_fd) {
+  dup2(out, 1);
+  dup2(err, 2);
+  close(close_fd);
+  for (const auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execvp(args[0], args.data());
+  _exit(127);
+}
+
 // Runs argv with extra environment entries; stdout and stderr captured through files.
 // If `on_line` is given, it is called with each stdout line as it arrives (with the pid).
 template <class OnLine>
@@ -56,17 +71,7 @@ Run run(const std::vector<std::string>& argv, const std::vector<std::string>& ex
   REQUIRE(pipe(pipe_fds) == 0);
   pid_t pid = fork();
   REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(pipe_fds[1], 1);
-    dup2(err_fd, 2);
-    close(pipe_fds[0]);
-    for (const auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
+  if (pid == 0) exec_child(argv, extra_env, pipe_fds[1], err_fd, pipe_fds[0]);
   close(pipe_fds[1]);
   Run r;
   std::string pending;
@@ -279,17 +284,7 @@ struct Background {
     REQUIRE(pipe(fds) == 0);
     pid = fork();
     REQUIRE(pid >= 0);
-    if (pid == 0) {
-      dup2(fds[1], 1);
-      dup2(err_fd, 2);
-      close(fds[0]);
-      for (const auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
+    if (pid == 0) exec_child(argv, extra_env, fds[1], err_fd, fds[0]);
     close(fds[1]);
     close(err_fd);
     out = fds[0];

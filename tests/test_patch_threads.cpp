@@ -25,6 +25,7 @@
 
 using namespace std::chrono_literals;
 using ringlet::test::in_scheduler;
+using ringlet::test::Ticker;
 using ringlet::test::seconds_since;
 namespace patch = ringlet::patch;
 
@@ -46,24 +47,6 @@ int os_threads() {
   return -1;
 }
 
-// A fiber counting 5 ms ticks: proof that a waiting "thread" did not block the OS thread.
-struct Ticker {
-  std::atomic<int> ticks{0};
-  bool stop = false;
-  ringlet::Greenlet<void> g;
-  Ticker() {
-    g = ringlet::spawn([this] {
-      while (!stop) {
-        ringlet::sleep(5ms);
-        ++ticks;
-      }
-    });
-  }
-  ~Ticker() {
-    stop = true;
-    g.join();
-  }
-};
 
 timespec abs_in(clockid_t clock, std::chrono::nanoseconds d) {
   timespec ts{};
