@@ -198,7 +198,12 @@ class Monitor {
     w.reported = true;
     busy_ = w.s;
     g_capture.state.store(1, std::memory_order_release);
-    const bool sent = pthread_kill(w.thread, monitor_signal()) == 0;
+    // Only while our handler is the one installed: a program that took the signal for
+    // itself must not receive it from us (the report then has no backtrace).
+    struct sigaction cur {};
+    const bool ours = __sigaction(monitor_signal(), nullptr, &cur) == 0 &&
+                      (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == &on_monitor_signal;
+    const bool sent = ours && pthread_kill(w.thread, monitor_signal()) == 0;
     lk.unlock();
     bool got = false;
     for (int i = 0; sent && i < 200 && !got; ++i) {  // up to ~100 ms for the handler
@@ -228,7 +233,7 @@ class Monitor {
            " ms without switching (threshold " + std::to_string(w.threshold_ms) +
            " ms); every other fiber of the thread waits meanwhile.";
     if (got) text += " It is running at:\n" + format_frames(g_capture.frames, g_capture.first, g_capture.depth);
-    else text += " (no backtrace: the thread did not answer the monitor's signal)\n";
+    else text += " (no backtrace: the thread did not answer the monitor's signal, or the program uses that signal)\n";
     say(text);
   }
 
