@@ -52,6 +52,33 @@ Deadline timeout_of(const std::atomic<std::int64_t>& ns) noexcept {
   return v > 0 ? deadline_after_ns(v) : Deadline::never();
 }
 
+// Wait on the reactor until fd is ready for `events` (accept, connect, sendfile): 0 when it
+// is, 1 when the kernel ended the poll by itself (ECANCELED, see reactor_wait: ask again),
+// -1 with errno
+// when the wait failed, met its deadline (errno `at_deadline`), was killed or interrupted by
+// a signal whose handler lacks SA_RESTART (a restartable one waits again, as the kernel
+// would without a deadline).
+int wait_ready(Here h, int fd, short events, Deadline d, const SignalCounts& at, Call c,
+               const char* what, int at_deadline = EAGAIN) noexcept {
+  for (;;) {
+    long res = 0;
+    const Outcome o = reactor_wait(h, ringlet::detail::poll_request(fd, events, what), d, res);
+    count_waited(c);
+    if (o == Outcome::Done) {
+      if (res == -EAGAIN) return 1;
+      if (res < 0) {
+        errno = static_cast<int>(-res);
+        return -1;
+      }
+      return 0;
+    }
+    if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
+      continue;
+    errno = o == Outcome::Deadline ? at_deadline : outcome_errno(o);
+    return -1;
+  }
+}
+
 // One operation that may block: an attempt that cannot, then waits on the reactor until it
 // is done, the descriptor's timeout passes (EAGAIN, as SO_RCVTIMEO says), a signal handler
 // runs (EINTR, or a restart if the handler has SA_RESTART and the call has no timeout), or
@@ -258,20 +285,7 @@ static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call
         r = RINGLET_REAL(accept4)(fd, addr, len, flags);
         break;
       }
-      long res = 0;
-      Outcome o = reactor_wait(h, ringlet::detail::poll_request(fd, POLLIN, "accept (patched)"), d, res);
-      count_waited(c);
-      if (o == Outcome::Done) {
-        if (res < 0 && res != -EAGAIN) {
-          errno = static_cast<int>(-res);
-          return -1;
-        }
-        continue;
-      }
-      if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
-        continue;
-      errno = outcome_errno(o);
-      return -1;
+      if (wait_ready(h, fd, POLLIN, d, at, c, "accept (patched)") < 0) return -1;
     }
   }
   if (r >= 0) {
@@ -323,24 +337,10 @@ RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
   }
   const Deadline d = timeout_of(st->sndtimeo_ns);
   const SignalCounts at = thread_signals();
-  for (;;) {
-    long res = 0;
-    Outcome o = reactor_wait(h, ringlet::detail::poll_request(fd, POLLOUT, "connect (patched)"), d, res);
-    count_waited(Call::connect);
-    if (o == Outcome::Done) {
-      if (res == -EAGAIN) continue;
-      if (res < 0) {
-        errno = static_cast<int>(-res);
-        return -1;
-      }
-      break;
-    }
-    if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
-      continue;
-    // A timeout leaves the connection in progress (EINPROGRESS), as SO_SNDTIMEO does.
-    errno = o == Outcome::Deadline ? EINPROGRESS : outcome_errno(o);
-    return -1;
-  }
+  // Writable means the handshake ended (SO_ERROR says how); a timeout leaves the connection
+  // in progress (EINPROGRESS), as SO_SNDTIMEO does.
+  for (int w; (w = wait_ready(h, fd, POLLOUT, d, at, Call::connect, "connect (patched)", EINPROGRESS)) != 0;)
+    if (w < 0) return -1;
   int err = 0;
   socklen_t n = sizeof err;
   if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n) != 0) return -1;
@@ -640,20 +640,7 @@ static ssize_t sendfile_common(int out, int in, off_t* offset, size_t count) {
       errno = e;
       return r;
     }
-    long res = 0;
-    const Outcome o = reactor_wait(h, ringlet::detail::poll_request(out, POLLOUT, "sendfile (patched)"), d, res);
-    count_waited(Call::sendfile);
-    if (o == Outcome::Done) {
-      if (res < 0 && res != -EAGAIN) {
-        errno = static_cast<int>(-res);
-        return -1;
-      }
-      continue;
-    }
-    if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
-      continue;
-    errno = o == Outcome::Deadline ? EAGAIN : outcome_errno(o);
-    return -1;
+    if (wait_ready(h, out, POLLOUT, d, at, Call::sendfile, "sendfile (patched)") < 0) return -1;
   }
 }
 
