@@ -84,6 +84,20 @@ void check_threads_setting() {
                  "so far (several carriers are not built yet); using 1\n", v);
 }
 
+// RINGLET_MAX_BLOCKING_MS for a patched program: 100 ms unless set. A malformed value is
+// said and the default kept: the program's run is not ours to end over a setting.
+long monitor_setting() {
+  const char* v = std::getenv("RINGLET_MAX_BLOCKING_MS");
+  if (!v || !*v) return 100;
+  char* end = nullptr;
+  const long ms = std::strtol(v, &end, 10);
+  if (end != v && *end == '\0' && ms >= 0) return ms;
+  std::fprintf(stderr,
+               "ringlet patch: RINGLET_MAX_BLOCKING_MS='%s' is not a number of milliseconds (0 turns "
+               "the monitor off); using 100\n", v);
+  return 100;
+}
+
 // The main fiber's body. Returning from main ends the process at once, as it does natively
 // (exit(), whatever other threads are doing); pthread_exit in main unwinds to here instead,
 // and the process lives on until the last thread has finished.
@@ -101,7 +115,7 @@ int main_on_fiber(int argc, char** argv, char** envp) {
   opts.stack_size = main_stack_size();
   // The blocking monitor is on by default for a patched program (gevent's
   // max_blocking_time); RINGLET_MAX_BLOCKING_MS=0 turns it off.
-  opts.max_blocking_ms = std::getenv("RINGLET_MAX_BLOCKING_MS") ? -1 : 100;
+  opts.max_blocking_ms = monitor_setting();
   check_threads_setting();
   int rc = 0;
   try {

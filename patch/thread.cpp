@@ -90,14 +90,12 @@ bool valid_timespec(const timespec* ts) noexcept {
 
 // An absolute time on `clock` as a monotonic Deadline.
 Deadline deadline_at(clockid_t clock, const timespec* abs) noexcept {
+  if (clock == CLOCK_MONOTONIC)  // Deadline's own clock
+    return Deadline{std::chrono::steady_clock::time_point(std::chrono::seconds(abs->tv_sec) +
+                                                          std::chrono::nanoseconds(abs->tv_nsec))};
   timespec now{};
   ::clock_gettime(clock, &now);
   const std::int64_t ns = (abs->tv_sec - now.tv_sec) * 1'000'000'000LL + (abs->tv_nsec - now.tv_nsec);
-  if (clock == CLOCK_MONOTONIC) {
-    const auto at = std::chrono::steady_clock::time_point(
-        std::chrono::seconds(abs->tv_sec) + std::chrono::nanoseconds(abs->tv_nsec));
-    return Deadline{at};
-  }
   return deadline_after_ns(ns < 0 ? 0 : ns);
 }
 
@@ -162,8 +160,6 @@ bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* wh
   return !timed_out;
 }
 
-void count_wait(Call c) noexcept { count_waited(c); }
-
 // --- mutexes -----------------------------------------------------------------------------
 
 // Our layout inside pthread_mutex_t (40 bytes). __kind stays where glibc's static
@@ -214,7 +210,7 @@ int lock_wait(PMutex* p, Deadline d) noexcept {
     }
   }
   p->spin.unlock();
-  if (waited) count_wait(Call::pthread_mutex_lock);
+  if (waited) count_waited(Call::pthread_mutex_lock);
   return 0;
 }
 
@@ -480,7 +476,7 @@ int join_fiber_thread(ThreadRec* r, void** ret, Deadline d, bool try_only) noexc
     Waiter w;
     w.arm();
     r->joiners.push(&w);
-    count_wait(Call::pthread_join);
+    count_waited(Call::pthread_join);
     if (!wait_on(r->mu, r->joiners, w, d, "pthread_join (patched)") && !r->done &&
         !d.is_never() && d.passed()) {
       r->joined = false;
@@ -538,7 +534,7 @@ int cond_wait(PCond* c, pthread_mutex_t* m, Deadline d) noexcept {
   mutex_unlock(p);
   const bool notified = wait_on(c->spin, c->waiters, w, d, "pthread_cond_wait (patched)");
   c->spin.unlock();
-  count_wait(Call::pthread_cond_wait);
+  count_waited(Call::pthread_cond_wait);
   mutex_lock(p, Deadline::never(), false);
   p->depth = depth;
   return notified || d.is_never() || !d.passed() ? 0 : ETIMEDOUT;
@@ -596,7 +592,7 @@ int rw_lock(PRw* l, bool write, Deadline d, bool try_only) noexcept {
     return EAGAIN;
   } else ++l->readers;
   l->spin.unlock();
-  if (waited) count_wait(Call::pthread_rwlock);
+  if (waited) count_waited(Call::pthread_rwlock);
   return 0;
 }
 
@@ -666,7 +662,7 @@ int sem_wait_until(PSem* s, Deadline d) noexcept {
   if (sem_take(s)) return 0;
   Scheduler* sch = Scheduler::current();
   Fiber* f = sch ? sch->running() : nullptr;
-  count_wait(Call::sem_wait);
+  count_waited(Call::sem_wait);
   if (!f) {
     s->thread_waiters.fetch_add(1, std::memory_order_acq_rel);
     int e = 0;
@@ -1273,7 +1269,7 @@ RINGLET_HOOK int pthread_barrier_wait(pthread_barrier_t* b) {
   Waiter w;
   w.arm();
   st->waiters.push(&w);
-  count_wait(Call::pthread_barrier_wait);
+  count_waited(Call::pthread_barrier_wait);
   while (!wait_on(st->spin, st->waiters, w, Deadline::never(), "pthread_barrier_wait (patched)")) {
     w.arm();
     st->waiters.push(&w);

@@ -485,4 +485,12 @@ TEST_CASE("ringlet-run: the monitor names a thread that spins for 300 ms and sho
   CHECK(quiet.err.find("held its scheduler") == std::string::npos);
   Run off = run(patched({prog}, false), {"RINGLET_MAX_BLOCKING_MS=0"});
   CHECK(off.err.find("held its scheduler") == std::string::npos);
+  // Malformed settings are said, and the program runs with the defaults.
+  Run bad = run(patched({prog}, false), {"RINGLET_MAX_BLOCKING_MS=soon", "RINGLET_THREADS=4"});
+  INFO(bad.err);
+  CHECK(bad.code() == 0);
+  CHECK(bad.out == "done\n");
+  CHECK(bad.err.find("RINGLET_MAX_BLOCKING_MS='soon' is not a number of milliseconds") != std::string::npos);
+  CHECK(bad.err.find("RINGLET_THREADS=4: a patched program's fibers run on one OS thread") != std::string::npos);
+  CHECK(bad.err.find("held its scheduler") != std::string::npos);  // the 100 ms default
 }
