@@ -1,5 +1,11 @@
 // Greenlet handles, join/kill/wait, and the run() host.
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <latch>
+#include <thread>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -17,24 +23,41 @@ namespace {
 
 thread_local DeadlineSlot tls_deadline;
 
-Scheduler& owner_scheduler(Fiber* f, const char* op) {
+// Whether fiber f belongs to the run of scheduler s (any of its cores).
+bool same_run(const Scheduler& s, const Fiber* f) noexcept {
+  if (f->sched == &s) return true;
+  if (Group* g = s.group())
+    return std::find(g->scheds.begin(), g->scheds.end(), f->sched) != g->scheds.end();
+  return false;
+}
+
+// The calling fiber's scheduler, for a wait on f (a fiber of this run, on any core).
+Scheduler& waiting_scheduler(Fiber* f, const char* op) {
   if (!f) throw std::invalid_argument(std::string("ringlet: ") + op + " on an empty Greenlet");
   Scheduler* s = Scheduler::current();
-  if (!s || s != f->sched)
+  if (!s || !s->running())
     throw std::logic_error(std::string("ringlet: ") + op +
-                           " of a fiber from outside its scheduler's thread is not supported "
-                           "(cross-thread handles come with multi-core support)");
+                           " of a fiber from a plain thread or the scheduler loop is not "
+                           "supported (join from a fiber)");
+  if (!same_run(*s, f))
+    throw std::logic_error(std::string("ringlet: ") + op +
+                           " of a fiber of another ringlet::run is not supported");
   return *s;
 }
 
-void link_join(Fiber* target, JoinNode* n) {
+// Link n into target's joiners unless target has finished (then false).
+bool link_join(Fiber* target, JoinNode* n) {
+  JoinersGuard guard(target);
+  if (target->finished.load(std::memory_order_relaxed)) return false;
   n->prev = nullptr;
   n->next = target->joiners;
   if (target->joiners) target->joiners->prev = n;
   target->joiners = n;
+  return true;
 }
 
 void unlink_join(Fiber* target, JoinNode* n) {
+  JoinersGuard guard(target);
   if (n->prev) n->prev->next = n->next;
   else if (target->joiners == n) target->joiners = n->next;
   if (n->next) n->next->prev = n->prev;
@@ -67,19 +90,22 @@ Fiber* current_fiber() noexcept {
 }
 
 bool join_fiber(Fiber* f, Deadline d) {
-  if (f && f->status == FiberStatus::Done) return true;
-  Scheduler& s = owner_scheduler(f, "join");
+  if (f && f->finished.load(std::memory_order_acquire)) return true;
+  Scheduler& s = waiting_scheduler(f, "join");
   Fiber* self = s.running();
-  if (!self) throw std::logic_error("ringlet: join from the scheduler loop");
   if (self == f) throw std::logic_error("ringlet: a fiber cannot join itself");
   s.check_interrupts(self);
+  // A fiber of another core wakes us through our remote queue: not a deadlock meanwhile.
+  const bool remote = f->sched != &s;
   for (;;) {
     JoinNode node{self, self->epoch.load(std::memory_order_relaxed)};
-    link_join(f, &node);
+    if (!link_join(f, &node)) return true;
+    if (remote) s.expect_remote_wake();
     WakeReason r = s.park(node.token, earliest(d, self->deadline.deadline), WaitInfo{"join", f});
+    if (remote) s.remote_wake_done();
     unlink_join(f, &node);
     if (r == WakeReason::Killed || r == WakeReason::Deadlock) s.settle(self, r, d);  // throws
-    if (f->status == FiberStatus::Done) return true;
+    if (f->finished.load(std::memory_order_acquire)) return true;
     if (r == WakeReason::TimedOut) {
       s.settle(self, r, d);  // throws if it was an enclosing Timeout
       return false;
@@ -88,30 +114,46 @@ bool join_fiber(Fiber* f, Deadline d) {
 }
 
 void kill_fiber(Fiber* f) {
-  if (f && f->status == FiberStatus::Done) return;
-  Scheduler& s = owner_scheduler(f, "kill");
-  if (f == s.running()) throw GreenletExit{};  // killing yourself: exit now
-  s.kill(f);
+  if (!f) throw std::invalid_argument("ringlet: kill on an empty Greenlet");
+  if (f->finished.load(std::memory_order_acquire)) return;
+  Scheduler* s = Scheduler::current();
+  if (s && f->sched == s) {
+    if (f == s->running()) throw GreenletExit{};  // killing yourself: exit now
+    s->kill(f);
+    return;
+  }
+  if (!s || !same_run(*s, f))
+    throw std::logic_error("ringlet: kill of a fiber of another ringlet::run or from a plain "
+                           "thread is not supported");
+  // Another core's fiber: its own scheduler kills it, on its loop.
+  Scheduler* owner = f->sched;
+  f->add_ref();
+  owner->post_call([owner, f] {
+    owner->kill(f);
+    f->release();
+  });
 }
 
 void handle_acquired(Fiber* f) noexcept {
-  ++f->handles;
+  f->handles.fetch_add(1, std::memory_order_relaxed);
   f->add_ref();
 }
 
 void handle_released(Fiber* f) noexcept {
-  if (--f->handles == 0 && f->status == FiberStatus::Done) report_unobserved(f);
+  if (f->handles.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      f->finished.load(std::memory_order_seq_cst))
+    report_unobserved(f);
   f->release();
 }
 
 void rethrow_outcome(Fiber* f) {
-  f->observed = true;
+  f->observed.store(true, std::memory_order_relaxed);
   std::rethrow_exception(f->error);
 }
 
 void report_unobserved(Fiber* f) {
-  if (!f->error || f->observed || f->killed || f->reported) return;
-  f->reported = true;
+  if (!f->error || f->observed.load(std::memory_order_relaxed) || f->killed) return;
+  if (f->reported.exchange(true, std::memory_order_acq_rel)) return;
   std::string what = "an exception of unknown type";
   try {
     std::rethrow_exception(f->error);
@@ -139,22 +181,27 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
   for (;;) {
     std::vector<std::size_t> done;
     for (std::size_t i = 0; i < fs.size(); ++i)
-      if (fs[i] && fs[i]->status == FiberStatus::Done) done.push_back(i);
+      if (fs[i]->finished.load(std::memory_order_acquire)) done.push_back(i);
     if (done.size() >= count) return done;
     Fiber* pending = nullptr;
     for (Fiber* f : fs)
-      if (f && f->status != FiberStatus::Done) pending = f;
-    Scheduler& s = owner_scheduler(pending, "wait");
+      if (!f->finished.load(std::memory_order_acquire)) pending = f;
+    Scheduler& s = waiting_scheduler(pending, "wait");
     Fiber* self = s.running();
-    if (!self) throw std::logic_error("ringlet: wait from the scheduler loop");
     s.check_interrupts(self);
     const std::uint64_t token = self->epoch.load(std::memory_order_relaxed);
+    bool remote = false;
     for (std::size_t i = 0; i < fs.size(); ++i) {
-      if (fs[i]->status == FiberStatus::Done) continue;
+      if (fs[i] == self) throw std::logic_error("ringlet: a fiber cannot wait for itself");
+      if (!same_run(s, fs[i]))
+        throw std::logic_error("ringlet: wait for a fiber of another ringlet::run is not supported");
       nodes[i] = JoinNode{self, token};
-      link_join(fs[i], &nodes[i]);
+      if (!link_join(fs[i], &nodes[i])) nodes[i] = JoinNode{};
+      else remote = remote || fs[i]->sched != &s;
     }
+    if (remote) s.expect_remote_wake();
     WakeReason r = s.park(token, earliest(d, self->deadline.deadline), WaitInfo{"wait", pending});
+    if (remote) s.remote_wake_done();
     for (std::size_t i = 0; i < fs.size(); ++i)
       if (nodes[i].waiter) {
         unlink_join(fs[i], &nodes[i]);
@@ -164,7 +211,7 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
     if (s.settle(self, r, d)) {  // the deadline passed: report what has finished
       std::vector<std::size_t> finished;
       for (std::size_t i = 0; i < fs.size(); ++i)
-        if (fs[i]->status == FiberStatus::Done) finished.push_back(i);
+        if (fs[i]->finished.load(std::memory_order_acquire)) finished.push_back(i);
       return finished;
     }
   }
@@ -188,7 +235,7 @@ void kill_and_wait(std::vector<BasicGreenlet>& members) noexcept {
     // at our next switch point, after the group is gone.
     while (f->status != FiberStatus::Done) {
       JoinNode node{self, self->epoch.load(std::memory_order_relaxed)};
-      link_join(f, &node);
+      if (!link_join(f, &node)) break;
       s->park(node.token, Deadline::never(), WaitInfo{"join (group end)", f}, false);
       unlink_join(f, &node);
     }
@@ -196,13 +243,212 @@ void kill_and_wait(std::vector<BasicGreenlet>& members) noexcept {
   members.clear();
 }
 
-RunHost::RunHost(const RunOptions& opts) : sched_(new Scheduler(opts)) {}
-RunHost::~RunHost() { delete sched_; }
-void RunHost::run(Fiber* main) { sched_->run_main(main); }
+void spawn_fiber_on(unsigned core, Fiber* f, const SpawnOptions& opts) {
+  Scheduler* s = Scheduler::current();
+  Group* g = s ? s->group() : nullptr;
+  const unsigned n = g ? static_cast<unsigned>(g->scheds.size()) : 1;
+  if (!s || core >= n) {
+    f->status = FiberStatus::Done;
+    f->finished.store(true, std::memory_order_release);
+    f->release();
+    if (!s) throw std::logic_error("ringlet::spawn_on called outside ringlet::run (no scheduler on this thread)");
+    throw std::out_of_range("ringlet::spawn_on: core " + std::to_string(core) + " does not exist: this run has " +
+                            std::to_string(n) + " (RunOptions::threads)");
+  }
+  Scheduler* target = g ? g->scheds[core] : s;
+  if (target == s) {
+    s->spawn(f, opts);
+    return;
+  }
+  // Counted now, so that the run cannot end while the fiber is on its way.
+  g->live.fetch_add(1, std::memory_order_relaxed);
+  if (!opts.daemon) g->live_nondaemon.fetch_add(1, std::memory_order_relaxed);
+  f->sched = target;  // before it is published: handles on this core read it
+  target->post_spawn(f, opts);
+}
+
+// --- the run host: one scheduler on this thread, and with threads > 1 one more per core ---
+
+namespace {
+
+unsigned resolve_threads(unsigned asked, std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  if (asked != 0) return asked;
+  return cpus.empty() ? 1 : static_cast<unsigned>(cpus.size());
+}
+
+void pin_to(pthread_t t, int cpu) noexcept {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  pthread_setaffinity_np(t, sizeof one, &one);  // a refusal (cgroup) leaves it unpinned
+}
+
+}  // namespace
+
+// What only the host needs, beside the Group the schedulers see.
+struct GroupHost {
+  Group group;
+  std::vector<std::thread> threads;
+  std::latch started;
+  std::latch go{1};
+  std::latch loops_done;
+  std::atomic<bool> abort{false};
+  bool released = false;
+  explicit GroupHost(unsigned n) : started(n - 1), loops_done(n) {}
+  void release(bool abort_run) {
+    if (released) return;
+    released = true;
+    abort.store(abort_run, std::memory_order_relaxed);
+    go.count_down();
+  }
+  void record(std::exception_ptr e) {
+    std::lock_guard lock(group.error_mu);
+    if (!group.error) group.error = std::move(e);
+  }
+};
+
+namespace {
+
+// A scheduler thread of core k > 0: process-directed signals stay with the thread that
+// called run() (only synchronous faults and the monitor's signal get through here).
+void core_thread(GroupHost* h, unsigned k, RunOptions opts, int cpu) {
+  sigset_t mask;
+  sigfillset(&mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGRTMAX - 1}) sigdelset(&mask, sig);
+  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+  if (cpu >= 0) pin_to(pthread_self(), cpu);
+  std::unique_ptr<Scheduler> s;
+  try {
+    s = std::make_unique<Scheduler>(opts);
+    s->join_group(&h->group, k);
+    h->group.scheds[k] = s.get();
+  } catch (...) {
+    h->record(std::current_exception());
+  }
+  h->started.count_down();
+  h->go.wait();
+  if (s && !h->abort.load(std::memory_order_relaxed)) {
+    try {
+      s->run_worker();
+    } catch (...) {
+      h->record(std::current_exception());
+    }
+  }
+  // Every core's loop ends before any scheduler goes: a message in flight from another
+  // core may still name this one.
+  h->loops_done.arrive_and_wait();
+  s.reset();
+}
+
+}  // namespace
+
+RunHost::RunHost(const RunOptions& opts) : sched_(new Scheduler(opts)) {
+  std::vector<int> cpus;
+  const unsigned n = resolve_threads(opts.threads, cpus);
+  if (opts.pin && !cpus.empty()) pin_to(pthread_self(), cpus[0]);
+  if (n <= 1) return;
+  auto* h = new GroupHost(n);
+  host_ = h;
+  group_ = &h->group;
+  h->group.scheds.assign(n, nullptr);
+  h->group.scheds[0] = sched_;
+  sched_->join_group(group_, 0);
+  try {
+    for (unsigned k = 1; k < n; ++k) {
+      const int cpu = opts.pin && !cpus.empty() ? cpus[k % cpus.size()] : -1;
+      NativeThreadScope scope;  // under the patch layer: a real thread
+      h->threads.emplace_back(core_thread, h, k, opts, cpu);
+    }
+  } catch (...) {
+    // Threads that did start are told to stop; the ones that did not never count down.
+    for (std::size_t k = h->threads.size() + 1; k < n; ++k) h->started.count_down();
+    for (std::size_t k = h->threads.size() + 1; k < n; ++k) h->loops_done.count_down();
+    shutdown(true);
+    throw;
+  }
+  h->started.wait();
+  std::exception_ptr failed;
+  {
+    std::lock_guard lock(h->group.error_mu);
+    failed = h->group.error;
+  }
+  if (failed) {
+    shutdown(true);
+    std::rethrow_exception(failed);
+  }
+}
+
+void RunHost::shutdown(bool abort_run) noexcept {
+  auto* h = static_cast<GroupHost*>(host_);
+  if (!h) return;
+  h->release(abort_run);
+  if (abort_run) h->loops_done.count_down();  // core 0 never looped
+  for (auto& t : h->threads) t.join();
+  delete h;
+  host_ = nullptr;
+  group_ = nullptr;
+}
+
+RunHost::~RunHost() {
+  shutdown(true);
+  delete sched_;
+}
+
+void RunHost::run(Fiber* main) {
+  auto* h = static_cast<GroupHost*>(host_);
+  if (!h) {
+    sched_->run_main(main);
+    return;
+  }
+  h->group.live.store(1, std::memory_order_relaxed);  // main, before any core can look
+  h->group.live_nondaemon.store(1, std::memory_order_relaxed);
+  h->release(false);
+  std::exception_ptr mine;
+  try {
+    sched_->run_main(main);
+  } catch (...) {
+    mine = std::current_exception();
+    // The others wait for the counts to reach zero; a failure on core 0 leaves fibers
+    // behind, so tell them to give up.
+    h->group.live.store(0, std::memory_order_relaxed);
+    h->group.live_nondaemon.store(0, std::memory_order_relaxed);
+    h->group.broadcast();
+  }
+  h->loops_done.arrive_and_wait();
+  for (auto& t : h->threads) t.join();
+  std::exception_ptr other;
+  {
+    std::lock_guard lock(h->group.error_mu);
+    other = h->group.error;
+  }
+  delete h;
+  host_ = nullptr;
+  group_ = nullptr;
+  if (mine) std::rethrow_exception(mine);
+  if (other) std::rethrow_exception(other);
+}
 
 }  // namespace detail
 
 BasicGreenlet current() { return BasicGreenlet(detail::current_fiber()); }
+
+unsigned this_core() noexcept {
+  detail::Scheduler* s = detail::Scheduler::current();
+  return s ? s->core() : 0;
+}
+
+unsigned cores() noexcept {
+  detail::Scheduler* s = detail::Scheduler::current();
+  if (!s) return 0;
+  detail::Group* g = s->group();
+  return g ? static_cast<unsigned>(g->scheds.size()) : 1;
+}
 
 const char* engine() {
   detail::Scheduler* s = detail::Scheduler::current();

@@ -20,6 +20,10 @@
 #include <sanitizer/common_interface_defs.h>
 #define RINGLET_ASAN 1
 #endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define RINGLET_TSAN 1
+#endif
 
 namespace ctx = boost::context::detail;
 
@@ -113,6 +117,9 @@ Scheduler::Scheduler(const RunOptions& opts)
   link_->sched = this;
   native_.status = FiberStatus::Running;
   native_.sched = this;
+#if RINGLET_TSAN
+  native_.tsan_fiber = __tsan_get_current_fiber();
+#endif
   native_.name = "(scheduler loop)";
   tls_current_ = this;
   monitor_ms_ = monitor_threshold(opts.max_blocking_ms);
@@ -147,18 +154,27 @@ Fiber* Scheduler::running_fiber_unsafe() noexcept {
   return s ? s->running() : nullptr;
 }
 
-void Scheduler::spawn(Fiber* f, const SpawnOptions& opts) {
+void Scheduler::spawn(Fiber* f, const SpawnOptions& opts, bool counted) {
   if (!opts.name.empty()) f->name = opts.name;
   f->daemon = opts.daemon;
-  f->sched = this;
+  if (f->sched != this) f->sched = this;  // spawn_on set it already: handles on other cores read it
   f->id = next_id_++;
   try {
     f->stack = stacks_.acquire(opts.stack_size);
   } catch (...) {
     f->status = FiberStatus::Done;
+    if (counted) throw;  // the caller settles it (abandon)
+    f->finished.store(true, std::memory_order_release);
     f->release();  // the creation reference; the caller's handle still holds one
     throw;
   }
+  if (group_ && !counted) {
+    group_->live.fetch_add(1, std::memory_order_relaxed);
+    if (!f->daemon) group_->live_nondaemon.fetch_add(1, std::memory_order_relaxed);
+  }
+#if RINGLET_TSAN
+  f->tsan_fiber = __tsan_create_fiber(0);
+#endif
   f->ctx = ctx::make_fcontext(f->stack.lo + f->stack.size, f->stack.size, &entry);
   f->asan_stack_bottom = f->stack.lo;
   f->asan_stack_size = f->stack.size;
@@ -172,7 +188,12 @@ void Scheduler::spawn(Fiber* f, const SpawnOptions& opts) {
 
 void Scheduler::run_main(Fiber* main) {
   main_ = main;
-  spawn(main, SpawnOptions{});
+  try {
+    spawn(main, SpawnOptions{}, /*counted=*/group_ != nullptr);  // RunHost counted it
+  } catch (...) {
+    if (group_) abandon(main, nullptr);
+    throw;
+  }
   loop();
   if (deadlock_killed_ || live_ != 0) {
     if (live_ != 0)
@@ -202,9 +223,10 @@ void Scheduler::loop() {
       switch_to(f);
       continue;
     }
-    if (live_nondaemon_ == 0) {  // main and every non-daemon fiber have finished
-      if (live_ == 0) break;
-      kill_daemons();
+    if (group_ ? finished_everywhere() : live_nondaemon_ == 0) {
+      // main and every non-daemon fiber (of every core) have finished
+      if (live_ == 0 && (!group_ || group_->live.load(std::memory_order_acquire) == 0)) break;
+      if (live_ != 0) kill_daemons();
       if (ready_head_) continue;
     }
     if (all_stuck()) {
@@ -213,10 +235,57 @@ void Scheduler::loop() {
       break;  // fibers that ignore kills stay behind; run_main reports them
     }
     stacks_.trim();
+    // Announce the sleep, then look once more: a poster either sees it and rings, or
+    // posted before the look (both seq_cst).
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (remote_pending_.load(std::memory_order_seq_cst)) {
+      sleeping_.store(false, std::memory_order_relaxed);
+      continue;
+    }
     idle_.store(true, std::memory_order_relaxed);
     reactor_->wait(timers_.empty() ? Deadline::never() : Deadline{timers_.top()->when});
     idle_.store(false, std::memory_order_relaxed);
+    sleeping_.store(false, std::memory_order_relaxed);
     waited = true;
+  }
+  reactor_->poll();  // send what is still queued (a wake-up for another core)
+}
+
+bool Scheduler::finished_everywhere() noexcept {
+  return group_->live_nondaemon.load(std::memory_order_acquire) == 0;
+}
+
+void Scheduler::count_finished(bool daemon) noexcept {
+  if (!group_) return;
+  if (!daemon && group_->live_nondaemon.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    group_->broadcast();  // daemons everywhere are to be killed
+  if (group_->live.fetch_sub(1, std::memory_order_acq_rel) == 1) group_->broadcast();
+}
+
+void Scheduler::abandon(Fiber* f, std::exception_ptr error) noexcept {
+  f->error = std::move(error);
+  {
+    JoinersGuard guard(f);
+    f->finished.store(true, std::memory_order_seq_cst);
+    for (JoinNode* n = f->joiners; n; n = n->next) wake(n->waiter, n->token, WakeReason::Notified);
+  }
+  if (f->handles.load(std::memory_order_seq_cst) == 0) report_unobserved(f);
+  count_finished(f->daemon);
+  f->release();  // the creation reference
+}
+
+void Group::broadcast() noexcept {
+  for (Scheduler* s : scheds)
+    if (s) s->reactor().notify();
+}
+
+void Scheduler::run_worker() {
+  loop();
+  if (deadlock_killed_ || live_ != 0) {
+    if (live_ != 0)
+      deadlock_report_ += "\n  (" + std::to_string(live_) +
+                          " fiber(s) ignored GreenletExit and were left behind)";
+    throw DeadlockError(deadlock_report_);
   }
 }
 
@@ -240,6 +309,9 @@ void Scheduler::switch_to(Fiber* next) {
   __sanitizer_start_switch_fiber(prev->status == FiberStatus::Done ? nullptr : &prev->asan_fake_stack,
                                  next->asan_stack_bottom, next->asan_stack_size);
 #endif
+#if RINGLET_TSAN
+  __tsan_switch_to_fiber(next->tsan_fiber, 0);
+#endif
   ctx::transfer_t t = ctx::jump_fcontext(next->ctx, prev);
 #if RINGLET_ASAN
   const void* from_bottom = nullptr;
@@ -257,6 +329,10 @@ void Scheduler::switch_to(Fiber* next) {
 // once nothing runs on it any more.
 void Scheduler::after_switch(void* from_ctx, Fiber* from) noexcept {
   if (from->status == FiberStatus::Done) {
+#if RINGLET_TSAN
+    __tsan_destroy_fiber(from->tsan_fiber);
+    from->tsan_fiber = nullptr;
+#endif
     stacks_.release(from->stack);
     from->stack = {};
     from->release();  // the scheduler's reference
@@ -281,8 +357,13 @@ void Scheduler::finish_running() {
   --live_;
   if (!f->daemon) --live_nondaemon_;
   if (f == main_) main_done_ = true;
-  for (JoinNode* n = f->joiners; n; n = n->next) wake(n->waiter, n->token, WakeReason::Notified);
-  if (f->handles == 0) report_unobserved(f);
+  {
+    JoinersGuard guard(f);
+    f->finished.store(true, std::memory_order_seq_cst);
+    for (JoinNode* n = f->joiners; n; n = n->next) wake(n->waiter, n->token, WakeReason::Notified);
+  }
+  if (f->handles.load(std::memory_order_seq_cst) == 0) report_unobserved(f);
+  count_finished(f->daemon);
   switch_out();
   std::abort();  // unreachable: nobody resumes a finished fiber
 }
@@ -309,18 +390,45 @@ bool Scheduler::wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept {
 
 void Scheduler::post_remote(Fiber* f) {
   {
-    std::lock_guard<std::mutex> lock(remote_mu_);
+    std::lock_guard<SpinLock> lock(remote_mu_);
     remote_.push_back(f);
   }
-  if (!remote_pending_.exchange(true, std::memory_order_acq_rel)) reactor_->notify();
+  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
 }
 
 void Scheduler::post_task(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> lock(remote_mu_);
+    std::lock_guard<SpinLock> lock(remote_mu_);
     remote_tasks_.push_back(std::move(fn));
   }
-  if (!remote_pending_.exchange(true, std::memory_order_acq_rel)) reactor_->notify();
+  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+}
+
+void Scheduler::post_spawn(Fiber* f, const SpawnOptions& opts) {
+  {
+    std::lock_guard<SpinLock> lock(remote_mu_);
+    remote_spawns_.push_back(RemoteSpawn{f, opts});
+  }
+  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+}
+
+void Scheduler::post_call(std::function<void()> fn) {
+  {
+    std::lock_guard<SpinLock> lock(remote_mu_);
+    remote_calls_.push_back(std::move(fn));
+  }
+  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+}
+
+// Only the first post of a burst gets here, and it rings only if the loop sleeps: a loop
+// that is awake drains the queue before it sleeps again. A poster on another scheduler's
+// thread rings with a message in its own ring's next submission (no kernel entry of its
+// own); anyone else writes the eventfd.
+void Scheduler::ring_if_sleeping() noexcept {
+  if (!sleeping_.load(std::memory_order_seq_cst)) return;
+  Scheduler* me = tls_current_;
+  if (me && me != this && me->reactor_->ring(*reactor_)) return;
+  reactor_->notify();
 }
 
 void Scheduler::drain_remote() {
@@ -330,12 +438,24 @@ void Scheduler::drain_remote() {
   {
     // Swap with the drained (empty) buffers: both keep their capacity, so a burst of
     // wake-ups allocates nothing once the buffers have grown.
-    std::lock_guard<std::mutex> lock(remote_mu_);
+    std::lock_guard<SpinLock> lock(remote_mu_);
     remote_.swap(remote_drain_);
     remote_tasks_.swap(remote_tasks_drain_);
+    remote_spawns_.swap(remote_spawns_drain_);
+    remote_calls_.swap(remote_calls_drain_);
   }
   for (Fiber* f : remote_drain_) make_ready(f);
   remote_drain_.clear();
+  for (RemoteSpawn& r : remote_spawns_drain_) {
+    try {
+      spawn(r.fiber, r.opts, /*counted=*/true);
+    } catch (...) {  // no stack: the fiber ends at once with the error, which its handle gets
+      abandon(r.fiber, std::current_exception());
+    }
+  }
+  remote_spawns_drain_.clear();
+  for (auto& fn : remote_calls_drain_) fn();
+  remote_calls_drain_.clear();
   for (auto& fn : remote_tasks_drain_) spawn_task(std::move(fn));
   remote_tasks_drain_.clear();
 }
@@ -453,6 +573,7 @@ long process_threads() noexcept {
 }  // namespace
 
 bool Scheduler::all_stuck() const noexcept {
+  if (group_ && live_ == 0) return false;  // a core with nothing to do waits for spawn_on
   if (ready_head_ || !timers_.empty() || reactor_->in_flight() != 0 ||
       remote_pending_.load(std::memory_order_acquire) ||
       remote_expected_.load(std::memory_order_acquire) != 0)
@@ -483,7 +604,7 @@ void Scheduler::break_deadlock() {
     }
   }
   deadlock_report_ = report;
-  if (!main_done_ && main_->status == FiberStatus::Parked && main_->interruptible) {
+  if (main_ && !main_done_ && main_->status == FiberStatus::Parked && main_->interruptible) {
     wake(main_, main_->park_token, WakeReason::Deadlock);
     return;
   }

@@ -4,7 +4,11 @@
 // fiber's stack; a killed fiber cancels and waits for the final completion.
 #include <liburing.h>
 #include <sys/eventfd.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +24,21 @@ namespace {
 
 constexpr std::uint64_t kIgnore = 0;  // completions nobody waits for: link timeouts, cancels
 constexpr std::uint64_t kWake = 1;    // the eventfd read that notify() completes
+constexpr std::uint64_t kMsgWake = 2; // another core's ring() arriving here
+// A ring() that failed comes back with the target reactor's address | kMsgFailed (addresses
+// and UringOps are 8-aligned); its CQE is skipped when it succeeds.
+constexpr std::uint64_t kMsgFailed = 3;
+
+// IORING_OP_MSG_RING reaches a SINGLE_ISSUER|DEFER_TASKRUN ring through its own task from
+// Linux 6.3 on; before that, eventfd. RINGLET_MSG_RING=0 forces eventfd (for comparison).
+bool msg_ring_usable() {
+  if (const char* v = std::getenv("RINGLET_MSG_RING"); v && std::strcmp(v, "0") == 0) return false;
+  utsname u{};
+  if (uname(&u) != 0) return false;
+  int major = 0, minor = 0;
+  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 6 || (major == 6 && minor >= 3);
+}
 
 struct UringOp {
   Fiber* fiber;
@@ -87,6 +106,7 @@ class UringReactor final : public Reactor {
         return false;
       }
     }
+    msg_ring_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING) && msg_ring_usable();
     io_uring_free_probe(probe);
     if (!(features_ & IORING_FEAT_EXT_ARG)) {
       why = "lacks IORING_FEAT_EXT_ARG (Linux 5.11)";
@@ -106,6 +126,7 @@ class UringReactor final : public Reactor {
     if (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) s += " (SINGLE_ISSUER|DEFER_TASKRUN)";
     else if (setup_flags_ & IORING_SETUP_COOP_TASKRUN) s += " (COOP_TASKRUN|TASKRUN_FLAG)";
     else s += " (plain)";
+    if (msg_ring_) s += ", MSG_RING wake-ups";
     return s;
   }
 
@@ -183,6 +204,18 @@ class UringReactor final : public Reactor {
     (void)ignored;
   }
 
+  bool ring(Reactor& target) noexcept override {
+    if (!msg_ring_ || std::strcmp(target.name(), "io_uring") != 0) return false;
+    auto& t = static_cast<UringReactor&>(target);
+    if (!t.msg_ring_) return false;
+    reserve(1);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    io_uring_prep_msg_ring(sqe, t.ring_.ring_fd, 0, kMsgWake, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&t) | kMsgFailed);
+    return true;
+  }
+
   void cancel_fd(int fd) override {
     if (in_flight_ == 0) return;
     // Submitted at once: the kernel finds the operations by the open file, so this must
@@ -241,7 +274,12 @@ class UringReactor final : public Reactor {
         --aux_;
       } else if (ud == kWake) {
         wake_armed_ = false;
-      } else if (ud != LIBURING_UDATA_TIMEOUT) {
+      } else if (ud == kMsgWake) {
+        // another core rang: the loop drains its remote queue next
+      } else if (ud == LIBURING_UDATA_TIMEOUT) {
+      } else if ((ud & 7) == kMsgFailed) {
+        reinterpret_cast<UringReactor*>(ud & ~std::uint64_t{7})->notify();  // ring by eventfd
+      } else {
         auto* op = reinterpret_cast<UringOp*>(ud);
         op->res = cqe->res;
         op->done = true;
@@ -260,6 +298,7 @@ class UringReactor final : public Reactor {
   int wake_fd_ = -1;
   std::uint64_t wake_buf_ = 0;
   bool wake_armed_ = false;
+  bool msg_ring_ = false;  // ring() may use IORING_OP_MSG_RING
   std::size_t in_flight_ = 0;
   std::size_t aux_ = 0;
 };

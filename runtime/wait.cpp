@@ -62,6 +62,8 @@ __thread const void* tls_identity = nullptr;
 
 const void* thread_identity() noexcept { return &tls_parker; }
 
+void JoinersGuard::sched_yield_raw() noexcept { syscall(SYS_sched_yield); }
+
 void SpinLock::wait_unlocked() noexcept {
   for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
     if (i < 64) __builtin_ia32_pause();

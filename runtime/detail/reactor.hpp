@@ -62,6 +62,14 @@ class Reactor {
   virtual void wait(Deadline d) = 0;
   // Wake wait() from any thread. Coalesced: a burst costs one kernel write.
   virtual void notify() noexcept = 0;
+  // From this reactor's own thread: wake `target`'s wait() (another scheduler's) with a
+  // message that leaves in this reactor's next submission, costing no kernel entry of its
+  // own (io_uring's IORING_OP_MSG_RING). False if this engine cannot reach `target` so;
+  // then call target.notify().
+  virtual bool ring(Reactor& target) noexcept {
+    (void)target;
+    return false;
+  }
 
   // Make every operation of this scheduler's fibers waiting on fd finish with -ECANCELED
   // (the socket is being closed under them). Call it before close(fd): io_uring finds the

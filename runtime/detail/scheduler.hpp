@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -70,6 +71,40 @@ void monitor_unregister(Scheduler* s) noexcept;
 // else 0 (off).
 long monitor_threshold(long from_options);
 
+// The schedulers of one run with RunOptions::threads > 1, one per core. The counts cover
+// every core, fibers on their way to another core included: the run ends when no
+// non-daemon fiber is left anywhere (then daemons are killed everywhere) and no fiber at all.
+struct Group {
+  std::vector<Scheduler*> scheds;     // index = core; complete before main starts
+  std::atomic<long> live{0};
+  std::atomic<long> live_nondaemon{0};
+  std::mutex error_mu;
+  std::exception_ptr error;           // the first failure of a core other than 0
+  void broadcast() noexcept;          // wake every loop to look at the counts again
+};
+
+// Holds a fiber's join lock: its joiner list is linked into by fibers of any core and
+// walked by the owner when the fiber finishes. Held for a few instructions, never across
+// a switch.
+class JoinersGuard {
+ public:
+  explicit JoinersGuard(Fiber* f) noexcept : f_(f) {
+    while (f_->join_lock.exchange(true, std::memory_order_acquire)) {
+      for (int i = 0; f_->join_lock.load(std::memory_order_relaxed); ++i) {
+        if (i < 64) __builtin_ia32_pause();
+        else sched_yield_raw();
+      }
+    }
+  }
+  ~JoinersGuard() { f_->join_lock.store(false, std::memory_order_release); }
+  JoinersGuard(const JoinersGuard&) = delete;
+  JoinersGuard& operator=(const JoinersGuard&) = delete;
+
+ private:
+  static void sched_yield_raw() noexcept;
+  Fiber* f_;
+};
+
 class NativeContext final : public Fiber {
  public:
   void invoke() override {}
@@ -87,8 +122,17 @@ class Scheduler {
   // The running fiber, or null while the loop itself runs.
   Fiber* running() const noexcept { return running_ == &native_ ? nullptr : running_; }
 
-  void spawn(Fiber* f, const SpawnOptions& opts);
+  // Start f here. `counted`: the group's counts already include it (spawn_on did that).
+  void spawn(Fiber* f, const SpawnOptions& opts, bool counted = false);
   void run_main(Fiber* main);
+  // A scheduler of a group other than core 0's: loop until the group has no fiber left.
+  void run_worker();
+  void join_group(Group* g, unsigned core) noexcept {
+    group_ = g;
+    core_ = core;
+  }
+  Group* group() const noexcept { return group_; }
+  unsigned core() const noexcept { return core_; }
 
   // --- parking ---
   // A switch point: throw GreenletExit if a kill is pending, Timeout::Expired if the
@@ -134,6 +178,10 @@ class Scheduler {
 
   // Run fn in a new fiber here; any thread may call it.
   void post_task(std::function<void()> fn);
+  // Spawn f here (counted in the group already); any thread may call it.
+  void post_spawn(Fiber* f, const SpawnOptions& opts);
+  // Run fn on this scheduler's loop, outside any fiber (it must not block); any thread.
+  void post_call(std::function<void()> fn);
   // The same, from this scheduler's own thread: spawned at once.
   void spawn_task(std::function<void()> fn);
   const std::shared_ptr<SchedulerLink>& link() const noexcept { return link_; }
@@ -165,6 +213,12 @@ class Scheduler {
   void fire_timers();
   void drain_remote();
   void post_remote(Fiber* f);
+  // After queueing remote work: wake the loop if it sleeps (or is about to) in the reactor.
+  void ring_if_sleeping() noexcept;
+  bool finished_everywhere() noexcept;  // no non-daemon fiber left on any core
+  void count_finished(bool daemon) noexcept;
+  // A fiber spawn_on sent here that cannot start (no stack): it ends at once with `error`.
+  void abandon(Fiber* f, std::exception_ptr error) noexcept;
   bool all_stuck() const noexcept;
   void break_deadlock();
   void kill_daemons();
@@ -205,13 +259,29 @@ class Scheduler {
   StackPool stacks_;
   std::unique_ptr<Reactor> reactor_;
 
-  std::mutex remote_mu_;
+  // The remote queue: a spin lock, never a std::mutex (under the patch layer that would be
+  // a hooked pthread mutex, and a fiber holding it could park).
+  struct RemoteSpawn {
+    Fiber* fiber;
+    SpawnOptions opts;
+  };
+  SpinLock remote_mu_;
   std::vector<Fiber*> remote_;
   std::vector<std::function<void()>> remote_tasks_;
+  std::vector<RemoteSpawn> remote_spawns_;
+  std::vector<std::function<void()>> remote_calls_;
   std::vector<Fiber*> remote_drain_;  // owned by the loop; swapped with the above
   std::vector<std::function<void()>> remote_tasks_drain_;
+  std::vector<RemoteSpawn> remote_spawns_drain_;
+  std::vector<std::function<void()>> remote_calls_drain_;
   std::shared_ptr<SchedulerLink> link_;
   std::atomic<bool> remote_pending_{false};
+  // Set while the loop sleeps in the reactor, or is about to: a poster rings only then
+  // (paired seq_cst with remote_pending_, so either the loop sees the post or the poster
+  // sees the sleeper).
+  std::atomic<bool> sleeping_{false};
+  Group* group_ = nullptr;
+  unsigned core_ = 0;
   std::atomic<std::size_t> remote_expected_{0};
   std::size_t primitive_waits_ = 0;
 

@@ -52,7 +52,7 @@ class BasicGreenlet {
   std::uint64_t id() const noexcept { return f_ ? f_->id : 0; }
   std::string name() const { return f_ ? f_->display_name() : std::string{}; }
   // Finished (returned, threw, or was killed).
-  bool ready() const noexcept { return f_ && f_->status == detail::FiberStatus::Done; }
+  bool ready() const noexcept { return f_ && f_->finished.load(std::memory_order_acquire); }
   // Finished by returning normally.
   bool successful() const noexcept { return ready() && !f_->error; }
 
@@ -70,7 +70,8 @@ class BasicGreenlet {
   // counts as observing it, so it is not reported as unobserved.
   std::exception_ptr exception() const noexcept {
     if (!f_) return nullptr;
-    f_->observed = true;
+    if (!ready()) return nullptr;
+    f_->observed.store(true, std::memory_order_relaxed);
     return f_->error;
   }
 
@@ -97,7 +98,7 @@ class Greenlet : public BasicGreenlet {
     join();
     auto* rf = static_cast<detail::ResultFiber<T>*>(f_);
     if (rf->error) detail::rethrow_outcome(rf);
-    rf->observed = true;
+    rf->observed.store(true, std::memory_order_relaxed);
     if constexpr (!std::is_void_v<T>) return *rf->value;
   }
 };
@@ -138,6 +139,35 @@ auto spawn(const SpawnOptions& opts, Fn&& fn, Args&&... args) {
 
 // The running fiber, or an empty handle on a plain thread.
 BasicGreenlet current();
+
+namespace detail {
+void spawn_fiber_on(unsigned core, Fiber* f, const SpawnOptions& opts);
+}
+
+// Start fn(args...) in a new fiber on the scheduler of `core` (0 .. cores()-1) of this run
+// (RunOptions::threads). The fiber stays on that core; the returned Greenlet may be joined,
+// killed and read from any fiber of the run, on any core. spawn_on(this_core(), ...) is
+// spawn(...). std::out_of_range for a core the run does not have.
+template <class Fn, class... Args>
+  requires(!std::is_same_v<std::remove_cvref_t<Fn>, SpawnOptions>)
+auto spawn_on(unsigned core, Fn&& fn, Args&&... args) {
+  return spawn_on(core, SpawnOptions{}, std::forward<Fn>(fn), std::forward<Args>(args)...);
+}
+
+template <class Fn, class... Args>
+auto spawn_on(unsigned core, const SpawnOptions& opts, Fn&& fn, Args&&... args) {
+  using R = detail::spawn_result_t<Fn, Args...>;
+  auto* f = detail::make_fiber(std::forward<Fn>(fn), std::forward<Args>(args)...);
+  Greenlet<R> g{f};
+  detail::spawn_fiber_on(core, f, opts);
+  return g;
+}
+
+// The core (scheduler index) the calling fiber runs on: 0 for the thread that called run().
+// 0 on a plain thread.
+unsigned this_core() noexcept;
+// How many schedulers the calling fiber's run has (RunOptions::threads); 0 on a plain thread.
+unsigned cores() noexcept;
 
 namespace detail {
 bool joinall_fibers(const std::vector<Fiber*>& fs, Deadline d);

@@ -23,6 +23,13 @@ struct RunOptions {
   // a backtrace, any fiber that runs this long without switching, starving the others.
   // Milliseconds; 0 = off; -1 = RINGLET_MAX_BLOCKING_MS from the environment, else off.
   long max_blocking_ms = -1;
+  // Scheduler threads, one scheduler and one ring each (thread-per-core). 1: everything
+  // runs on the calling thread. N > 1: the calling thread is core 0 and runs main; N-1
+  // more threads are started, reached with spawn_on(). 0: one per CPU the process may run
+  // on (its affinity mask).
+  unsigned threads = 1;
+  // Pin scheduler k to the k-th CPU of the process's affinity mask (wrapping around).
+  bool pin = false;
 };
 
 // Every fiber is parked, nothing is in flight and no timer is pending: nothing can ever
@@ -35,6 +42,7 @@ class DeadlockError : public std::runtime_error {
 };
 
 namespace detail {
+struct Group;
 class RunHost {
  public:
   explicit RunHost(const RunOptions& opts);
@@ -45,13 +53,18 @@ class RunHost {
   void run(Fiber* main);
 
  private:
+  void shutdown(bool abort_run) noexcept;  // stop and join the other cores' threads
   Scheduler* sched_;
+  Group* group_ = nullptr;  // threads > 1: every core's scheduler
+  void* host_ = nullptr;    // threads > 1: the threads that run them (fiber.cpp)
 };
 }  // namespace detail
 
 // Run fn as the main fiber of a new scheduler on this thread. Returns when fn and every
-// non-daemon fiber have finished (daemons are then killed); returns fn's value or rethrows
-// its exception.
+// non-daemon fiber (on every core, with threads > 1) have finished; daemons are then
+// killed and every scheduler stopped and joined. Returns fn's value or rethrows its
+// exception; a DeadlockError or a scheduler that could not start on another core is
+// thrown from here too.
 template <class Fn>
 auto run(Fn&& fn, const RunOptions& opts = {}) {
   using R = std::invoke_result_t<std::decay_t<Fn>&&>;

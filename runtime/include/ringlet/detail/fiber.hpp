@@ -93,18 +93,23 @@ class Fiber {
   bool kill_pending = false;        // GreenletExit to be raised at the next switch point
   bool kill_sent = false;
   bool daemon = false;
-  bool observed = false;            // someone looked at the outcome (get/exception)
+  std::atomic<bool> observed{false};  // someone looked at the outcome (get/exception)
   bool killed = false;              // ended by GreenletExit
-  bool reported = false;
+  std::atomic<bool> reported{false};
+  // Set (release) once the fiber has finished and its outcome is stored: what a handle on
+  // another core reads. `status` belongs to the owning scheduler's thread.
+  std::atomic<bool> finished{false};
+  std::atomic<bool> join_lock{false};  // guards `joiners`, which fibers of any core link into
 
   std::atomic<int> refs{1};         // one for the scheduler while alive, one per handle
-  int handles = 0;                  // Greenlet handles alive
+  std::atomic<int> handles{0};      // Greenlet handles alive (copied across cores)
   std::uint64_t id = 0;
   StackSpan stack;
   DeadlineSlot deadline;            // from enclosing Timeout scopes
   WaitInfo waiting;
   void* eh_globals[2] = {nullptr, nullptr};  // per-fiber __cxa_eh_globals (caught exceptions)
   void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;       // ThreadSanitizer's fiber context (TSan builds)
   const void* asan_stack_bottom = nullptr;
   std::size_t asan_stack_size = 0;
 

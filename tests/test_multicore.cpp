@@ -1,0 +1,321 @@
+// Multi-core: RunOptions::threads, spawn_on, cross-core join and kill, the primitives shared
+// by fibers of two cores, wake-up bursts, and how a multi-core run ends. Every case here is
+// also run by the ThreadSanitizer build ([multicore]).
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "helpers.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+ringlet::RunOptions two_cores() {
+  ringlet::RunOptions o;
+  o.threads = 2;
+  return o;
+}
+
+// A busy-looping check that the calling fiber is on `core`, for asserting where code ran.
+unsigned where() { return ringlet::this_core(); }
+
+}  // namespace
+
+TEST_CASE("multicore: spawn_on runs on the core asked for, and any core joins it", "[multicore]") {
+  const int v = ringlet::run(
+      [] {
+        CHECK(ringlet::cores() == 2);
+        CHECK(ringlet::this_core() == 0);
+        auto g = ringlet::spawn_on(1, [] { return static_cast<int>(where()) * 10 + 2; });
+        CHECK(g.get() == 12);
+        // A fiber on core 1 spawns back onto core 0 and joins it from core 1.
+        auto back = ringlet::spawn_on(1, [] {
+          auto h = ringlet::spawn_on(0, [] { return where(); });
+          return h.get() * 100 + where();
+        });
+        CHECK(back.get() == 1);  // 0 * 100 + 1
+        // On this core, spawn_on is spawn.
+        auto local = ringlet::spawn_on(0, [] { return where(); });
+        CHECK(local.get() == 0u);
+        return 7;
+      },
+      two_cores());
+  CHECK(v == 7);
+  CHECK(ringlet::cores() == 0);  // outside run
+}
+
+TEST_CASE("multicore: errors from spawn_on and handles across cores", "[multicore]") {
+  ringlet::run(
+      [] {
+        CHECK_THROWS_AS(ringlet::spawn_on(2, [] {}), std::out_of_range);
+        try {
+          ringlet::spawn_on(5, [] {});
+        } catch (const std::out_of_range& e) {
+          CHECK(std::string(e.what()).find("this run has 2") != std::string::npos);
+        }
+        // An exception on core 1 reaches the joiner on core 0.
+        auto bad = ringlet::spawn_on(1, []() -> int { throw std::runtime_error("core 1 says no"); });
+        CHECK_THROWS_WITH(bad.get(), "core 1 says no");
+        // A deadline on a cross-core join.
+        auto slow = ringlet::spawn_on(1, [] { ringlet::sleep(300ms); });
+        CHECK_FALSE(slow.join(ringlet::Deadline::after(20ms)));
+        CHECK_FALSE(slow.ready());
+        CHECK(slow.join());
+        CHECK(slow.ready());
+        // wait() on fibers of both cores.
+        std::vector<ringlet::Greenlet<void>> gs;
+        gs.push_back(ringlet::spawn_on(0, [] { ringlet::sleep(5ms); }));
+        gs.push_back(ringlet::spawn_on(1, [] { ringlet::sleep(10ms); }));
+        CHECK(ringlet::wait(gs).size() == 2);
+      },
+      two_cores());
+  // Outside any run, spawn_on is an error, not a crash.
+  CHECK_THROWS_AS(ringlet::spawn_on(0, [] {}), std::logic_error);
+}
+
+TEST_CASE("multicore: kill a fiber on another core", "[multicore]") {
+  ringlet::run(
+      [] {
+        std::atomic<bool> cleaned{false};
+        ringlet::Event never;
+        auto victim = ringlet::spawn_on(1, [&] {
+          try {
+            never.wait();
+          } catch (const ringlet::GreenletExit&) {
+            cleaned = true;
+            throw;
+          }
+        });
+        ringlet::sleep(10ms);
+        CHECK_FALSE(victim.ready());
+        CHECK(victim.kill());  // blocks until it has ended, across cores
+        CHECK(victim.ready());
+        CHECK(cleaned.load());
+        CHECK_THROWS_AS(victim.get(), ringlet::GreenletExit);
+        // And the other way: core 1 kills a sleeper on core 0.
+        auto sleeper = ringlet::spawn([] { ringlet::sleep(10s); });
+        auto killer = ringlet::spawn_on(1, [sleeper] { return sleeper.kill(); });
+        CHECK(killer.get());
+        CHECK(sleeper.ready());
+      },
+      two_cores());
+}
+
+TEST_CASE("multicore: threads = 0 means one scheduler per CPU of the affinity mask", "[multicore]") {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  const unsigned cpus = static_cast<unsigned>(CPU_COUNT(&set));
+  ringlet::RunOptions o;
+  o.threads = 0;
+  o.pin = true;
+  ringlet::run(
+      [cpus] {
+        CHECK(ringlet::cores() == cpus);
+        std::vector<ringlet::Greenlet<unsigned>> gs;
+        for (unsigned c = 0; c < ringlet::cores(); ++c) gs.push_back(ringlet::spawn_on(c, [] { return where(); }));
+        for (unsigned c = 0; c < gs.size(); ++c) CHECK(gs[c].get() == c);
+      },
+      o);
+}
+
+TEST_CASE("multicore: a Lock shared by fibers of two cores keeps its critical section whole",
+          "[multicore][stress]") {
+  ringlet::run(
+      [] {
+        ringlet::Lock lock;
+        std::int64_t counter = 0;     // plain: only ever touched under the lock
+        int inside = 0;               // likewise; more than one holder would show here
+        std::atomic<int> overlaps{0};
+        const auto until = ringlet::Deadline::after(400ms);
+        auto worker = [&](unsigned seed) {
+          std::minstd_rand rng(seed);
+          std::int64_t mine = 0;
+          while (!until.passed()) {
+            std::lock_guard guard(lock);
+            if (++inside != 1) ++overlaps;
+            ++counter;
+            ++mine;
+            if (rng() % 4 == 0) ringlet::yield();  // hold it across a switch now and then
+            --inside;
+          }
+          return mine;
+        };
+        std::vector<ringlet::Greenlet<std::int64_t>> gs;
+        for (unsigned i = 0; i < 8; ++i) gs.push_back(ringlet::spawn_on(i % 2, worker, i + 1));
+        std::int64_t total = 0;
+        for (auto& g : gs) total += g.get();
+        CHECK(overlaps.load() == 0);
+        CHECK(counter == total);
+        CHECK(total > 100);
+      },
+      two_cores());
+}
+
+TEST_CASE("multicore: a Queue between cores delivers every item exactly once", "[multicore][stress]") {
+  ringlet::run(
+      [] {
+        ringlet::Queue<int> q{16};  // bounded: putters park too
+        constexpr int kProducers = 4, kConsumers = 4, kPer = 5000;
+        std::vector<ringlet::Greenlet<void>> producers;
+        for (int p = 0; p < kProducers; ++p)
+          producers.push_back(ringlet::spawn_on(p % 2, [&q, p] {
+            std::minstd_rand rng(p);
+            for (int i = 0; i < kPer; ++i) {
+              q.put(p * kPer + i);
+              if (rng() % 16 == 0) ringlet::yield();
+            }
+          }));
+        std::vector<ringlet::Greenlet<std::vector<int>>> consumers;
+        for (int c = 0; c < kConsumers; ++c)
+          consumers.push_back(ringlet::spawn_on((c + 1) % 2, [&q] {
+            std::vector<int> got;
+            while (auto v = q.get()) got.push_back(*v);
+            return got;
+          }));
+        ringlet::joinall(producers);
+        q.close();
+        std::vector<int> all;
+        for (auto& c : consumers) {
+          auto got = std::move(c.get());
+          // Each producer's items reach any one consumer in the order they were put.
+          std::vector<int> last(kProducers, -1);
+          for (int v : got) {
+            CHECK(v > last[v / kPer]);
+            last[v / kPer] = v;
+          }
+          all.insert(all.end(), got.begin(), got.end());
+        }
+        std::sort(all.begin(), all.end());
+        REQUIRE(all.size() == static_cast<std::size_t>(kProducers * kPer));
+        for (int i = 0; i < kProducers * kPer; ++i)
+          if (all[i] != i) FAIL("item " << i << " lost or duplicated");
+      },
+      two_cores());
+}
+
+TEST_CASE("multicore: Events hand a baton between cores", "[multicore][stress]") {
+  ringlet::run(
+      [] {
+        ringlet::Event ping, pong;
+        constexpr int kRounds = 2000;
+        std::atomic<int> seen{0};
+        auto other = ringlet::spawn_on(1, [&] {
+          for (int i = 0; i < kRounds; ++i) {
+            REQUIRE(ping.wait(ringlet::Deadline::after(5s)));
+            ping.clear();
+            seen.fetch_add(1, std::memory_order_relaxed);
+            pong.set();
+          }
+        });
+        for (int i = 0; i < kRounds; ++i) {
+          ping.set();
+          REQUIRE(pong.wait(ringlet::Deadline::after(5s)));
+          pong.clear();
+          REQUIRE(seen.load() == i + 1);
+        }
+        other.get();
+      },
+      two_cores());
+}
+
+TEST_CASE("multicore: 100 000 cross-core wake-ups lose nothing", "[multicore][stress]") {
+  ringlet::run(
+      [] {
+        constexpr int kWaiters = 100, kBursts = 1000;  // 100 000 wake-ups
+        ringlet::Semaphore permits{0};
+        std::atomic<int> taken{0};
+        std::vector<ringlet::Greenlet<void>> waiters;
+        for (int i = 0; i < kWaiters; ++i)
+          waiters.push_back(ringlet::spawn_on(1, [&] {
+            for (int k = 0; k < kBursts; ++k) {
+              permits.acquire();
+              taken.fetch_add(1, std::memory_order_relaxed);
+            }
+          }));
+        // Bursts of 100 releases from core 0, each waking the 100 fibers parked on core 1;
+        // the next burst waits until every one of them has taken its permit and parked again.
+        const auto until = ringlet::Deadline::after(60s);
+        for (int b = 0; b < kBursts; ++b) {
+          permits.release(kWaiters);
+          while (taken.load(std::memory_order_relaxed) < (b + 1) * kWaiters && !until.passed())
+            ringlet::yield();
+        }
+        REQUIRE(ringlet::joinall(waiters, until));
+        CHECK(taken.load() == kWaiters * kBursts);
+        CHECK(permits.value() == 0);
+      },
+      two_cores());
+}
+
+TEST_CASE("multicore: run ends when main and every non-daemon fiber are done; daemons are killed",
+          "[multicore]") {
+  std::atomic<int> finished{0}, daemons_killed{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  ringlet::run(
+      [&] {
+        auto forever = std::make_shared<ringlet::Event>();
+        for (unsigned core = 0; core < 2; ++core) {
+          // Non-daemons: run() waits for these, on both cores.
+          ringlet::spawn_on(core, [&] {
+            ringlet::sleep(50ms);
+            ++finished;
+          });
+          // Daemons parked on every core: killed when the rest is done.
+          for (int i = 0; i < 3; ++i)
+            ringlet::spawn_on(core, ringlet::SpawnOptions{.daemon = true}, [&, forever] {
+              try {
+                forever->wait();
+              } catch (const ringlet::GreenletExit&) {
+                ++daemons_killed;
+                throw;
+              }
+            });
+        }
+      },
+      two_cores());
+  CHECK(finished.load() == 2);
+  CHECK(daemons_killed.load() == 6);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+}
+
+TEST_CASE("multicore: main's exception and another core's deadlock reach the caller", "[multicore]") {
+  CHECK_THROWS_WITH(ringlet::run(
+                        [] {
+                          ringlet::spawn_on(1, [] { ringlet::sleep(20ms); });
+                          throw std::runtime_error("main failed");
+                        },
+                        two_cores()),
+                    "main failed");
+  // Two fibers on core 1 that join each other: core 1 finds the deadlock, kills them, and
+  // run() says so.
+  CHECK_THROWS_AS(ringlet::run(
+                      [] {
+                        ringlet::spawn_on(1, [] {
+                          auto self = std::make_shared<ringlet::Greenlet<void>>();
+                          auto a = ringlet::spawn([self] { self->join(); });
+                          *self = ringlet::spawn([a] { a.join(); });
+                          a.join();
+                        });
+                      },
+                      two_cores()),
+                  ringlet::DeadlockError);
+}
+
+TEST_CASE("multicore: many runs start and stop cleanly", "[multicore]") {
+  for (int i = 0; i < 20; ++i) {
+    const unsigned got = ringlet::run([] { return ringlet::spawn_on(1, [] { return where(); }).get(); },
+                                      two_cores());
+    CHECK(got == 1u);
+  }
+}
