@@ -34,6 +34,17 @@ Backend env_backend() {
                               "' is not one of auto, io_uring, epoll");
 }
 
+long env_spin_us() {
+  const char* v = std::getenv("RINGLET_SPIN_US");
+  if (!v || !*v) return 20;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  if (end == v || *end != '\0' || n < 0 || n > 1000)
+    throw std::invalid_argument(std::string("ringlet: RINGLET_SPIN_US='") + v +
+                                "' is not a number of microseconds from 0 to 1000");
+  return n;
+}
+
 bool env_verbose() noexcept {
   const char* v = std::getenv("RINGLET_VERBOSE");
   return v && *v && std::strcmp(v, "0") != 0;

@@ -351,7 +351,16 @@ void core_thread(GroupHost* h, unsigned k, RunOptions opts, int cpu) {
 RunHost::RunHost(const RunOptions& opts) : sched_(new Scheduler(opts)) {
   std::vector<int> cpus;
   const unsigned n = resolve_threads(opts.threads, cpus);
-  if (opts.pin && !cpus.empty()) pin_to(pthread_self(), cpus[0]);
+  if (opts.pin && !cpus.empty()) {
+    // The calling thread gets its mask back when the run ends (a later run reads it).
+    auto* saved = new cpu_set_t;
+    if (sched_getaffinity(0, sizeof *saved, saved) == 0) {
+      saved_affinity_ = saved;
+      pin_to(pthread_self(), cpus[0]);
+    } else {
+      delete saved;
+    }
+  }
   if (n <= 1) return;
   auto* h = new GroupHost(n);
   host_ = h;
@@ -398,6 +407,10 @@ void RunHost::shutdown(bool abort_run) noexcept {
 RunHost::~RunHost() {
   shutdown(true);
   delete sched_;
+  if (auto* saved = static_cast<cpu_set_t*>(saved_affinity_)) {
+    pthread_setaffinity_np(pthread_self(), sizeof *saved, saved);
+    delete saved;
+  }
 }
 
 void RunHost::run(Fiber* main) {

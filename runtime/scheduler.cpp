@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <boost/context/detail/fcontext.hpp>
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstdio>
@@ -122,6 +123,8 @@ Scheduler::Scheduler(const RunOptions& opts)
 #endif
   native_.name = "(scheduler loop)";
   tls_current_ = this;
+  spin_window_ = std::chrono::microseconds(opts.spin_us >= 0 ? std::min(opts.spin_us, 1000L) : env_spin_us());
+  if (spin_window_.count() == 0) spin_credit_ = 0;
   monitor_ms_ = monitor_threshold(opts.max_blocking_ms);
   if (monitor_ms_ > 0) monitor_register(this, monitor_ms_);
 }
@@ -234,11 +237,19 @@ void Scheduler::loop() {
       if (ready_head_) continue;
       break;  // fibers that ignore kills stay behind; run_main reports them
     }
+    // A core of a group with nothing in flight mostly waits for other cores: look for
+    // their posts a little before sleeping, so a wake-up costs no kernel entry on either
+    // side. Only while it pays: spins that find nothing use up the credit, a wake-up from
+    // another core restores it.
+    if (group_ && spin_credit_ > 0 && reactor_->in_flight() == 0) {
+      reactor_->poll();  // first send what is queued (a wake-up for another core)
+      if (spin_for_remote()) continue;
+    }
     stacks_.trim();
     // Announce the sleep, then look once more: a poster either sees it and rings, or
     // posted before the look (both seq_cst).
     sleeping_.store(true, std::memory_order_seq_cst);
-    if (remote_pending_.load(std::memory_order_seq_cst)) {
+    if (remote_posted(std::memory_order_seq_cst)) {
       sleeping_.store(false, std::memory_order_relaxed);
       continue;
     }
@@ -246,9 +257,25 @@ void Scheduler::loop() {
     reactor_->wait(timers_.empty() ? Deadline::never() : Deadline{timers_.top()->when});
     idle_.store(false, std::memory_order_relaxed);
     sleeping_.store(false, std::memory_order_relaxed);
+    if (group_ && spin_window_.count() && remote_posted(std::memory_order_relaxed)) spin_credit_ = kSpinCredit;
     waited = true;
   }
   reactor_->poll();  // send what is still queued (a wake-up for another core)
+}
+
+bool Scheduler::spin_for_remote() noexcept {
+  auto limit = Clock::now() + spin_window_;
+  if (!timers_.empty() && timers_.top()->when < limit) limit = timers_.top()->when;
+  for (unsigned i = 1;; ++i) {
+    if (remote_posted(std::memory_order_acquire)) {
+      spin_credit_ = kSpinCredit;
+      return true;
+    }
+    __builtin_ia32_pause();
+    if (i % 64 == 0 && Clock::now() >= limit) break;
+  }
+  --spin_credit_;
+  return false;
 }
 
 bool Scheduler::finished_everywhere() noexcept {
@@ -388,12 +415,14 @@ bool Scheduler::wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept {
   return true;
 }
 
-void Scheduler::post_remote(Fiber* f) {
-  {
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_.push_back(f);
-  }
-  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+// A lock-free stack (pushes only; the loop takes it whole): one compare-and-swap per wake.
+void Scheduler::post_remote(Fiber* f) noexcept {
+  Fiber* head = remote_woken_.load(std::memory_order_relaxed);
+  do {
+    f->remote_next = head;
+  } while (!remote_woken_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
+                                                std::memory_order_relaxed));
+  if (!head) ring_if_sleeping();  // the first of a burst
 }
 
 void Scheduler::post_task(std::function<void()> fn) {
@@ -432,6 +461,23 @@ void Scheduler::ring_if_sleeping() noexcept {
 }
 
 void Scheduler::drain_remote() {
+  if (remote_woken_.load(std::memory_order_relaxed)) {
+    // Taken whole, newest first: reversed, the wakes run in the order they were posted.
+    Fiber* f = remote_woken_.exchange(nullptr, std::memory_order_acquire);
+    Fiber* fifo = nullptr;
+    while (f) {
+      Fiber* next = f->remote_next;
+      f->remote_next = fifo;
+      fifo = f;
+      f = next;
+    }
+    while (fifo) {
+      Fiber* next = fifo->remote_next;
+      fifo->remote_next = nullptr;
+      make_ready(fifo);
+      fifo = next;
+    }
+  }
   if (!remote_pending_.load(std::memory_order_relaxed)) return;
   // Clear the flag before taking the queue: a post after this point notifies again.
   remote_pending_.store(false, std::memory_order_seq_cst);
@@ -439,13 +485,10 @@ void Scheduler::drain_remote() {
     // Swap with the drained (empty) buffers: both keep their capacity, so a burst of
     // wake-ups allocates nothing once the buffers have grown.
     std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_.swap(remote_drain_);
     remote_tasks_.swap(remote_tasks_drain_);
     remote_spawns_.swap(remote_spawns_drain_);
     remote_calls_.swap(remote_calls_drain_);
   }
-  for (Fiber* f : remote_drain_) make_ready(f);
-  remote_drain_.clear();
   for (RemoteSpawn& r : remote_spawns_drain_) {
     try {
       spawn(r.fiber, r.opts, /*counted=*/true);
@@ -575,13 +618,14 @@ long process_threads() noexcept {
 bool Scheduler::all_stuck() const noexcept {
   if (group_ && live_ == 0) return false;  // a core with nothing to do waits for spawn_on
   if (ready_head_ || !timers_.empty() || reactor_->in_flight() != 0 ||
-      remote_pending_.load(std::memory_order_acquire) ||
+      remote_posted(std::memory_order_acquire) ||
       remote_expected_.load(std::memory_order_acquire) != 0)
     return false;
   // A fiber parked on a Lock, Event, Queue... may still be woken by another thread, unless
   // the only other threads are ringlet's own that never touch user primitives.
+  // (In a group the other cores are such threads: no need to count.)
   return primitive_waits_ == 0 ||
-         process_threads() - quiet_threads.load(std::memory_order_relaxed) <= 1;
+         (!group_ && process_threads() - quiet_threads.load(std::memory_order_relaxed) <= 1);
 }
 
 // Every fiber is parked and nothing can wake one. Say who waits on what; hand the error to

@@ -12,6 +12,9 @@ namespace ringlet::detail {
 std::size_t env_stack_size();
 // RINGLET_BACKEND: "io_uring" or "epoll"; unset or "auto": Auto.
 Backend env_backend();
+// RINGLET_SPIN_US: how long (µs, 0..1000) a core of a multi-core run looks for other
+// cores' wake-ups before it sleeps; default 20.
+long env_spin_us();
 // RINGLET_VERBOSE=1: say which engine runs, with its features, for every scheduler.
 bool env_verbose() noexcept;
 // Print "ringlet: engine <what>" on stderr once per process.

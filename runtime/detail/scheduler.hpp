@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -212,10 +213,14 @@ class Scheduler {
   void make_ready(Fiber* f) noexcept;
   void fire_timers();
   void drain_remote();
-  void post_remote(Fiber* f);
+  void post_remote(Fiber* f) noexcept;
+  bool remote_posted(std::memory_order mo) const noexcept {
+    return remote_woken_.load(mo) != nullptr || remote_pending_.load(mo);
+  }
   // After queueing remote work: wake the loop if it sleeps (or is about to) in the reactor.
   void ring_if_sleeping() noexcept;
   bool finished_everywhere() noexcept;  // no non-daemon fiber left on any core
+  bool spin_for_remote() noexcept;      // true if another core posted within the window
   void count_finished(bool daemon) noexcept;
   // A fiber spawn_on sent here that cannot start (no stack): it ends at once with `error`.
   void abandon(Fiber* f, std::exception_ptr error) noexcept;
@@ -265,12 +270,12 @@ class Scheduler {
     Fiber* fiber;
     SpawnOptions opts;
   };
-  SpinLock remote_mu_;
-  std::vector<Fiber*> remote_;
+  std::atomic<Fiber*> remote_woken_{nullptr};  // fibers woken from other threads
+  SpinLock remote_mu_;                         // the rest: tasks, spawns, calls
   std::vector<std::function<void()>> remote_tasks_;
   std::vector<RemoteSpawn> remote_spawns_;
   std::vector<std::function<void()>> remote_calls_;
-  std::vector<Fiber*> remote_drain_;  // owned by the loop; swapped with the above
+  // owned by the loop; swapped with the above
   std::vector<std::function<void()>> remote_tasks_drain_;
   std::vector<RemoteSpawn> remote_spawns_drain_;
   std::vector<std::function<void()>> remote_calls_drain_;
@@ -282,6 +287,9 @@ class Scheduler {
   std::atomic<bool> sleeping_{false};
   Group* group_ = nullptr;
   unsigned core_ = 0;
+  static constexpr int kSpinCredit = 8;  // fruitless spins before a core stops spinning
+  std::chrono::microseconds spin_window_{20};
+  int spin_credit_ = kSpinCredit;  // 0 with spin_window_ 0: never
   std::atomic<std::size_t> remote_expected_{0};
   std::size_t primitive_waits_ = 0;
 

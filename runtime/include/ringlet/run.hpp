@@ -30,6 +30,10 @@ struct RunOptions {
   unsigned threads = 1;
   // Pin scheduler k to the k-th CPU of the process's affinity mask (wrapping around).
   bool pin = false;
+  // threads > 1: how long a core with nothing in flight keeps looking for another core's
+  // wake-up before it sleeps in the kernel (µs; spinning stops by itself while it finds
+  // nothing). -1 = RINGLET_SPIN_US, else 20; 0 = never spin.
+  long spin_us = -1;
 };
 
 // Every fiber is parked, nothing is in flight and no timer is pending: nothing can ever
@@ -57,6 +61,7 @@ class RunHost {
   Scheduler* sched_;
   Group* group_ = nullptr;  // threads > 1: every core's scheduler
   void* host_ = nullptr;    // threads > 1: the threads that run them (fiber.cpp)
+  void* saved_affinity_ = nullptr;  // pin: the calling thread's mask, put back at the end
 };
 }  // namespace detail
 

@@ -82,6 +82,7 @@ class Fiber {
   // --- switching (hot) ---
   void* ctx = nullptr;              // Boost.Context fcontext_t of the suspended fiber
   Fiber* next_ready = nullptr;      // intrusive run-queue hook
+  Fiber* remote_next = nullptr;     // hook in a scheduler's stack of fibers woken remotely
   Scheduler* sched = nullptr;
   // Wake token. A waker that registered with token T wins only by moving the epoch from T
   // to T+1; every later waker with T fails. This settles completion/timeout/kill races.
