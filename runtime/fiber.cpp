@@ -217,26 +217,45 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
   }
 }
 
-void kill_and_wait(std::vector<BasicGreenlet>& members) noexcept {
-  for (auto& g : members) {
-    Fiber* f = g.native();
-    if (f->status == FiberStatus::Done) continue;
-    Scheduler* s = Scheduler::current();
-    Fiber* self = s ? s->running() : nullptr;
-    if (!self || f->sched != s || f == self) continue;  // nothing this fiber can wait for
-    s->kill(f);  // once: a second kill would interrupt the member's own cleanup
+void kill_and_wait(std::vector<BasicGreenlet>& members, bool kill) noexcept {
+  Scheduler* s = Scheduler::current();
+  Fiber* self = s ? s->running() : nullptr;
+  auto waitable = [&](Fiber* f) {  // a fiber of this run, on any core, but not us
+    return self && f != self && !f->finished.load(std::memory_order_acquire) && same_run(*s, f);
+  };
+  if (kill) {
+    for (auto& g : members) {
+      Fiber* f = g.native();
+      if (!waitable(f)) continue;
+      // Once: a second kill would interrupt the member's own cleanup.
+      if (f->sched == s) {
+        s->kill(f);
+      } else {
+        Scheduler* owner = f->sched;
+        f->add_ref();
+        try {
+          owner->post_call([owner, f] {
+            owner->kill(f);
+            f->release();
+          });
+        } catch (...) {  // no memory to post: it is waited for unkilled
+          f->release();
+        }
+      }
+    }
   }
   for (auto& g : members) {
     Fiber* f = g.native();
-    Scheduler* s = Scheduler::current();
-    Fiber* self = s ? s->running() : nullptr;
-    if (!self || f->sched != s || f == self) continue;
+    if (!waitable(f)) continue;
+    const bool remote = f->sched != s;
     // Uninterruptibly: a kill or an expired Timeout aimed at us stays pending and is raised
     // at our next switch point, after the group is gone.
-    while (f->status != FiberStatus::Done) {
+    while (!f->finished.load(std::memory_order_acquire)) {
       JoinNode node{self, self->epoch.load(std::memory_order_relaxed)};
       if (!link_join(f, &node)) break;
+      if (remote) s->expect_remote_wake();
       s->park(node.token, Deadline::never(), WaitInfo{"join (group end)", f}, false);
+      if (remote) s->remote_wake_done();
       unlink_join(f, &node);
     }
   }

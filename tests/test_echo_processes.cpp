@@ -212,3 +212,53 @@ TEST_CASE("the examples reject bad arguments clearly", "[net][examples]") {
   CHECK(refused.wait() == 1);
   CHECK_THAT(refused.err(), Catch::Contains("Connection refused"));
 }
+
+TEST_CASE("echo_server --threads 2 under the echo client, both spreads; stop with connections on both cores",
+          "[net][examples][multicore]") {
+  for (const char* spread : {"reuseport", "handoff"}) {
+    INFO(spread);
+    {
+      Process server({"echo_server", "--listen", "127.0.0.1:0", "--threads", "2", "--spread", spread});
+      const std::string addr = start_server(server);
+      CHECK_THAT(server.out() + server.err(), !Catch::Contains("error"));
+      Process client({"echo_client", "--connect", addr, "--conns", "1000", "--rounds", "20", "--size", "64"});
+      const int rc = client.wait();
+      INFO(client.out() << client.err());
+      CHECK(rc == 0);
+      CHECK_THAT(client.out(), Catch::Contains("20000 round trips"));
+      CHECK_THAT(client.out(), Catch::Contains("0 mismatched replies, 0 failed connections"));
+      server.signal(SIGINT);
+      CHECK(server.wait(10s) == 0);
+      INFO(server.out() << server.err());
+      CHECK_THAT(server.out(), Catch::Contains("2 threads, " + std::string(spread)));
+      CHECK_THAT(server.out(), Catch::Contains("stopped: 1000 connections served, 1280000 bytes echoed"));
+      CHECK_THAT(server.out(), Catch::Contains("0 open now"));
+    }
+    // Eight open connections (on both cores: handoff deals them out in turn, and the kernel
+    // spreads reuseport's); SIGTERM gives them the grace, then closes them all.
+    Process server({"echo_server", "--listen", "127.0.0.1:0", "--threads", "2", "--spread", spread, "--grace", "0.3"});
+    const std::string addr = start_server(server);
+    double took = 0;
+    ringlet::run([&] {
+      std::vector<ringlet::net::TcpStream> conns;
+      for (int i = 0; i < 8; ++i) {
+        conns.push_back(ringlet::net::TcpStream::connect(addr, 5s));
+        conns.back().write_all("hi");
+        char b[2];
+        REQUIRE(conns.back().read_exact(b, ringlet::Deadline::after(5s)) == 2);
+      }
+      auto t0 = ringlet::Clock::now();
+      server.signal(SIGTERM);
+      for (auto& c : conns) {
+        char b[2];
+        CHECK(c.read_some(b, ringlet::Deadline::after(5s)) == 0);
+      }
+      took = ringlet::test::seconds_since(t0);
+    });
+    CHECK(server.wait(10s) == 0);
+    INFO(server.out() << server.err());
+    CHECK(took >= 0.25);
+    CHECK(took < 3.0);
+    CHECK_THAT(server.out(), Catch::Contains("stopped: 8 connections served, 16 bytes echoed, peak 8 concurrent, 0 open now"));
+  }
+}

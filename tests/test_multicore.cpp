@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "ringlet/net.hpp"
 
 using namespace std::chrono_literals;
 
@@ -317,5 +318,83 @@ TEST_CASE("multicore: many runs start and stop cleanly", "[multicore]") {
     const unsigned got = ringlet::run([] { return ringlet::spawn_on(1, [] { return where(); }).get(); },
                                       two_cores());
     CHECK(got == 1u);
+  }
+}
+
+TEST_CASE("multicore: StreamServer serves on every core, with one connection limit and one stop",
+          "[multicore][net]") {
+  for (auto spread : {ringlet::net::Spread::ReusePort, ringlet::net::Spread::Handoff}) {
+    INFO((spread == ringlet::net::Spread::ReusePort ? "reuseport" : "handoff"));
+    ringlet::run(
+        [spread] {
+          std::atomic<int> per_core[2] = {0, 0};
+          std::atomic<int> running{0}, most{0};
+          ringlet::Event release;  // handlers hold their connection until this is set
+          ringlet::net::ServerOptions opts;
+          opts.spread = spread;
+          opts.max_connections = 3;
+          ringlet::net::StreamServer server{
+              "127.0.0.1:0",
+              [&](ringlet::net::TcpStream& c) {
+                ++per_core[ringlet::this_core()];
+                const int now = ++running;
+                int m = most.load();
+                while (now > m && !most.compare_exchange_weak(m, now)) {
+                }
+                char b[1];
+                c.read_some(b, ringlet::Deadline::after(5s));
+                c.write_all("k");
+                release.wait(ringlet::Deadline::after(5s));
+                --running;
+              },
+              opts};
+          server.start();
+          CHECK(server.cores() == 2);
+          const std::string addr = server.address().to_string();
+          // 40 clients from both cores; at most 3 handlers at once across the cores.
+          std::vector<ringlet::Greenlet<bool>> clients;
+          for (int i = 0; i < 40; ++i)
+            clients.push_back(ringlet::spawn_on(i % 2, [addr] {
+              auto c = ringlet::net::TcpStream::connect(addr, 5s);
+              c.write_all("x");
+              char b[1];
+              return c.read_some(b, ringlet::Deadline::after(10s)) == 1;
+            }));
+          // Let the handlers go in groups while the clients queue in the backlog.
+          for (int i = 0; i < 200 && server.stats().accepted < 40; ++i) {
+            ringlet::sleep(5ms);
+            release.set();
+            ringlet::sleep(1ms);
+            release.clear();
+          }
+          release.set();
+          for (auto& c : clients) CHECK(c.get());
+          CHECK(most.load() <= 3);
+          CHECK(server.stats().accepted == 40);
+          CHECK(per_core[0].load() + per_core[1].load() == 40);
+          CHECK(per_core[0].load() > 0);
+          CHECK(per_core[1].load() > 0);
+          // Handlers parked on both cores when stop() comes: grace, then killed.
+          release.clear();
+          std::vector<ringlet::net::TcpStream> open;
+          for (int i = 0; i < 2; ++i) {
+            open.push_back(ringlet::net::TcpStream::connect(addr, 5s));
+            open.back().write_all("y");
+            char b[1];
+            REQUIRE(open.back().read_some(b, ringlet::Deadline::after(5s)) == 1);
+          }
+          const auto t0 = ringlet::Clock::now();
+          server.stop(50ms);
+          const double took = ringlet::test::seconds_since(t0);
+          CHECK(took >= 0.04);
+          CHECK(took < 2.0);
+          CHECK(server.stats().active == 0);
+          CHECK_FALSE(server.serving());
+          for (auto& c : open) {
+            char b[1];
+            CHECK(c.read_some(b, ringlet::Deadline::after(5s)) == 0);  // closed by the kill
+          }
+        },
+        two_cores());
   }
 }

@@ -48,7 +48,9 @@ class UnorderedResults {
 };
 
 namespace detail {
-void kill_and_wait(std::vector<BasicGreenlet>& members) noexcept;
+// Kill every member (kill = false: do not) and wait, uninterruptibly, until each has ended;
+// members may sit on any core of the run. Empties `members`.
+void kill_and_wait(std::vector<BasicGreenlet>& members, bool kill = true) noexcept;
 }  // namespace detail
 
 // What Group and Pool share; they differ only in how a spawn is admitted.

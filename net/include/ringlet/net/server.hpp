@@ -17,6 +17,11 @@
 //   and backs off (1 ms, doubling to 100 ms) instead of spinning.
 // - stop(grace) stops accepting at once, gives running handlers up to `grace` to finish,
 //   then kills the rest (GreenletExit at their next blocking call) and waits for them.
+// - In a multi-core run (RunOptions::threads), ServerOptions::spread serves on every core:
+//   ReusePort gives each core its own SO_REUSEPORT listener and accept loop (the kernel
+//   spreads connections); Handoff accepts on one core and hands connections to the cores
+//   in turn. A connection stays on the core that serves it; max_connections, stats() and
+//   stop() cover every core.
 #pragma once
 
 #include <atomic>
@@ -26,8 +31,10 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "ringlet/fiber.hpp"
 #include "ringlet/net/address.hpp"
@@ -37,8 +44,17 @@
 
 namespace ringlet::net {
 
+// Where a StreamServer serves (see above).
+enum class Spread {
+  One,        // the core that calls start(), only
+  ReusePort,  // every core: one SO_REUSEPORT listener and accept loop each (TCP only)
+  Handoff,    // every core: one accept loop hands connections out round-robin
+};
+
 struct ServerOptions {
-  std::size_t max_connections = 0;  // handlers running at once; 0 = no limit
+  std::size_t max_connections = 0;  // handlers running at once, on all cores; 0 = no limit
+  // Serve on every core of the run. ReusePort on a Unix socket is Handoff.
+  Spread spread = Spread::One;
   ListenOptions listen{};           // when the server binds the address itself
   std::size_t stack_size = 0;       // handler fibers' stacks; 0 = the runtime's default
   // Called (in the handler's fiber) with the peer and the exception that ended a handler;
@@ -62,7 +78,7 @@ class StreamServer {
   // start() or serve_forever().
   template <class Fn>
   StreamServer(std::string_view address, Fn&& handler, ServerOptions opts = {})
-      : StreamServer(TcpListener::bind(address, opts.listen), adapt(std::forward<Fn>(handler)),
+      : StreamServer(TcpListener::bind(address, listen_options(opts)), adapt(std::forward<Fn>(handler)),
                      std::move(opts)) {}
   template <class Fn>
     requires(!std::same_as<std::remove_cvref_t<Fn>, Handler>)
@@ -75,7 +91,7 @@ class StreamServer {
   StreamServer(const StreamServer&) = delete;
   StreamServer& operator=(const StreamServer&) = delete;
 
-  // Start accepting in a fiber of the calling scheduler and return.
+  // Start accepting (in a fiber of the calling core, or of every core: spread) and return.
   void start();
   // start() if needed, then wait until stop() is called (from another fiber).
   void serve_forever();
@@ -83,12 +99,20 @@ class StreamServer {
   // listener. Returns when every handler has ended. Idempotent.
   void stop(Clock::duration grace = std::chrono::seconds(1));
 
-  bool serving() const noexcept { return started_ && !stopped_; }
+  bool serving() const noexcept { return started_ && !stopped_.load(std::memory_order_acquire); }
   const Address& address() const noexcept { return address_; }  // the bound address
-  ServerStats stats() const noexcept { return stats_; }
+  ServerStats stats() const noexcept;
+  // The cores it serves on (1 unless spread, once started).
+  unsigned cores() const noexcept { return static_cast<unsigned>(shards_.size()); }
 
  private:
-  struct Conn;  // a running handler, linked on its fiber's stack
+  struct Conn;   // a running handler, linked on its fiber's stack
+  struct Shard;  // what one core serves: its listener (if any), accept loop and handlers
+  static ListenOptions listen_options(const ServerOptions& o) {
+    ListenOptions l = o.listen;
+    if (o.spread == Spread::ReusePort) l.reuse_port = true;
+    return l;
+  }
 
   template <class Fn>
   static Handler adapt(Fn&& fn) {
@@ -103,22 +127,28 @@ class StreamServer {
     }
   }
 
-  void accept_loop();
+  void accept_loop(Shard& sh);
   void serve(TcpStream conn, Address peer);
   void report(const Address& peer, std::exception_ptr e);
+  Shard& local_shard() noexcept;
+  void stop_handlers(Shard& sh, Clock::duration grace, std::uint64_t except);
 
-  TcpListener listener_;
+  TcpListener listener_;  // until start() gives it to a shard
   Handler handler_;
   ServerOptions opts_;
   Address address_;
-  ServerStats stats_{};
   Semaphore slots_;
   Event done_;  // set when stopped
-  BasicGreenlet acceptor_;
-  Conn* conns_ = nullptr;
+  std::vector<std::unique_ptr<Shard>> shards_;  // by core when spread, else one
+  std::atomic<unsigned> next_core_{0};           // Handoff: where the next connection goes
+  struct Counters {
+    std::atomic<std::uint64_t> accepted{0}, active{0}, peak_active{0}, handler_errors{0},
+        accept_errors{0};
+  };
+  Counters stats_;
   bool started_ = false;
-  bool stopped_ = false;
-  bool stopping_ = false;
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace ringlet::net
