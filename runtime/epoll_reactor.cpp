@@ -4,7 +4,9 @@
 // of the fiber's is handed to the kernel, so a killed or timed-out wait simply unlinks.
 #include <poll.h>
 #include <sys/epoll.h>
+#include <linux/kcmp.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -152,6 +154,15 @@ class EpollReactor final : public Reactor {
     wake_all(s.in);
     wake_all(s.out);
     update(fd, s);
+  }
+
+  // Waiters are filed by number: cancel them unless the number has been reused for another
+  // open file meanwhile (whose waiters they would then be; ours then wait on, a window of a
+  // few microseconds that io_uring does not have).
+  void cancel_file(int dup, int fd) override {
+    const pid_t me = getpid();
+    const long same = ::syscall(SYS_kcmp, me, me, KCMP_FILE, fd, dup);
+    if (same == 0 || (same < 0 && errno == EBADF)) cancel_fd(fd);
   }
 
   std::size_t in_flight() const noexcept override { return waiting_; }

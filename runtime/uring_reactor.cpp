@@ -229,6 +229,9 @@ class UringReactor final : public Reactor {
     io_uring_submit(&ring_);
   }
 
+  // io_uring matches operations by the open file: the duplicate finds them.
+  void cancel_file(int dup, int) override { cancel_fd(dup); }
+
   std::size_t in_flight() const noexcept override { return in_flight_; }
 
  private:

@@ -398,3 +398,28 @@ TEST_CASE("multicore: StreamServer serves on every core, with one connection lim
         two_cores());
   }
 }
+
+TEST_CASE("multicore: closing a socket on one core ends a read waiting on another", "[multicore][net]") {
+  ringlet::run(
+      [] {
+        auto listener = ringlet::net::TcpListener::bind("127.0.0.1:0");
+        auto client = ringlet::net::TcpStream::connect(listener.local_address(), 5s);
+        auto served = listener.accept(ringlet::Deadline::after(5s));
+        // A fiber of core 1 reads from `client`; the peer never writes.
+        auto reader = ringlet::spawn_on(1, [&client] {
+          char b[16];
+          std::error_code ec;
+          const std::size_t n = client.read_some(b, ringlet::Deadline::after(10s), ec);
+          return std::make_pair(n, ec);
+        });
+        ringlet::sleep(20ms);
+        CHECK_FALSE(reader.ready());
+        const auto t0 = ringlet::Clock::now();
+        client.close();  // here, on core 0
+        auto [n, ec] = reader.get();
+        CHECK(n == 0);
+        CHECK(ec == std::errc::bad_file_descriptor);
+        CHECK(ringlet::test::seconds_since(t0) < 2.0);
+      },
+      two_cores());
+}

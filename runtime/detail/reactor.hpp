@@ -75,6 +75,9 @@ class Reactor {
   // (the socket is being closed under them). Call it before close(fd): io_uring finds the
   // operations by the open file.
   virtual void cancel_fd(int fd) = 0;
+  // The same for a descriptor another thread is closing: `dup` is a duplicate of `fd` (the
+  // number being closed) that keeps the open file alive until this returns.
+  virtual void cancel_file(int dup, int fd) = 0;
 
   // Operations whose completion is still owed to a parked fiber.
   virtual std::size_t in_flight() const noexcept = 0;

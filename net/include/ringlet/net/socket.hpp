@@ -24,6 +24,8 @@
 // EOPNOTSUPP. Sockets are non-blocking and close-on-exec underneath.
 #pragma once
 
+#include <atomic>
+
 #include <sys/uio.h>
 
 #include <chrono>
@@ -124,8 +126,10 @@ class Socket {
   std::size_t result(long r, const char* call) const;
   [[noreturn]] void raise(long r, const char* call) const;
 
-  int fd_ = -1;
-  std::uint32_t busy_ = 0;  // fibers inside perform(): close() cancels only if there are
+  // Atomic: a socket may be shared by fibers of several cores (close() on one while a fiber
+  // of another waits on it).
+  std::atomic<int> fd_{-1};
+  std::atomic<std::uint32_t> busy_{0};  // fibers inside perform(): close() cancels only if there are
 };
 
 class TcpStream : public Socket {

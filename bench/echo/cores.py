@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The echo server on one and on two scheduler threads: CPU per message must not grow from
+1 to 2 (linear scaling in CPU terms). 64-byte ping-pong at 1000 connections (and 50), with
+bench/echo/loadgen.c (one thread, plain epoll C) as the client. On a 2-core machine the load
+generator shares the cores with the server, so the server's CPU time per message (utime +
+stime of all its threads over the measured window) is the figure that counts; throughput is
+reported too. Go's echo server with GOMAXPROCS=1 and 2 runs alongside. Nothing is pinned.
+Runs are interleaved; medians of --runs.
+
+    bench/echo/cores.py BUILD_DIR GO_BINARY [--runs N] [--seconds S]
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("build")
+ap.add_argument("go_binary")
+ap.add_argument("--runs", type=int, default=5)
+ap.add_argument("--seconds", type=float, default=3.0)
+args = ap.parse_args()
+
+b = args.build
+echo = f"{b}/examples/echo_server"
+servers = {
+    "ringlet 1 thread": ([echo, "--listen", "127.0.0.1:{port}"], {}),
+    "ringlet 2 threads, reuseport": ([echo, "--listen", "127.0.0.1:{port}", "--threads", "2", "--spread", "reuseport"], {}),
+    "ringlet 2 threads, handoff": ([echo, "--listen", "127.0.0.1:{port}", "--threads", "2", "--spread", "handoff"], {}),
+    "Go GOMAXPROCS=1": ([args.go_binary, "{port}"], {"GOMAXPROCS": "1"}),
+    "Go GOMAXPROCS=2": ([args.go_binary, "{port}"], {"GOMAXPROCS": "2"}),
+}
+scenarios = [(1000, 64), (50, 64)]
+loadgen = f"{b}/bench/loadgen"
+port = 19500
+
+results = {}
+for rep in range(args.runs):
+    for conns, size in scenarios:
+        for name, (cmd, env) in servers.items():
+            port += 1
+            p = subprocess.Popen([a.replace("{port}", str(port)) for a in cmd], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env))
+            line = p.stdout.readline()
+            if "listening" not in line:
+                p.kill()
+                sys.exit(f"{name} did not start: {line}{p.stderr.read()}")
+            try:
+                out = subprocess.run([loadgen, "127.0.0.1", str(port), str(conns), str(size), str(args.seconds), "0.5",
+                                      str(p.pid)], capture_output=True, text=True, timeout=args.seconds + 60)
+            finally:
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            m = dict(re.findall(r"(\w+)=([\d.\-]+)", out.stdout))
+            if out.returncode != 0 or "msgs_per_s" not in m:
+                print(f"  {name} {conns}x{size}: FAILED {out.stdout}{out.stderr}", file=sys.stderr)
+                continue
+            results.setdefault((conns, size), {}).setdefault(name, []).append(
+                {k: float(m[k]) for k in ("msgs_per_s", "p50_us", "p99_us", "cpu_us_per_msg")})
+            print(f"  run {rep + 1}: {name:30s} {conns:5d} conns: {out.stdout.strip()}", file=sys.stderr)
+
+
+def med(name, scen, key):
+    runs = results.get(scen, {}).get(name, [])
+    return statistics.median(r[key] for r in runs) if runs else float("nan")
+
+
+print(f"# echo on 1 and 2 scheduler threads: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+      f"{os.uname().release}, {os.cpu_count()} cores, nothing pinned; {args.seconds:g} s per run, median of {args.runs}")
+print()
+print("| scenario | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs ringlet 1 thread |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for scen in scenarios:
+    base = med("ringlet 1 thread", scen, "cpu_us_per_msg")
+    for name in servers:
+        cpu = med(name, scen, "cpu_us_per_msg")
+        print(f"| {scen[0]} conns × {scen[1]} B | {name} | {med(name, scen, 'msgs_per_s'):.0f} | "
+              f"{med(name, scen, 'p50_us'):.0f} | {med(name, scen, 'p99_us'):.0f} | {cpu:.2f} | {cpu / base:.2f}× |")
