@@ -11,7 +11,7 @@ bash scripts/build.sh build-rel --buildtype=release -Dtests=false
 gobin=$(mktemp -d)
 trap 'rm -rf "$gobin"' EXIT
 export GOCACHE="$gobin/cache" GOPATH="$gobin/path" GOFLAGS=-mod=mod GO111MODULE=off
-for p in switch spawn million sync; do go build -o "$gobin/$p" "bench/go/$p.go"; done
+for p in switch spawn million sync cross; do go build -o "$gobin/$p" "bench/go/$p.go"; done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(nproc) cores, $(go version | cut -d' ' -f3), $(/usr/bin/python3 -c 'import gevent; print("gevent", gevent.__version__)')"
 ./build-rel/bench/bench_switch
@@ -28,3 +28,5 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(nproc) cores, $(go version | c
 ./build-rel/bench/bench_idle
 ./build-rel/bench/bench_sync
 "$gobin/sync"
+./build-rel/bench/bench_cross
+"$gobin/cross"

@@ -290,7 +290,13 @@ void spawn_fiber_on(unsigned core, Fiber* f, const SpawnOptions& opts) {
 
 namespace {
 
+constexpr unsigned kMaxThreads = 1024;
+
 unsigned resolve_threads(unsigned asked, std::vector<int>& cpus) {
+  if (asked > kMaxThreads)
+    throw std::invalid_argument("ringlet::run: RunOptions::threads = " + std::to_string(asked) +
+                                " is more than " + std::to_string(kMaxThreads) +
+                                " (one scheduler per core; 0 = one per CPU)");
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) == 0) {
@@ -367,9 +373,19 @@ void core_thread(GroupHost* h, unsigned k, RunOptions opts, int cpu) {
 
 }  // namespace
 
-RunHost::RunHost(const RunOptions& opts) : sched_(new Scheduler(opts)) {
+RunHost::RunHost(const RunOptions& opts) {
   std::vector<int> cpus;
-  const unsigned n = resolve_threads(opts.threads, cpus);
+  const unsigned n = resolve_threads(opts.threads, cpus);  // a bad count throws before anything
+  sched_ = new Scheduler(opts);
+  try {
+    start_cores(opts, n, cpus);
+  } catch (...) {
+    release_all();
+    throw;
+  }
+}
+
+void RunHost::start_cores(const RunOptions& opts, unsigned n, const std::vector<int>& cpus) {
   if (opts.pin && !cpus.empty()) {
     // The calling thread gets its mask back when the run ends (a later run reads it).
     auto* saved = new cpu_set_t;
@@ -397,7 +413,6 @@ RunHost::RunHost(const RunOptions& opts) : sched_(new Scheduler(opts)) {
     // Threads that did start are told to stop; the ones that did not never count down.
     for (std::size_t k = h->threads.size() + 1; k < n; ++k) h->started.count_down();
     for (std::size_t k = h->threads.size() + 1; k < n; ++k) h->loops_done.count_down();
-    shutdown(true);
     throw;
   }
   h->started.wait();
@@ -406,10 +421,7 @@ RunHost::RunHost(const RunOptions& opts) : sched_(new Scheduler(opts)) {
     std::lock_guard lock(h->group.error_mu);
     failed = h->group.error;
   }
-  if (failed) {
-    shutdown(true);
-    std::rethrow_exception(failed);
-  }
+  if (failed) std::rethrow_exception(failed);  // the caller shuts the others down
 }
 
 void RunHost::shutdown(bool abort_run) noexcept {
@@ -423,12 +435,16 @@ void RunHost::shutdown(bool abort_run) noexcept {
   group_ = nullptr;
 }
 
-RunHost::~RunHost() {
+RunHost::~RunHost() { release_all(); }
+
+void RunHost::release_all() noexcept {
   shutdown(true);
   delete sched_;
+  sched_ = nullptr;
   if (auto* saved = static_cast<cpu_set_t*>(saved_affinity_)) {
     pthread_setaffinity_np(pthread_self(), sizeof *saved, saved);
     delete saved;
+    saved_affinity_ = nullptr;
   }
 }
 

@@ -235,7 +235,14 @@ void Scheduler::loop() {
     if (all_stuck()) {
       break_deadlock();
       if (ready_head_) continue;
-      break;  // fibers that ignore kills stay behind; run_main reports them
+      // Fibers that ignore kills stay behind; run_main/run_worker report them. The other
+      // cores must not wait for them.
+      if (group_) {
+        group_->live.fetch_sub(static_cast<long>(live_), std::memory_order_acq_rel);
+        group_->live_nondaemon.fetch_sub(static_cast<long>(live_nondaemon_), std::memory_order_acq_rel);
+        group_->broadcast();
+      }
+      break;
     }
     // A core of a group with nothing in flight mostly waits for other cores: look for
     // their posts a little before sleeping, so a wake-up costs no kernel entry on either

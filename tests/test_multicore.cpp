@@ -423,3 +423,16 @@ TEST_CASE("multicore: closing a socket on one core ends a read waiting on anothe
       },
       two_cores());
 }
+
+TEST_CASE("multicore: an absurd thread count is a clear error, and the thread can run again",
+          "[multicore]") {
+  ringlet::RunOptions o;
+  o.threads = 5000;
+  try {
+    ringlet::run([] {}, o);
+    FAIL("run accepted 5000 threads");
+  } catch (const std::invalid_argument& e) {
+    CHECK_THAT(e.what(), Catch::Contains("RunOptions::threads = 5000"));
+  }
+  CHECK(ringlet::run([] { return ringlet::cores(); }, two_cores()) == 2u);
+}

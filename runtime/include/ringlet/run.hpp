@@ -6,6 +6,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "ringlet/fiber.hpp"
 
@@ -57,8 +58,10 @@ class RunHost {
   void run(Fiber* main);
 
  private:
+  void start_cores(const RunOptions& opts, unsigned n, const std::vector<int>& cpus);
   void shutdown(bool abort_run) noexcept;  // stop and join the other cores' threads
-  Scheduler* sched_;
+  void release_all() noexcept;             // shutdown, the scheduler, the caller's CPU mask
+  Scheduler* sched_ = nullptr;
   Group* group_ = nullptr;  // threads > 1: every core's scheduler
   void* host_ = nullptr;    // threads > 1: the threads that run them (fiber.cpp)
   void* saved_affinity_ = nullptr;  // pin: the calling thread's mask, put back at the end
