@@ -198,12 +198,7 @@ void Scheduler::run_main(Fiber* main) {
     throw;
   }
   loop();
-  if (deadlock_killed_ || live_ != 0) {
-    if (live_ != 0)
-      deadlock_report_ += "\n  (" + std::to_string(live_) +
-                          " fiber(s) ignored GreenletExit and were left behind)";
-    throw DeadlockError(deadlock_report_);
-  }
+  throw_if_deadlocked();
 }
 
 // The whole runtime, one pass per iteration: collect what the kernel finished, take
@@ -313,14 +308,17 @@ void Group::broadcast() noexcept {
     if (s) s->reactor().notify();
 }
 
+void Scheduler::throw_if_deadlocked() {
+  if (!deadlock_killed_ && live_ == 0) return;
+  if (live_ != 0)
+    deadlock_report_ += "\n  (" + std::to_string(live_) +
+                        " fiber(s) ignored GreenletExit and were left behind)";
+  throw DeadlockError(deadlock_report_);
+}
+
 void Scheduler::run_worker() {
   loop();
-  if (deadlock_killed_ || live_ != 0) {
-    if (live_ != 0)
-      deadlock_report_ += "\n  (" + std::to_string(live_) +
-                          " fiber(s) ignored GreenletExit and were left behind)";
-    throw DeadlockError(deadlock_report_);
-  }
+  throw_if_deadlocked();
 }
 
 void Scheduler::switch_to(Fiber* next) {

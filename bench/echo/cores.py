@@ -11,11 +11,12 @@ Runs are interleaved; medians of --runs.
 """
 import argparse
 import os
-import re
-import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import echo_common  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("build")
@@ -58,28 +59,15 @@ for rep in range(args.runs):
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-            m = dict(re.findall(r"(\w+)=([\d.\-]+)", out.stdout))
-            if out.returncode != 0 or "msgs_per_s" not in m:
+            m = echo_common.parse(out)
+            if m is None:
                 print(f"  {name} {conns}x{size}: FAILED {out.stdout}{out.stderr}", file=sys.stderr)
                 continue
-            results.setdefault((conns, size), {}).setdefault(name, []).append(
-                {k: float(m[k]) for k in ("msgs_per_s", "p50_us", "p99_us", "cpu_us_per_msg")})
+            results.setdefault((conns, size), {}).setdefault(name, []).append(m)
             print(f"  run {rep + 1}: {name:30s} {conns:5d} conns: {out.stdout.strip()}", file=sys.stderr)
-
-
-def med(name, scen, key):
-    runs = results.get(scen, {}).get(name, [])
-    return statistics.median(r[key] for r in runs) if runs else float("nan")
 
 
 print(f"# echo on 1 and 2 scheduler threads: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
       f"{os.uname().release}, {os.cpu_count()} cores, nothing pinned; {args.seconds:g} s per run, median of {args.runs}")
 print()
-print("| scenario | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs ringlet 1 thread |")
-print("|---|---|---:|---:|---:|---:|---:|")
-for scen in scenarios:
-    base = med("ringlet 1 thread", scen, "cpu_us_per_msg")
-    for name in servers:
-        cpu = med(name, scen, "cpu_us_per_msg")
-        print(f"| {scen[0]} conns × {scen[1]} B | {name} | {med(name, scen, 'msgs_per_s'):.0f} | "
-              f"{med(name, scen, 'p50_us'):.0f} | {med(name, scen, 'p99_us'):.0f} | {cpu:.2f} | {cpu / base:.2f}× |")
+echo_common.print_table(results, scenarios, servers, "ringlet 1 thread")

@@ -13,11 +13,12 @@ Then each server holds 10 000 idle connections and its RSS is read.
 """
 import argparse
 import os
-import re
-import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import echo_common  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("build")
@@ -86,31 +87,18 @@ for rep in range(args.runs):
                                      capture_output=True, text=True, timeout=args.seconds + 60)
             finally:
                 stop(p)
-            m = dict(re.findall(r"(\w+)=([\d.\-]+)", out.stdout))
-            if out.returncode != 0 or "msgs_per_s" not in m:
+            m = echo_common.parse(out)
+            if m is None:
                 print(f"  {name} {conns}x{size}: FAILED {out.stdout}{out.stderr}", file=sys.stderr)
                 continue
-            results.setdefault((conns, size), {}).setdefault(name, []).append(
-                {k: float(m[k]) for k in ("msgs_per_s", "p50_us", "p99_us", "cpu_us_per_msg")})
+            results.setdefault((conns, size), {}).setdefault(name, []).append(m)
             print(f"  run {rep + 1}: {name:10s} {conns:5d} conns x {size:5d} B: {out.stdout.strip()}", file=sys.stderr)
-
-
-def med(name, scen, key):
-    runs = results.get(scen, {}).get(name, [])
-    return statistics.median(r[key] for r in runs) if runs else float("nan")
 
 
 print(f"# echo: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().release}, {os.cpu_count()} cores; "
       f"server on CPU 0, loadgen on CPU 1; {args.seconds:g} s per run, median of {args.runs} runs")
 print()
-print("| scenario | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs io_uring C |")
-print("|---|---|---:|---:|---:|---:|---:|")
-for scen in scenarios:
-    base = med("io_uring C", scen, "cpu_us_per_msg")
-    for name in servers:
-        cpu = med(name, scen, "cpu_us_per_msg")
-        print(f"| {scen[0]} conns × {scen[1]} B | {name} | {med(name, scen, 'msgs_per_s'):.0f} | "
-              f"{med(name, scen, 'p50_us'):.0f} | {med(name, scen, 'p99_us'):.0f} | {cpu:.2f} | {cpu / base:.2f}× |")
+echo_common.print_table(results, scenarios, servers, "io_uring C")
 
 print()
 print(f"| server | RSS idle | RSS with {args.idle} idle connections | per connection |")

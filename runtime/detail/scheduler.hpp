@@ -206,6 +206,7 @@ class Scheduler {
 
   void raise_interrupts(Fiber* f);
   void loop();
+  void throw_if_deadlocked();  // after the loop: the breaker killed fibers, or some stay
   void switch_to(Fiber* next);
   void switch_out();
   void after_switch(void* from_ctx, Fiber* from) noexcept;
