@@ -68,7 +68,10 @@ void StreamServer::start() {
   const unsigned here = this_core();
   const unsigned n = opts_.spread == Spread::One ? 1 : std::max(1u, ringlet::cores());
   Spread spread = n == 1 ? Spread::One : opts_.spread;
-  if (spread == Spread::ReusePort && address_.family() == Family::Unix) spread = Spread::Handoff;
+  // SO_REUSEPORT is TCP's, and a listener handed to us may not have it: then one acceptor.
+  if (spread == Spread::ReusePort &&
+      (address_.family() == Family::Unix || listener_.get_option(SOL_SOCKET, SO_REUSEPORT) == 0))
+    spread = Spread::Handoff;
   // Every listener first, so that a port taken by someone else fails here, serving nothing.
   std::vector<std::unique_ptr<Shard>> shards;
   for (unsigned k = 0; k < n; ++k) {

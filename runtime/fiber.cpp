@@ -470,6 +470,7 @@ void RunHost::run(Fiber* main) {
   }
   h->loops_done.arrive_and_wait();
   for (auto& t : h->threads) t.join();
+  sched_->join_group(nullptr, 0);  // the group goes now; this scheduler stays until ~RunHost
   std::exception_ptr other;
   {
     std::lock_guard lock(h->group.error_mu);

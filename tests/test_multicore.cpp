@@ -436,3 +436,30 @@ TEST_CASE("multicore: an absurd thread count is a clear error, and the thread ca
   }
   CHECK(ringlet::run([] { return ringlet::cores(); }, two_cores()) == 2u);
 }
+
+TEST_CASE("multicore: a listener without SO_REUSEPORT is served by one acceptor handing off",
+          "[multicore][net]") {
+  ringlet::run(
+      [] {
+        std::atomic<int> per_core[2] = {0, 0};
+        ringlet::net::ServerOptions opts;
+        opts.spread = ringlet::net::Spread::ReusePort;
+        ringlet::net::StreamServer server{ringlet::net::TcpListener::bind("127.0.0.1:0"),  // no reuse_port
+                                          [&](ringlet::net::TcpStream& c) {
+                                            ++per_core[ringlet::this_core()];
+                                            c.write_all("k");
+                                          },
+                                          opts};
+        server.start();
+        CHECK(server.cores() == 2);
+        for (int i = 0; i < 6; ++i) {
+          auto c = ringlet::net::TcpStream::connect(server.address(), 5s);
+          char b[1];
+          CHECK(c.read_some(b, ringlet::Deadline::after(5s)) == 1);
+        }
+        server.stop(1s);
+        CHECK(per_core[0].load() == 3);  // dealt out in turn
+        CHECK(per_core[1].load() == 3);
+      },
+      two_cores());
+}
