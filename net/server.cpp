@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ringlet/pool.hpp"
@@ -24,6 +25,24 @@ struct StreamServer::Shard {
   TcpListener listener;  // ReusePort: each core's; otherwise the accepting shard's only
   BasicGreenlet acceptor;
   Conn* conns = nullptr;
+};
+
+// One accepted connection's place: counted active, and holding a slot under
+// max_connections, until it is destroyed, wherever that happens: at the end of its handler,
+// or with a handler fiber that never started (no stack on the core it was handed to).
+class StreamServer::Seat {
+ public:
+  explicit Seat(StreamServer* s) noexcept : s_(s) {}
+  Seat(Seat&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Seat& operator=(Seat&&) = delete;
+  ~Seat() {
+    if (!s_) return;
+    s_->stats_.active.fetch_sub(1, std::memory_order_relaxed);
+    if (s_->opts_.max_connections) s_->slots_.release();
+  }
+
+ private:
+  StreamServer* s_;
 };
 
 StreamServer::StreamServer(TcpListener listener, Handler handler, ServerOptions opts)
@@ -193,17 +212,17 @@ void StreamServer::accept_loop(Shard& sh) {
     std::uint64_t peak = stats_.peak_active.load(std::memory_order_relaxed);
     while (active > peak && !stats_.peak_active.compare_exchange_weak(peak, active, std::memory_order_relaxed)) {
     }
+    Seat seat{this};
     try {
-      // Handoff: the cores in turn; otherwise here.
+      // Handoff: the cores in turn; otherwise here. The seat travels with the fiber and is
+      // given back however it ends, even if it never starts.
       const unsigned core = opts_.spread == Spread::Handoff
                                 ? next_core_.fetch_add(1, std::memory_order_relaxed) % cores()
                                 : this_core();
       spawn_on(core, SpawnOptions{.name = "conn", .stack_size = opts_.stack_size},
-               [this](TcpStream c, Address p) { serve(std::move(c), std::move(p)); }, std::move(conn),
-               peer);
+               [this](TcpStream c, Address p, Seat st) { serve(std::move(c), std::move(p), std::move(st)); },
+               std::move(conn), peer, std::move(seat));
     } catch (const std::exception& e) {  // no memory for a stack: drop this one, back off
-      --stats_.active;
-      if (limited) slots_.release();
       ++stats_.accept_errors;
       std::fprintf(stderr, "ringlet::net::StreamServer(%s): cannot start a handler for %s: %s\n",
                    address_.to_string().c_str(), peer.to_string().c_str(), e.what());
@@ -212,14 +231,14 @@ void StreamServer::accept_loop(Shard& sh) {
   }
 }
 
-void StreamServer::serve(TcpStream conn, Address peer) {
+// `seat` is only held: given back when serve() returns or unwinds, after `exit` closed the socket.
+void StreamServer::serve(TcpStream conn, Address peer, [[maybe_unused]] Seat seat) {
   Shard& sh = local_shard();
   Conn node{current()};
   node.next = sh.conns;
   if (sh.conns) sh.conns->prev = &node;
   sh.conns = &node;
   struct Exit {
-    StreamServer* s;
     Shard* sh;
     Conn* node;
     TcpStream* conn;
@@ -228,10 +247,8 @@ void StreamServer::serve(TcpStream conn, Address peer) {
       if (node->prev) node->prev->next = node->next;
       else sh->conns = node->next;
       if (node->next) node->next->prev = node->prev;
-      s->stats_.active.fetch_sub(1, std::memory_order_relaxed);
-      if (s->opts_.max_connections) s->slots_.release();
     }
-  } exit{this, &sh, &node, &conn};
+  } exit{&sh, &node, &conn};
   try {
     handler_(conn, peer);
   } catch (const GreenletExit&) {

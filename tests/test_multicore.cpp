@@ -463,3 +463,30 @@ TEST_CASE("multicore: a listener without SO_REUSEPORT is served by one acceptor 
       },
       two_cores());
 }
+
+TEST_CASE("multicore: a connection whose handler cannot start on its core gives its place back",
+          "[multicore][net]") {
+  ringlet::run(
+      [] {
+        ringlet::net::ServerOptions opts;
+        opts.spread = ringlet::net::Spread::Handoff;
+        opts.max_connections = 2;
+        opts.stack_size = std::size_t{1} << 47;  // 128 TiB: beyond the address space, no core can map it
+        ringlet::net::StreamServer server{"127.0.0.1:0", [](ringlet::net::TcpStream&) { FAIL("ran"); }, opts};
+        server.start();
+        // Six connections, dealt to both cores: each is dropped (closed) and its slot given
+        // back, so the limit of 2 never stops the server from taking the next.
+        for (int i = 0; i < 6; ++i) {
+          auto c = ringlet::net::TcpStream::connect(server.address(), 5s);
+          char b[1];
+          std::error_code ec;
+          CHECK(c.read_some(b, ringlet::Deadline::after(5s), ec) == 0);  // closed, not timed out
+          CHECK(ec != std::errc::timed_out);
+        }
+        for (int i = 0; i < 100 && server.stats().active != 0; ++i) ringlet::sleep(5ms);
+        CHECK(server.stats().accepted == 6);
+        CHECK(server.stats().active == 0);
+        server.stop(1s);
+      },
+      two_cores());
+}

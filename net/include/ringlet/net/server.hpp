@@ -108,6 +108,7 @@ class StreamServer {
  private:
   struct Conn;   // a running handler, linked on its fiber's stack
   struct Shard;  // what one core serves: its listener (if any), accept loop and handlers
+  class Seat;    // an accepted connection's place in the counts and the connection limit
   static ListenOptions listen_options(const ServerOptions& o) {
     ListenOptions l = o.listen;
     if (o.spread == Spread::ReusePort) l.reuse_port = true;
@@ -128,7 +129,7 @@ class StreamServer {
   }
 
   void accept_loop(Shard& sh);
-  void serve(TcpStream conn, Address peer);
+  void serve(TcpStream conn, Address peer, Seat seat);
   void report(const Address& peer, std::exception_ptr e);
   Shard& local_shard() noexcept;
   void stop_handlers(Shard& sh, Clock::duration grace, std::uint64_t except);
