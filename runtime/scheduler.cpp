@@ -455,13 +455,15 @@ void Scheduler::post_call(std::function<void()> fn) {
 }
 
 // Only the first post of a burst gets here, and it rings only if the loop sleeps: a loop
-// that is awake drains the queue before it sleeps again. A poster on another scheduler's
-// thread rings with a message in its own ring's next submission (no kernel entry of its
-// own); anyone else writes the eventfd.
+// that is awake drains the queue before it sleeps again. A poster on another core of the
+// same run rings with a message in its own ring's next submission (no kernel entry of its
+// own); anyone else writes the eventfd at once. Only a core of the same group: the message
+// leaves later, and a group's schedulers all outlive every loop of it, where an unrelated
+// scheduler (another run's, on another thread) may be gone by then.
 void Scheduler::ring_if_sleeping() noexcept {
   if (!sleeping_.load(std::memory_order_seq_cst)) return;
   Scheduler* me = tls_current_;
-  if (me && me != this && me->reactor_->ring(*reactor_)) return;
+  if (me && me != this && group_ && me->group_ == group_ && me->reactor_->ring(*reactor_)) return;
   reactor_->notify();
 }
 
