@@ -244,7 +244,10 @@ void Scheduler::loop() {
     // side. Only while it pays: spins that find nothing use up the credit, a wake-up from
     // another core restores it.
     if (group_ && spin_credit_ > 0 && reactor_->in_flight() == 0) {
-      reactor_->poll();  // first send what is queued (a wake-up for another core)
+      // First send what is queued (a wake-up for another core), but reap nothing: a
+      // completion taken here (the eventfd that says the run is over, a signal) would be
+      // lost to this pass, which has already looked, and the sleep below would not see it.
+      reactor_->flush();
       if (spin_for_remote()) continue;
     }
     stacks_.trim();

@@ -58,6 +58,9 @@ class Reactor {
 
   // Flush queued work and collect completions without blocking; wakes fibers.
   virtual void poll() = 0;
+  // Send queued work to the kernel, collecting nothing: what completes stays for the next
+  // poll() or wait(), so no wake-up is taken without the loop looking at it.
+  virtual void flush() {}
   // Block until a completion, a notify() or the deadline; then as poll().
   virtual void wait(Deadline d) = 0;
   // Wake wait() from any thread. Coalesced: a burst costs one kernel write.
