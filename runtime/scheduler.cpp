@@ -94,6 +94,10 @@ Scheduler::Scheduler(const RunOptions& opts)
       stacks_(opts.stack_size ? opts.stack_size : env_stack_size()) {
   if (tls_current_)
     throw std::logic_error("ringlet::run: this thread already runs a scheduler (nested run)");
+  // Every setting is read (and a malformed one refused) before anything is set up: past
+  // this point the thread is marked as running a scheduler, which a throw would leave behind.
+  const long spin_us = opts.spin_us >= 0 ? std::min(opts.spin_us, 1000L) : env_spin_us();
+  const long monitor_ms = monitor_threshold(opts.max_blocking_ms);
   Backend backend = opts.backend == Backend::Auto ? env_backend() : opts.backend;
   std::string why;
   if (backend != Backend::Epoll) {
@@ -123,9 +127,9 @@ Scheduler::Scheduler(const RunOptions& opts)
 #endif
   native_.name = "(scheduler loop)";
   tls_current_ = this;
-  spin_window_ = std::chrono::microseconds(opts.spin_us >= 0 ? std::min(opts.spin_us, 1000L) : env_spin_us());
+  spin_window_ = std::chrono::microseconds(spin_us);
   if (spin_window_.count() == 0) spin_credit_ = 0;
-  monitor_ms_ = monitor_threshold(opts.max_blocking_ms);
+  monitor_ms_ = monitor_ms;
   if (monitor_ms_ > 0) monitor_register(this, monitor_ms_);
 }
 

@@ -101,6 +101,22 @@ TEST_CASE("bad settings in the environment are clear errors", "[errors]") {
     EnvVar v("RINGLET_STACK_CACHE", "-3");
     CHECK_THROWS_WITH(ringlet::run([] {}), Catch::Contains("RINGLET_STACK_CACHE='-3'"));
   }
+  // Each refused before the scheduler is set up: the thread can run one right after.
+  {
+    EnvVar v("RINGLET_SPIN_US", "soon");
+    CHECK_THROWS_WITH(ringlet::run([] {}), Catch::Contains("RINGLET_SPIN_US='soon'"));
+  }
+  {
+    EnvVar v("RINGLET_MAX_BLOCKING_MS", "-5");
+    CHECK_THROWS_WITH(ringlet::run([] {}), Catch::Contains("RINGLET_MAX_BLOCKING_MS='-5'"));
+  }
+  {
+    EnvVar v("RINGLET_SPIN_US", "1001");
+    ringlet::RunOptions two;
+    two.threads = 2;
+    CHECK_THROWS_WITH(ringlet::run([] {}, two), Catch::Contains("RINGLET_SPIN_US='1001'"));
+  }
+  CHECK(ringlet::run([] { return 3; }) == 3);
   {
     EnvVar v("RINGLET_STACK_SIZE", "256K");
     ringlet::run([] {
