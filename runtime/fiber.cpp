@@ -45,6 +45,22 @@ Scheduler& waiting_scheduler(Fiber* f, const char* op) {
   return *s;
 }
 
+// Another core's fiber: its own scheduler kills it, on its loop (a reference keeps it until
+// then). Throws if the call cannot be posted (no memory), holding nothing.
+void kill_on_owner(Fiber* f) {
+  Scheduler* owner = f->sched;
+  f->add_ref();
+  try {
+    owner->post_call([owner, f] {
+      owner->kill(f);
+      f->release();
+    });
+  } catch (...) {
+    f->release();
+    throw;
+  }
+}
+
 // Link n into target's joiners unless target has finished (then false).
 bool link_join(Fiber* target, JoinNode* n) {
   JoinersGuard guard(target);
@@ -125,13 +141,7 @@ void kill_fiber(Fiber* f) {
   if (!s || !same_run(*s, f))
     throw std::logic_error("ringlet: kill of a fiber of another ringlet::run or from a plain "
                            "thread is not supported");
-  // Another core's fiber: its own scheduler kills it, on its loop.
-  Scheduler* owner = f->sched;
-  f->add_ref();
-  owner->post_call([owner, f] {
-    owner->kill(f);
-    f->release();
-  });
+  kill_on_owner(f);
 }
 
 void handle_acquired(Fiber* f) noexcept {
@@ -231,15 +241,9 @@ void kill_and_wait(std::vector<BasicGreenlet>& members, bool kill) noexcept {
       if (f->sched == s) {
         s->kill(f);
       } else {
-        Scheduler* owner = f->sched;
-        f->add_ref();
         try {
-          owner->post_call([owner, f] {
-            owner->kill(f);
-            f->release();
-          });
+          kill_on_owner(f);
         } catch (...) {  // no memory to post: it is waited for unkilled
-          f->release();
         }
       }
     }
