@@ -10,7 +10,7 @@ bash scripts/setup.sh || exit 1
 bash scripts/build.sh build --buildtype=debugoptimized || exit 1
 meson test -C build --print-errorlogs --num-processes 1
 bash scripts/build.sh build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false || exit 1
-meson test -C build-asan --suite runtime --suite patch --print-errorlogs --num-processes 1
+meson test -C build-asan --suite runtime --suite patch --suite http --print-errorlogs --num-processes 1
 
 bash scripts/build.sh build-tsan --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dbench=false || exit 1
 meson test -C build-tsan --suite multicore --print-errorlogs --num-processes 1

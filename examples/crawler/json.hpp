@@ -15,6 +15,12 @@ inline void json_string(std::string& out, std::string_view s) {
       if (c == '"' || c == '\\') {
         out += '\\';
         out += static_cast<char>(c);
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (c == '\r') {
+        out += "\\r";
       } else if (c < 0x20) {
         out += "\\u00";
         out += hex[c >> 4];

@@ -153,7 +153,7 @@ struct Client::Impl {
     }
     std::error_code ec;
     auto addrs = resolve(url.host(), url.port(), d, AF_UNSPEC, ec);
-    if (ec == std::errc::timed_out) throw Error(ErrorKind::Timeout, "DNS lookup of " + url.host() + " timed out");
+    if (ec == std::errc::timed_out) throw Error(ErrorKind::Timeout, "timed out: looking up " + url.host());
     if (ec || addrs.empty())
       throw Error(ErrorKind::Dns, "cannot resolve " + url.host() + ": " + (ec ? ec.message() : "no addresses"));
     std::lock_guard lk(mu);
@@ -169,8 +169,8 @@ struct Client::Impl {
     TcpStream s = TcpStream::connect(std::span<const Address>(addrs), cd, ec);
     if (ec) {
       if (ec == std::errc::timed_out)
-        throw Error(ErrorKind::Timeout, total.passed() ? "total timeout passed while connecting to " + url.authority()
-                                                       : "connect to " + url.authority() + " timed out after " +
+        throw Error(ErrorKind::Timeout, total.passed() ? "timed out: the deadline passed connecting to " + url.authority()
+                                                       : "timed out: connecting to " + url.authority() + " took over " +
                                                              ms_text(opts.connect_timeout));
       throw Error(ErrorKind::Connect, "cannot connect to " + url.authority() + ": " + ec.message());
     }
@@ -188,7 +188,7 @@ struct Client::Impl {
     } catch (const TlsError& e) {
       throw Error(ErrorKind::Tls, e.what());
     } catch (const std::system_error& e) {
-      if (is_timeout(e)) throw Error(ErrorKind::Timeout, "TLS handshake with " + url.authority() + " timed out");
+      if (is_timeout(e)) throw Error(ErrorKind::Timeout, "timed out: TLS handshake with " + url.authority());
       throw Error(ErrorKind::Tls, "TLS handshake with " + url.authority() + " failed: " + e.code().message());
     }
     return c;
@@ -298,8 +298,9 @@ struct Client::Impl {
         throw Error(ErrorKind::Tls, e.what());
       } catch (const std::system_error& e) {
         if (is_timeout(e))
-          throw Error(ErrorKind::Timeout, total.passed() ? "total timeout passed" : "no data from " + url.authority() +
-                                                                                       " for " + ms_text(opts.read_timeout));
+          throw Error(ErrorKind::Timeout, total.passed() ? "timed out: the deadline passed waiting for " + url.authority()
+                                                         : "timed out: no data from " + url.authority() + " for " +
+                                                               ms_text(opts.read_timeout));
         throw Error(ErrorKind::Io, "connection to " + url.authority() + " failed: " + e.code().message());
       }
     }

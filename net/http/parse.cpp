@@ -208,6 +208,7 @@ std::size_t ResponseParser::feed(std::string_view data) {
 
 void ResponseParser::feed_eof() {
   if (done()) return;
+  if (!beast_->got_some()) throw Error(ErrorKind::Io, "connection closed without a response");
   boost::beast::error_code ec;
   beast_->put_eof(ec);
   if (ec) fail(ec);
