@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(g++ gcc meson ninja-build pkg-config libboost-context-dev liburing-dev catch2 libcli11-dev python3
       libcurl4-openssl-dev curl apache2-utils
-      libboost-dev libssl-dev openssl zlib1g-dev liburiparser-dev libgumbo-dev "$@")
+      libboost-dev libssl-dev openssl zlib1g-dev liburiparser-dev libgumbo-dev
+      clang "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -384,6 +384,7 @@ TEST_CASE("http client: malformed responses from a hostile server are errors, no
     const std::vector<std::pair<std::string, http::ErrorKind>> cases = {
         {"garbage\r\n\r\n", http::ErrorKind::Protocol},
         {"HTTP/1.1 abc OK\r\n\r\n", http::ErrorKind::Protocol},
+        {"HTTP/1.1 002 OK\r\nContent-Length: 0\r\n\r\n", http::ErrorKind::Protocol},  // found by the fuzzer
         {"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nx", http::ErrorKind::Protocol},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", http::ErrorKind::Protocol},
         {"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", http::ErrorKind::Protocol},

@@ -18,29 +18,7 @@
 
 namespace ringlet::net::http {
 
-const char* to_string(ErrorKind k) noexcept {
-  switch (k) {
-    case ErrorKind::InvalidUrl: return "invalid-url";
-    case ErrorKind::Dns: return "dns";
-    case ErrorKind::Connect: return "connect";
-    case ErrorKind::Tls: return "tls";
-    case ErrorKind::Timeout: return "timeout";
-    case ErrorKind::Io: return "io";
-    case ErrorKind::Protocol: return "protocol";
-    case ErrorKind::TooLarge: return "too-large";
-    case ErrorKind::Decode: return "decode";
-    case ErrorKind::TooManyRedirects: return "too-many-redirects";
-    case ErrorKind::RedirectLoop: return "redirect-loop";
-  }
-  return "unknown";
-}
-
 namespace {
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 std::string ms_text(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
   return std::to_string(d.count()) + " ms";
@@ -53,31 +31,6 @@ bool is_timeout(const std::system_error& e) { return e.code() == std::errc::time
 // A kept connection the server had closed: the exchange may be sent again on a new one.
 struct Stale {};
 }  // namespace
-
-void Headers::set(std::string_view name, std::string value) {
-  remove(name);
-  fields_.emplace_back(std::string(name), std::move(value));
-}
-
-void Headers::remove(std::string_view name) {
-  std::erase_if(fields_, [&](const auto& f) { return iequals(f.first, name); });
-}
-
-std::optional<std::string_view> Headers::get(std::string_view name) const noexcept {
-  for (const auto& f : fields_)
-    if (iequals(f.first, name)) return std::string_view(f.second);
-  return std::nullopt;
-}
-
-std::string Response::content_type() const {
-  std::string_view v = header("Content-Type");
-  v = v.substr(0, v.find(';'));
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  std::string out(v);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // One connection: plain, or TLS over the TCP stream.
 struct Conn {

@@ -93,7 +93,13 @@ void Inflater::finish() const {
 
 // ---- ResponseParser --------------------------------------------------------------------
 
-void ResponseBeast::on_response_impl(int code, string_view reason, int version, error_code&) {
+void ResponseBeast::on_response_impl(int code, string_view reason, int version, error_code& ec) {
+  if (code < 100) {  // Beast takes any three digits; RFC 9110 status codes start at 100
+    owner_.raised_ = std::make_exception_ptr(
+        Error(ErrorKind::Protocol, "malformed response: status code " + std::to_string(code) + " out of range"));
+    ec = stop_code();
+    return;
+  }
   owner_.out_.status = code;
   owner_.out_.reason.assign(reason.data(), reason.size());
   owner_.out_.version = version;
