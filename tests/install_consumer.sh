@@ -9,7 +9,7 @@ meson install -C "$build" --destdir "$prefix" --quiet >/dev/null
 root="$prefix$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')"
 pc=$(dirname "$(find "$root" -name ringlet.pc | head -n1)")
 # The .pc file names the real prefix; point it at the staged one.
-sed -i "s|^prefix=.*|prefix=$root|" "$pc/ringlet.pc"
+sed -i "s|^prefix=.*|prefix=$root|" "$pc/ringlet.pc" "$pc/ringlet-http.pc"
 cat > "$prefix/consumer.cpp" <<'CPP'
 #include <ringlet/ringlet.hpp>
 #include <chrono>
@@ -49,7 +49,9 @@ for i, b in enumerate(blocks):
 print(f"README: {len(blocks)} C++ examples")
 PY
 for f in "$prefix"/readme*.cpp; do
-  g++ -std=c++20 "$f" -o "${f%.cpp}" $(pkg-config --cflags --libs ringlet)
+  pkgs=ringlet
+  grep -q "ringlet/net/http.hpp" "$f" && pkgs=ringlet-http  # the HTTP client's own library
+  g++ -std=c++20 "$f" -o "${f%.cpp}" $(pkg-config --cflags --libs $pkgs)
   LD_LIBRARY_PATH="$(pkg-config --variable=libdir ringlet)" "${f%.cpp}" </dev/null >/dev/null
 done
 echo "README examples built and ran"
