@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -64,20 +63,6 @@ std::string_view mime_type(std::string_view path) {
 bool compressible(std::string_view type) {
   return type.starts_with("text/") || type.starts_with("application/json") || type.starts_with("application/xml") ||
          type.starts_with("image/svg");
-}
-
-std::string gzip(std::string_view in) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, in.size()) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
 }
 
 // "%41b" -> "Ab"; nullopt on a malformed escape or a NUL.
@@ -298,7 +283,7 @@ int main(int argc, char** argv) {
         if (use_gzip && r.status == 200 && compressible(r.type)) {
           auto ae = req.headers.get("Accept-Encoding");
           if (ae && ae->find("gzip") != std::string_view::npos) {
-            r.body = gzip(r.body);
+            r.body = http::detail::compress(r.body, 16 + 15);
             r.extra += "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n";
           }
         }

@@ -1,12 +1,11 @@
 // ringlet::net::http: URLs, the client against raw local servers (well-formed and hostile),
 // keep-alive, redirects, limits, deadlines, and HTTPS with self-signed certificates.
-#include <zlib.h>
-
 #include <string>
 #include <vector>
 
 #include "helpers.hpp"
 #include "http_helpers.hpp"
+#include "parse.hpp"
 #include "ringlet/net/http.hpp"
 #include "ringlet/net/tls.hpp"
 
@@ -19,19 +18,7 @@ namespace http = ringlet::net::http;
 
 namespace {
 
-std::string compress(std::string_view in, int window_bits) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, in.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
+using ringlet::net::http::detail::compress;
 
 // The kind of the http::Error fn throws (fails the test if it throws none).
 template <class Fn>

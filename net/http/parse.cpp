@@ -91,6 +91,21 @@ void Inflater::finish() const {
     throw Error(ErrorKind::Decode, format_ == Format::Gzip ? "gzip body cut short" : "deflate body cut short");
 }
 
+std::string compress(std::string_view in, int window_bits) {
+  z_stream z{};
+  if (deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw Error(ErrorKind::Decode, "zlib: cannot start compressing");
+  std::string out(deflateBound(&z, static_cast<uLong>(in.size())) + 64, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
 // ---- ResponseParser --------------------------------------------------------------------
 
 void ResponseBeast::on_response_impl(int code, string_view reason, int version, error_code& ec) {

@@ -39,6 +39,10 @@ class Inflater {
   bool raw_tried_ = false;
 };
 
+// `in` compressed in one go: window_bits 16 + 15 for gzip, 15 for zlib ("deflate"), -15 for
+// raw deflate. For servers that compress their answers (and for tests).
+std::string compress(std::string_view in, int window_bits);
+
 struct Limits {
   std::size_t max_header = 64u << 10;
   std::size_t max_body = 16u << 20;
