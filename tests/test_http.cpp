@@ -437,7 +437,7 @@ TEST_CASE("https: verification against a self-signed certificate fails clearly; 
             if (n == 0) return;
             req.append(buf, n);
           }
-          s.write_all(response("secret " + s.protocol()));
+          s.write_all(response("secret " + s.protocol() + " sni=" + s.server_name()));
           s.shutdown();
         } catch (const ringlet::net::TlsError&) {
           // the client refused our certificate: expected in some cases
@@ -466,8 +466,12 @@ TEST_CASE("https: verification against a self-signed certificate fails clearly; 
     http::ClientOptions trusted;
     trusted.ca_file = cert.cert;
     http::Client ca{trusted};
-    CHECK(ca.get("https://localhost:" + port + "/").body.starts_with("secret"));
-    CHECK(ca.get("https://127.0.0.1:" + port + "/").body.starts_with("secret"));  // IP SAN
+    auto named = ca.get("https://localhost:" + port + "/").body;
+    CHECK(named.starts_with("secret"));
+    CHECK(named.ends_with(" sni=localhost"));  // the name went out as SNI
+    auto by_ip = ca.get("https://127.0.0.1:" + port + "/").body;
+    CHECK(by_ip.starts_with("secret"));  // checked against the IP SAN
+    CHECK(by_ip.ends_with(" sni="));     // an IP literal is sent no SNI (RFC 6066)
 
     // A certificate valid for "localhost" only, reached by IP: the name check fails.
     http::ClientOptions trusted2;

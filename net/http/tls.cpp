@@ -199,6 +199,11 @@ void TlsStream::shutdown(Deadline d) noexcept {
 }
 
 std::string TlsStream::protocol() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
+std::string TlsStream::server_name() const {
+  const char* n = ssl_ ? SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name) : nullptr;
+  return n ? n : "";
+}
+
 std::string TlsStream::cipher() const { return ssl_ ? SSL_get_cipher_name(ssl_) : ""; }
 
 }  // namespace ringlet::net

@@ -81,6 +81,8 @@ class TlsStream {
   // "TLSv1.3", and the negotiated cipher, once the handshake is done.
   std::string protocol() const;
   std::string cipher() const;
+  // On a server: the host name the client sent (SNI), "" if none.
+  std::string server_name() const;
 
  private:
   template <class Op>
