@@ -155,7 +155,8 @@ TEST_CASE("crawler: the generated site, crawled to exactly the expected pages", 
     }
     if (u.ends_with(".png")) CHECK(field(l, "content_type") == "image/png");
     if (u == root + "/") {
-      CHECK(field(l, "links") == "8");  // mailto is not a link; "#top" is this page (seen already)
+      CHECK(field(l, "links") == "8");  // "#top" is this page (seen already)
+      CHECK(field(l, "invalid_links") == "1");  // mailto:
       CHECK(field(l, "depth") == "0");
     }
     if (u.ends_with("/sub/deeper.html")) CHECK(field(l, "depth") == "3");
@@ -309,6 +310,8 @@ TEST_CASE("crawler: a hostile server's answers are recorded as errors, never a c
   auto error = [&](const std::string& p) { return field(line_of[p], "error"); };
   CHECK(error("/") == "null");
   CHECK(field(line_of["/"], "links") == "10");
+  CHECK(field(line_of["/"], "invalid_links") == "1");  // http://[::1/bad-url
+  CHECK(c.err.find("1 invalid or not http(s)") != std::string::npos);
   CHECK(error("/bin") == "null");  // binary junk labelled HTML: parsed, nothing found
   CHECK(error("/huge").find("body larger than the limit of 1000000 bytes") != std::string::npos);
   CHECK(error("/loop").find("redirect loop") != std::string::npos);

@@ -150,10 +150,10 @@ class Crawler {
     std::string detail;
     for (const auto& [what, n] : error_kinds_) detail += (detail.empty() ? "" : ", ") + std::to_string(n) + " " + what;
     if (!detail.empty()) std::fprintf(stderr, " (%s)", detail.c_str());
-    std::fprintf(stderr, "\ncrawler: %zu links seen, %zu queued not fetched%s, %zu blocked by robots.txt, %zu retries, %" PRIu64
-                 " connections for %" PRIu64 " requests\n",
-                 seen_.size(), queued_, dispatched_ >= s_.max_pages && queued_ ? " (page limit)" : "", blocked_, retries_,
-                 client_.stats().connections, client_.stats().requests);
+    std::fprintf(stderr, "\ncrawler: %zu links seen, %zu queued not fetched%s, %zu blocked by robots.txt, %zu invalid or "
+                 "not http(s), %zu retries, %" PRIu64 " connections for %" PRIu64 " requests\n",
+                 seen_.size(), queued_, dispatched_ >= s_.max_pages && queued_ ? " (page limit)" : "", blocked_,
+                 invalid_links_, retries_, client_.stats().connections, client_.stats().requests);
   }
 
   bool interrupted() const noexcept { return interrupted_; }
@@ -242,6 +242,7 @@ class Crawler {
     std::string content_type;
     std::size_t bytes = 0;
     std::size_t links = 0;
+    std::size_t invalid_links = 0;
     std::size_t redirects = 0;
     int retries = 0;
     std::string error;
@@ -297,6 +298,8 @@ class Crawler {
             seen_.insert(final_url.str());
             auto links = parse(std::move(r.body), final_url);
             rec.links = links.urls.size();
+            rec.invalid_links = links.invalid;
+            invalid_links_ += links.invalid;
             if (item.depth < s_.depth)
               for (auto& u : links.urls)
                 if (host_allowed(u)) enqueue(std::move(u), item.depth + 1);
@@ -363,6 +366,7 @@ class Crawler {
       crawler::json_string(line, rec.content_type);
     line += ",\"bytes\":" + std::to_string(rec.bytes);
     line += ",\"links\":" + std::to_string(rec.links);
+    line += ",\"invalid_links\":" + std::to_string(rec.invalid_links);
     line += ",\"depth\":" + std::to_string(item.depth);
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f", ms);
@@ -406,7 +410,8 @@ class Crawler {
   std::unordered_set<std::string> seed_hosts_, allowed_;
   ringlet::Group workers_;
   ringlet::Event changed_;
-  std::size_t queued_ = 0, active_ = 0, dispatched_ = 0, done_ = 0, errors_ = 0, blocked_ = 0, retries_ = 0;
+  std::size_t queued_ = 0, active_ = 0, dispatched_ = 0, done_ = 0, errors_ = 0, blocked_ = 0, retries_ = 0,
+              invalid_links_ = 0;
   std::map<std::string, std::size_t> error_kinds_;
   bool stopping_ = false, interrupted_ = false, progress_shown_ = false;
   Clock::time_point started_{}, finished_{};

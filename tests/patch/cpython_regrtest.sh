@@ -24,7 +24,10 @@ start=$SECONDS
 native_rc=$?
 echo "regrtest: native exit $native_rc after $((SECONDS - start)) s; now under ringlet-run"
 start=$SECONDS
-(cd "$work" && "$rr" --stats -- "$py" "${args[@]}") >"$work/patched.log" 2>&1
+# The blocking monitor is off here: a CPU-heavy test case on a loaded machine runs past its
+# 100 ms, and its report on stderr then splits the case's "... ok" line in the merged log,
+# which reads as a missing outcome. (The monitor has its own tests.)
+(cd "$work" && RINGLET_MAX_BLOCKING_MS=0 "$rr" --stats -- "$py" "${args[@]}") >"$work/patched.log" 2>&1
 patched_rc=$?
 echo "regrtest: patched exit $patched_rc after $((SECONDS - start)) s"
 outcomes "$work/native.log" >"$work/native.txt"
