@@ -331,14 +331,30 @@ class Crawler {
     write(item, rec, t0);
   }
 
-  // Link extraction is the crawl's CPU work (an HTML5 parse): with --threads it is dealt
-  // round-robin to the run's cores, this fiber waiting for the result as for any I/O. The
-  // body moves into the job, so a fiber killed while it waits leaves nothing dangling.
+  // Link extraction is the crawl's CPU work (an HTML5 parse). With --threads the other cores
+  // take it: a page goes to the core with the fewest parses waiting, and this fiber waits
+  // for the result as for any I/O. Core 0 also runs every fetch, so it parses a page itself
+  // only when every other core has kMaxBacklog waiting: the split adapts to how heavy pages
+  // are against the rest of the work. The body moves into the job, so a fiber killed while
+  // it waits leaves nothing dangling.
+  static constexpr int kMaxBacklog = 16;
   crawler::Links parse(std::string body, const http::Url& url) {
     unsigned n = ringlet::cores();
-    unsigned core = n == 1 ? 0 : next_core_++ % n;
-    if (core == ringlet::this_core()) return crawler::extract_links(body, url);
-    return ringlet::spawn_on(core, [body = std::move(body), url] { return crawler::extract_links(body, url); }).get();
+    unsigned best = 0;
+    for (unsigned c = 1; c < n; ++c)
+      if (best == 0 || backlog_[c].load(std::memory_order_relaxed) < backlog_[best].load(std::memory_order_relaxed))
+        best = c;
+    if (best == 0 || backlog_[best].load(std::memory_order_relaxed) >= kMaxBacklog)
+      return crawler::extract_links(body, url);
+    backlog_[best].fetch_add(1, std::memory_order_relaxed);
+    auto* done = &backlog_[best];
+    return ringlet::spawn_on(best, [body = std::move(body), url, done] {
+             struct Done {
+               std::atomic<int>* d;
+               ~Done() { d->fetch_sub(1, std::memory_order_relaxed); }
+             } leave{done};
+             return crawler::extract_links(body, url);
+           }).get();
   }
 
   void write(const Item& item, const Record& rec, Clock::time_point t0) {
@@ -405,7 +421,7 @@ class Crawler {
   std::unordered_map<std::string, Host> hosts_;  // by origin; nodes never move
   std::vector<Host*> rotation_;
   std::size_t cursor_ = 0;
-  unsigned next_core_ = 0;
+  std::unique_ptr<std::atomic<int>[]> backlog_{new std::atomic<int>[ringlet::cores()]{}};  // parses per core
   std::unordered_set<std::string> seen_;
   std::unordered_set<std::string> seed_hosts_, allowed_;
   ringlet::Group workers_;
