@@ -55,7 +55,7 @@ struct Settings {
   double timeout = 10;
   int retries = 2;
   double backoff = 0.5;
-  std::string user_agent = "ringlet-crawler/0.1 (+https://github.com/ringlet)";
+  std::string user_agent = "ringlet-crawler/0.1";
   std::string output = "-";
   bool insecure = false;
   std::string ca_file;

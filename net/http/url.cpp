@@ -113,18 +113,38 @@ Url Url::parse(std::string_view text) {
   return std::move(*u);
 }
 
-std::optional<Url> Url::resolve(std::string_view reference, std::string* why) const {
+struct UrlResolver::Impl {
+  std::string text;  // the base's text: the parsed URI points into it
+  Parsed base;
+  std::string error;  // why the base would not parse (never, for a Url)
+};
+
+UrlResolver::UrlResolver(const Url& base) : impl_(std::make_unique<Impl>()) {
+  impl_->text = base.str();
+  if (!impl_->base.parse(impl_->text, &impl_->error) && impl_->error.empty()) impl_->error = "malformed base URL";
+}
+
+UrlResolver::~UrlResolver() = default;
+
+std::optional<Url> UrlResolver::resolve(std::string_view reference, std::string* why) const {
+  if (!impl_->base.live) {
+    if (why) *why = impl_->error;
+    return std::nullopt;
+  }
   std::string s = clean(reference);
-  Parsed ref, base, abs;
+  Parsed ref, abs;
   if (!ref.parse(s, why)) return std::nullopt;
-  if (!base.parse(text_, why)) return std::nullopt;
-  if (uriAddBaseUriExA(&abs.uri, &ref.uri, &base.uri, URI_RESOLVE_STRICTLY) != URI_SUCCESS) {
-    if (why) *why = "cannot resolve against " + text_;
+  if (uriAddBaseUriExA(&abs.uri, &ref.uri, &impl_->base.uri, URI_RESOLVE_STRICTLY) != URI_SUCCESS) {
+    if (why) *why = "cannot resolve against " + impl_->text;
     return std::nullopt;
   }
   abs.live = true;
   Url out;
   return normal(abs.uri, out, why);
+}
+
+std::optional<Url> Url::resolve(std::string_view reference, std::string* why) const {
+  return UrlResolver(*this).resolve(reference, why);
 }
 
 std::string Url::authority() const {

@@ -104,6 +104,21 @@ class Url {
   std::size_t target_at_ = 0;
 };
 
+// Many references resolved against one base URL (a page's links), the base parsed once.
+class UrlResolver {
+ public:
+  explicit UrlResolver(const Url& base);
+  ~UrlResolver();
+  UrlResolver(const UrlResolver&) = delete;
+  UrlResolver& operator=(const UrlResolver&) = delete;
+  // As Url::resolve.
+  std::optional<Url> resolve(std::string_view reference, std::string* why = nullptr) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Header fields in order, names compared without case.
 class Headers {
  public:
