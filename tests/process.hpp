@@ -96,6 +96,16 @@ class Process {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
+  // Wait (at most `limit`) until stderr contains `needle`.
+  bool wait_for_err(const std::string& needle, std::chrono::milliseconds limit = 10000ms) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (err_text_.find(needle) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left <= 0ms || !pump(static_cast<int>(left.count()))) return err_text_.find(needle) != std::string::npos;
+    }
+    return true;
+  }
+
   void signal(int sig) { ::kill(pid_, sig); }
   const std::string& out() const { return out_text_; }
   const std::string& err() const { return err_text_; }

@@ -337,12 +337,13 @@ TEST_CASE("crawler: Ctrl-C stops it at once, with a summary and a complete outpu
     site.write("p" + std::to_string(i) + ".html", page({}));
   }
   site.write("index.html", page(hrefs));
-  auto server = http_server(site.path, {"--delay", "700"});
+  auto server = http_server(site.path, {"--delay", "1000", "--log"});
   auto port = start_http_server(server);
   TempDir out;
   Process p({"crawler", "http://127.0.0.1:" + std::to_string(port) + "/", "--concurrency", "5", "--per-host", "5", "--no-robots",
              "--output", out.path + "/out.jsonl"});
-  std::this_thread::sleep_for(1200ms);  // the index is in, five pages are in flight
+  REQUIRE(server.wait_for_err("GET / 200"));  // the index is served: five pages go out
+  std::this_thread::sleep_for(400ms);         // and are in flight for another ~600 ms
   auto t0 = std::chrono::steady_clock::now();
   p.signal(SIGINT);
   int status = p.wait(10000ms);
