@@ -70,11 +70,12 @@ struct Item {
   int depth;
 };
 
-// One origin (scheme://host:port): its queue, its fetches in flight, its robots.txt.
+// One origin (scheme://host:port): its queue, its limit of fetches at once, its robots.txt.
 struct Host {
+  explicit Host(std::size_t per_host) : slots(per_host) {}
   std::string origin;
   std::deque<Item> queue;
-  std::size_t active = 0;
+  ringlet::Semaphore slots;  // --per-host: a permit per fetch in flight
   enum class RobotsState { Unknown, Fetching, Ready } robots_state = RobotsState::Unknown;
   crawler::Robots robots;
   std::string robots_error;  // why every page of the host is refused, if it is
@@ -84,7 +85,7 @@ struct Host {
 class Crawler {
  public:
   explicit Crawler(const Settings& s, std::FILE* out)
-      : s_(s), out_(out), client_(client_options(s)), rng_(std::random_device{}()) {}
+      : s_(s), out_(out), client_(client_options(s)), rng_(std::random_device{}()), workers_(s.concurrency) {}
 
   // Returns false if no seed was valid.
   bool seed() {
@@ -109,19 +110,21 @@ class Crawler {
   }
 
   // The dispatcher: start fetches while there is room, until nothing is queued or running.
+  // The global limit is a Pool of --concurrency fibers, the per-host one a Semaphore per
+  // origin. The dispatcher never blocks in either (it asks for a free slot first), so it
+  // can start a fetch for whichever origin has room and stop at once on Ctrl-C.
   void run() {
     started_ = Clock::now();
     auto progress = ringlet::spawn([this] { progress_loop(); });
     while (!stopping_) {
       changed_.clear();
       bool started_one = false;
-      while (active_ < s_.concurrency && dispatched_ < s_.max_pages && !stopping_) {
-        Host* h = pick();
+      while (workers_.free_count() > 0 && dispatched_ < s_.max_pages && !stopping_) {
+        Host* h = pick();  // takes a permit of that origin's Semaphore
         if (!h) break;
         Item item = std::move(h->queue.front());
         h->queue.pop_front();
         --queued_;
-        ++h->active;
         ++active_;
         ++dispatched_;
         workers_.spawn([this, h, item = std::move(item)]() mutable { fetch(*h, std::move(item)); });
@@ -179,7 +182,7 @@ class Crawler {
 
   void enqueue(http::Url u, int depth) {
     if (!seen_.insert(u.str()).second) return;
-    auto [it, fresh] = hosts_.try_emplace(u.origin());
+    auto [it, fresh] = hosts_.try_emplace(u.origin(), s_.per_host);
     Host& h = it->second;
     if (fresh) {
       h.origin = it->first;
@@ -190,11 +193,11 @@ class Crawler {
     ++queued_;
   }
 
-  // The next host, round robin, with something queued and room under its limit.
+  // The next host, round robin, with something queued and a free permit (taken).
   Host* pick() {
     for (std::size_t tried = 0; tried < rotation_.size(); ++tried) {
       Host* h = rotation_[cursor_++ % rotation_.size()];
-      if (!h->queue.empty() && h->active < s_.per_host) return h;
+      if (!h->queue.empty() && h->slots.try_acquire()) return h;
     }
     return nullptr;
   }
@@ -254,7 +257,7 @@ class Crawler {
       Crawler& c;
       Host& h;
       ~Leave() {
-        --h.active;
+        h.slots.release();
         --c.active_;
         c.changed_.set();
       }
@@ -424,7 +427,7 @@ class Crawler {
   std::unique_ptr<std::atomic<int>[]> backlog_{new std::atomic<int>[ringlet::cores()]{}};  // parses per core
   std::unordered_set<std::string> seen_;
   std::unordered_set<std::string> seed_hosts_, allowed_;
-  ringlet::Group workers_;
+  ringlet::Pool workers_;  // the fetches: at most --concurrency at once
   ringlet::Event changed_;
   std::size_t queued_ = 0, active_ = 0, dispatched_ = 0, done_ = 0, errors_ = 0, blocked_ = 0, retries_ = 0,
               invalid_links_ = 0;
