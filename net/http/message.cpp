@@ -4,16 +4,11 @@
 #include <cctype>
 
 #include "ringlet/net/http.hpp"
+#include "text.hpp"
 
 namespace ringlet::net::http {
 
-namespace {
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-}  // namespace
+using detail::iequals;
 
 const char* to_string(ErrorKind k) noexcept {
   switch (k) {

@@ -1,6 +1,8 @@
 // Response and request parsing on Boost.Beast's basic_parser; bodies decoded with zlib.
 #include "parse.hpp"
 
+#include "text.hpp"
+
 #include <boost/beast/http/error.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -12,11 +14,6 @@ namespace ringlet::net::http::detail {
 namespace bhttp = boost::beast::http;
 
 namespace {
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
