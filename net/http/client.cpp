@@ -34,9 +34,13 @@ struct Stale {};
 
 // One connection: plain, or TLS over the TCP stream.
 struct Conn {
+  static constexpr std::size_t kBuf = 16384;
   std::optional<TcpStream> plain;
   std::optional<TlsStream> tls;
   Clock::time_point idle_since{};
+  // Responses are read into this, allocated once per connection: on the fiber's stack it
+  // would be a quarter of a default 64 KiB stack (half, with TLS's own buffer below it).
+  std::unique_ptr<char[]> buf = std::make_unique_for_overwrite<char[]>(kBuf);
 
   int fd() const noexcept { return tls ? const_cast<TlsStream&>(*tls).tcp().fd() : plain->fd(); }
   std::size_t read_some(MutableBuffer b, Deadline d) { return tls ? tls->read_some(b, d) : plain->read_some(b, d); }
@@ -197,12 +201,12 @@ struct Client::Impl {
     resp.reused_connection = reused;
     detail::ResponseParser parser(resp, {opts.max_header, opts.max_body, opts.decompress}, req.method == "HEAD");
     std::string pending;
-    char buf[16384];
+    char* buf = c.buf.get();
     bool any = false;
     while (!parser.done()) {
       std::size_t n;
       try {
-        n = c.read_some({buf, sizeof buf}, earliest(total, Deadline::after(opts.read_timeout)));
+        n = c.read_some({buf, Conn::kBuf}, earliest(total, Deadline::after(opts.read_timeout)));
       } catch (const std::system_error& e) {
         if (reused && !any && !is_timeout(e)) throw Stale{};
         throw;

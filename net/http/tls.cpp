@@ -107,7 +107,7 @@ TlsStream::TlsStream(TcpStream tcp, const TlsContext& ctx, std::string_view host
 
 TlsStream::TlsStream(TlsStream&& o) noexcept
     : tcp_(std::move(o.tcp_)), ssl_(std::exchange(o.ssl_, nullptr)), in_(std::exchange(o.in_, nullptr)),
-      out_(std::exchange(o.out_, nullptr)), host_(std::move(o.host_)) {}
+      out_(std::exchange(o.out_, nullptr)), host_(std::move(o.host_)), rbuf_(std::move(o.rbuf_)) {}
 
 TlsStream& TlsStream::operator=(TlsStream&& o) noexcept {
   if (this != &o) {
@@ -117,6 +117,7 @@ TlsStream& TlsStream::operator=(TlsStream&& o) noexcept {
     in_ = std::exchange(o.in_, nullptr);
     out_ = std::exchange(o.out_, nullptr);
     host_ = std::move(o.host_);
+    rbuf_ = std::move(o.rbuf_);
   }
   return *this;
 }
@@ -148,13 +149,14 @@ int TlsStream::drive(Op op, Deadline d, bool reading) {
     if (err == SSL_ERROR_NONE) return r;
     if (err == SSL_ERROR_ZERO_RETURN) return 0;  // close_notify
     if (err == SSL_ERROR_WANT_READ) {
-      char buf[16384];
-      std::size_t n = tcp_.read_some({buf, sizeof buf}, d);
+      constexpr std::size_t kRead = 16384;  // a TLS record's worth
+      if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<char[]>(kRead);
+      std::size_t n = tcp_.read_some({rbuf_.get(), kRead}, d);
       if (n == 0) {
         if (reading && SSL_is_init_finished(ssl_)) return 0;  // closed without close_notify
         throw TlsError("TLS: connection closed by the peer during the handshake");
       }
-      BIO_write(in_, buf, static_cast<int>(n));
+      BIO_write(in_, rbuf_.get(), static_cast<int>(n));
       continue;
     }
     if (err == SSL_ERROR_WANT_WRITE) continue;  // memory BIOs take everything

@@ -94,6 +94,9 @@ class TlsStream {
   BIO* in_ = nullptr;   // bytes from the peer, for OpenSSL to read (owned by ssl_)
   BIO* out_ = nullptr;  // bytes OpenSSL wrote, for us to send (owned by ssl_)
   std::string host_;
+  // Where socket bytes land before OpenSSL takes them: on the heap, once per stream, not
+  // 16 KiB of a fiber's stack on every call.
+  std::unique_ptr<char[]> rbuf_;
 };
 
 }  // namespace ringlet::net
