@@ -272,14 +272,10 @@ std::size_t RequestParser::feed(std::string_view data) {
     if (ec) throw Error(ErrorKind::Protocol, "malformed request: " + ec.message());
     if (n == 0) break;
   }
-  if (done()) {
-    head_.keep_alive = beast_->keep_alive();
-    head_.done = true;
-  }
+  if (done()) head_.keep_alive = beast_->keep_alive();
   return used;
 }
 
 bool RequestParser::done() const noexcept { return beast_->is_done(); }
-bool RequestParser::header_done() const noexcept { return beast_->is_header_done(); }
 
 }  // namespace ringlet::net::http::detail

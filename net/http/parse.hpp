@@ -131,7 +131,6 @@ struct RequestHead {
   int version = 11;
   Headers headers;
   bool keep_alive = true;
-  bool done = false;  // the whole request (its body too) has been read
 };
 
 class RequestParser {
@@ -140,8 +139,7 @@ class RequestParser {
   ~RequestParser();
   // As ResponseParser::feed; throws Error{Protocol} / Error{TooLarge}.
   std::size_t feed(std::string_view data);
-  bool done() const noexcept;
-  bool header_done() const noexcept;
+  bool done() const noexcept;  // the whole request, its body too, has been read
   RequestHead& head() noexcept { return head_; }
 
  private:
