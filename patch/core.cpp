@@ -156,7 +156,6 @@ bool kernel_nonblocking(int fd, FdState* st) noexcept {
 namespace {
 __thread SignalCounts t_signals __attribute__((tls_model("initial-exec")));
 __thread SignalCounts t_seen __attribute__((tls_model("initial-exec")));
-__thread WaitNode* t_waits __attribute__((tls_model("initial-exec"))) = nullptr;
 __thread int t_handler_depth __attribute__((tls_model("initial-exec"))) = 0;
 
 // The program's handler for each signal whose handler we wrapped.
@@ -173,9 +172,9 @@ void trampoline(int sig, siginfo_t* si, void* uc) {
   const int flags = slot.flags.load(std::memory_order_relaxed);
   ++t_signals.all;
   if (!(flags & SA_RESTART)) ++t_signals.no_restart;
-  // A fiber may be parked in a hook: make the loop look (a signal that lands just before
-  // the loop sleeps would otherwise wait for the next event).
-  if (Scheduler* s = Scheduler::current()) s->notify_from_signal();
+  // Fibers of this thread parked in hooks answer EINTR (or restart, as SA_RESTART says):
+  // the scheduler ends their waits at the top of its next pass.
+  ringlet::detail::interrupt_waits();
   errno = saved;
   void* fn = slot.fn.load(std::memory_order_relaxed);
   ++t_handler_depth;
@@ -188,30 +187,10 @@ bool is_trampoline(const struct sigaction& sa) noexcept {
   return (sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == &trampoline;
 }
 
-// The loop calls this at the top of every pass: if a handler ran on this thread since, wake
-// every hook parked here so it can answer EINTR (or restart, as SA_RESTART says).
-void on_loop() {
-  if (RINGLET_LIKELY(t_signals.all == t_seen.all)) return;
-  t_seen = t_signals;
-  Scheduler* s = Scheduler::current();
-  for (WaitNode* w = t_waits; w; w = w->next) s->interrupt(w->f);
-}
 }  // namespace
 
 SignalCounts& thread_signals() noexcept { return t_signals; }
 bool in_signal_handler() noexcept { return t_handler_depth > 0; }
-
-WaitNode::WaitNode(Fiber* fiber) noexcept : f(fiber) {
-  next = t_waits;
-  if (next) next->prev = this;
-  t_waits = this;
-}
-
-WaitNode::~WaitNode() {
-  if (prev) prev->next = next;
-  else if (t_waits == this) t_waits = next;
-  if (next) next->prev = prev;
-}
 
 // sigaction with the handler wrapped (called by the hooks below).
 int wrapped_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
@@ -294,7 +273,7 @@ Outcome reactor_wait(Here h, const IoRequest& req, ringlet::Deadline d, long& re
   if (st) st->waiters.fetch_add(1, std::memory_order_relaxed);
   ringlet::detail::IoResult r;
   {
-    WaitNode node{h.f};
+    ringlet::detail::InterruptScope scope;
     r = h.s->reactor().perform(h.f, req, ringlet::earliest(d, h.f->deadline.deadline));
   }
   if (st) st->waiters.fetch_sub(1, std::memory_order_relaxed);
@@ -324,7 +303,7 @@ Outcome timed_sleep(Here h, ringlet::Deadline d) noexcept {
     const std::uint64_t token = h.f->epoch.load(std::memory_order_relaxed);
     ringlet::detail::WakeReason r;
     {
-      WaitNode node{h.f};
+      ringlet::detail::InterruptScope scope;
       r = h.s->park(token, ringlet::earliest(d, h.f->deadline.deadline),
                     ringlet::detail::WaitInfo{"sleep (patched)", nullptr});
     }
@@ -408,10 +387,6 @@ void print_stats_now() noexcept {
 namespace {
 void print_stats_at_exit() { print_stats_now(); }
 
-void forget_waits_in_child() {
-  // The fibers parked in hooks belong to the parent's engine; in the child they never wake.
-  t_waits = nullptr;
-}
 
 __attribute__((constructor(101))) void init_patch() {
   if (const char* spec = std::getenv("RINGLET_PATCH")) {
@@ -430,8 +405,6 @@ __attribute__((constructor(101))) void init_patch() {
     std::atexit(&print_stats_at_exit);
   }
   table();
-  ringlet::detail::loop_hook.store(&on_loop);
-  pthread_atfork(nullptr, nullptr, &forget_waits_in_child);
 }
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "ringlet/patch.hpp"
 #include "detail/reactor.hpp"
 #include "detail/scheduler.hpp"
+#include "ringlet/detail/wait.hpp"
 
 #define RINGLET_HOOK extern "C" __attribute__((visibility("default")))
 // The part of a hook that runs on a fiber: out of line, so the pass-through path stays a
@@ -144,17 +145,6 @@ struct SignalCounts {
 SignalCounts& thread_signals() noexcept;
 // True while a program's signal handler runs on this thread (under our trampoline).
 bool in_signal_handler() noexcept;
-
-// A hook's parked wait, linked where the loop hook can reach it to interrupt it.
-struct WaitNode {
-  Fiber* f;
-  WaitNode* prev = nullptr;
-  WaitNode* next = nullptr;
-  explicit WaitNode(Fiber* fiber) noexcept;
-  ~WaitNode();
-  WaitNode(const WaitNode&) = delete;
-  WaitNode& operator=(const WaitNode&) = delete;
-};
 
 // --- waiting -----------------------------------------------------------------------------
 // How a wait ended, for a hook to turn into its libc answer.

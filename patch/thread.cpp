@@ -695,7 +695,7 @@ int sem_wait_until(PSem* s, Deadline d) noexcept {
     s->spin.unlock();
     WakeReason r;
     {
-      WaitNode node{f};
+      ringlet::detail::InterruptScope scope;
       sch->primitive_wait_begin();
       r = sch->park(w.token, ringlet::earliest(d, f->deadline.deadline),
                     ringlet::detail::WaitInfo{"sem_wait (patched)", nullptr}, /*interruptible=*/true);

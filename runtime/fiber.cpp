@@ -61,23 +61,29 @@ void kill_on_owner(Fiber* f) {
   }
 }
 
-// Link n into target's joiners unless target has finished (then false).
-bool link_join(Fiber* target, JoinNode* n) {
-  JoinersGuard guard(target);
+// Link w (armed) into target's joiners unless target has finished (then false).
+bool link_join(Fiber* target, Waiter* w) {
+  std::lock_guard<SpinLock> lock(target->join_lock);
   if (target->finished.load(std::memory_order_relaxed)) return false;
-  n->prev = nullptr;
-  n->next = target->joiners;
-  if (target->joiners) target->joiners->prev = n;
-  target->joiners = n;
+  target->joiners.push(w);
   return true;
 }
 
-void unlink_join(Fiber* target, JoinNode* n) {
-  JoinersGuard guard(target);
-  if (n->prev) n->prev->next = n->next;
-  else if (target->joiners == n) target->joiners = n->next;
-  if (n->next) n->next->prev = n->prev;
-  n->next = n->prev = nullptr;
+void unlink_join(Fiber* target, Waiter* w) {
+  std::lock_guard<SpinLock> lock(target->join_lock);
+  target->joiners.remove(w);
+}
+
+// One wait for `target` to finish (or for any of several, linked already).
+Woke wait_join(Waiter& w, const char* what, const Fiber* target, Deadline d, bool remote,
+               bool interruptible = true) {
+  WaitSpec spec;
+  spec.what = what;
+  spec.target = target;
+  spec.deadline = d;
+  spec.remote = remote;  // a fiber of another core wakes us: not a deadlock meanwhile
+  spec.interruptible = interruptible;
+  return wait(w, spec);
 }
 
 }  // namespace
@@ -111,21 +117,15 @@ bool join_fiber(Fiber* f, Deadline d) {
   Fiber* self = s.running();
   if (self == f) throw std::logic_error("ringlet: a fiber cannot join itself");
   s.check_interrupts(self);
-  // A fiber of another core wakes us through our remote queue: not a deadlock meanwhile.
-  const bool remote = f->sched != &s;
   for (;;) {
-    JoinNode node{self, self->epoch.load(std::memory_order_relaxed)};
-    if (!link_join(f, &node)) return true;
-    if (remote) s.expect_remote_wake();
-    WakeReason r = s.park(node.token, earliest(d, self->deadline.deadline), WaitInfo{"join", f});
-    if (remote) s.remote_wake_done();
-    unlink_join(f, &node);
-    if (r == WakeReason::Killed || r == WakeReason::Deadlock) s.settle(self, r, d);  // throws
+    Waiter w;
+    w.arm();
+    if (!link_join(f, &w)) return true;
+    const Woke r = wait_join(w, "join", f, d, f->sched != &s);
+    unlink_join(f, &w);
+    if (r == Woke::Killed || r == Woke::Deadlock) settle(r);  // throws
     if (f->finished.load(std::memory_order_acquire)) return true;
-    if (r == WakeReason::TimedOut) {
-      s.settle(self, r, d);  // throws if it was an enclosing Timeout
-      return false;
-    }
+    if (settle(r)) return false;  // the deadline passed (an enclosing Timeout throws)
   }
 }
 
@@ -187,11 +187,16 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
   for (Fiber* f : fs)
     if (!f) throw std::invalid_argument("ringlet: wait on an empty Greenlet");
   if (count > fs.size()) count = fs.size();
-  std::vector<JoinNode> nodes(fs.size());
-  for (;;) {
+  auto finished = [&] {
     std::vector<std::size_t> done;
     for (std::size_t i = 0; i < fs.size(); ++i)
       if (fs[i]->finished.load(std::memory_order_acquire)) done.push_back(i);
+    return done;
+  };
+  // One waiter per fiber, all armed with the same token: the first to finish wakes us.
+  std::vector<Waiter> waiters(fs.size());
+  for (;;) {
+    std::vector<std::size_t> done = finished();
     if (done.size() >= count) return done;
     Fiber* pending = nullptr;
     for (Fiber* f : fs)
@@ -199,31 +204,21 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
     Scheduler& s = waiting_scheduler(pending, "wait");
     Fiber* self = s.running();
     s.check_interrupts(self);
-    const std::uint64_t token = self->epoch.load(std::memory_order_relaxed);
     bool remote = false;
+    std::vector<bool> linked(fs.size(), false);
     for (std::size_t i = 0; i < fs.size(); ++i) {
       if (fs[i] == self) throw std::logic_error("ringlet: a fiber cannot wait for itself");
       if (!same_run(s, fs[i]))
         throw std::logic_error("ringlet: wait for a fiber of another ringlet::run is not supported");
-      nodes[i] = JoinNode{self, token};
-      if (!link_join(fs[i], &nodes[i])) nodes[i] = JoinNode{};
-      else remote = remote || fs[i]->sched != &s;
+      waiters[i].arm();
+      linked[i] = link_join(fs[i], &waiters[i]);
+      remote = remote || (linked[i] && fs[i]->sched != &s);
     }
-    if (remote) s.expect_remote_wake();
-    WakeReason r = s.park(token, earliest(d, self->deadline.deadline), WaitInfo{"wait", pending});
-    if (remote) s.remote_wake_done();
+    const Woke r = wait_join(waiters.front(), "wait", pending, d, remote);
     for (std::size_t i = 0; i < fs.size(); ++i)
-      if (nodes[i].waiter) {
-        unlink_join(fs[i], &nodes[i]);
-        nodes[i] = JoinNode{};
-      }
-    if (r == WakeReason::Notified) continue;
-    if (s.settle(self, r, d)) {  // the deadline passed: report what has finished
-      std::vector<std::size_t> finished;
-      for (std::size_t i = 0; i < fs.size(); ++i)
-        if (fs[i]->finished.load(std::memory_order_acquire)) finished.push_back(i);
-      return finished;
-    }
+      if (linked[i]) unlink_join(fs[i], &waiters[i]);
+    if (r == Woke::Notified) continue;
+    if (settle(r)) return finished();  // the deadline passed: report what has finished
   }
 }
 
@@ -251,16 +246,14 @@ void kill_and_wait(std::vector<BasicGreenlet>& members, bool kill) noexcept {
   for (auto& g : members) {
     Fiber* f = g.native();
     if (!waitable(f)) continue;
-    const bool remote = f->sched != s;
     // Uninterruptibly: a kill or an expired Timeout aimed at us stays pending and is raised
     // at our next switch point, after the group is gone.
     while (!f->finished.load(std::memory_order_acquire)) {
-      JoinNode node{self, self->epoch.load(std::memory_order_relaxed)};
-      if (!link_join(f, &node)) break;
-      if (remote) s->expect_remote_wake();
-      s->park(node.token, Deadline::never(), WaitInfo{"join (group end)", f}, false);
-      if (remote) s->remote_wake_done();
-      unlink_join(f, &node);
+      Waiter w;
+      w.arm();
+      if (!link_join(f, &w)) break;
+      wait_join(w, "join (group end)", f, Deadline::never(), f->sched != s, /*interruptible=*/false);
+      unlink_join(f, &w);
     }
   }
   members.clear();

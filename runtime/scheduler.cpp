@@ -32,7 +32,6 @@ namespace ringlet::detail {
 
 __thread Scheduler* Scheduler::tls_current_ = nullptr;
 std::atomic<long> quiet_threads{0};
-std::atomic<LoopHook> loop_hook{nullptr};
 
 namespace {
 
@@ -212,7 +211,7 @@ void Scheduler::loop() {
   bool waited = false;  // the last pass ended in reactor_->wait(), which reaped already
   for (;;) {
     direct_budget_ = kDirectBudget;
-    if (LoopHook h = loop_hook.load(std::memory_order_relaxed)) h();
+    if (interrupt_requested_.load(std::memory_order_relaxed)) interrupt_parked();
     // Collect completions without blocking only when fibers are waiting to run (so woken
     // ones queue behind them); with nothing to run, the wait below submits and reaps in
     // the same kernel entry. One entry per round trip for a lone connection, as a
@@ -301,9 +300,9 @@ void Scheduler::count_finished(bool daemon) noexcept {
 void Scheduler::abandon(Fiber* f, std::exception_ptr error) noexcept {
   f->error = std::move(error);
   {
-    JoinersGuard guard(f);
+    std::lock_guard<SpinLock> lock(f->join_lock);
     f->finished.store(true, std::memory_order_seq_cst);
-    for (JoinNode* n = f->joiners; n; n = n->next) wake(n->waiter, n->token, WakeReason::Notified);
+    f->joiners.grant_all();
   }
   if (f->handles.load(std::memory_order_seq_cst) == 0) report_unobserved(f);
   count_finished(f->daemon);
@@ -397,9 +396,9 @@ void Scheduler::finish_running() {
   if (!f->daemon) --live_nondaemon_;
   if (f == main_) main_done_ = true;
   {
-    JoinersGuard guard(f);
+    std::lock_guard<SpinLock> lock(f->join_lock);
     f->finished.store(true, std::memory_order_seq_cst);
-    for (JoinNode* n = f->joiners; n; n = n->next) wake(n->waiter, n->token, WakeReason::Notified);
+    f->joiners.grant_all();
   }
   if (f->handles.load(std::memory_order_seq_cst) == 0) report_unobserved(f);
   count_finished(f->daemon);
@@ -601,9 +600,11 @@ void Scheduler::kill(Fiber* f) {
     wake(f, f->park_token, WakeReason::Killed);
 }
 
-void Scheduler::interrupt(Fiber* f) noexcept {
-  if (f->status == FiberStatus::Parked && f->interruptible)
-    wake(f, f->park_token, WakeReason::Interrupted);
+void Scheduler::interrupt_parked() noexcept {
+  interrupt_requested_.store(false, std::memory_order_relaxed);
+  for (Fiber* f = all_head_; f; f = f->all_next)
+    if (f->status == FiberStatus::Parked && f->interruptible && f->interrupt_wait)
+      wake(f, f->park_token, WakeReason::Interrupted);
 }
 
 void Scheduler::kill_daemons() {

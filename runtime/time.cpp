@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "detail/scheduler.hpp"
+#include "ringlet/detail/wait.hpp"
 
 namespace ringlet {
 
@@ -31,9 +32,12 @@ void sleep_until(Deadline d) {
     return;
   }
   s->check_interrupts(f);
-  const std::uint64_t token = f->epoch.load(std::memory_order_relaxed);
-  WakeReason r = s->park(token, earliest(d, f->deadline.deadline), WaitInfo{"sleep", nullptr});
-  s->settle(f, r, d);
+  Waiter w;  // nobody holds it: only the deadline or an interruption ends the wait
+  w.arm();
+  WaitSpec spec;
+  spec.what = "sleep";
+  spec.deadline = d;
+  settle(wait(w, spec));
 }
 
 void yield() {

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "detail/scheduler.hpp"
+#include "ringlet/fiber.hpp"
 
 namespace ringlet::detail {
 
@@ -61,8 +62,6 @@ bool call_soon(const std::shared_ptr<SchedulerLink>& link, std::function<void()>
 __thread const void* tls_identity = nullptr;
 
 const void* thread_identity() noexcept { return &tls_parker; }
-
-void JoinersGuard::sched_yield_raw() noexcept { syscall(SYS_sched_yield); }
 
 void SpinLock::wait_unlocked() noexcept {
   for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
@@ -124,52 +123,117 @@ std::size_t WaitList::grant_all() noexcept {
   return n;
 }
 
-bool block(WaitLock& lk, WaitList& list, Waiter& w, Deadline d,
-           const char* what, bool interruptible) {
-  if (w.fiber) {
-    Scheduler& s = *w.fiber->sched;
-    Fiber* f = w.fiber;
-    const Deadline eff = interruptible ? earliest(d, f->deadline.deadline) : d;
-    s.primitive_wait_begin();
-    lk.unlock();
-    // Uninterruptible parks are not woken by kill() or the deadlock breaker at all.
-    const WakeReason r = s.park(w.token, eff, WaitInfo{what, nullptr}, interruptible);
-    lk.lock();
-    s.primitive_wait_end();
-    list.remove(&w);
-    if (w.granted) return true;  // only a claim() wakes with Notified, and it grants
-    lk.unlock();                 // raise without holding the primitive's mutex
-    s.settle(f, r, d);           // throws unless the explicit deadline passed
-    lk.lock();
-    return false;
+namespace {
+
+// The deadlock breaker's bookkeeping for one wait, undone however the wait ends.
+class WaitAccount {
+ public:
+  WaitAccount(Scheduler& s, const WaitSpec& spec) noexcept
+      : s_(s), remote_(spec.remote), any_thread_(spec.any_thread) {
+    if (remote_) s_.expect_remote_wake();
+    if (any_thread_) s_.primitive_wait_begin();
   }
-  // A plain thread: sleep on the futex until granted or the deadline; a timeout must win
-  // the token itself, or a grant that raced it counts.
-  DeadlineSlot& slot = thread_deadline_slot();
-  const Deadline eff = interruptible ? earliest(d, slot.deadline) : d;
-  ThreadParker& p = *w.parker;
-  const auto token = static_cast<std::uint32_t>(w.token);
-  lk.unlock();
-  bool timed_out = false;
+  ~WaitAccount() {
+    if (any_thread_) s_.primitive_wait_end();
+    if (remote_) s_.remote_wake_done();
+  }
+  WaitAccount(const WaitAccount&) = delete;
+  WaitAccount& operator=(const WaitAccount&) = delete;
+
+ private:
+  Scheduler& s_;
+  bool remote_;
+  bool any_thread_;
+};
+
+// A timed-out wait: the wait's own deadline, or an enclosing Timeout's that came first.
+Woke timed_out(Deadline own, Deadline scoped) noexcept {
+  return scoped < own ? Woke::Scoped : Woke::Deadline;
+}
+
+Woke fiber_wait(Fiber* f, std::uint64_t token, const WaitSpec& spec) noexcept {
+  Scheduler& s = *f->sched;
+  const Deadline scoped = spec.interruptible ? f->deadline.deadline : Deadline::never();
+  WaitAccount account(s, spec);
+  const WakeReason r = s.park(token, earliest(spec.deadline, scoped), WaitInfo{spec.what, spec.target},
+                              spec.interruptible);
+  switch (r) {
+    case WakeReason::None:
+    case WakeReason::Notified: return Woke::Notified;
+    case WakeReason::TimedOut: return timed_out(spec.deadline, scoped);
+    case WakeReason::Killed: return Woke::Killed;
+    case WakeReason::Deadlock: return Woke::Deadlock;
+    case WakeReason::Interrupted: return Woke::Interrupted;
+  }
+  return Woke::Notified;
+}
+
+// A plain thread sleeps on its futex until granted or the deadline; a timeout must win the
+// token itself, or a grant that raced it counts.
+Woke thread_wait(ThreadParker& p, std::uint64_t token64, const WaitSpec& spec) noexcept {
+  const DeadlineSlot& slot = thread_deadline_slot();
+  const Deadline scoped = spec.interruptible ? slot.deadline : Deadline::never();
+  const Deadline eff = earliest(spec.deadline, scoped);
+  const auto token = static_cast<std::uint32_t>(token64);
   for (;;) {
-    if (p.epoch.load(std::memory_order_acquire) != token) break;  // granted
+    if (p.epoch.load(std::memory_order_acquire) != token) return Woke::Notified;
     if (eff.passed()) {
       std::uint32_t expected = token;
-      if (p.epoch.compare_exchange_strong(expected, token + 1, std::memory_order_acq_rel)) {
-        timed_out = true;
-        break;
-      }
+      if (p.epoch.compare_exchange_strong(expected, token + 1, std::memory_order_acq_rel))
+        return timed_out(spec.deadline, scoped);
       continue;  // a grant won just now
     }
     futex_wait(&p.epoch, token, eff);
   }
+}
+
+}  // namespace
+
+Woke wait(Waiter& w, const WaitSpec& spec) noexcept {
+  if (w.fiber) return fiber_wait(w.fiber, w.token, spec);
+  return thread_wait(*w.parker, w.token, spec);
+}
+
+bool settle(Woke w) {
+  switch (w) {
+    case Woke::Notified:
+    case Woke::Interrupted:
+      return false;
+    case Woke::Deadline:
+      return true;
+    case Woke::Scoped: {
+      Fiber* f = current_fiber();
+      const DeadlineSlot& slot = f ? f->deadline : thread_deadline_slot();
+      throw Timeout::Expired(slot.owner, slot.deadline);
+    }
+    case Woke::Killed:
+      if (Fiber* f = current_fiber()) f->kill_pending = false;
+      throw GreenletExit{};
+    case Woke::Deadlock:
+      throw DeadlockError(Scheduler::current()->deadlock_report());
+  }
+  return false;
+}
+
+void interrupt_waits() noexcept {
+  if (Scheduler* s = Scheduler::current()) s->interrupt_waits_from_signal();
+}
+
+bool block(WaitLock& lk, WaitList& list, Waiter& w, Deadline d,
+           const char* what, bool interruptible) {
+  WaitSpec spec;
+  spec.what = what;
+  spec.deadline = d;
+  spec.interruptible = interruptible;
+  spec.any_thread = true;
+  lk.unlock();
+  const Woke r = wait(w, spec);
   lk.lock();
   list.remove(&w);
-  if (!timed_out) return true;
-  if (slot.deadline < d) {
-    lk.unlock();
-    throw Timeout::Expired(slot.owner, slot.deadline);
-  }
+  if (w.granted) return true;  // only a claim() ends a wait as granted
+  lk.unlock();                 // raise without holding the primitive's lock
+  settle(r);                   // throws unless the explicit deadline passed
+  lk.lock();
   return false;
 }
 

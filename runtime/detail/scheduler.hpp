@@ -37,11 +37,6 @@ DeadlineSlot& thread_deadline_slot() noexcept;  // scoped Timeouts of a plain th
 // not make a parked fiber's wait possibly-not-a-deadlock.
 extern std::atomic<long> quiet_threads;
 
-// Called by every scheduler at the top of each loop pass (null: nothing). The patch layer
-// sets it to turn signals that arrived into EINTR for the libc calls it parked.
-using LoopHook = void (*)();
-extern std::atomic<LoopHook> loop_hook;
-
 // Set (non-zero) while the runtime starts one of its own OS threads (a ThreadPool worker,
 // the monitor): the patch layer's pthread_create then makes a real thread, not a fiber.
 extern __thread int tls_native_thread_scope __attribute__((tls_model("initial-exec")));
@@ -82,28 +77,6 @@ struct Group {
   std::mutex error_mu;
   std::exception_ptr error;           // the first failure of a core other than 0
   void broadcast() noexcept;          // wake every loop to look at the counts again
-};
-
-// Holds a fiber's join lock: its joiner list is linked into by fibers of any core and
-// walked by the owner when the fiber finishes. Held for a few instructions, never across
-// a switch.
-class JoinersGuard {
- public:
-  explicit JoinersGuard(Fiber* f) noexcept : f_(f) {
-    while (f_->join_lock.exchange(true, std::memory_order_acquire)) {
-      for (int i = 0; f_->join_lock.load(std::memory_order_relaxed); ++i) {
-        if (i < 64) __builtin_ia32_pause();
-        else sched_yield_raw();
-      }
-    }
-  }
-  ~JoinersGuard() { f_->join_lock.store(false, std::memory_order_release); }
-  JoinersGuard(const JoinersGuard&) = delete;
-  JoinersGuard& operator=(const JoinersGuard&) = delete;
-
- private:
-  static void sched_yield_raw() noexcept;
-  Fiber* f_;
 };
 
 class NativeContext final : public Fiber {
@@ -156,9 +129,13 @@ class Scheduler {
   // Wake f if `token` is still its current token (same thread or another thread).
   static bool wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept;
   void kill(Fiber* f);
-  // Wake f with WakeReason::Interrupted if it is parked in an interruptible wait (same
-  // thread only). Used by the patch layer when a signal handler has run.
-  void interrupt(Fiber* f) noexcept;
+  // From a signal handler on this thread (async-signal-safe): at the top of the next pass,
+  // wake every fiber parked in a wait that asked for WaitSpec::interrupt (Interrupted).
+  void interrupt_waits_from_signal() noexcept {
+    interrupt_requested_.store(true, std::memory_order_relaxed);
+    notify_from_signal();
+  }
+  const std::string& deadlock_report() const noexcept { return deadlock_report_; }
   // Wake the loop from a signal handler on this thread (async-signal-safe).
   void notify_from_signal() noexcept {
     if (Reactor* r = reactor_.get()) r->notify();
@@ -205,6 +182,7 @@ class Scheduler {
   friend void fiber_entry_trampoline(void* t_fctx, void* t_data);
 
   void raise_interrupts(Fiber* f);
+  void interrupt_parked() noexcept;  // the pass's side of interrupt_waits_from_signal()
   void loop();
   void throw_if_deadlocked();  // after the loop: the breaker killed fibers, or some stay
   void switch_to(Fiber* next);
@@ -296,6 +274,7 @@ class Scheduler {
 
   std::atomic<std::uint64_t> switches_{0};  // written by this thread only
   std::atomic<bool> idle_{false};
+  std::atomic<bool> interrupt_requested_{false};  // set from signal handlers on this thread
   long monitor_ms_ = 0;
 
   void* altstack_ = nullptr;

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "ringlet/detail/waiter.hpp"
 #include "ringlet/time.hpp"
 
 namespace ringlet {
@@ -23,9 +24,9 @@ namespace ringlet::detail {
 class Scheduler;
 class Fiber;
 
-// Why a parked fiber woke. The first waker wins (see Fiber::epoch); the others do nothing.
-// Interrupted: a signal handler ran while the fiber waited in a patched libc call (patch/),
-// which then answers EINTR as the unpatched call would.
+// Why a parked fiber woke, as the scheduler records it (wait() turns it into a Woke). The
+// first waker wins (see Fiber::epoch); the others do nothing. Interrupted: interrupt_waits()
+// ended a wait that asked for it.
 enum class WakeReason : std::uint8_t { None, Notified, TimedOut, Killed, Deadlock, Interrupted };
 
 enum class FiberStatus : std::uint8_t { New, Ready, Running, Parked, Done };
@@ -43,14 +44,6 @@ struct StackSpan {
 struct DeadlineSlot {
   Deadline deadline;
   const Timeout* owner = nullptr;
-};
-
-// A fiber parked in join() links one of these (on its own stack) into the target's list.
-struct JoinNode {
-  Fiber* waiter = nullptr;       // null: a plain-thread joiner is not supported yet
-  std::uint64_t token = 0;
-  JoinNode* next = nullptr;
-  JoinNode* prev = nullptr;
 };
 
 // What a parked fiber waits on, for the deadlock report.
@@ -91,6 +84,7 @@ class Fiber {
   WakeReason reason = WakeReason::None;
   FiberStatus status = FiberStatus::New;
   bool interruptible = false;       // parked in a wait that kill() may break
+  bool interrupt_wait = false;      // in an InterruptScope: interrupt_waits() may end its waits
   bool kill_pending = false;        // GreenletExit to be raised at the next switch point
   bool kill_sent = false;
   bool daemon = false;
@@ -100,7 +94,6 @@ class Fiber {
   // Set (release) once the fiber has finished and its outcome is stored: what a handle on
   // another core reads. `status` belongs to the owning scheduler's thread.
   std::atomic<bool> finished{false};
-  std::atomic<bool> join_lock{false};  // guards `joiners`, which fibers of any core link into
 
   std::atomic<int> refs{1};         // one for the scheduler while alive, one per handle
   std::atomic<int> handles{0};      // Greenlet handles alive (copied across cores)
@@ -116,7 +109,8 @@ class Fiber {
 
   Fiber* all_prev = nullptr;        // scheduler's list of live fibers
   Fiber* all_next = nullptr;
-  JoinNode* joiners = nullptr;
+  SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
+  WaitList joiners;                 // fibers waiting for this one to finish
   std::exception_ptr error;
   std::string name;
   FlsTable* fls = nullptr;

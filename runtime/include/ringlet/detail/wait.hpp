@@ -1,7 +1,8 @@
-// The waiting core under every synchronisation primitive: a FIFO of waiter nodes that live
-// on the waiters' own stacks, guarded by the primitive's mutex, woken through the same token
-// race as everything else (first waker wins). A waiter is a fiber (parked in its scheduler)
-// or a plain thread (parked on a futex). Internal.
+// The one wait. Every wait of ringlet goes through wait() below: I/O (the reactors park
+// through it), sleeps, joins, every synchronisation primitive, and the patch layer's
+// mutexes, conditions, semaphores, futexes and joins. A waiter is a fiber (parked in its
+// scheduler) or a plain thread (parked on a futex); the wake race is the same for both
+// (first waker wins, see Waiter::claim). Internal.
 #pragma once
 
 #include <atomic>
@@ -9,78 +10,69 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "ringlet/detail/fiber.hpp"
+#include "ringlet/detail/waiter.hpp"
 
 namespace ringlet::detail {
 
-// The lock under each primitive's waiter list. Held only for a few instructions, never
-// across a park: an uncontended lock/unlock is one exchange and one store.
-class SpinLock {
+// How a wait ended.
+enum class Woke : std::uint8_t {
+  Notified,     // a waker won: granted, completed, the fiber joined has ended
+  Deadline,     // the wait's own deadline passed
+  Scoped,       // an enclosing ringlet::Timeout's deadline passed first
+  Killed,       // kill() or the deadlock breaker's kill; the kill stays pending
+  Deadlock,     // the deadlock breaker handed this (main) fiber the error
+  Interrupted,  // interrupt_waits(), inside an InterruptScope
+};
+
+// What a wait is, besides the waiter.
+struct WaitSpec {
+  const char* what = "wait";        // for the deadlock report
+  const Fiber* target = nullptr;    // the fiber waited for (joins)
+  Deadline deadline = Deadline::never();
+  // kill(), the deadlock breaker and an enclosing Timeout end the wait. false: only a
+  // waker or `deadline` does (a kill stays pending for the next switch point).
+  bool interruptible = true;
+  // Who may wake it, for the deadlock breaker: `remote`, a wake is owed by another thread
+  // (a thread-pool job, a fiber of another core); `any_thread`, any thread of the process
+  // may (a primitive: not a proven deadlock while the process has other threads).
+  bool remote = false;
+  bool any_thread = false;
+};
+
+// Park the caller on w (armed, and published where its waker finds it) until a waker
+// holding w's token wins, or the spec ends the wait. Never throws; on a plain thread only
+// Notified, Deadline and Scoped are possible.
+Woke wait(Waiter& w, const WaitSpec& spec) noexcept;
+
+// The C++ edge of a wait: Killed -> GreenletExit, Deadlock -> DeadlockError, Scoped ->
+// Timeout::Expired. Returns true if the wait's own deadline passed, false if notified
+// (or interrupted).
+bool settle(Woke w);
+
+// Ask this thread's scheduler to end, at the top of its next pass, every interruptible wait
+// of its fibers made inside an InterruptScope (Woke::Interrupted). Async-signal-safe: a
+// signal handler calls it (the patch layer's, so that a parked libc call answers EINTR).
+void interrupt_waits() noexcept;
+
+// While it lives, the running fiber's interruptible waits (its own, and those a reactor
+// makes for it) may be ended by interrupt_waits(). Nothing on a plain thread.
+class InterruptScope {
  public:
-  void lock() noexcept {
-    while (locked_.exchange(true, std::memory_order_acquire)) wait_unlocked();
+  InterruptScope() noexcept : f_(current_fiber()) {
+    if (f_) saved_ = std::exchange(f_->interrupt_wait, true);
   }
-  bool try_lock() noexcept {
-    return !locked_.load(std::memory_order_relaxed) &&
-           !locked_.exchange(true, std::memory_order_acquire);
+  ~InterruptScope() {
+    if (f_) f_->interrupt_wait = saved_;
   }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
 
  private:
-  void wait_unlocked() noexcept;  // pause-spin, then yield the CPU
-  std::atomic<bool> locked_{false};
-};
-using WaitLock = std::unique_lock<SpinLock>;
-
-// Who is running on this thread: the current fiber, or null on the scheduler loop and on
-// plain threads. Kept by the scheduler at every switch.
-extern __thread const void* tls_identity __attribute__((tls_model("initial-exec")));
-const void* thread_identity() noexcept;  // the plain thread's identity
-
-// An identity for "who holds this lock": the running fiber, else the calling thread.
-inline const void* self_identity() noexcept {
-  const void* id = tls_identity;
-  return id ? id : thread_identity();
-}
-
-// A plain thread's parking spot (one per thread).
-struct ThreadParker {
-  std::atomic<std::uint32_t> epoch{0};
-};
-ThreadParker& this_thread_parker() noexcept;
-
-struct Waiter {
-  Fiber* fiber = nullptr;          // the waiting fiber, or
-  ThreadParker* parker = nullptr;  // the waiting plain thread
-  std::uint64_t token = 0;
-  Waiter* next = nullptr;
-  Waiter* prev = nullptr;
-  bool linked = false;
-  bool granted = false;   // a notifier won the race and handed over what was waited for
-  void* slot = nullptr;   // what is handed over (Queue: where the item goes or comes from)
-
-  // Prepare for the calling context (fiber or plain thread): capture its current token.
-  void arm() noexcept;
-  // Claim this waiter: true if the caller won the wake race (the waiter will see Notified).
-  // Call with the list's mutex held; on success set `granted` and hand over before unlocking.
-  bool claim() noexcept;
-};
-
-class WaitList {
- public:
-  bool empty() const noexcept { return head_ == nullptr; }
-  void push(Waiter* w) noexcept;
-  void remove(Waiter* w) noexcept;
-  // FIFO: unlink waiters from the front until one is claimed; return it (granted) or null.
-  // Waiters that lost the race (timed out, killed) are unlinked and skipped.
-  Waiter* grant_one() noexcept;
-  // Claim and unlink every waiter; returns how many were granted.
-  std::size_t grant_all() noexcept;
-
- private:
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
+  Fiber* f_;
+  bool saved_ = false;
 };
 
 // Park the caller on `w`, which the caller armed and pushed into `list` while holding `lk`.
