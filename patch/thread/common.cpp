@@ -49,6 +49,12 @@ Deadline deadline_at(clockid_t clock, const timespec* abs) noexcept {
   return deadline_after_ns(ns < 0 ? 0 : ns);
 }
 
+int abs_deadline(clockid_t clock, const timespec* abs, Deadline& out) noexcept {
+  if (!valid_timespec(abs) || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)) return EINVAL;
+  out = deadline_at(clock, abs);
+  return 0;
+}
+
 // --- futexes for plain threads -----------------------------------------------------------
 
 long futex(void* addr, int op, std::uint32_t val, const timespec* ts) noexcept {

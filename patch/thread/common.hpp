@@ -69,6 +69,11 @@ bool valid_timespec(const timespec* ts) noexcept;
 // An absolute time on `clock` as a monotonic Deadline.
 Deadline deadline_at(clockid_t clock, const timespec* abs) noexcept;
 
+// The absolute timeout of a *timed* or *clock* call: EINVAL if abs is null or not a valid
+// timespec, or if clock is neither CLOCK_REALTIME nor CLOCK_MONOTONIC (the *timed* calls
+// pass CLOCK_REALTIME, or a condvar's own clock); else 0, with out = deadline_at(clock, abs).
+int abs_deadline(clockid_t clock, const timespec* abs, Deadline& out) noexcept;
+
 // --- futexes for plain threads -----------------------------------------------------------
 
 long futex(void* addr, int op, std::uint32_t val, const timespec* ts) noexcept;

@@ -106,8 +106,10 @@ RINGLET_HOOK int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
 RINGLET_HOOK int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abs) {
   PCond* p = pc(c);
   if (!sync_patched() || (p->flags & kCondShared)) return RINGLET_REAL(pthread_cond_timedwait)(c, m, abs);
-  if (!valid_timespec(abs)) return EINVAL;
-  return cond_wait(p, m, deadline_at((p->flags & kCondMonotonic) ? CLOCK_MONOTONIC : CLOCK_REALTIME, abs));
+  Deadline d;
+  if (const int e = abs_deadline((p->flags & kCondMonotonic) ? CLOCK_MONOTONIC : CLOCK_REALTIME, abs, d))
+    return e;
+  return cond_wait(p, m, d);
 }
 
 RINGLET_HOOK int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
@@ -115,6 +117,7 @@ RINGLET_HOOK int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, c
   PCond* p = pc(c);
   if (!sync_patched() || (p->flags & kCondShared))
     return RINGLET_REAL(pthread_cond_clockwait)(c, m, clock, abs);
-  if (!valid_timespec(abs) || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)) return EINVAL;
-  return cond_wait(p, m, deadline_at(clock, abs));
+  Deadline d;
+  if (const int e = abs_deadline(clock, abs, d)) return e;
+  return cond_wait(p, m, d);
 }

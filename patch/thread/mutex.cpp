@@ -139,13 +139,15 @@ RINGLET_HOOK int pthread_mutex_unlock(pthread_mutex_t* m) {
 RINGLET_HOOK int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abs) {
   PMutex* p = pm(m);
   if (!sync_patched() || foreign(p)) return RINGLET_REAL(pthread_mutex_timedlock)(m, abs);
-  if (!valid_timespec(abs)) return EINVAL;
-  return mutex_lock(p, deadline_at(CLOCK_REALTIME, abs), false);
+  Deadline d;
+  if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
+  return mutex_lock(p, d, false);
 }
 
 RINGLET_HOOK int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
   PMutex* p = pm(m);
   if (!sync_patched() || foreign(p)) return RINGLET_REAL(pthread_mutex_clocklock)(m, clock, abs);
-  if (!valid_timespec(abs) || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)) return EINVAL;
-  return mutex_lock(p, deadline_at(clock, abs), false);
+  Deadline d;
+  if (const int e = abs_deadline(clock, abs, d)) return e;
+  return mutex_lock(p, d, false);
 }

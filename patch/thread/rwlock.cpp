@@ -131,23 +131,27 @@ RINGLET_HOOK int pthread_rwlock_trywrlock(pthread_rwlock_t* l) {
 }
 RINGLET_HOOK int pthread_rwlock_timedrdlock(pthread_rwlock_t* l, const struct timespec* abs) {
   if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_timedrdlock)(l, abs);
-  if (!valid_timespec(abs)) return EINVAL;
-  return rw_lock(prw(l), false, deadline_at(CLOCK_REALTIME, abs), false);
+  Deadline d;
+  if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
+  return rw_lock(prw(l), false, d, false);
 }
 RINGLET_HOOK int pthread_rwlock_timedwrlock(pthread_rwlock_t* l, const struct timespec* abs) {
   if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_timedwrlock)(l, abs);
-  if (!valid_timespec(abs)) return EINVAL;
-  return rw_lock(prw(l), true, deadline_at(CLOCK_REALTIME, abs), false);
+  Deadline d;
+  if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
+  return rw_lock(prw(l), true, d, false);
 }
 RINGLET_HOOK int pthread_rwlock_clockrdlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abs) {
   if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_clockrdlock)(l, clock, abs);
-  if (!valid_timespec(abs) || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)) return EINVAL;
-  return rw_lock(prw(l), false, deadline_at(clock, abs), false);
+  Deadline d;
+  if (const int e = abs_deadline(clock, abs, d)) return e;
+  return rw_lock(prw(l), false, d, false);
 }
 RINGLET_HOOK int pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abs) {
   if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_clockwrlock)(l, clock, abs);
-  if (!valid_timespec(abs) || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)) return EINVAL;
-  return rw_lock(prw(l), true, deadline_at(clock, abs), false);
+  Deadline d;
+  if (const int e = abs_deadline(clock, abs, d)) return e;
+  return rw_lock(prw(l), true, d, false);
 }
 RINGLET_HOOK int pthread_rwlock_unlock(pthread_rwlock_t* l) {
   if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_unlock)(l);

@@ -163,11 +163,12 @@ RINGLET_HOOK int sem_timedwait(sem_t* s, const struct timespec* abs) {
   PSem* p = ps(s);
   if (!our_sem(p)) return RINGLET_REAL(sem_timedwait)(s, abs);
   if (sem_take(p)) return 0;
-  if (!valid_timespec(abs)) {
-    errno = EINVAL;
+  Deadline d;
+  if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) {
+    errno = e;
     return -1;
   }
-  if (const int e = sem_wait_until(p, deadline_at(CLOCK_REALTIME, abs))) {
+  if (const int e = sem_wait_until(p, d)) {
     errno = e;
     return -1;
   }
@@ -178,11 +179,12 @@ RINGLET_HOOK int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec*
   PSem* p = ps(s);
   if (!our_sem(p)) return RINGLET_REAL(sem_clockwait)(s, clock, abs);
   if (sem_take(p)) return 0;
-  if (!valid_timespec(abs) || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)) {
-    errno = EINVAL;
+  Deadline d;
+  if (const int e = abs_deadline(clock, abs, d)) {
+    errno = e;
     return -1;
   }
-  if (const int e = sem_wait_until(p, deadline_at(clock, abs))) {
+  if (const int e = sem_wait_until(p, d)) {
     errno = e;
     return -1;
   }

@@ -262,8 +262,7 @@ RINGLET_HOOK int pthread_timedjoin_np(pthread_t t, void** ret, const struct time
   if (is_fake(t) || on_fiber(Thread)) {
     Deadline d = Deadline::never();
     if (abs) {
-      if (!valid_timespec(abs)) return EINVAL;
-      d = deadline_at(CLOCK_REALTIME, abs);
+      if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
     }
     if (!is_fake(t)) return join_real_on_fiber(on_fiber(Thread), t, ret, d);
     ThreadRec* r = rec_of(t);
@@ -276,8 +275,7 @@ RINGLET_HOOK int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clock, 
   if (is_fake(t) || on_fiber(Thread)) {
     Deadline d = Deadline::never();
     if (abs) {
-      if (!valid_timespec(abs) || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)) return EINVAL;
-      d = deadline_at(clock, abs);
+      if (const int e = abs_deadline(clock, abs, d)) return e;
     }
     if (!is_fake(t)) return join_real_on_fiber(on_fiber(Thread), t, ret, d);
     ThreadRec* r = rec_of(t);
