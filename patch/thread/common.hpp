@@ -1,0 +1,177 @@
+// What the thread group's files share: the group switch, time and futex helpers, the one
+// wait, and the mutex and fiber-thread layouts that more than one file reads.
+//
+// The thread group: POSIX threads become fibers.
+//
+// pthread_create on a fiber starts a fiber on the same scheduler (a "fiber thread") and hands
+// back a handle that is the address of its record with the low bit set, so no real pthread_t
+// is ever mistaken for one (those are aligned pointers). Every pthread call that takes a
+// pthread_t is hooked to understand these handles.
+//
+// The synchronisation objects (mutexes, condition variables, rwlocks, barriers, unnamed
+// semaphores) are reimplemented inside the caller's own pthread_mutex_t / pthread_cond_t /
+// ... storage, for fibers and plain threads alike: a fiber that waits parks (its scheduler
+// runs the others), a plain thread sleeps on a futex. Because one representation must serve
+// every caller for the object's whole life, the choice is made once, when the library loads
+// (RINGLET_PATCH without "-thread"), and holds for the whole process. Objects shared between
+// processes (PTHREAD_PROCESS_SHARED), robust and priority-protocol mutexes keep glibc's own
+// implementation: they live in memory other processes read.
+//
+// Nothing here throws into C code. Waits on these objects are not interruptible by kill()
+// (a C caller has no way to see GreenletExit); sem_wait answers EINTR to a signal, as
+// the kernel's does.
+#pragma once
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <time.h>
+#include <unwind.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "ringlet/fiber.hpp"
+#include "ringlet/detail/wait.hpp"
+#include "state.hpp"
+
+namespace ringlet::patch::detail {
+
+using ringlet::Deadline;
+using ringlet::detail::SpinLock;
+using ringlet::detail::Waiter;
+using ringlet::detail::WaitList;
+using ringlet::detail::WakeReason;
+
+// --- is the thread group on? -------------------------------------------------------------
+
+// Decided on first use (a hook may run before our constructor) from RINGLET_PATCH, then
+// fixed: 1 = fiber-aware objects, 0 = glibc's. -1 = not decided yet.
+extern std::atomic<int> g_sync;
+
+int decide_sync() noexcept;
+
+inline bool sync_patched() noexcept {
+  const int v = g_sync.load(std::memory_order_relaxed);
+  return RINGLET_LIKELY(v > 0) || (v < 0 && decide_sync() > 0);
+}
+
+inline bool thread_group_on() noexcept {
+  return (g_groups.load(std::memory_order_relaxed) & Thread) != 0 && sync_patched();
+}
+
+// --- time --------------------------------------------------------------------------------
+
+bool valid_timespec(const timespec* ts) noexcept;
+
+// An absolute time on `clock` as a monotonic Deadline.
+Deadline deadline_at(clockid_t clock, const timespec* abs) noexcept;
+
+// The absolute timeout of a *timed* or *clock* call: EINVAL if abs is null or not a valid
+// timespec, or if clock is neither CLOCK_REALTIME nor CLOCK_MONOTONIC (the *timed* calls
+// pass CLOCK_REALTIME, or a condvar's own clock); else 0, with out = deadline_at(clock, abs).
+int abs_deadline(clockid_t clock, const timespec* abs, Deadline& out) noexcept;
+
+// --- futexes for plain threads -----------------------------------------------------------
+
+long futex(void* addr, int op, std::uint32_t val, const timespec* ts) noexcept;
+
+// Sleep while *word == expected, until the monotonic deadline. Returns the errno
+// (0, EAGAIN, ETIMEDOUT, EINTR).
+int futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t expected, Deadline d) noexcept;
+
+void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
+
+// --- the one wait ------------------------------------------------------------------------
+
+// Park the caller on `w`, which it armed and pushed into `list` while holding `sp`. Unlocks
+// while waiting, relocks, unlinks. Returns true if a notifier claimed it, false if the
+// deadline passed first. Not interruptible by kill or the deadlock breaker.
+bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* what) noexcept;
+
+// --- mutexes -----------------------------------------------------------------------------
+
+// Our layout inside pthread_mutex_t (40 bytes). __kind stays where glibc's static
+// initialisers put it (PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP...), and all zeroes is an
+// unlocked normal mutex, as PTHREAD_MUTEX_INITIALIZER says.
+struct PMutex {
+  std::atomic<std::uint32_t> state;  // 0 free, 1 held, 2 held and waiters may exist
+  std::uint32_t depth;               // recursive: times held beyond the first
+  std::atomic<const void*> owner;    // recursive and error-checking kinds only
+  int kind;                          // glibc's __kind
+  SpinLock spin;
+  char pad_[3];
+  WaitList waiters;
+};
+static_assert(sizeof(PMutex) == sizeof(pthread_mutex_t));
+static_assert(offsetof(PMutex, kind) == 16);
+
+constexpr int kKindType = 3;                  // NORMAL/TIMED, RECURSIVE, ERRORCHECK, ADAPTIVE
+constexpr int kKindForeign = 16 | 32 | 64 | 128;  // robust, prio-inherit, prio-protect, pshared
+
+inline PMutex* pm(pthread_mutex_t* m) noexcept { return reinterpret_cast<PMutex*>(m); }
+inline bool foreign(const PMutex* p) noexcept { return (p->kind & kKindForeign) != 0; }
+inline int mtype(const PMutex* p) noexcept {
+  const int t = p->kind & kKindType;
+  return t == PTHREAD_MUTEX_ADAPTIVE_NP ? PTHREAD_MUTEX_NORMAL : t;
+}
+
+// mutex.cpp: lock (or, try_only, try) and unlock any non-foreign kind; cond.cpp uses them.
+int mutex_lock(PMutex* p, Deadline d, bool try_only) noexcept;
+int mutex_unlock(PMutex* p) noexcept;
+
+// --- fiber threads -----------------------------------------------------------------------
+
+constexpr std::uint64_t kThreadMagic = 0x52474c5448524421ull;  // "RGLTHRD!"
+constexpr unsigned kMaxKeys = PTHREAD_KEYS_MAX;
+
+struct KeyVal {
+  std::uint64_t seq;
+  void* value;
+};
+
+struct ThreadRec {
+  std::uint64_t magic = kThreadMagic;
+  void* (*start)(void*) = nullptr;
+  void* arg = nullptr;
+  void* result = nullptr;
+  ringlet::BasicGreenlet handle;  // keeps the fiber's control block alive
+  SpinLock mu;
+  WaitList joiners;
+  bool done = false;
+  bool detached = false;
+  bool joined = false;           // a join took the result (or one is in progress)
+  std::atomic<bool> cancel{false};
+  KeyVal* keys = nullptr;        // values of pthread keys for this thread, grown on demand
+  unsigned nkeys = 0;
+  jmp_buf exit_jb;
+  _Unwind_Exception exit_exc;
+  pthread_t carrier{};
+  sigset_t sigmask;  // the thread's own signal mask: bookkeeping only (see pthread_sigmask)
+};
+
+inline pthread_t handle_of(ThreadRec* r) noexcept {
+  return reinterpret_cast<pthread_t>(reinterpret_cast<std::uintptr_t>(r) | 1u);
+}
+inline ThreadRec* rec_of(pthread_t t) noexcept {
+  const auto v = static_cast<std::uintptr_t>(t);
+  if (!(v & 1u)) return nullptr;
+  auto* r = reinterpret_cast<ThreadRec*>(v & ~std::uintptr_t{1});
+  return r->magic == kThreadMagic ? r : nullptr;
+}
+// The fiber thread running here, if the caller is one.
+inline ThreadRec* current_rec() noexcept {
+  Scheduler* s = Scheduler::current();
+  if (RINGLET_LIKELY(!s)) return nullptr;
+  Fiber* f = s->running();
+  return f ? static_cast<ThreadRec*>(f->patch_thread) : nullptr;
+}
+inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(t) & 1u) != 0; }
+
+// once_keys.cpp: the thread's key destructors, as glibc: up to PTHREAD_DESTRUCTOR_ITERATIONS
+// rounds.
+void run_key_destructors(ThreadRec* r) noexcept;
+
+}  // namespace ringlet::patch::detail

@@ -1,0 +1,124 @@
+// pthread_once, and pthread keys (values of fiber threads kept in their ThreadRec).
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+
+#include <linux/futex.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "common.hpp"
+
+namespace ringlet::patch::detail {
+
+namespace {
+
+// Key destructors, as glibc: up to PTHREAD_DESTRUCTOR_ITERATIONS rounds.
+struct KeyInfo {
+  std::atomic<std::uint64_t> seq{0};  // bumped at create and delete: stale values read as null
+  std::atomic<void (*)(void*)> dtor{nullptr};
+};
+KeyInfo g_keys[kMaxKeys];
+
+}  // namespace
+
+void run_key_destructors(ThreadRec* r) noexcept {
+  for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS; ++round) {
+    bool any = false;
+    for (unsigned k = 0; k < r->nkeys; ++k) {
+      KeyVal& kv = r->keys[k];
+      if (!kv.value || kv.seq != g_keys[k].seq.load(std::memory_order_acquire)) continue;
+      void (*dtor)(void*) = g_keys[k].dtor.load(std::memory_order_acquire);
+      void* v = kv.value;
+      kv.value = nullptr;
+      if (dtor) {
+        dtor(v);
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+}
+
+}  // namespace ringlet::patch::detail
+
+using namespace ringlet::patch::detail;
+using ringlet::Deadline;
+using ringlet::patch::Thread;
+
+// --- once and keys -----------------------------------------------------------------------
+
+// glibc's own encoding (0 new, bit 0 in progress, bit 1 done), so plain threads may keep
+// using glibc's pthread_once on the same object: a fiber that finds another fiber inside the
+// initialiser naps instead of sleeping on the futex (which would block the whole thread).
+RINGLET_HOOK int pthread_once(pthread_once_t* once, void (*init)(void)) {
+  auto* word = reinterpret_cast<std::atomic<int>*>(once);
+  if (RINGLET_LIKELY(word->load(std::memory_order_acquire) & 2)) return 0;
+  Here h = on_fiber(Thread);
+  if (!h) return RINGLET_REAL(pthread_once)(once, init);
+  for (std::int64_t nap = 20'000;; nap = std::min<std::int64_t>(nap * 2, 1'000'000)) {
+    int v = word->load(std::memory_order_acquire);
+    if (v & 2) return 0;
+    if (!(v & 1)) {
+      if (!word->compare_exchange_strong(v, 1, std::memory_order_acquire)) continue;
+      try {
+        init();
+      } catch (...) {  // also pthread_exit's unwinding: the next caller runs init again
+        word->store(0, std::memory_order_release);
+        futex(word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
+        throw;
+      }
+      word->store(2, std::memory_order_release);
+      futex(word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
+      return 0;
+    }
+    timed_sleep(h, deadline_after_ns(nap));
+  }
+}
+
+RINGLET_HOOK int pthread_key_create(pthread_key_t* key, void (*dtor)(void*)) {
+  const int e = RINGLET_REAL(pthread_key_create)(key, dtor);
+  if (e == 0 && *key < kMaxKeys) {
+    g_keys[*key].dtor.store(dtor, std::memory_order_release);
+    g_keys[*key].seq.fetch_add(1, std::memory_order_acq_rel);
+  }
+  return e;
+}
+
+RINGLET_HOOK int pthread_key_delete(pthread_key_t key) {
+  const int e = RINGLET_REAL(pthread_key_delete)(key);
+  if (e == 0 && key < kMaxKeys) {
+    g_keys[key].dtor.store(nullptr, std::memory_order_release);
+    g_keys[key].seq.fetch_add(1, std::memory_order_acq_rel);
+  }
+  return e;
+}
+
+RINGLET_HOOK void* pthread_getspecific(pthread_key_t key) {
+  ThreadRec* r = current_rec();
+  if (RINGLET_LIKELY(!r)) return RINGLET_REAL(pthread_getspecific)(key);
+  if (key >= r->nkeys) return nullptr;
+  const KeyVal& kv = r->keys[key];
+  return kv.seq == g_keys[key].seq.load(std::memory_order_acquire) ? kv.value : nullptr;
+}
+
+RINGLET_HOOK int pthread_setspecific(pthread_key_t key, const void* value) {
+  ThreadRec* r = current_rec();
+  if (RINGLET_LIKELY(!r)) return RINGLET_REAL(pthread_setspecific)(key, value);
+  if (key >= kMaxKeys) return EINVAL;
+  if (key >= r->nkeys) {
+    unsigned n = r->nkeys ? r->nkeys : 4;
+    while (n <= key) n *= 2;
+    if (n > kMaxKeys) n = kMaxKeys;
+    auto* grown = static_cast<KeyVal*>(std::realloc(r->keys, n * sizeof(KeyVal)));
+    if (!grown) return ENOMEM;
+    std::memset(grown + r->nkeys, 0, (n - r->nkeys) * sizeof(KeyVal));
+    r->keys = grown;
+    r->nkeys = n;
+  }
+  r->keys[key] = KeyVal{g_keys[key].seq.load(std::memory_order_acquire), const_cast<void*>(value)};
+  return 0;
+}

@@ -1,0 +1,199 @@
+// Unnamed semaphores: sem_* on our layout; fibers park, plain threads sleep on the futex.
+#include <errno.h>
+#include <semaphore.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "common.hpp"
+
+namespace ringlet::patch::detail {
+
+namespace {
+
+struct PSem {
+  std::atomic<std::uint32_t> value;
+  std::atomic<std::uint32_t> thread_waiters;  // plain threads asleep on the value's futex
+  std::uint32_t magic;                        // glibc's `private` field holds 0 or 128
+  SpinLock spin;
+  char pad_[3];
+  WaitList fibers;                            // fibers parked in sem_wait
+};
+static_assert(sizeof(PSem) == sizeof(sem_t));
+constexpr std::uint32_t kSemMagic = 0x52474c53u;  // "RGLS"
+
+inline PSem* ps(sem_t* s) noexcept { return reinterpret_cast<PSem*>(s); }
+inline bool our_sem(const PSem* s) noexcept { return s->magic == kSemMagic; }
+
+bool sem_take(PSem* s) noexcept {
+  std::uint32_t v = s->value.load(std::memory_order_relaxed);
+  while (v > 0)
+    if (s->value.compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed))
+      return true;
+  return false;
+}
+
+int sem_wait_until(PSem* s, Deadline d) noexcept {
+  if (sem_take(s)) return 0;
+  Scheduler* sch = Scheduler::current();
+  Fiber* f = sch ? sch->running() : nullptr;
+  count_waited(Call::sem_wait);
+  if (!f) {
+    s->thread_waiters.fetch_add(1, std::memory_order_acq_rel);
+    int e = 0;
+    while (!sem_take(s)) {
+      if (!d.is_never() && d.passed()) {
+        e = ETIMEDOUT;
+        break;
+      }
+      const int r = futex_wait_until(&s->value, 0, d);
+      if (r == EINTR) {
+        if (sem_take(s)) break;
+        e = EINTR;
+        break;
+      }
+    }
+    s->thread_waiters.fetch_sub(1, std::memory_order_acq_rel);
+    return e;
+  }
+  // A fiber: park on the list, interruptible so a signal handler's sem_post (which must not
+  // take our spinlock) or any signal ends the wait as it would end the futex wait.
+  for (;;) {
+    Waiter w;
+    s->spin.lock();
+    if (sem_take(s)) {
+      s->spin.unlock();
+      return 0;
+    }
+    w.arm();
+    s->fibers.push(&w);
+    s->spin.unlock();
+    WakeReason r;
+    {
+      ringlet::detail::InterruptScope scope;
+      sch->primitive_wait_begin();
+      r = sch->park(w.token, ringlet::earliest(d, f->deadline.deadline),
+                    ringlet::detail::WaitInfo{"sem_wait (patched)", nullptr}, /*interruptible=*/true);
+      sch->primitive_wait_end();
+    }
+    s->spin.lock();
+    s->fibers.remove(&w);
+    s->spin.unlock();
+    if (sem_take(s)) return 0;
+    const Outcome o = outcome_of(r, f, d);
+    if (o == Outcome::Done) continue;
+    if (o == Outcome::Deadline) return ETIMEDOUT;
+    return o == Outcome::ScopedTimeout ? ETIMEDOUT : EINTR;
+  }
+}
+
+}  // namespace
+
+}  // namespace ringlet::patch::detail
+
+using namespace ringlet::patch::detail;
+using ringlet::Deadline;
+using ringlet::patch::Thread;
+
+// --- semaphores --------------------------------------------------------------------------
+
+RINGLET_HOOK int sem_init(sem_t* s, int pshared, unsigned value) {
+  if (!sync_patched() || pshared) return RINGLET_REAL(sem_init)(s, pshared, value);
+  if (value > SEM_VALUE_MAX) {
+    errno = EINVAL;
+    return -1;
+  }
+  std::memset(static_cast<void*>(s), 0, sizeof *s);
+  ps(s)->value.store(value, std::memory_order_relaxed);
+  ps(s)->magic = kSemMagic;
+  return 0;
+}
+
+RINGLET_HOOK int sem_destroy(sem_t* s) {
+  if (!our_sem(ps(s))) return RINGLET_REAL(sem_destroy)(s);
+  ps(s)->magic = 0;
+  return 0;
+}
+
+RINGLET_HOOK int sem_post(sem_t* s) {
+  PSem* p = ps(s);
+  if (!our_sem(p)) return RINGLET_REAL(sem_post)(s);
+  std::uint32_t v = p->value.load(std::memory_order_relaxed);
+  do {
+    if (v >= SEM_VALUE_MAX) {
+      errno = EOVERFLOW;
+      return -1;
+    }
+  } while (!p->value.compare_exchange_weak(v, v + 1, std::memory_order_release, std::memory_order_relaxed));
+  if (p->thread_waiters.load(std::memory_order_acquire) > 0) futex_wake(&p->value, 1);
+  // In a signal handler the interrupted code may hold the spinlock: take it only if free.
+  // A fiber of this thread parked in sem_wait is woken by the signal anyway (EINTR path,
+  // which takes the value first).
+  if (in_signal_handler()) {
+    if (!p->spin.try_lock()) return 0;
+  } else {
+    p->spin.lock();
+  }
+  p->fibers.grant_one();
+  p->spin.unlock();
+  return 0;
+}
+
+RINGLET_HOOK int sem_wait(sem_t* s) {
+  PSem* p = ps(s);
+  if (!our_sem(p)) return RINGLET_REAL(sem_wait)(s);
+  if (const int e = sem_wait_until(p, Deadline::never())) {
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
+RINGLET_HOOK int sem_trywait(sem_t* s) {
+  PSem* p = ps(s);
+  if (!our_sem(p)) return RINGLET_REAL(sem_trywait)(s);
+  if (sem_take(p)) return 0;
+  errno = EAGAIN;
+  return -1;
+}
+
+RINGLET_HOOK int sem_timedwait(sem_t* s, const struct timespec* abs) {
+  PSem* p = ps(s);
+  if (!our_sem(p)) return RINGLET_REAL(sem_timedwait)(s, abs);
+  if (sem_take(p)) return 0;
+  Deadline d;
+  if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) {
+    errno = e;
+    return -1;
+  }
+  if (const int e = sem_wait_until(p, d)) {
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
+RINGLET_HOOK int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
+  PSem* p = ps(s);
+  if (!our_sem(p)) return RINGLET_REAL(sem_clockwait)(s, clock, abs);
+  if (sem_take(p)) return 0;
+  Deadline d;
+  if (const int e = abs_deadline(clock, abs, d)) {
+    errno = e;
+    return -1;
+  }
+  if (const int e = sem_wait_until(p, d)) {
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
+RINGLET_HOOK int sem_getvalue(sem_t* s, int* out) {
+  PSem* p = ps(s);
+  if (!our_sem(p)) return RINGLET_REAL(sem_getvalue)(s, out);
+  *out = static_cast<int>(p->value.load(std::memory_order_relaxed));
+  return 0;
+}

@@ -1,0 +1,51 @@
+// Signal masks: a fiber thread's pthread_sigmask/sigprocmask is its own bookkeeping.
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "common.hpp"
+
+using namespace ringlet::patch::detail;
+using ringlet::Deadline;
+using ringlet::patch::Thread;
+
+// A fiber thread's signal mask is its own bookkeeping, answered back to it, and not applied
+// to the OS thread: that thread carries every fiber, main included, and a helper "thread"
+// that blocks every signal (the usual way to leave them to main) must not block them for
+// main too. Signals reach the carrier with main's mask.
+static int fiber_sigmask(ThreadRec* r, int how, const sigset_t* set, sigset_t* old) noexcept {
+  if (old) *old = r->sigmask;
+  if (!set) return 0;
+  switch (how) {
+    case SIG_BLOCK:
+      sigorset(&r->sigmask, &r->sigmask, set);
+      break;
+    case SIG_UNBLOCK:
+      for (int sig = 1; sig < NSIG; ++sig)
+        if (sigismember(set, sig) == 1) sigdelset(&r->sigmask, sig);
+      break;
+    case SIG_SETMASK:
+      r->sigmask = *set;
+      break;
+    default:
+      return EINVAL;
+  }
+  return 0;
+}
+
+RINGLET_HOOK int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) return fiber_sigmask(r, how, set, old);
+  return RINGLET_REAL(pthread_sigmask)(how, set, old);
+}
+
+RINGLET_HOOK int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) {
+    const int e = fiber_sigmask(r, how, set, old);
+    if (e) {
+      errno = e;
+      return -1;
+    }
+    return 0;
+  }
+  return RINGLET_REAL(sigprocmask)(how, set, old);
+}

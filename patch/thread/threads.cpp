@@ -1,0 +1,417 @@
+// Fiber threads: create, join, detach, exit, cancel, kill, self/equal, names, attributes,
+// scheduling and affinity (on the carrier), cpu clock, sched_yield.
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unwind.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "ringlet/fiber.hpp"
+#include "detail/sys.hpp"
+#include "common.hpp"
+
+namespace ringlet::patch::detail {
+
+namespace {
+
+void free_rec(ThreadRec* r) noexcept {
+  r->magic = 0;
+  if (Fiber* f = r->handle.native()) f->patch_thread = nullptr;
+  std::free(r->keys);
+  delete r;
+}
+
+void finish_thread(ThreadRec* r, void* result) noexcept {
+  run_key_destructors(r);
+  r->mu.lock();
+  r->result = result;
+  r->done = true;
+  r->joiners.grant_all();
+  const bool free_now = r->detached;
+  r->mu.unlock();
+  if (free_now) free_rec(r);
+}
+
+std::atomic<std::uint64_t> g_thread_seq{0};
+
+_Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
+                              _Unwind_Exception*, _Unwind_Context* ctx, void* param);
+
+// The body of every fiber thread. Not inlined: pthread_exit's unwinding stops at its frame.
+__attribute__((noinline)) void thread_body(ThreadRec* r) noexcept {
+  r->carrier = RINGLET_REAL(pthread_self)();
+  void* result;
+  if (setjmp(r->exit_jb) == 0) {
+    result = r->start(r->arg);
+  } else {
+    result = r->result;  // pthread_exit's value; the frames above were unwound
+  }
+  finish_thread(r, result);
+}
+
+_Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
+                              _Unwind_Exception*, _Unwind_Context* ctx, void* param) {
+  auto* r = static_cast<ThreadRec*>(param);
+  if ((actions & _UA_END_OF_STACK) ||
+      _Unwind_GetRegionStart(ctx) == reinterpret_cast<_Unwind_Ptr>(&thread_body))
+    longjmp(r->exit_jb, 1);
+  return _URC_NO_REASON;
+}
+
+void exit_not_rethrown(_Unwind_Reason_Code, _Unwind_Exception*) {
+  static const char msg[] =
+      "ringlet patch: pthread_exit on a fiber thread was caught and not rethrown (a catch(...) "
+      "must rethrow abi::__forced_unwind)\n";
+  (void)ringlet::detail::sys::write(2, msg, sizeof msg - 1);
+  std::abort();
+}
+
+[[noreturn]] void exit_fiber_thread(ThreadRec* r, void* value) {
+  r->result = value;
+  std::memset(&r->exit_exc, 0, sizeof r->exit_exc);
+  r->exit_exc.exception_class = 0x52474c5400455849ull;  // "RGLT\0EXI"
+  r->exit_exc.exception_cleanup = &exit_not_rethrown;
+  _Unwind_ForcedUnwind(&r->exit_exc, &exit_stop, r);
+  std::abort();  // the unwinder found no way back to thread_body
+}
+
+// pthread_exit on the main fiber of a whole-binary program (start.cpp sets it up).
+jmp_buf* g_main_exit_jb = nullptr;
+Fiber* g_main_fiber = nullptr;
+void* g_main_exit_body = nullptr;
+
+_Unwind_Reason_Code main_exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
+                                   _Unwind_Exception*, _Unwind_Context* ctx, void*) {
+  if ((actions & _UA_END_OF_STACK) ||
+      _Unwind_GetRegionStart(ctx) == reinterpret_cast<_Unwind_Ptr>(g_main_exit_body))
+    longjmp(*g_main_exit_jb, 1);
+  return _URC_NO_REASON;
+}
+
+_Unwind_Exception g_main_exit_exc;
+
+std::size_t default_thread_stack() noexcept {
+  static std::size_t cached = [] {
+    std::size_t n = 8u << 20;
+    if (const char* v = std::getenv("RINGLET_THREAD_STACK"); v && *v) {
+      char* end = nullptr;
+      unsigned long long x = std::strtoull(v, &end, 10);
+      if (end && (*end == 'k' || *end == 'K')) x <<= 10, ++end;
+      else if (end && (*end == 'm' || *end == 'M')) x <<= 20, ++end;
+      if (end != v && *end == '\0' && x >= (16u << 10) && x <= (1ull << 30)) return static_cast<std::size_t>(x);
+      std::fprintf(stderr, "ringlet patch: RINGLET_THREAD_STACK='%s' is not a size between 16K and 1024M; using the default\n", v);
+    }
+    rlimit rl{};
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) n = rl.rlim_cur;
+    if (n < (64u << 10)) n = 64u << 10;
+    if (n > (1u << 30)) n = 1u << 30;
+    return n;
+  }();
+  return cached;
+}
+
+RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
+                                     void* (*fn)(void*), void* arg) {
+  std::size_t stack = default_thread_stack();
+  bool detached = false;
+  if (attr) {
+    std::size_t ss = 0;
+    if (pthread_attr_getstacksize(attr, &ss) == 0 && ss) stack = ss;
+    int ds = PTHREAD_CREATE_JOINABLE;
+    if (pthread_attr_getdetachstate(attr, &ds) == 0) detached = ds == PTHREAD_CREATE_DETACHED;
+  }
+  auto* r = new (std::nothrow) ThreadRec;
+  if (!r) return EAGAIN;
+  r->start = fn;
+  r->arg = arg;
+  r->detached = detached;
+  // A new thread starts with its creator's mask.
+  if (ThreadRec* parent = current_rec()) r->sigmask = parent->sigmask;
+  else RINGLET_REAL(pthread_sigmask)(SIG_BLOCK, nullptr, &r->sigmask);
+  try {
+    ringlet::SpawnOptions o;
+    o.stack_size = stack;
+    o.name = "thread-" + std::to_string(g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1);
+    r->handle = ringlet::spawn(o, [r]() noexcept { thread_body(r); });
+  } catch (...) {
+    free_rec(r);
+    return EAGAIN;  // no stack could be mapped: what pthread_create says
+  }
+  r->handle.native()->patch_thread = r;
+  *out = handle_of(r);
+  count_on_fiber(Call::pthread_create);
+  return 0;
+}
+
+int join_fiber_thread(ThreadRec* r, void** ret, Deadline d, bool try_only) noexcept {
+  if (r == current_rec()) return EDEADLK;
+  r->mu.lock();
+  if (r->detached || r->joined) {
+    r->mu.unlock();
+    return EINVAL;
+  }
+  r->joined = true;
+  while (!r->done) {
+    if (try_only) {
+      r->joined = false;
+      r->mu.unlock();
+      return EBUSY;
+    }
+    Waiter w;
+    w.arm();
+    r->joiners.push(&w);
+    count_waited(Call::pthread_join);
+    if (!wait_on(r->mu, r->joiners, w, d, "pthread_join (patched)") && !r->done &&
+        !d.is_never() && d.passed()) {
+      r->joined = false;
+      r->mu.unlock();
+      return ETIMEDOUT;
+    }
+  }
+  void* result = r->result;
+  r->mu.unlock();
+  if (ret) *ret = result;
+  free_rec(r);
+  return 0;
+}
+
+// A fiber joining a real thread: poll, so the scheduler's other fibers keep running.
+int join_real_on_fiber(Here h, pthread_t t, void** ret, Deadline d) noexcept {
+  for (std::int64_t nap = 50'000;; nap = std::min<std::int64_t>(nap * 2, 5'000'000)) {
+    const int e = RINGLET_REAL(pthread_tryjoin_np)(t, ret);
+    if (e != EBUSY) return e;
+    if (!d.is_never() && d.passed()) return ETIMEDOUT;
+    timed_sleep(h, ringlet::earliest(d, deadline_after_ns(nap)));
+  }
+}
+
+}  // namespace
+
+// --- start.cpp's side of pthread_exit on the main fiber ----------------------------------
+
+void set_main_exit(void* jb, void* body) noexcept {
+  g_main_exit_jb = static_cast<jmp_buf*>(jb);
+  g_main_exit_body = body;
+  Scheduler* s = Scheduler::current();
+  g_main_fiber = s ? s->running() : nullptr;
+}
+
+}  // namespace ringlet::patch::detail
+
+using namespace ringlet::patch::detail;
+using ringlet::Deadline;
+using ringlet::patch::Thread;
+
+// --- threads -----------------------------------------------------------------------------
+
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer intercepts pthread_create ahead of us and runs the start routine through
+// its own thread set-up, which needs a new OS thread: in sanitizer builds threads stay real
+// (the synchronisation objects are still ours, and exercised by real threads).
+constexpr bool kThreadsBecomeFibers = false;
+#else
+constexpr bool kThreadsBecomeFibers = true;
+#endif
+
+RINGLET_HOOK int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
+  Scheduler* s = Scheduler::current();
+  if (RINGLET_LIKELY(!s) || !s->running() || ringlet::detail::tls_native_thread_scope ||
+      !kThreadsBecomeFibers || !thread_group_on()) {
+    count_passed(Call::pthread_create);
+    return RINGLET_REAL(pthread_create)(out, attr, fn, arg);
+  }
+  return create_fiber_thread(out, attr, fn, arg);
+}
+
+RINGLET_HOOK pthread_t pthread_self(void) {
+  if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) return handle_of(r);
+  return RINGLET_REAL(pthread_self)();
+}
+
+RINGLET_HOOK int pthread_equal(pthread_t a, pthread_t b) { return a == b; }
+
+RINGLET_HOOK int pthread_join(pthread_t t, void** ret) {
+  if (is_fake(t)) {
+    ThreadRec* r = rec_of(t);
+    return r ? join_fiber_thread(r, ret, Deadline::never(), false) : ESRCH;
+  }
+  if (Here h = on_fiber(Thread)) return join_real_on_fiber(h, t, ret, Deadline::never());
+  return RINGLET_REAL(pthread_join)(t, ret);
+}
+
+RINGLET_HOOK int pthread_tryjoin_np(pthread_t t, void** ret) {
+  if (is_fake(t)) {
+    ThreadRec* r = rec_of(t);
+    return r ? join_fiber_thread(r, ret, Deadline::never(), true) : ESRCH;
+  }
+  return RINGLET_REAL(pthread_tryjoin_np)(t, ret);
+}
+
+RINGLET_HOOK int pthread_timedjoin_np(pthread_t t, void** ret, const struct timespec* abs) {
+  if (is_fake(t) || on_fiber(Thread)) {
+    Deadline d = Deadline::never();
+    if (abs) {
+      if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
+    }
+    if (!is_fake(t)) return join_real_on_fiber(on_fiber(Thread), t, ret, d);
+    ThreadRec* r = rec_of(t);
+    return r ? join_fiber_thread(r, ret, d, false) : ESRCH;
+  }
+  return RINGLET_REAL(pthread_timedjoin_np)(t, ret, abs);
+}
+
+RINGLET_HOOK int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clock, const struct timespec* abs) {
+  if (is_fake(t) || on_fiber(Thread)) {
+    Deadline d = Deadline::never();
+    if (abs) {
+      if (const int e = abs_deadline(clock, abs, d)) return e;
+    }
+    if (!is_fake(t)) return join_real_on_fiber(on_fiber(Thread), t, ret, d);
+    ThreadRec* r = rec_of(t);
+    return r ? join_fiber_thread(r, ret, d, false) : ESRCH;
+  }
+  return RINGLET_REAL(pthread_clockjoin_np)(t, ret, clock, abs);
+}
+
+RINGLET_HOOK int pthread_detach(pthread_t t) {
+  if (!is_fake(t)) return RINGLET_REAL(pthread_detach)(t);
+  ThreadRec* r = rec_of(t);
+  if (!r) return ESRCH;
+  r->mu.lock();
+  if (r->detached || r->joined) {
+    r->mu.unlock();
+    return EINVAL;
+  }
+  r->detached = true;
+  const bool free_now = r->done;
+  r->mu.unlock();
+  if (free_now) free_rec(r);
+  return 0;
+}
+
+RINGLET_HOOK void pthread_exit(void* value) {
+  if (ThreadRec* r = current_rec()) exit_fiber_thread(r, value);
+  Scheduler* s = Scheduler::current();
+  if (s && g_main_exit_jb && s->running() == g_main_fiber && g_main_fiber) {
+    // The main thread's pthread_exit: main ends, the process lives until the last thread.
+    std::memset(&g_main_exit_exc, 0, sizeof g_main_exit_exc);
+    g_main_exit_exc.exception_class = 0x52474c5400455849ull;
+    g_main_exit_exc.exception_cleanup = &exit_not_rethrown;
+    _Unwind_ForcedUnwind(&g_main_exit_exc, &main_exit_stop, nullptr);
+    std::abort();
+  }
+  if (s && s->running()) {
+    static const char msg[] =
+        "ringlet patch: pthread_exit on a fiber that pthread_create did not start would end the "
+        "scheduler's OS thread; aborting\n";
+    (void)ringlet::detail::sys::write(2, msg, sizeof msg - 1);
+    std::abort();
+  }
+  RINGLET_REAL(pthread_exit)(value);
+  __builtin_unreachable();
+}
+
+RINGLET_HOOK int pthread_cancel(pthread_t t) {
+  if (!is_fake(t)) return RINGLET_REAL(pthread_cancel)(t);
+  ThreadRec* r = rec_of(t);
+  if (!r) return ESRCH;
+  // Deferred cancellation, acted on at pthread_testcancel only (see patch/README.md).
+  r->cancel.store(true, std::memory_order_release);
+  return 0;
+}
+
+RINGLET_HOOK void pthread_testcancel(void) {
+  if (ThreadRec* r = current_rec()) {
+    if (r->cancel.load(std::memory_order_acquire)) exit_fiber_thread(r, PTHREAD_CANCELED);
+    return;
+  }
+  RINGLET_REAL(pthread_testcancel)();
+}
+
+RINGLET_HOOK int pthread_kill(pthread_t t, int sig) {
+  if (!is_fake(t)) return RINGLET_REAL(pthread_kill)(t, sig);
+  ThreadRec* r = rec_of(t);
+  if (!r || r->done) return ESRCH;
+  if (sig == 0) return 0;
+  // A fiber has no signal state of its own: the signal goes to the OS thread carrying it.
+  return RINGLET_REAL(pthread_kill)(r->carrier ? r->carrier : RINGLET_REAL(pthread_self)(), sig);
+}
+
+RINGLET_HOOK int pthread_setname_np(pthread_t t, const char* name) {
+  if (!is_fake(t)) return RINGLET_REAL(pthread_setname_np)(t, name);
+  ThreadRec* r = rec_of(t);
+  if (!r) return ESRCH;
+  if (std::strlen(name) > 15) return ERANGE;
+  if (Fiber* f = r->handle.native(); f && current_rec() == r) f->name = name;
+  else if (f && Scheduler::current() == f->sched) f->name = name;
+  return 0;
+}
+
+RINGLET_HOOK int pthread_getname_np(pthread_t t, char* buf, size_t len) {
+  if (!is_fake(t)) return RINGLET_REAL(pthread_getname_np)(t, buf, len);
+  ThreadRec* r = rec_of(t);
+  if (!r) return ESRCH;
+  const std::string n = r->handle.name();
+  if (n.size() + 1 > len) return ERANGE;
+  std::memcpy(buf, n.c_str(), n.size() + 1);
+  return 0;
+}
+
+RINGLET_HOOK int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
+  if (!is_fake(t)) return RINGLET_REAL(pthread_getattr_np)(t, attr);
+  ThreadRec* r = rec_of(t);
+  if (!r) return ESRCH;
+  if (int e = pthread_attr_init(attr)) return e;
+  if (Fiber* f = r->handle.native(); f && f->stack.lo)
+    pthread_attr_setstack(attr, f->stack.lo, f->stack.size);
+  if (r->detached) pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
+  return 0;
+}
+
+// The scheduling and affinity calls name the OS thread that carries the fiber.
+#define RINGLET_ON_CARRIER(fn, t, ...)                                          \
+  do {                                                                          \
+    if (is_fake(t)) {                                                           \
+      ThreadRec* r = rec_of(t);                                                 \
+      if (!r) return ESRCH;                                                     \
+      t = r->carrier ? r->carrier : RINGLET_REAL(pthread_self)();               \
+    }                                                                           \
+    return RINGLET_REAL(fn)(t, __VA_ARGS__);                                    \
+  } while (0)
+
+RINGLET_HOOK int pthread_getschedparam(pthread_t t, int* policy, struct sched_param* p) {
+  RINGLET_ON_CARRIER(pthread_getschedparam, t, policy, p);
+}
+RINGLET_HOOK int pthread_setschedparam(pthread_t t, int policy, const struct sched_param* p) {
+  RINGLET_ON_CARRIER(pthread_setschedparam, t, policy, p);
+}
+RINGLET_HOOK int pthread_setschedprio(pthread_t t, int prio) { RINGLET_ON_CARRIER(pthread_setschedprio, t, prio); }
+RINGLET_HOOK int pthread_getaffinity_np(pthread_t t, size_t n, cpu_set_t* set) {
+  RINGLET_ON_CARRIER(pthread_getaffinity_np, t, n, set);
+}
+RINGLET_HOOK int pthread_setaffinity_np(pthread_t t, size_t n, const cpu_set_t* set) {
+  RINGLET_ON_CARRIER(pthread_setaffinity_np, t, n, set);
+}
+RINGLET_HOOK int pthread_getcpuclockid(pthread_t t, clockid_t* clock) {
+  RINGLET_ON_CARRIER(pthread_getcpuclockid, t, clock);
+}
+
+RINGLET_HOOK int sched_yield(void) {
+  if (Here h = on_fiber(Thread)) {
+    count_on_fiber(Call::sched_yield);
+    h.s->yield_nothrow();
+    return 0;
+  }
+  return RINGLET_REAL(sched_yield)();
+}
