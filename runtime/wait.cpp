@@ -117,6 +117,22 @@ Waiter* WaitList::grant_one() noexcept {
   return nullptr;
 }
 
+std::size_t WaitList::grant_slot(const void* slot, std::size_t n) noexcept {
+  std::size_t granted = 0;
+  for (Waiter* w = head_; w && granted < n;) {
+    Waiter* next = w->next;
+    if (w->slot == slot) {
+      remove(w);
+      if (w->claim()) {
+        w->granted = true;
+        ++granted;
+      }
+    }
+    w = next;
+  }
+  return granted;
+}
+
 std::size_t WaitList::grant_all() noexcept {
   std::size_t n = 0;
   while (grant_one()) ++n;
@@ -226,13 +242,10 @@ bool block(WaitLock& lk, WaitList& list, Waiter& w, Deadline d,
   spec.deadline = d;
   spec.interruptible = interruptible;
   spec.any_thread = true;
-  lk.unlock();
-  const Woke r = wait(w, spec);
-  lk.lock();
-  list.remove(&w);
-  if (w.granted) return true;  // only a claim() ends a wait as granted
-  lk.unlock();                 // raise without holding the primitive's lock
-  settle(r);                   // throws unless the explicit deadline passed
+  const Woke r = wait_in(lk, list, w, spec);
+  if (r == Woke::Notified) return true;
+  lk.unlock();  // raise without holding the primitive's lock
+  settle(r);    // throws unless the explicit deadline passed
   lk.lock();
   return false;
 }

@@ -80,35 +80,12 @@ void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept {
 // --- the one wait ------------------------------------------------------------------------
 
 bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* what) noexcept {
-  if (w.fiber) {
-    Scheduler& s = *w.fiber->sched;
-    s.primitive_wait_begin();
-    sp.unlock();
-    s.park(w.token, d, ringlet::detail::WaitInfo{what, nullptr}, /*interruptible=*/false);
-    sp.lock();
-    s.primitive_wait_end();
-    list.remove(&w);
-    return w.granted;
-  }
-  auto& epoch = w.parker->epoch;
-  const auto token = static_cast<std::uint32_t>(w.token);
-  sp.unlock();
-  bool timed_out = false;
-  for (;;) {
-    if (epoch.load(std::memory_order_acquire) != token) break;  // claimed
-    if (!d.is_never() && d.passed()) {
-      std::uint32_t expected = token;
-      if (epoch.compare_exchange_strong(expected, token + 1, std::memory_order_acq_rel)) {
-        timed_out = true;
-        break;
-      }
-      continue;  // a claim won just now
-    }
-    futex_wait_until(&epoch, token, d);
-  }
-  sp.lock();
-  list.remove(&w);
-  return !timed_out;
+  ringlet::detail::WaitSpec spec;
+  spec.what = what;
+  spec.deadline = d;
+  spec.interruptible = false;  // C code cannot see GreenletExit: a kill waits for the next switch point
+  spec.any_thread = true;
+  return ringlet::detail::wait_in(sp, list, w, spec) == ringlet::detail::Woke::Notified;
 }
 
 }  // namespace ringlet::patch::detail

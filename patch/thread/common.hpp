@@ -84,12 +84,19 @@ int futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t expected, D
 
 void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
 
-// --- the one wait ------------------------------------------------------------------------
+// --- waits: the runtime's one wait ------------------------------------------------------
 
 // Park the caller on `w`, which it armed and pushed into `list` while holding `sp`. Unlocks
 // while waiting, relocks, unlinks. Returns true if a notifier claimed it, false if the
 // deadline passed first. Not interruptible by kill or the deadlock breaker.
 bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* what) noexcept;
+
+// The futex table of fibers (futex.cpp): park while *addr == val, until a futex wake made
+// through syscall() for addr (or futex_wake_fibers) or d. 0, or -1 with errno EAGAIN
+// (*addr had changed) or ETIMEDOUT.
+long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const char* what) noexcept;
+// Wake up to n fibers parked on addr; returns how many.
+int futex_wake_fibers(const void* addr, int n) noexcept;
 
 // --- mutexes -----------------------------------------------------------------------------
 

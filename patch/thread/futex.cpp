@@ -8,6 +8,7 @@
 
 #include <cstdarg>
 #include <cstdint>
+#include <mutex>
 
 #include "common.hpp"
 
@@ -23,7 +24,7 @@ namespace {
 
 struct FutexBucket {
   SpinLock spin;
-  Waiter* head = nullptr;
+  WaitList waiters;  // each with `slot` = the address it waits on
 };
 FutexBucket g_futex[256];
 
@@ -32,15 +33,9 @@ FutexBucket& bucket_of(const void* addr) noexcept {
   return g_futex[((v >> 2) ^ (v >> 10)) & 255u];
 }
 
-void unlink_waiter(FutexBucket& b, Waiter* w) noexcept {
-  if (w->prev) w->prev->next = w->next;
-  else b.head = w->next;
-  if (w->next) w->next->prev = w->prev;
-  w->next = w->prev = nullptr;
-  w->linked = false;
-}
+}  // namespace
 
-long futex_wait_fiber(Here h, std::uint32_t* addr, std::uint32_t val, Deadline d) noexcept {
+long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const char* what) noexcept {
   FutexBucket& b = bucket_of(addr);
   b.spin.lock();
   if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) {
@@ -51,41 +46,27 @@ long futex_wait_fiber(Here h, std::uint32_t* addr, std::uint32_t val, Deadline d
   Waiter w;
   w.arm();
   w.slot = addr;
-  w.next = b.head;
-  if (b.head) b.head->prev = &w;
-  b.head = &w;
-  w.linked = true;
-  h.s->primitive_wait_begin();
+  b.waiters.push(&w);
+  ringlet::detail::WaitSpec spec;
+  spec.what = what;
+  spec.deadline = d;
+  spec.interruptible = false;
+  spec.any_thread = true;
+  const auto r = ringlet::detail::wait_in(b.spin, b.waiters, w, spec);
   b.spin.unlock();
-  h.s->park(w.token, d, ringlet::detail::WaitInfo{"futex wait (patched)", nullptr}, /*interruptible=*/false);
-  b.spin.lock();
-  h.s->primitive_wait_end();
-  if (w.linked) unlink_waiter(b, &w);
-  b.spin.unlock();
-  if (w.granted) return 0;
+  if (r == ringlet::detail::Woke::Notified) return 0;
   errno = ETIMEDOUT;
   return -1;
 }
 
-int futex_wake_fibers(std::uint32_t* addr, int n) noexcept {
+int futex_wake_fibers(const void* addr, int n) noexcept {
+  if (n <= 0) return 0;
   FutexBucket& b = bucket_of(addr);
-  int woken = 0;
-  b.spin.lock();
-  for (Waiter* w = b.head; w && woken < n;) {
-    Waiter* next = w->next;
-    if (w->slot == addr) {
-      unlink_waiter(b, w);
-      if (w->claim()) {
-        w->granted = true;
-        ++woken;
-      }
-    }
-    w = next;
-  }
-  b.spin.unlock();
-  return woken;
+  std::lock_guard<SpinLock> lock(b.spin);
+  return static_cast<int>(b.waiters.grant_slot(addr, static_cast<std::size_t>(n)));
 }
 
+namespace {
 }  // namespace
 }  // namespace ringlet::patch::detail
 
@@ -125,7 +106,7 @@ RINGLET_HOOK long syscall(long n, ...) {
         else
           d = deadline_at((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, ts);
       }
-      return futex_wait_fiber(h, addr, static_cast<std::uint32_t>(a[2]), d);
+      return futex_wait_fiber(addr, static_cast<std::uint32_t>(a[2]), d, "futex wait (patched)");
     }
   }
   return RINGLET_REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);

@@ -52,8 +52,11 @@ using ringlet::patch::Thread;
 // --- once and keys -----------------------------------------------------------------------
 
 // glibc's own encoding (0 new, bit 0 in progress, bit 1 done), so plain threads may keep
-// using glibc's pthread_once on the same object: a fiber that finds another fiber inside the
-// initialiser naps instead of sleeping on the futex (which would block the whole thread).
+// using glibc's pthread_once on the same object. A fiber that finds another thread inside
+// the initialiser parks on the word in the fibers' futex table (sleeping on the kernel's
+// futex would block its whole thread): an initialiser that runs here wakes it through that
+// table at once. glibc's own pthread_once (a plain thread's) wakes only the kernel's
+// waiters, so each park is bounded, growing from 20 us to 1 ms, and the word read again.
 RINGLET_HOOK int pthread_once(pthread_once_t* once, void (*init)(void)) {
   auto* word = reinterpret_cast<std::atomic<int>*>(once);
   if (RINGLET_LIKELY(word->load(std::memory_order_acquire) & 2)) return 0;
@@ -75,7 +78,8 @@ RINGLET_HOOK int pthread_once(pthread_once_t* once, void (*init)(void)) {
       futex(word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
       return 0;
     }
-    timed_sleep(h, deadline_after_ns(nap));
+    futex_wait_fiber(reinterpret_cast<std::uint32_t*>(word), static_cast<std::uint32_t>(v),
+                     deadline_after_ns(nap), "pthread_once (patched)");
   }
 }
 

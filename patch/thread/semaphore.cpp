@@ -60,6 +60,10 @@ int sem_wait_until(PSem* s, Deadline d) noexcept {
   }
   // A fiber: park on the list, interruptible so a signal handler's sem_post (which must not
   // take our spinlock) or any signal ends the wait as it would end the futex wait.
+  ringlet::detail::WaitSpec spec;
+  spec.what = "sem_wait (patched)";
+  spec.deadline = d;
+  spec.any_thread = true;
   for (;;) {
     Waiter w;
     s->spin.lock();
@@ -69,23 +73,19 @@ int sem_wait_until(PSem* s, Deadline d) noexcept {
     }
     w.arm();
     s->fibers.push(&w);
-    s->spin.unlock();
-    WakeReason r;
+    ringlet::detail::Woke o;
     {
       ringlet::detail::InterruptScope scope;
-      sch->primitive_wait_begin();
-      r = sch->park(w.token, ringlet::earliest(d, f->deadline.deadline),
-                    ringlet::detail::WaitInfo{"sem_wait (patched)", nullptr}, /*interruptible=*/true);
-      sch->primitive_wait_end();
+      o = ringlet::detail::wait_in(s->spin, s->fibers, w, spec);
     }
-    s->spin.lock();
-    s->fibers.remove(&w);
     s->spin.unlock();
     if (sem_take(s)) return 0;
-    const Outcome o = outcome_of(r, f, d);
-    if (o == Outcome::Done) continue;
-    if (o == Outcome::Deadline) return ETIMEDOUT;
-    return o == Outcome::ScopedTimeout ? ETIMEDOUT : EINTR;
+    switch (o) {
+      case ringlet::detail::Woke::Notified: continue;  // granted, but another took it first
+      case ringlet::detail::Woke::Deadline:
+      case ringlet::detail::Woke::Scoped: return ETIMEDOUT;
+      default: return EINTR;  // a signal, a kill (it stays pending) or the deadlock breaker
+    }
   }
 }
 

@@ -47,6 +47,19 @@ struct WaitSpec {
 // Notified, Deadline and Scoped are possible.
 Woke wait(Waiter& w, const WaitSpec& spec) noexcept;
 
+// The wait of a primitive: w was armed and pushed into `list` with `lk` held. Unlocks while
+// parked, relocks, and unlinks w if it is still linked. Notified means granted (only a
+// WaitList grant ends such a wait as notified); otherwise why it ended.
+template <class Lock>
+Woke wait_in(Lock& lk, WaitList& list, Waiter& w, const WaitSpec& spec) noexcept {
+  lk.unlock();
+  const Woke r = wait(w, spec);
+  lk.lock();
+  list.remove(&w);
+  if (w.granted) return Woke::Notified;
+  return r == Woke::Notified ? Woke::Interrupted : r;  // woken, but not granted: look again
+}
+
 // The C++ edge of a wait: Killed -> GreenletExit, Deadlock -> DeadlockError, Scoped ->
 // Timeout::Expired. Returns true if the wait's own deadline passed, false if notified
 // (or interrupted).

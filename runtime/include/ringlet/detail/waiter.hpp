@@ -75,6 +75,8 @@ class WaitList {
   Waiter* grant_one() noexcept;
   // Claim and unlink every waiter; returns how many were granted.
   std::size_t grant_all() noexcept;
+  // Grant up to n waiters whose `slot` is `slot`, front first; returns how many.
+  std::size_t grant_slot(const void* slot, std::size_t n) noexcept;
 
  private:
   Waiter* head_ = nullptr;
