@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include "ringlet/net.hpp"
 #include "ringlet/ringlet.hpp"
@@ -73,6 +75,109 @@ class RawServer {
  private:
   Respond respond_;
   net::StreamServer server_;
+};
+
+// A RawServer on a thread of its own, with its own scheduler: for tests whose client is a
+// child process, or blocks its thread.
+class RawServerThread {
+ public:
+  explicit RawServerThread(RawServer::Respond respond) {
+    thread_ = std::thread([this, respond = std::move(respond)]() mutable {
+      ringlet::run([&] {
+        RawServer srv(std::move(respond));
+        port_ = srv.port();
+        ready_.set();
+        stop_.wait();
+      });
+    });
+    ready_.wait();
+  }
+  ~RawServerThread() {
+    stop_.set();
+    thread_.join();
+  }
+  std::string url(std::string_view path = "/") const {
+    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  std::thread thread_;
+  Event ready_, stop_;
+  std::uint16_t port_ = 0;
+};
+
+// Writes prefix, then block again and again until `total` bytes of blocks (never held whole),
+// then suffix. False if the peer went away first.
+inline bool stream_out(net::TcpStream& c, std::string_view prefix, std::string_view block, std::size_t total,
+                       std::string_view suffix = "") {
+  try {
+    c.write_all(prefix);
+    for (std::size_t sent = 0; sent < total; sent += block.size()) c.write_all(block);
+    c.write_all(suffix);
+    return true;
+  } catch (const std::system_error&) {
+    return false;
+  }
+}
+
+// The hostile peer's pieces, for either side: what is sent before the body, without limit.
+struct Hostile {
+  static constexpr std::size_t kHuge = 128u << 20;  // 128 MB
+  // A chunk line's extension: "5;xxxx..." (after a chunked head).
+  static std::string ext_block() { return std::string(64 << 10, 'x'); }
+  // Trailer fields, 64 bytes each (after "0\r\n").
+  static std::string trailer_block() {
+    std::string line = "X-Trailer: " + std::string(51, 't') + "\r\n";
+    std::string b;
+    while (b.size() < (64u << 10)) b += line;
+    return b;
+  }
+  // 100 000 fields of 8 bytes.
+  static std::string many_fields() {
+    std::string s;
+    for (int i = 0; i < 100000; ++i) s += "X-N: v\r\n";
+    return s;
+  }
+};
+
+// A response with the hostile part for the path: /chunk-ext, /trailers, /big-header (a field
+// of 1 MB), /many-headers (100 000 fields); anything else is a small "ok". Never closes on
+// its own: the client has to stop reading.
+inline bool hostile_response(net::TcpStream& c, const RawRequest& r, int) {
+  const std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string line = r.line();
+  std::string path = line.substr(4, line.find(' ', 4) - 4);
+  if (path == "/chunk-ext") {
+    stream_out(c, chunked + "5;", Hostile::ext_block(), Hostile::kHuge);
+  } else if (path == "/trailers") {
+    stream_out(c, chunked + "5\r\nhello\r\n0\r\n", Hostile::trailer_block(), Hostile::kHuge);
+  } else if (path == "/big-header") {
+    stream_out(c, "HTTP/1.1 200 OK\r\nX-Big: ", std::string(64 << 10, 'a'), 1u << 20, "\r\n\r\n");
+  } else if (path == "/many-headers") {
+    std::string fields = Hostile::many_fields();
+    stream_out(c, "HTTP/1.1 200 OK\r\n", fields, fields.size(), "\r\n");
+  } else {
+    return stream_out(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "", 0);
+  }
+  return false;
+}
+
+// A folder removed with what is in it.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/ringlet-site-XXXXXX";
+    if (mkdtemp(tmpl)) path = tmpl;
+  }
+  ~TempDir() {
+    if (!path.empty()) std::system(("rm -rf '" + path + "'").c_str());
+  }
+  void write(const std::string& rel, const std::string& text) const {
+    auto slash = rel.rfind('/');
+    if (slash != std::string::npos) std::system(("mkdir -p '" + path + "/" + rel.substr(0, slash) + "'").c_str());
+    std::ofstream(path + "/" + rel, std::ios::binary) << text;
+  }
 };
 
 inline std::string response(std::string_view body, std::string_view extra = "", int status = 200) {
