@@ -2,20 +2,57 @@
 // (well-formed or hostile), and throwaway TLS certificates made by the openssl command.
 #pragma once
 
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <regex>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "process.hpp"
 #include "ringlet/net.hpp"
 #include "ringlet/ringlet.hpp"
 
+// AddressSanitizer keeps freed memory in quarantine: resident memory says nothing there.
+#if defined(__SANITIZE_ADDRESS__)
+#define RINGLET_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RINGLET_TEST_ASAN 1
+#endif
+#endif
+
 namespace ringlet::test {
+
+// A field of /proc/PID/status in KiB ("VmRSS:", "VmHWM:"); pid "self" for this process.
+inline std::size_t proc_kib(const std::string& pid, const char* key) {
+  std::ifstream in("/proc/" + pid + "/status");
+  for (std::string k; in >> k;) {
+    if (k == key) {
+      std::size_t v = 0;
+      in >> v;
+      return v;
+    }
+  }
+  return 0;
+}
+
+// Start a process's peak (VmHWM) again from its present RSS (Linux 4.0+). If that is refused,
+// the peak since its start counts, which can only make a check against it stricter.
+inline void reset_peak(const std::string& pid) {
+  if (std::FILE* f = std::fopen(("/proc/" + pid + "/clear_refs").c_str(), "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+}
 
 // One request as the raw server read it: the head, and the body if Content-Length said so.
 struct RawRequest {
@@ -161,6 +198,34 @@ inline bool hostile_response(net::TcpStream& c, const RawRequest& r, int) {
     return stream_out(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "", 0);
   }
   return false;
+}
+
+// Starts http_server on DIR; returns its port (from the line it prints).
+inline std::uint16_t start_http_server(Process& p) {
+  std::string first = p.line(10000ms);
+  INFO(first << p.err());
+  std::smatch m;
+  REQUIRE(std::regex_search(first, m, std::regex(R"(://127\.0\.0\.1:(\d+))")));
+  return static_cast<std::uint16_t>(std::stoi(m[1]));
+}
+
+inline Process http_server(const std::string& dir, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"http_server", dir, "--listen", "127.0.0.1:0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Process(args);
+}
+
+// The pid of this process's child running `name` (at most one at a time), or "".
+inline std::string child_pid(const std::string& name) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(opendir("/proc"), closedir);
+  while (dirent* e = d ? readdir(d.get()) : nullptr) {
+    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+    std::string pid, comm, state;
+    long ppid = 0;
+    if (in >> pid >> comm >> state >> ppid && ppid == getpid() && comm == "(" + name + ")") return pid;
+  }
+  return "";
 }
 
 // A folder removed with what is in it.

@@ -17,15 +17,6 @@
 using namespace std::chrono_literals;
 namespace http = ringlet::net::http;
 
-// AddressSanitizer keeps freed memory in quarantine: resident memory says nothing there.
-#if defined(__SANITIZE_ADDRESS__)
-#define RINGLET_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RINGLET_ASAN 1
-#endif
-#endif
-
 namespace {
 
 struct HostileCase {
@@ -55,19 +46,6 @@ void fetch_hostile(http::Client& client, const std::string& base) {
     CHECK(ringlet::Clock::now() - t0 < 2s);
   }
   CHECK(client.get(base + "/ok").body == "ok");
-}
-
-// KiB from /proc/self/status ("VmRSS:", "VmHWM:").
-std::size_t status_kib(const char* key) {
-  std::ifstream in("/proc/self/status");
-  for (std::string k; in >> k;) {
-    if (k == key) {
-      std::size_t v = 0;
-      in >> v;
-      return v;
-    }
-  }
-  return 0;
 }
 
 std::string self_exe() {
@@ -104,15 +82,10 @@ TEST_CASE("http client child: hostile fetches, printing resident memory", "[.][h
   ringlet::test::in_scheduler([&] {
     http::Client client;
     CHECK(client.get(std::string(base) + "/ok").body == "ok");  // warm: a connection, its buffers
-    std::size_t baseline = status_kib("VmRSS:");
-    // Start the peak (VmHWM) again from here (Linux 4.0+); if refused, the peak since the
-    // start counts, which can only make the check stricter.
-    if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
-      std::fputs("5", f);
-      std::fclose(f);
-    }
+    std::size_t baseline = ringlet::test::proc_kib("self", "VmRSS:");
+    ringlet::test::reset_peak("self");
     for (int round = 0; round < 3; ++round) fetch_hostile(client, base);
-    std::printf("rss-kib baseline %zu peak %zu\n", baseline, status_kib("VmHWM:"));
+    std::printf("rss-kib baseline %zu peak %zu\n", baseline, ringlet::test::proc_kib("self", "VmHWM:"));
     std::fflush(stdout);
   });
 }
@@ -131,7 +104,7 @@ TEST_CASE("http client: the hostile fetches in a process of their own keep its m
   std::size_t baseline = std::stoul(m[1]), peak = std::stoul(m[2]);
   std::printf("hostile fetches in a child: baseline %zu KiB, peak %zu KiB (+%zd KiB)\n", baseline, peak,
               static_cast<std::ptrdiff_t>(peak) - static_cast<std::ptrdiff_t>(baseline));
-#ifdef RINGLET_ASAN
+#ifdef RINGLET_TEST_ASAN
   RINGLET_SKIP("resident memory is not measured under AddressSanitizer (it keeps freed memory in quarantine)");
 #else
   CHECK(peak < baseline + 8 * 1024);
