@@ -126,6 +126,18 @@ TEST_CASE("response parser: a chunk line over 4 KiB is an error, however it arri
   }
 }
 
+TEST_CASE("parsers: a chunked body that is only its last chunk, a byte at a time (found by fuzz_chunked)",
+          "[http][parser]") {
+  // Boost 1.74's basic_parser asserted "n >= 5" going back to a last chunk with 4 bytes.
+  for (std::string last : {"0\r\n\r\n", "0\r\nT: x\r\n\r\n", "000;e=1\r\n\r\n"}) {
+    INFO(last);
+    http::Response r;
+    CHECK_FALSE(parse_in_pieces(kChunkedHead + last, {1}, r));
+    CHECK(r.body.empty());
+    CHECK(request_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + last, 1, 1024, 1024) == 0);
+  }
+}
+
 TEST_CASE("response parser: head and trailers share max_header, exactly, however they arrive", "[http][parser]") {
   http::detail::Limits limits;
   limits.max_header = 1000;

@@ -34,6 +34,10 @@ boost::beast::error_code stop_code() {
 // what was offered (for the callbacks) and what was taken.
 template <class Beast>
 std::size_t put(Beast& beast, HeadBudget& budget, std::string_view data, boost::beast::error_code& ec) {
+  if (budget.hold(data.size())) {
+    ec = bhttp::error::need_more;
+    return 0;
+  }
   bool header_was_done = beast.is_header_done();
   if (!header_was_done) beast.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(budget.header_room(), UINT32_MAX)));
   budget.offer(data);
@@ -84,7 +88,8 @@ Over HeadBudget::chunk_header(std::uint64_t size, std::string_view ext) const no
   return used_ + trailers > max_header_ ? Over::Trailers : Over::None;
 }
 
-Over HeadBudget::kept(std::string_view rest, bool header_done, bool chunked) const noexcept {
+Over HeadBudget::kept(std::string_view rest, bool header_done, bool chunked) noexcept {
+  in_trailers_ = false;
   if (!header_done) return rest.size() > header_room() ? Over::Header : Over::None;
   if (!chunked) return Over::None;  // a body is taken as it comes: nothing is kept back
   if (rest.starts_with("\r\n")) rest.remove_prefix(2);  // what ended the chunk before
@@ -96,6 +101,7 @@ Over HeadBudget::kept(std::string_view rest, bool header_done, bool chunked) con
   if (eol > kMaxChunkLine) return Over::ChunkLine;
   // A whole line kept back is the last chunk's (Beast takes any other at once): the
   // trailers after it are arriving.
+  in_trailers_ = true;
   return used_ + (rest.size() - eol - 2) > max_header_ ? Over::Trailers : Over::None;
 }
 

@@ -89,12 +89,17 @@ class HeadBudget {
   // Beast's on_chunk_header: a chunk line (and after the last one, its trailers) taken whole.
   Over chunk_header(std::uint64_t size, std::string_view ext) const noexcept;
   // After a put() that wants more: `rest`, the bytes it left, which the caller keeps.
-  Over kept(std::string_view rest, bool header_done, bool chunked) const noexcept;
+  Over kept(std::string_view rest, bool header_done, bool chunked) noexcept;
+  // Whether `n` bytes are too few to offer Beast yet. Boost 1.74's basic_parser asserts
+  // (parse_chunk_header, "n >= 5") when it goes back to a last chunk whose trailers it waits
+  // for with fewer than 5 bytes; no message can end in fewer, so they wait for more.
+  bool hold(std::size_t n) const noexcept { return in_trailers_ && n < 5; }
 
  private:
   std::size_t max_header_;
   std::size_t used_ = 0;  // head bytes so far (interim responses' too)
   std::string_view data_;
+  bool in_trailers_ = false;  // the last chunk's line is kept: its trailers are arriving
 };
 
 class ResponseParser;
