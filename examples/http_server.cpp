@@ -2,12 +2,21 @@
 //
 //   http_server DIR [--listen ADDR] [--delay MS] [--threads N] [--gzip]
 //               [--tls-cert FILE --tls-key FILE] [--log]
+//               [--max-header BYTES] [--max-body BYTES] [--max-connections N]
+//               [--header-timeout S] [--body-timeout S] [--idle-timeout S] [--tls-timeout S]
 //
 // GET and HEAD of files under DIR, HTTP/1.1 keep-alive, a directory's index.html or a
 // generated listing, 404/403/405/400 for the rest. --delay sleeps before every response (the
 // seed's slow server: many requests wait at once, each in its own fiber). --gzip compresses
 // text responses for clients that accept it. SIGINT/SIGTERM stop it and print the requests
 // served and the most handled at once.
+//
+// It faces hostile clients with bounded memory and time: a request's head (with the
+// trailers of a chunked body) over --max-header is answered 431, a chunk line over 4 KiB
+// 400, a body over --max-body 413, a head not complete within --header-timeout or a body
+// within --body-timeout 408, and the connection is closed; a kept-alive connection waits
+// --idle-timeout for its next request, a TLS handshake --tls-timeout. At most
+// --max-connections are served at once; the next ones wait in the listen backlog.
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -40,7 +49,7 @@ namespace http = ringlet::net::http;
 namespace {
 
 struct Stats {
-  std::atomic<std::uint64_t> requests{0}, now{0}, peak{0}, errors{0};
+  std::atomic<std::uint64_t> requests{0}, now{0}, peak{0}, errors{0}, refused{0};
 };
 
 std::string_view mime_type(std::string_view path) {
@@ -134,6 +143,76 @@ Reply error_page(int status, const char* reason) {
   return r;
 }
 
+// What a connection is held to (all in --help).
+struct ConnLimits {
+  std::size_t max_header = 64u << 10;  // a request's head, and the trailers of a chunked body
+  std::size_t max_body = 1u << 20;
+  double header_timeout = 10;  // seconds for a whole head: from the accept (or the handshake),
+                               // or on a kept-alive connection, from the head's first byte
+  double body_timeout = 60;    // seconds for a whole body, from the end of its head
+  double idle_timeout = 30;    // seconds a kept-alive connection may wait for its next request
+  double tls_timeout = 10;     // seconds for the TLS handshake
+  std::size_t max_connections = 1024;  // served at once; 0 = no limit
+};
+
+ringlet::Deadline in_seconds(double s) { return ringlet::Deadline(std::chrono::duration<double>(s)); }
+
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+
+// How reading a request ended.
+enum class Read { Request, Closed, TimedOut, Bad };
+
+// Reads the next request into p; bytes after it stay in pending for the next one. The head
+// must be in by head_by (never: header_timeout from its first byte, which may take
+// idle_timeout to come), the body within body_timeout after it. Closed: the client closed, or
+// went quiet without starting a request. Bad: `status` says why (400, 413, 431).
+template <class Stream>
+Read read_request(Stream& s, http::detail::RequestParser& p, std::string& pending, char* buf, std::size_t size,
+                  const ConnLimits& lim, ringlet::Deadline head_by, int& status) {
+  bool started = !pending.empty();
+  if (started && head_by.is_never()) head_by = in_seconds(lim.header_timeout);
+  ringlet::Deadline body_by = ringlet::Deadline::never();
+  try {
+    for (;;) {
+      if (!pending.empty()) {
+        pending.erase(0, p.feed(pending));
+        if (p.done()) return Read::Request;
+      }
+      if (p.header_done() && body_by.is_never()) body_by = in_seconds(lim.body_timeout);
+      ringlet::Deadline d = p.header_done() ? body_by : head_by.is_never() ? in_seconds(lim.idle_timeout) : head_by;
+      std::size_t n = s.read_some({buf, size}, d);
+      if (n == 0) return Read::Closed;
+      if (!started && head_by.is_never()) head_by = in_seconds(lim.header_timeout);
+      started = true;
+      pending.append(buf, n);
+    }
+  } catch (const http::detail::BadRequest& e) {
+    status = e.status();
+    return Read::Bad;
+  } catch (const std::system_error& e) {
+    if (e.code() != std::errc::timed_out) throw;
+    return started ? Read::TimedOut : Read::Closed;
+  }
+}
+
+// After a refusal: end our side, then read and drop what the client still sends (for at
+// most half a second and 1 MiB), so that closing with its bytes unread does not reset the
+// connection before our answer is read.
+void half_close_and_drain(ringlet::net::TcpStream& tcp, char* buf, std::size_t size) {
+  std::error_code ec;
+  try {
+    tcp.shutdown(ringlet::net::Shutdown::Write);
+  } catch (const std::system_error&) {
+    return;
+  }
+  auto until = ringlet::Deadline::after(std::chrono::milliseconds(500));
+  for (std::size_t total = 0; total < (1u << 20);) {
+    std::size_t n = tcp.read_some({buf, size}, until, ec);
+    if (ec || n == 0) return;
+    total += n;
+  }
+}
+
 class FileServer {
  public:
   FileServer(std::string root) : root_(std::move(root)) {}
@@ -214,6 +293,24 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", cert, "serve HTTPS with this PEM certificate (chain)")->check(CLI::ExistingFile);
   app.add_option("--tls-key", key, "the certificate's PEM private key")->check(CLI::ExistingFile);
   app.add_flag("--log", log, "print a line per request on stderr");
+  ConnLimits lim;
+  app.add_option("--max-header", lim.max_header,
+                 "bytes of a request's head, and of a chunked body's trailers: more is answered 431")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-body", lim.max_body, "bytes of a request's body: more is answered 413")->capture_default_str();
+  app.add_option("--max-connections", lim.max_connections,
+                 "connections served at once; more wait in the listen backlog (0 = no limit)")
+      ->capture_default_str();
+  app.add_option("--header-timeout", lim.header_timeout,
+                 "seconds for a whole request head (from the connection, or from its first byte when kept "
+                 "alive); then 408 and close")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--body-timeout", lim.body_timeout, "seconds for a whole request body after its head; then 408 and close")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--idle-timeout", lim.idle_timeout, "seconds a kept-alive connection may wait for its next request")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--tls-timeout", lim.tls_timeout, "seconds for the TLS handshake")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
     if (cert.empty() != key.empty()) throw CLI::ValidationError("--tls-cert and --tls-key go together");
@@ -244,31 +341,33 @@ int main(int argc, char** argv) {
     auto signals = std::make_unique<ringlet::SignalSet>(std::initializer_list<int>{SIGINT, SIGTERM});
     ringlet::net::ServerOptions opts;
     opts.spread = ringlet::net::Spread::ReusePort;
-    // One connection: requests in turn until the client closes, a 30 s silence, or an error.
-    auto handle = [&](auto& stream) {
+    opts.max_connections = lim.max_connections;  // the rest wait in the backlog, not here
+    // One connection: requests in turn until the client closes or goes idle, a deadline
+    // passes, or a request is refused. head_by: the first head's deadline.
+    auto handle = [&](auto& stream, ringlet::net::TcpStream& tcp, ringlet::Deadline head_by) {
       // On the heap: 16 KiB on the handler's stack would be a quarter of it, and touched.
       constexpr std::size_t kBuf = 16384;
       auto buf = std::make_unique_for_overwrite<char[]>(kBuf);
       std::string pending;
-      for (;;) {
-        http::detail::RequestParser parser;
-        std::size_t n = 0;
-        try {
-          while (!parser.done()) {
-            if (!pending.empty()) {
-              pending.erase(0, parser.feed(pending));
-              if (parser.done()) break;
-            }
-            n = stream.read_some({buf.get(), kBuf}, ringlet::Deadline::after(std::chrono::seconds(30)));
-            if (n == 0) return;
-            pending.append(buf.get(), n);
-          }
-        } catch (const http::Error& e) {
-          Reply r = error_page(400, "Bad Request");
-          std::string out = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: " +
-                            std::to_string(r.body.size()) + "\r\nConnection: close\r\n\r\n" + r.body;
+      for (;; head_by = ringlet::Deadline::never()) {
+        http::detail::RequestParser parser(lim.max_header, lim.max_body);
+        int bad = 0;
+        Read got = read_request(stream, parser, pending, buf.get(), kBuf, lim, head_by, bad);
+        if (got == Read::Closed) return;
+        if (got != Read::Request) {
+          int code = got == Read::TimedOut ? 408 : bad;
+          const char* reason = code == 408   ? "Request Timeout"
+                               : code == 413 ? "Content Too Large"
+                               : code == 431 ? "Request Header Fields Too Large"
+                                             : "Bad Request";
+          Reply r = error_page(code, reason);
+          std::string out = "HTTP/1.1 " + std::to_string(code) + " " + reason +
+                            "\r\nContent-Type: text/html\r\nContent-Length: " + std::to_string(r.body.size()) +
+                            "\r\nConnection: close\r\n\r\n" + r.body;
           stream.write_all(out, ringlet::Deadline::after(std::chrono::seconds(5)));
-          ++stats.errors;
+          if (log) std::fprintf(stderr, "- - %d refused\n", code);
+          ++stats.refused;
+          half_close_and_drain(tcp, buf.get(), kBuf);
           return;
         }
         auto& req = parser.head();
@@ -294,7 +393,7 @@ int main(int argc, char** argv) {
                            "Content-Type: " + r.type + "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n" +
                            r.extra + (keep ? "" : "Connection: close\r\n") + "\r\n";
         if (req.method != "HEAD") head += r.body;
-        stream.write_all(head, ringlet::Deadline::after(std::chrono::seconds(30)));
+        stream.write_all(head, ringlet::Deadline::after(kWriteTimeout));
         if (log) std::fprintf(stderr, "%s %s %d %zu\n", req.method.c_str(), req.target.c_str(), r.status, r.body.size());
         if (!keep) return;
       }
@@ -308,11 +407,11 @@ int main(int argc, char** argv) {
             try {
               if (tls) {
                 ringlet::net::TlsStream s{std::move(conn), *tls};
-                s.handshake(ringlet::Deadline::after(std::chrono::seconds(10)));
-                handle(s);
+                s.handshake(in_seconds(lim.tls_timeout));
+                handle(s, s.tcp(), in_seconds(lim.header_timeout));
                 s.shutdown(ringlet::Deadline::after(std::chrono::seconds(1)));
               } else {
-                handle(conn);
+                handle(conn, conn, in_seconds(lim.header_timeout));
               }
             } catch (const ringlet::net::TlsError&) {
               ++stats.errors;  // a client that gave up on our certificate, or spoke plain HTTP
@@ -338,8 +437,8 @@ int main(int argc, char** argv) {
     signals.reset();
     server->stop(std::chrono::seconds(1));
     std::printf("http_server: %s: %" PRIu64 " requests served, peak %" PRIu64 " at once, %" PRIu64
-                " bad requests or TLS failures\n",
-                strsignal(sig), stats.requests.load(), stats.peak.load(), stats.errors.load());
+                " refused (malformed, too large or too slow), %" PRIu64 " TLS failures\n",
+                strsignal(sig), stats.requests.load(), stats.peak.load(), stats.refused.load(), stats.errors.load());
   }, run_opts);
   return status;
 }

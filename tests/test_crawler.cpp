@@ -11,27 +11,15 @@
 
 #include "helpers.hpp"
 #include "http_helpers.hpp"
-#include "process.hpp"
 
 using namespace std::chrono_literals;
 using ringlet::test::Process;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/ringlet-site-XXXXXX";
-    REQUIRE(mkdtemp(tmpl));
-    path = tmpl;
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-  void write(const std::string& rel, const std::string& text) const {
-    auto slash = rel.rfind('/');
-    if (slash != std::string::npos) std::system(("mkdir -p '" + path + "/" + rel.substr(0, slash) + "'").c_str());
-    std::ofstream(path + "/" + rel, std::ios::binary) << text;
-  }
-};
+using ringlet::test::TempDir;
+using ringlet::test::http_server;
+using ringlet::test::start_http_server;
 
 std::string page(const std::vector<std::string>& hrefs, const std::string& head = "") {
   std::string s = "<!doctype html><html><head>" + head + "</head><body>";
@@ -87,21 +75,6 @@ std::set<std::string> paths(const std::vector<std::string>& lines, const std::st
     out.insert(u.substr(prefix.size()));
   }
   return out;
-}
-
-// Starts http_server on DIR; returns its port (from the line it prints).
-std::uint16_t start_http_server(Process& p) {
-  std::string first = p.line(10000ms);
-  INFO(first << p.err());
-  std::smatch m;
-  REQUIRE(std::regex_search(first, m, std::regex(R"(://127\.0\.0\.1:(\d+))")));
-  return static_cast<std::uint16_t>(std::stoi(m[1]));
-}
-
-Process http_server(const std::string& dir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"http_server", dir, "--listen", "127.0.0.1:0"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return Process(args);
 }
 
 // "peak N at once" from http_server's closing line.
@@ -329,6 +302,26 @@ TEST_CASE("crawler: a hostile server's answers are recorded as errors, never a c
   CHECK(c.err.find("crawled 11 pages") != std::string::npos);
 }
 
+TEST_CASE("crawler: an endless chunk line, trailers or header is an error naming it; --max-header sets the limit",
+          "[crawler]") {
+  ringlet::test::RawServerThread srv(ringlet::test::hostile_response);
+  std::string root = srv.url("");
+  auto t0 = std::chrono::steady_clock::now();
+  auto c = crawl({root + "/chunk-ext", root + "/trailers", root + "/big-header", root + "/many-headers", "--no-robots",
+                  "--max-header", "4096", "--timeout", "5"});
+  INFO(c.err);
+  CHECK(c.status == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  std::map<std::string, std::string> error_of;
+  for (const auto& l : c.lines) error_of[field(l, "url").substr(root.size())] = field(l, "error");
+  CHECK(error_of.size() == 4);
+  CHECK(error_of["/chunk-ext"].find("chunk line too long: over the limit of 4 KiB") != std::string::npos);
+  CHECK(error_of["/trailers"].find("trailers too large: with the header, over the limit of 4 KiB") != std::string::npos);
+  CHECK(error_of["/big-header"].find("response header larger than the limit of 4 KiB") != std::string::npos);
+  CHECK(error_of["/many-headers"].find("response header larger than the limit of 4 KiB") != std::string::npos);
+  CHECK(c.err.find("4 errors (4 too-large)") != std::string::npos);
+}
+
 TEST_CASE("crawler: Ctrl-C stops it at once, with a summary and a complete output file", "[crawler]") {
   TempDir site;
   std::vector<std::string> hrefs;
@@ -367,6 +360,14 @@ TEST_CASE("crawler and http_server: --help, bad arguments and bad seeds", "[craw
   Process help({"crawler", "--help"});
   CHECK(help.wait() == 0);
   CHECK(help.out().find("--per-host") != std::string::npos);
+  CHECK(help.out().find("--max-header") != std::string::npos);
+  Process server_help({"http_server", "--help"});
+  CHECK(server_help.wait() == 0);
+  for (const char* flag : {"--max-header", "--max-body", "--max-connections", "--header-timeout", "--body-timeout",
+                           "--idle-timeout", "--tls-timeout"}) {
+    INFO(flag);
+    CHECK(server_help.out().find(flag) != std::string::npos);
+  }
   Process none({"crawler"});
   CHECK(none.wait() == 2);
   CHECK(none.err().find("URL is required") != std::string::npos);

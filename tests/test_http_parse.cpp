@@ -16,10 +16,13 @@ using http::detail::ResponseParser;
 namespace {
 
 // Feeds `wire` in pieces of the given sizes (cycled), as the client does: keep what the
-// parser left, append the next piece. Returns the error kind, or nullopt on success.
+// parser left, append the next piece. Returns the error kind, or nullopt on success; the
+// most bytes kept after a feed in *kept, the error's text in *what.
 std::optional<http::ErrorKind> parse_in_pieces(std::string_view wire, const std::vector<std::size_t>& sizes,
                                                http::Response& out, bool head = false,
-                                               http::detail::Limits limits = {}) {
+                                               http::detail::Limits limits = {}, std::size_t* kept = nullptr,
+                                               std::string* what = nullptr) {
+  if (kept) *kept = 0;
   try {
     ResponseParser p(out, limits, head);
     std::string pending;
@@ -33,12 +36,34 @@ std::optional<http::ErrorKind> parse_in_pieces(std::string_view wire, const std:
       pending.append(wire.substr(at, n));
       at += n;
       pending.erase(0, p.feed(pending));
+      if (kept) *kept = std::max(*kept, pending.size());
     }
     return std::nullopt;
   } catch (const http::Error& e) {
+    if (what) *what = e.what();
     return e.kind();
   }
 }
+
+// The same for a request: the status a server answers with (0 if it parsed).
+int request_status(std::string_view wire, std::size_t piece, std::size_t max_header, std::size_t max_body,
+                   std::size_t* kept = nullptr) {
+  if (kept) *kept = 0;
+  try {
+    http::detail::RequestParser p(max_header, max_body);
+    std::string pending;
+    for (std::size_t at = 0; !p.done() && at < wire.size(); at += piece) {
+      pending.append(wire.substr(at, piece));
+      pending.erase(0, p.feed(pending));
+      if (kept) *kept = std::max(*kept, pending.size());
+    }
+    return p.done() ? 0 : -1;
+  } catch (const http::detail::BadRequest& e) {
+    return e.status();
+  }
+}
+
+const std::string kChunkedHead = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 }  // namespace
 
@@ -66,6 +91,124 @@ TEST_CASE("response parser: HEAD, 204 and 304 have no body; 1xx is skipped", "[h
   CHECK(r.status == 200);
   CHECK(r.body == "ok");
   CHECK_FALSE(r.headers.has("Link"));  // the interim response's fields are not the final one's
+}
+
+TEST_CASE("response parser: a chunk line over 4 KiB is an error, however it arrives", "[http][parser]") {
+  using http::detail::kMaxChunkLine;
+  // A line of `len` bytes for a chunk of size `digit`: "5;xxx...", or zeros then the digit.
+  auto line = [](std::size_t len, char digit, bool zeros) {
+    return zeros ? std::string(len - 1, '0') + digit : std::string(1, digit) + ";" + std::string(len - 2, 'x');
+  };
+  for (std::size_t len : {kMaxChunkLine, kMaxChunkLine + 1}) {
+    for (bool zeros : {false, true}) {
+      for (bool last : {false, true}) {
+        // The long line is a chunk's of "hello", or the last chunk's.
+        std::string wire = kChunkedHead + (last ? "5\r\nhello\r\n" + line(len, '0', zeros) + "\r\n\r\n"
+                                                : line(len, '5', zeros) + "\r\nhello\r\n0\r\n\r\n");
+        for (std::size_t piece : {1u, 7u, 1000u, 16384u, 100000u}) {
+          INFO("line of " << len << " bytes, " << (zeros ? "zeros" : "extensions") << (last ? ", last chunk" : "")
+                          << ", pieces of " << piece);
+          http::Response r;
+          std::string what;
+          std::size_t kept = 0;
+          auto err = parse_in_pieces(wire, {piece}, r, false, {}, &kept, &what);
+          if (len <= kMaxChunkLine) {
+            CHECK_FALSE(err);
+            CHECK(r.body == "hello");
+          } else {
+            CHECK(err == http::ErrorKind::TooLarge);
+            CHECK(what == "chunk line too long: over the limit of 4 KiB");
+          }
+          CHECK(kept <= 2 + kMaxChunkLine + 2 + 2 + piece);  // CRLF, line, CRLF, the empty line
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("parsers: a chunked body that is only its last chunk, a byte at a time (found by fuzz_chunked)",
+          "[http][parser]") {
+  // Boost 1.74's basic_parser asserted "n >= 5" going back to a last chunk with 4 bytes.
+  for (std::string last : {"0\r\n\r\n", "0\r\nT: x\r\n\r\n", "000;e=1\r\n\r\n"}) {
+    INFO(last);
+    http::Response r;
+    CHECK_FALSE(parse_in_pieces(kChunkedHead + last, {1}, r));
+    CHECK(r.body.empty());
+    CHECK(request_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + last, 1, 1024, 1024) == 0);
+  }
+}
+
+TEST_CASE("response parser: head and trailers share max_header, exactly, however they arrive", "[http][parser]") {
+  http::detail::Limits limits;
+  limits.max_header = 1000;
+  // A head of exactly 1000 bytes fits, 1001 does not.
+  auto head_of = [](std::size_t len, std::string_view first) {
+    std::string h = std::string(first) + "X: ";
+    h += std::string(len - h.size() - 4, 'a') + "\r\n\r\n";
+    return h;
+  };
+  for (std::size_t piece : {1u, 13u, 600u, 5000u}) {
+    INFO("pieces of " << piece);
+    http::Response r;
+    std::string what;
+    std::size_t kept = 0;
+    CHECK_FALSE(parse_in_pieces(head_of(1000, "HTTP/1.1 204 No\r\n"), {piece}, r, false, limits));
+    CHECK(parse_in_pieces(head_of(1001, "HTTP/1.1 204 No\r\n"), {piece}, r, false, limits, &kept, &what) ==
+          http::ErrorKind::TooLarge);
+    CHECK(what == "response header larger than the limit of 1000 bytes");
+    CHECK(kept <= 1000 + piece);
+    // Interim responses count: 40 of them are 1000 bytes, with nothing left for the real one.
+    std::string interim;
+    for (int i = 0; i < 40; ++i) interim += "HTTP/1.1 100 Continue\r\n\r\n";
+    CHECK(parse_in_pieces(interim + "HTTP/1.1 204 No\r\n\r\n", {piece}, r, false, limits, &kept, &what) ==
+          http::ErrorKind::TooLarge);
+    CHECK(parse_in_pieces(interim.substr(0, 25 * 20) + "HTTP/1.1 204 No\r\n\r\n", {piece}, r, false, limits) ==
+          std::nullopt);
+    // Trailers: the head is kChunkedHead.size() bytes; trailers (with their closing empty
+    // line) may take the rest of the 1000.
+    std::size_t room = 1000 - kChunkedHead.size();
+    auto trailers_of = [](std::size_t len) { return "T: " + std::string(len - 7, 't') + "\r\n\r\n"; };
+    CHECK_FALSE(parse_in_pieces(kChunkedHead + "3\r\nabc\r\n0\r\n" + trailers_of(room), {piece}, r, false, limits));
+    CHECK(r.body == "abc");
+    CHECK(r.header("T").size() == room - 7);
+    CHECK(parse_in_pieces(kChunkedHead + "3\r\nabc\r\n0\r\n" + trailers_of(room + 1), {piece}, r, false, limits, &kept,
+                          &what) == http::ErrorKind::TooLarge);
+    CHECK(what == "trailers too large: with the header, over the limit of 1000 bytes");
+    CHECK(kept <= 1000 + 3 + piece);
+  }
+}
+
+TEST_CASE("request parser: the status for each limit, and what is kept stays within it", "[http][parser]") {
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string many = [] {
+    std::string s = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 100000; ++i) s += "a:b\r\n";
+    return s + "\r\n";
+  }();
+  struct Case {
+    std::string wire;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 0},
+      {"GET / HTTP/1.1\r\nX: " + std::string(100000, 'a') + "\r\n\r\n", 431},
+      {many, 431},
+      {chunked + "5;" + std::string(100000, 'e') + "\r\nhello\r\n0\r\n\r\n", 400},
+      {chunked + "5\r\nhello\r\n0\r\n" + std::string(100000, 'T') + ": x\r\n\r\n", 431},
+      {chunked + "5\r\nhello\r\n0\r\nT: x\r\n\r\n", 0},
+      {"POST / HTTP/1.1\r\nContent-Length: 2000\r\n\r\n" + std::string(2000, 'b'), 413},
+      {chunked + "7d0\r\n" + std::string(2000, 'b') + "\r\n0\r\n\r\n", 413},
+      {"GET / HTTP/1.1\r\nno colon\r\n\r\n", 400},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    for (std::size_t piece : {1u, 100u, 16384u}) {
+      if (piece == 1 && cases[i].wire.size() > 20000) continue;  // quadratic in the test only
+      INFO("case " << i << ", pieces of " << piece);
+      std::size_t kept = 0;
+      CHECK(request_status(cases[i].wire, piece, 8192, 1000, &kept) == cases[i].status);
+      CHECK(kept <= 8192 + piece);
+    }
+  }
 }
 
 TEST_CASE("response parser: random and mutated input never crashes it", "[http][parser]") {
@@ -103,11 +246,13 @@ TEST_CASE("response parser: random and mutated input never crashes it", "[http][
     }
     http::Response r;
     std::vector<std::size_t> sizes{pick(64) + 1, pick(7) + 1};
-    if (parse_in_pieces(wire, sizes, r, iter % 17 == 0, limits))
+    std::size_t kept = 0;
+    if (parse_in_pieces(wire, sizes, r, iter % 17 == 0, limits, &kept))
       ++errors;
     else
       ++ok;
     CHECK(r.body.size() <= limits.max_body + 16384);
+    if (kept > http::detail::max_kept(limits.max_header) + 64) FAIL("kept " << kept << " bytes of " << wire);
   }
   // Both outcomes happen: the mutations are neither all harmless nor all fatal.
   CHECK(ok > 1000);

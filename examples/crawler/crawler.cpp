@@ -4,6 +4,7 @@
 //   crawler URL... [--depth D] [--max-pages N] [--concurrency C] [--per-host H]
 //                  [--same-host | --allow-host H... | --any-host] [--timeout T] [--retries R]
 //                  [--user-agent UA] [--output FILE] [--insecure] [--no-robots] [--quiet]
+//                  [--max-size BYTES] [--max-header BYTES]
 //
 // Breadth first from the seeds; URLs normalised (RFC 3986) and fetched once; links from
 // <a>/<area> resolved against <base>; robots.txt honoured per origin; at most C fetches at
@@ -60,6 +61,7 @@ struct Settings {
   bool insecure = false;
   std::string ca_file;
   std::size_t max_size = 10u << 20;
+  std::size_t max_header = 64u << 10;
   unsigned threads = 0;
   bool robots = true;
   bool quiet = false;
@@ -167,6 +169,7 @@ class Crawler {
     auto t = std::chrono::milliseconds(static_cast<long long>(s.timeout * 1000));
     o.connect_timeout = o.read_timeout = o.total_timeout = t;
     o.max_body = s.max_size;
+    o.max_header = s.max_header;
     o.verify = !s.insecure;
     o.ca_file = s.ca_file;
     o.user_agent = s.user_agent;
@@ -464,6 +467,9 @@ int main(int argc, char** argv) {
   app.add_flag("-k,--insecure", s.insecure, "HTTPS: do not verify certificates");
   app.add_option("--ca-file", s.ca_file, "HTTPS: trust the CAs in this PEM file")->check(CLI::ExistingFile);
   app.add_option("--max-size", s.max_size, "bytes a page may have (on the wire and decoded)")->capture_default_str();
+  app.add_option("--max-header", s.max_header,
+                 "bytes a response may have before its body (status line, fields) and in its trailers")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("!--no-robots", s.robots, "ignore robots.txt");
   app.add_option("-T,--threads", s.threads, "cores for parsing pages (one scheduler each); 0 = one per CPU")
       ->capture_default_str();

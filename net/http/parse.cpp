@@ -24,11 +24,86 @@ std::string size_text(std::size_t n) {
   if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
   return std::to_string(n) + " bytes";
 }
-// The error a callback sets to stop Beast; the real error waits in raised_.
+// The error a callback sets to stop Beast; the real error waits in raised_ or over_.
 boost::beast::error_code stop_code() {
   return boost::system::errc::make_error_code(boost::system::errc::operation_canceled);
 }
+
+// One put() of Beast's with the budget kept up to date: the header may take what is left of
+// its limit (after interim responses and the fields already taken), and the budget learns
+// what was offered (for the callbacks) and what was taken.
+template <class Beast>
+std::size_t put(Beast& beast, HeadBudget& budget, std::string_view data, boost::beast::error_code& ec) {
+  if (budget.hold(data.size())) {
+    ec = bhttp::error::need_more;
+    return 0;
+  }
+  bool header_was_done = beast.is_header_done();
+  if (!header_was_done) beast.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(budget.header_room(), UINT32_MAX)));
+  budget.offer(data);
+  std::size_t n = beast.put(boost::asio::const_buffer(data.data(), data.size()), ec);
+  budget.took(n, header_was_done, beast.is_header_done());
+  return n;
+}
+
+// "chunk line too long: ...", for either side; `head` is "response header" or "request header".
+std::string over_text(Over o, const char* head, std::size_t max_header) {
+  switch (o) {
+    case Over::ChunkLine: return "chunk line too long: over the limit of " + size_text(kMaxChunkLine);
+    case Over::Trailers: return "trailers too large: with the header, over the limit of " + size_text(max_header);
+    default: return std::string(head) + " larger than the limit of " + size_text(max_header);
+  }
+}
 }  // namespace
+
+// ---- HeadBudget ------------------------------------------------------------------------
+
+Over HeadBudget::header_end() noexcept {
+  // Beast took the start line and whole fields as they came, so the bytes offered begin at
+  // a line: the header ends at the first empty line among them.
+  std::size_t end = data_.find("\r\n\r\n");
+  if (data_.starts_with("\r\n"))
+    end = 2;
+  else if (end != std::string_view::npos)
+    end += 4;
+  used_ += std::min(end, data_.size());
+  return used_ > max_header_ ? Over::Header : Over::None;
+}
+
+Over HeadBudget::chunk_header(std::uint64_t size, std::string_view ext) const noexcept {
+  const char* first = data_.data();
+  const char* last = first + data_.size();
+  const char* end = ext.data() + ext.size();
+  if (ext.data() < first || end > last) return Over::None;  // not among the bytes offered: cannot be
+  // The size's digits stand right before the extensions; a CRLF or the start before them.
+  const char* begin = ext.data();
+  while (begin > first && std::isxdigit(static_cast<unsigned char>(begin[-1]))) --begin;
+  if (static_cast<std::size_t>(end - begin) > kMaxChunkLine) return Over::ChunkLine;
+  if (size != 0) return Over::None;
+  // The last chunk: Beast has its trailers whole. They count from after the line's CRLF to
+  // the end of the empty line that closes them.
+  std::string_view after(end, static_cast<std::size_t>(last - end));
+  std::size_t eom = after.find("\r\n\r\n");
+  std::size_t trailers = eom == std::string_view::npos ? after.size() : eom + 2;
+  return used_ + trailers > max_header_ ? Over::Trailers : Over::None;
+}
+
+Over HeadBudget::kept(std::string_view rest, bool header_done, bool chunked) noexcept {
+  in_trailers_ = false;
+  if (!header_done) return rest.size() > header_room() ? Over::Header : Over::None;
+  if (!chunked) return Over::None;  // a body is taken as it comes: nothing is kept back
+  if (rest.starts_with("\r\n")) rest.remove_prefix(2);  // what ended the chunk before
+  std::size_t eol = rest.find("\r\n");
+  if (eol == std::string_view::npos) {  // a chunk line, unfinished (its CR may be here)
+    std::size_t line = rest.size() - (rest.ends_with('\r') ? 1 : 0);
+    return line > kMaxChunkLine ? Over::ChunkLine : Over::None;
+  }
+  if (eol > kMaxChunkLine) return Over::ChunkLine;
+  // A whole line kept back is the last chunk's (Beast takes any other at once): the
+  // trailers after it are arriving.
+  in_trailers_ = true;
+  return used_ + (rest.size() - eol - 2) > max_header_ ? Over::Trailers : Over::None;
+}
 
 // ---- Inflater --------------------------------------------------------------------------
 
@@ -121,8 +196,12 @@ void ResponseBeast::on_field_impl(bhttp::field, string_view name, string_view va
   owner_.out_.headers.add(std::string(name.data(), name.size()), std::string(value.data(), value.size()));
 }
 
-void ResponseBeast::on_header_impl(error_code&) {
+void ResponseBeast::on_header_impl(error_code& ec) {
   auto& o = owner_;
+  if ((o.over_ = o.budget_.header_end()) != Over::None) {
+    ec = stop_code();
+    return;
+  }
   if (!o.limits_.decompress) return;
   auto enc = o.out_.headers.get("Content-Encoding");
   if (!enc) return;
@@ -141,6 +220,11 @@ void ResponseBeast::on_body_init_impl(const boost::optional<std::uint64_t>& leng
 std::size_t ResponseBeast::on_body_impl(string_view body, error_code& ec) {
   owner_.deliver({body.data(), body.size()}, ec);
   return body.size();
+}
+
+void ResponseBeast::on_chunk_header_impl(std::uint64_t size, string_view ext, error_code& ec) {
+  owner_.over_ = owner_.budget_.chunk_header(size, {ext.data(), ext.size()});
+  if (owner_.over_ != Over::None) ec = stop_code();
 }
 
 std::size_t ResponseBeast::on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) {
@@ -174,7 +258,7 @@ void ResponseParser::deliver(std::string_view body, boost::beast::error_code& ec
 }
 
 ResponseParser::ResponseParser(Response& out, Limits limits, bool head_request)
-    : out_(out), limits_(limits), head_(head_request) {
+    : out_(out), limits_(limits), head_(head_request), budget_(limits.max_header) {
   restart();
 }
 
@@ -190,16 +274,15 @@ void ResponseParser::restart() {
   beast_.emplace(*this);
   beast_->eager(true);
   beast_->skip(head_);
-  beast_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits_.max_header, UINT32_MAX)));
   beast_->body_limit(static_cast<std::uint64_t>(limits_.max_body));
 }
 
 void ResponseParser::fail(const boost::beast::error_code& ec) {
   if (raised_) std::rethrow_exception(std::exchange(raised_, nullptr));
+  if (ec == bhttp::error::header_limit) over_ = Over::Header;
+  if (over_ != Over::None) throw Error(ErrorKind::TooLarge, over_text(over_, "response header", limits_.max_header));
   if (ec == bhttp::error::body_limit)
     throw Error(ErrorKind::TooLarge, "body larger than the limit of " + size_text(limits_.max_body));
-  if (ec == bhttp::error::header_limit)
-    throw Error(ErrorKind::TooLarge, "response header larger than the limit of " + size_text(limits_.max_header));
   if (ec == bhttp::error::partial_message)
     throw Error(ErrorKind::Io, header_done() ? "connection closed before the end of the body"
                                              : "connection closed before a complete response header");
@@ -210,7 +293,7 @@ std::size_t ResponseParser::feed(std::string_view data) {
   std::size_t used = 0;
   while (used < data.size() && !done()) {
     boost::beast::error_code ec;
-    std::size_t n = beast_->put(boost::asio::const_buffer(data.data() + used, data.size() - used), ec);
+    std::size_t n = put(*beast_, budget_, data.substr(used), ec);
     used += n;
     if (ec == bhttp::error::need_more) break;
     if (ec) fail(ec);
@@ -221,6 +304,7 @@ std::size_t ResponseParser::feed(std::string_view data) {
     }
     if (n == 0) break;
   }
+  if (!done() && (over_ = budget_.kept(data.substr(used), header_done(), beast_->chunked())) != Over::None) fail({});
   return used;
 }
 
@@ -242,40 +326,59 @@ bool ResponseParser::keep_alive() const noexcept {
 
 void RequestBeast::on_request_impl(bhttp::verb, string_view method, string_view target, int version,
                                    error_code&) {
-  head_.method.assign(method.data(), method.size());
-  head_.target.assign(target.data(), target.size());
-  head_.version = version;
+  auto& h = owner_.head_;
+  h.method.assign(method.data(), method.size());
+  h.target.assign(target.data(), target.size());
+  h.version = version;
 }
 
 void RequestBeast::on_field_impl(bhttp::field, string_view name, string_view value, error_code&) {
-  head_.headers.add(std::string(name.data(), name.size()), std::string(value.data(), value.size()));
+  owner_.head_.headers.add(std::string(name.data(), name.size()), std::string(value.data(), value.size()));
 }
 
-RequestParser::RequestParser(std::size_t max_header, std::size_t max_body) {
-  beast_.emplace(head_);
+void RequestBeast::on_header_impl(error_code& ec) {
+  if ((owner_.over_ = owner_.budget_.header_end()) != Over::None) ec = stop_code();
+}
+
+void RequestBeast::on_chunk_header_impl(std::uint64_t size, string_view ext, error_code& ec) {
+  owner_.over_ = owner_.budget_.chunk_header(size, {ext.data(), ext.size()});
+  if (owner_.over_ != Over::None) ec = stop_code();
+}
+
+RequestParser::RequestParser(std::size_t max_header, std::size_t max_body) : max_body_(max_body), budget_(max_header) {
+  beast_.emplace(*this);
   beast_->eager(true);
-  beast_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(max_header, UINT32_MAX)));
   beast_->body_limit(static_cast<std::uint64_t>(max_body));
 }
 
 RequestParser::~RequestParser() = default;
 
+void RequestParser::fail(const boost::beast::error_code& ec) {
+  if (ec == bhttp::error::header_limit) over_ = Over::Header;
+  if (over_ != Over::None)  // 431 for fields (the head's or the trailers'), 400 for a chunk line
+    throw BadRequest(over_ == Over::ChunkLine ? 400 : 431, ErrorKind::TooLarge,
+                     over_text(over_, "request header", budget_.max_header()));
+  if (ec == bhttp::error::body_limit)
+    throw BadRequest(413, ErrorKind::TooLarge, "request body larger than the limit of " + size_text(max_body_));
+  throw BadRequest(400, ErrorKind::Protocol, "malformed request: " + ec.message());
+}
+
 std::size_t RequestParser::feed(std::string_view data) {
   std::size_t used = 0;
   while (used < data.size() && !done()) {
     boost::beast::error_code ec;
-    std::size_t n = beast_->put(boost::asio::const_buffer(data.data() + used, data.size() - used), ec);
+    std::size_t n = put(*beast_, budget_, data.substr(used), ec);
     used += n;
     if (ec == bhttp::error::need_more) break;
-    if (ec == bhttp::error::header_limit) throw Error(ErrorKind::TooLarge, "request header too large");
-    if (ec == bhttp::error::body_limit) throw Error(ErrorKind::TooLarge, "request body too large");
-    if (ec) throw Error(ErrorKind::Protocol, "malformed request: " + ec.message());
+    if (ec) fail(ec);
     if (n == 0) break;
   }
+  if (!done() && (over_ = budget_.kept(data.substr(used), header_done(), beast_->chunked())) != Over::None) fail({});
   if (done()) head_.keep_alive = beast_->keep_alive();
   return used;
 }
 
 bool RequestParser::done() const noexcept { return beast_->is_done(); }
+bool RequestParser::header_done() const noexcept { return beast_->is_header_done(); }
 
 }  // namespace ringlet::net::http::detail

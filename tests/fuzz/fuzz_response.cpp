@@ -3,12 +3,7 @@
 //
 // Byte 0 chooses the mode: bit 0 a HEAD request, bit 1 decompression off, bits 2-7 the
 // piece size - 1. The rest is what the server sent.
-#include <cstddef>
-#include <cstdint>
-#include <string>
-#include <string_view>
-
-#include "parse.hpp"
+#include "fuzz_feed.hpp"
 
 namespace http = ringlet::net::http;
 
@@ -24,20 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   http::Response r;
   try {
     http::detail::ResponseParser p(r, limits, head);
-    std::string pending;
-    std::size_t at = 0;
-    while (!p.done()) {
-      if (at >= wire.size()) {
-        p.feed_eof();
-        break;
-      }
-      std::size_t n = std::min(piece, wire.size() - at);
-      pending.append(wire.substr(at, n));
-      at += n;
-      std::size_t used = p.feed(pending);
-      if (used > pending.size()) __builtin_trap();  // never more than it was given
-      pending.erase(0, used);
-    }
+    ringlet::fuzz::feed_in_pieces(p, wire, piece, limits.max_header, [&] { p.feed_eof(); });
     if (p.done() && r.status < 100) __builtin_trap();  // a finished response has a status
   } catch (const http::Error&) {
     // the expected outcome for most inputs

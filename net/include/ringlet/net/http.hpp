@@ -14,6 +14,11 @@
 //   204 and 304 have none. Parsing is Boost.Beast's HTTP parser.
 // - Content-Encoding gzip and deflate are decoded (zlib); the size limit applies to the
 //   bytes on the wire and to the decoded body, so a small bomb cannot expand past it.
+// - Every byte kept before the body counts too: the status line and fields (interim 1xx
+//   responses' included) and a chunked body's trailers share max_header; a chunk line (its
+//   size and extensions) over 4 KiB is an error, as in Go's net/http. Past either, the fetch
+//   fails (TooLarge, "chunk line too long", "trailers too large", "response header larger
+//   than the limit") having kept at most the limit and one read.
 // - Redirects (301, 302, 303, 307, 308) are followed up to a limit; a chain that comes back
 //   to a URL it has visited is a loop and fails at once. 303 (and 301/302 after a POST)
 //   turn into GET without a body.
@@ -51,7 +56,7 @@ enum class ErrorKind {
   Timeout,        // connect, read or total deadline
   Io,             // the connection failed mid-exchange (reset, closed early)
   Protocol,       // a malformed response
-  TooLarge,       // the body (on the wire or decoded) or the header is over the limit
+  TooLarge,       // the body (on the wire or decoded), the header, the trailers or a chunk line is over its limit
   Decode,         // the gzip/deflate body is corrupt
   TooManyRedirects,
   RedirectLoop,
@@ -169,7 +174,9 @@ struct ClientOptions {
   std::chrono::milliseconds read_timeout{30'000};     // longest wait for the next bytes
   std::chrono::milliseconds total_timeout{60'000};    // the whole exchange; 0 = none
   std::size_t max_body = 16u << 20;     // bytes, on the wire and decoded
-  std::size_t max_header = 64u << 10;   // bytes of status line and fields
+  // Bytes before the body: status line and fields (interim 1xx responses' too), and with
+  // them a chunked body's trailers. (A chunk line has a fixed limit of 4 KiB.)
+  std::size_t max_header = 64u << 10;
   int max_redirects = 10;
   bool follow_redirects = true;
   bool decompress = true;               // send Accept-Encoding: gzip, deflate and decode
