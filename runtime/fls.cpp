@@ -54,6 +54,12 @@ void* fls_get(std::size_t key, void* (*make)(), void (*destroy)(void*)) {
   return slot.first;
 }
 
+void* fls_find(std::size_t key) noexcept {
+  Fiber* f = current_fiber();
+  FlsTable* t = f ? f->fls : tls_fls.table;
+  return t && key < t->slots.size() ? t->slots[key].first : nullptr;
+}
+
 void destroy_fls(Fiber* f) noexcept {
   if (!f->fls) return;
   f->fls->clear();

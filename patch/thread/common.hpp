@@ -35,6 +35,7 @@
 
 #include "ringlet/fiber.hpp"
 #include "ringlet/detail/wait.hpp"
+#include "ringlet/fiber_local.hpp"
 #include "state.hpp"
 
 namespace ringlet::patch::detail {
@@ -169,11 +170,14 @@ inline ThreadRec* rec_of(pthread_t t) noexcept {
   return r->magic == kThreadMagic ? r : nullptr;
 }
 // The fiber thread running here, if the caller is one.
+// Each fiber thread's record, in a fiber-local slot of its own (set by the thread itself as
+// it starts, cleared when the record is freed under it).
+extern ringlet::FiberLocal<ThreadRec*> g_self_rec;
 inline ThreadRec* current_rec() noexcept {
   Scheduler* s = Scheduler::current();
-  if (RINGLET_LIKELY(!s)) return nullptr;
-  Fiber* f = s->running();
-  return f ? static_cast<ThreadRec*>(f->patch_thread) : nullptr;
+  if (RINGLET_LIKELY(!s) || !s->running()) return nullptr;
+  ThreadRec** r = g_self_rec.find();
+  return r ? *r : nullptr;
 }
 inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(t) & 1u) != 0; }
 

@@ -23,11 +23,13 @@
 
 namespace ringlet::patch::detail {
 
+ringlet::FiberLocal<ThreadRec*> g_self_rec;
+
 namespace {
 
 void free_rec(ThreadRec* r) noexcept {
   r->magic = 0;
-  if (Fiber* f = r->handle.native()) f->patch_thread = nullptr;
+  if (ThreadRec** self = g_self_rec.find(); self && *self == r) *self = nullptr;  // freed by itself (detached)
   std::free(r->keys);
   delete r;
 }
@@ -50,6 +52,7 @@ _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Cla
 
 // The body of every fiber thread. Not inlined: pthread_exit's unwinding stops at its frame.
 __attribute__((noinline)) void thread_body(ThreadRec* r) noexcept {
+  g_self_rec.get() = r;  // a few bytes: out of memory here ends the process (noexcept)
   r->carrier = RINGLET_REAL(pthread_self)();
   void* result;
   if (setjmp(r->exit_jb) == 0) {
@@ -148,7 +151,6 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     free_rec(r);
     return EAGAIN;  // no stack could be mapped: what pthread_create says
   }
-  r->handle.native()->patch_thread = r;
   *out = handle_of(r);
   count_on_fiber(Call::pthread_create);
   return 0;

@@ -11,6 +11,8 @@ std::size_t fls_new_key() noexcept;
 // The calling fiber's slot for key (the plain thread's slot when not on a fiber); created
 // with make() on first use and destroyed with destroy() when the fiber ends.
 void* fls_get(std::size_t key, void* (*make)(), void (*destroy)(void*));
+// The calling fiber's slot for key if it was created, else null; never allocates.
+void* fls_find(std::size_t key) noexcept;
 }  // namespace detail
 
 // Each fiber sees its own T, default-constructed on first access and destroyed when the
@@ -30,6 +32,8 @@ class FiberLocal {
         key_, [] { return static_cast<void*>(new T()); },
         [](void* p) { delete static_cast<T*>(p); }));
   }
+  // This fiber's T if it has been created, else null (creates nothing, never throws).
+  T* find() const noexcept { return static_cast<T*>(detail::fls_find(key_)); }
   T& operator*() { return get(); }
   T* operator->() { return &get(); }
 

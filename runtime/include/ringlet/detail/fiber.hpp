@@ -115,7 +115,6 @@ class Fiber {
   std::string name;
   FlsTable* fls = nullptr;
   int saved_errno = 0;              // errno is per fiber: swapped at every switch
-  void* patch_thread = nullptr;     // the patch layer's record when pthread_create made it
 };
 
 template <class R>
