@@ -271,56 +271,11 @@ void Scheduler::loop() {
   reactor_->poll();  // send what is still queued (a wake-up for another core)
 }
 
-bool Scheduler::spin_for_remote() noexcept {
-  auto limit = Clock::now() + spin_window_;
-  if (!timers_.empty() && timers_.top()->when < limit) limit = timers_.top()->when;
-  for (unsigned i = 1;; ++i) {
-    if (remote_posted(std::memory_order_acquire)) {
-      spin_credit_ = kSpinCredit;
-      return true;
-    }
-    __builtin_ia32_pause();
-    if (i % 64 == 0 && Clock::now() >= limit) break;
-  }
-  --spin_credit_;
-  return false;
-}
 
-bool Scheduler::finished_everywhere() noexcept {
-  return group_->live_nondaemon.load(std::memory_order_acquire) == 0;
-}
 
-void Scheduler::count_finished(bool daemon) noexcept {
-  if (!group_) return;
-  if (!daemon && group_->live_nondaemon.fetch_sub(1, std::memory_order_acq_rel) == 1)
-    group_->broadcast();  // daemons everywhere are to be killed
-  if (group_->live.fetch_sub(1, std::memory_order_acq_rel) == 1) group_->broadcast();
-}
 
-void Scheduler::abandon(Fiber* f, std::exception_ptr error) noexcept {
-  f->error = std::move(error);
-  {
-    std::lock_guard<SpinLock> lock(f->join_lock);
-    f->finished.store(true, std::memory_order_seq_cst);
-    f->joiners.grant_all();
-  }
-  if (f->handles.load(std::memory_order_seq_cst) == 0) report_unobserved(f);
-  count_finished(f->daemon);
-  f->release();  // the creation reference
-}
 
-void Group::broadcast() noexcept {
-  for (Scheduler* s : scheds)
-    if (s) s->reactor().notify();
-}
 
-void Scheduler::throw_if_deadlocked() {
-  if (!deadlock_killed_ && live_ == 0) return;
-  if (live_ != 0)
-    deadlock_report_ += "\n  (" + std::to_string(live_) +
-                        " fiber(s) ignored GreenletExit and were left behind)";
-  throw DeadlockError(deadlock_report_);
-}
 
 void Scheduler::run_worker() {
   loop();
@@ -426,95 +381,11 @@ bool Scheduler::wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept {
   return true;
 }
 
-// A lock-free stack (pushes only; the loop takes it whole): one compare-and-swap per wake.
-void Scheduler::post_remote(Fiber* f) noexcept {
-  Fiber* head = remote_woken_.load(std::memory_order_relaxed);
-  do {
-    f->remote_next = head;
-  } while (!remote_woken_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
-                                                std::memory_order_relaxed));
-  if (!head) ring_if_sleeping();  // the first of a burst
-}
 
-void Scheduler::post_task(std::function<void()> fn) {
-  {
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_tasks_.push_back(std::move(fn));
-  }
-  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
-}
 
-void Scheduler::post_spawn(Fiber* f, const SpawnOptions& opts) {
-  {
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_spawns_.push_back(RemoteSpawn{f, opts});
-  }
-  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
-}
 
-void Scheduler::post_call(std::function<void()> fn) {
-  {
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_calls_.push_back(std::move(fn));
-  }
-  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
-}
 
-// Only the first post of a burst gets here, and it rings only if the loop sleeps: a loop
-// that is awake drains the queue before it sleeps again. A poster on another core of the
-// same run rings with a message in its own ring's next submission (no kernel entry of its
-// own); anyone else writes the eventfd at once. Only a core of the same group: the message
-// leaves later, and a group's schedulers all outlive every loop of it, where an unrelated
-// scheduler (another run's, on another thread) may be gone by then.
-void Scheduler::ring_if_sleeping() noexcept {
-  if (!sleeping_.load(std::memory_order_seq_cst)) return;
-  Scheduler* me = tls_current_;
-  if (me && me != this && group_ && me->group_ == group_ && me->reactor_->ring(*reactor_)) return;
-  reactor_->notify();
-}
 
-void Scheduler::drain_remote() {
-  if (remote_woken_.load(std::memory_order_relaxed)) {
-    // Taken whole, newest first: reversed, the wakes run in the order they were posted.
-    Fiber* f = remote_woken_.exchange(nullptr, std::memory_order_acquire);
-    Fiber* fifo = nullptr;
-    while (f) {
-      Fiber* next = f->remote_next;
-      f->remote_next = fifo;
-      fifo = f;
-      f = next;
-    }
-    while (fifo) {
-      Fiber* next = fifo->remote_next;
-      fifo->remote_next = nullptr;
-      make_ready(fifo);
-      fifo = next;
-    }
-  }
-  if (!remote_pending_.load(std::memory_order_relaxed)) return;
-  // Clear the flag before taking the queue: a post after this point notifies again.
-  remote_pending_.store(false, std::memory_order_seq_cst);
-  {
-    // Swap with the drained (empty) buffers: both keep their capacity, so a burst of
-    // wake-ups allocates nothing once the buffers have grown.
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_tasks_.swap(remote_tasks_drain_);
-    remote_spawns_.swap(remote_spawns_drain_);
-    remote_calls_.swap(remote_calls_drain_);
-  }
-  for (RemoteSpawn& r : remote_spawns_drain_) {
-    try {
-      spawn(r.fiber, r.opts, /*counted=*/true);
-    } catch (...) {  // no stack: the fiber ends at once with the error, which its handle gets
-      abandon(r.fiber, std::current_exception());
-    }
-  }
-  remote_spawns_drain_.clear();
-  for (auto& fn : remote_calls_drain_) fn();
-  remote_calls_drain_.clear();
-  for (auto& fn : remote_tasks_drain_) spawn_task(std::move(fn));
-  remote_tasks_drain_.clear();
-}
 
 void Scheduler::spawn_task(std::function<void()> fn) {
   Fiber* f = make_fiber(std::move(fn));
@@ -612,70 +483,8 @@ void Scheduler::kill_daemons() {
     if (f->daemon && !f->kill_sent) kill(f);
 }
 
-namespace {
-// Threads in this process (from /proc; called only when the loop would block forever).
-long process_threads() noexcept {
-  FILE* f = std::fopen("/proc/self/stat", "r");
-  if (!f) return 2;  // unknown: assume others exist
-  long n = 2;
-  // Field 20 is num_threads; field 2 (comm) may hold spaces but ends at the last ')'.
-  char buf[1024];
-  std::size_t len = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[len] = '\0';
-  const char* p = std::strrchr(buf, ')');
-  if (p && std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld", &n) != 1)
-    n = 2;
-  return n;
-}
-}  // namespace
 
-bool Scheduler::all_stuck() const noexcept {
-  if (group_ && live_ == 0) return false;  // a core with nothing to do waits for spawn_on
-  if (ready_head_ || !timers_.empty() || reactor_->in_flight() != 0 ||
-      remote_posted(std::memory_order_acquire) ||
-      remote_expected_.load(std::memory_order_acquire) != 0)
-    return false;
-  // A fiber parked on a Lock, Event, Queue... may still be woken by another thread, unless
-  // the only other threads are ringlet's own that never touch user primitives.
-  // (In a group the other cores are such threads: no need to count.)
-  return primitive_waits_ == 0 ||
-         (!group_ && process_threads() - quiet_threads.load(std::memory_order_relaxed) <= 1);
-}
 
-// Every fiber is parked and nothing can wake one. Say who waits on what; hand the error to
-// the main fiber if it is among them (it may handle it), else kill them all and let run()
-// throw. A second deadlock among fibers already killed ends the loop.
-void Scheduler::break_deadlock() {
-  std::string report =
-      "ringlet: deadlock: every fiber is parked and nothing can wake them "
-      "(this operation would block forever):";
-  for (const Fiber* f = all_head_; f; f = f->all_next) {
-    report += "\n  fiber '" + f->display_name() + "' (#" + std::to_string(f->id) + ") ";
-    if (f->status == FiberStatus::Parked) {
-      report += "waits in ";
-      report += f->waiting.what ? f->waiting.what : "an unnamed wait";
-      if (f->waiting.target)
-        report += " of fiber '" + f->waiting.target->display_name() + "' (#" +
-                  std::to_string(f->waiting.target->id) + ")";
-    } else {
-      report += "is not parked";
-    }
-  }
-  deadlock_report_ = report;
-  if (main_ && !main_done_ && main_->status == FiberStatus::Parked && main_->interruptible) {
-    wake(main_, main_->park_token, WakeReason::Deadlock);
-    return;
-  }
-  for (Fiber* f = all_head_; f; f = f->all_next) {
-    if (f->status != FiberStatus::Parked || !f->interruptible) continue;
-    if (f->kill_sent) continue;  // killed already and stuck again: left behind
-    deadlock_killed_ = true;
-    f->kill_sent = true;
-    f->kill_pending = true;
-    wake(f, f->park_token, WakeReason::Killed);
-  }
-}
 
 // Reads the canary wherever the stack pointer went: possibly inside ASan redzones of the
 // overflowing frames, which is the point.

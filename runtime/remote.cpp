@@ -1,0 +1,143 @@
+// The cross-core side of a scheduler: wake-ups, spawns, tasks and calls posted by other
+// threads (a lock-free stack of woken fibers, a spin-locked queue for the rest), the ring
+// that wakes a sleeping loop, the spin before sleeping, and a group's shared counts.
+#include <algorithm>
+
+#include "detail/scheduler.hpp"
+
+namespace ringlet::detail {
+
+bool Scheduler::spin_for_remote() noexcept {
+  auto limit = Clock::now() + spin_window_;
+  if (!timers_.empty() && timers_.top()->when < limit) limit = timers_.top()->when;
+  for (unsigned i = 1;; ++i) {
+    if (remote_posted(std::memory_order_acquire)) {
+      spin_credit_ = kSpinCredit;
+      return true;
+    }
+    __builtin_ia32_pause();
+    if (i % 64 == 0 && Clock::now() >= limit) break;
+  }
+  --spin_credit_;
+  return false;
+}
+
+bool Scheduler::finished_everywhere() noexcept {
+  return group_->live_nondaemon.load(std::memory_order_acquire) == 0;
+}
+
+void Scheduler::count_finished(bool daemon) noexcept {
+  if (!group_) return;
+  if (!daemon && group_->live_nondaemon.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    group_->broadcast();  // daemons everywhere are to be killed
+  if (group_->live.fetch_sub(1, std::memory_order_acq_rel) == 1) group_->broadcast();
+}
+
+void Scheduler::abandon(Fiber* f, std::exception_ptr error) noexcept {
+  f->error = std::move(error);
+  {
+    std::lock_guard<SpinLock> lock(f->join_lock);
+    f->finished.store(true, std::memory_order_seq_cst);
+    f->joiners.grant_all();
+  }
+  if (f->handles.load(std::memory_order_seq_cst) == 0) report_unobserved(f);
+  count_finished(f->daemon);
+  f->release();  // the creation reference
+}
+
+void Group::broadcast() noexcept {
+  for (Scheduler* s : scheds)
+    if (s) s->reactor().notify();
+}
+
+// A lock-free stack (pushes only; the loop takes it whole): one compare-and-swap per wake.
+void Scheduler::post_remote(Fiber* f) noexcept {
+  Fiber* head = remote_woken_.load(std::memory_order_relaxed);
+  do {
+    f->remote_next = head;
+  } while (!remote_woken_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
+                                                std::memory_order_relaxed));
+  if (!head) ring_if_sleeping();  // the first of a burst
+}
+
+void Scheduler::post_task(std::function<void()> fn) {
+  {
+    std::lock_guard<SpinLock> lock(remote_mu_);
+    remote_tasks_.push_back(std::move(fn));
+  }
+  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+}
+
+void Scheduler::post_spawn(Fiber* f, const SpawnOptions& opts) {
+  {
+    std::lock_guard<SpinLock> lock(remote_mu_);
+    remote_spawns_.push_back(RemoteSpawn{f, opts});
+  }
+  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+}
+
+void Scheduler::post_call(std::function<void()> fn) {
+  {
+    std::lock_guard<SpinLock> lock(remote_mu_);
+    remote_calls_.push_back(std::move(fn));
+  }
+  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+}
+
+// Only the first post of a burst gets here, and it rings only if the loop sleeps: a loop
+// that is awake drains the queue before it sleeps again. A poster on another core of the
+// same run rings with a message in its own ring's next submission (no kernel entry of its
+// own); anyone else writes the eventfd at once. Only a core of the same group: the message
+// leaves later, and a group's schedulers all outlive every loop of it, where an unrelated
+// scheduler (another run's, on another thread) may be gone by then.
+void Scheduler::ring_if_sleeping() noexcept {
+  if (!sleeping_.load(std::memory_order_seq_cst)) return;
+  Scheduler* me = tls_current_;
+  if (me && me != this && group_ && me->group_ == group_ && me->reactor_->ring(*reactor_)) return;
+  reactor_->notify();
+}
+
+void Scheduler::drain_remote() {
+  if (remote_woken_.load(std::memory_order_relaxed)) {
+    // Taken whole, newest first: reversed, the wakes run in the order they were posted.
+    Fiber* f = remote_woken_.exchange(nullptr, std::memory_order_acquire);
+    Fiber* fifo = nullptr;
+    while (f) {
+      Fiber* next = f->remote_next;
+      f->remote_next = fifo;
+      fifo = f;
+      f = next;
+    }
+    while (fifo) {
+      Fiber* next = fifo->remote_next;
+      fifo->remote_next = nullptr;
+      make_ready(fifo);
+      fifo = next;
+    }
+  }
+  if (!remote_pending_.load(std::memory_order_relaxed)) return;
+  // Clear the flag before taking the queue: a post after this point notifies again.
+  remote_pending_.store(false, std::memory_order_seq_cst);
+  {
+    // Swap with the drained (empty) buffers: both keep their capacity, so a burst of
+    // wake-ups allocates nothing once the buffers have grown.
+    std::lock_guard<SpinLock> lock(remote_mu_);
+    remote_tasks_.swap(remote_tasks_drain_);
+    remote_spawns_.swap(remote_spawns_drain_);
+    remote_calls_.swap(remote_calls_drain_);
+  }
+  for (RemoteSpawn& r : remote_spawns_drain_) {
+    try {
+      spawn(r.fiber, r.opts, /*counted=*/true);
+    } catch (...) {  // no stack: the fiber ends at once with the error, which its handle gets
+      abandon(r.fiber, std::current_exception());
+    }
+  }
+  remote_spawns_drain_.clear();
+  for (auto& fn : remote_calls_drain_) fn();
+  remote_calls_drain_.clear();
+  for (auto& fn : remote_tasks_drain_) spawn_task(std::move(fn));
+  remote_tasks_drain_.clear();
+}
+
+}  // namespace ringlet::detail
