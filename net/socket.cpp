@@ -72,28 +72,9 @@ Socket::~Socket() { close(); }
 void Socket::close() noexcept {
   if (fd_ < 0) return;
   const int fd = fd_.exchange(-1);
-  if (busy_.load() > 0) {
-    // Fibers are blocked on it: make their operations end (-ECANCELED, seen as EBADF)
-    // before the number can be reused. Ours at once; other cores' through their loops, with
-    // a duplicate that keeps the open file (which io_uring matches) alive until then.
-    auto* s = detail::Scheduler::current();
-    if (s) s->reactor().cancel_fd(fd);
-    if (detail::Group* g = s ? s->group() : nullptr) {
-      for (detail::Scheduler* other : g->scheds) {
-        if (other == s) continue;
-        const int dup = detail::sys::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (dup < 0) continue;  // out of descriptors: that core's waiters run on
-        try {
-          other->post_call([other, dup, fd] {
-            other->reactor().cancel_file(dup, fd);
-            detail::sys::close(dup);
-          });
-        } catch (...) {
-          detail::sys::close(dup);
-        }
-      }
-    }
-  }
+  // Fibers (of any core) blocked on it: their operations end (-ECANCELED, seen as EBADF)
+  // before the number can be reused.
+  if (busy_.load() > 0) detail::close_waiting(fd);
   detail::sys::close(fd);
 }
 

@@ -513,12 +513,12 @@ RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 
 // --- closing and duplicating -------------------------------------------------------------
 
-// Fibers of this thread parked on fd: end their waits (EBADF) before the number is reused.
+// Fibers parked on fd: end their waits (EBADF) before the number is reused.
 static void wake_waiters(int fd) noexcept {
   FdState* st = fd_state(fd);
   if (!st || st->waiters.load(std::memory_order_relaxed) == 0) return;
   st->closes.fetch_add(1, std::memory_order_relaxed);
-  if (Scheduler* s = Scheduler::current()) s->reactor().cancel_fd(fd);
+  ringlet::detail::close_waiting(fd);
 }
 
 RINGLET_HOOK int close(int fd) {
