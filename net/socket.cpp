@@ -12,7 +12,6 @@
 #include <utility>
 
 #include "detail/io.hpp"
-#include "detail/scheduler.hpp"
 #include "detail/sys.hpp"
 #include "ringlet/net/dns.hpp"
 
@@ -72,28 +71,9 @@ Socket::~Socket() { close(); }
 void Socket::close() noexcept {
   if (fd_ < 0) return;
   const int fd = fd_.exchange(-1);
-  if (busy_.load() > 0) {
-    // Fibers are blocked on it: make their operations end (-ECANCELED, seen as EBADF)
-    // before the number can be reused. Ours at once; other cores' through their loops, with
-    // a duplicate that keeps the open file (which io_uring matches) alive until then.
-    auto* s = detail::Scheduler::current();
-    if (s) s->reactor().cancel_fd(fd);
-    if (detail::Group* g = s ? s->group() : nullptr) {
-      for (detail::Scheduler* other : g->scheds) {
-        if (other == s) continue;
-        const int dup = detail::sys::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (dup < 0) continue;  // out of descriptors: that core's waiters run on
-        try {
-          other->post_call([other, dup, fd] {
-            other->reactor().cancel_file(dup, fd);
-            detail::sys::close(dup);
-          });
-        } catch (...) {
-          detail::sys::close(dup);
-        }
-      }
-    }
-  }
+  // Fibers (of any core) blocked on it: their operations end with EBADF before the number
+  // can be reused.
+  if (busy_.load() > 0) detail::close_waiting(fd);
   detail::sys::close(fd);
 }
 
@@ -120,21 +100,14 @@ int Socket::get_option(int level, int name) const {
 long Socket::perform(IoRequest& q, Deadline d) {
   if (fd_ < 0) return -EBADF;
   q.fd = fd_;
-  ++busy_;
-  long r;
-  try {
-    // -ECANCELED with the socket still open: nobody here cancelled it, the kernel ended the
-    // wait on its own (io_uring has been seen to do so to a poll while other threads of the
-    // process come and go). Nothing happened to the socket: wait again.
-    do r = detail::perform(q, d);
-    while (r == -ECANCELED && fd_ >= 0);
-  } catch (...) {
-    --busy_;
-    throw;
-  }
-  --busy_;
-  // Ended by close() under it (cancel_fd): the socket is gone, say so.
-  return (r == -ECANCELED && fd_ < 0) ? -EBADF : r;
+  // Counted while inside, so that close() knows to call close_waiting (which makes the
+  // operation answer -EBADF).
+  struct Busy {
+    std::atomic<std::uint32_t>& n;
+    explicit Busy(std::atomic<std::uint32_t>& c) noexcept : n(c) { ++n; }
+    ~Busy() { --n; }
+  } busy{busy_};
+  return detail::perform_or_throw(q, d);
 }
 
 std::size_t Socket::result(long r, std::error_code& ec) noexcept {

@@ -230,99 +230,46 @@ int wrapped_sigaction(int sig, const struct sigaction* act, struct sigaction* ol
 
 // --- waiting -----------------------------------------------------------------------------
 
-Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d) noexcept {
-  using ringlet::detail::WakeReason;
-  switch (r) {
-    case WakeReason::Notified:
-    case WakeReason::None:
-      return Outcome::Done;
-    case WakeReason::TimedOut:
-      return (!d.is_never() && d.passed()) ? Outcome::Deadline : Outcome::ScopedTimeout;
-    case WakeReason::Killed:
-      f->kill_pending = true;  // raised at the next C++ switch point, not through C code
-      return Outcome::Killed;
-    case WakeReason::Interrupted:
-      return Outcome::Interrupted;
-    case WakeReason::Deadlock:
-      return Outcome::Deadlock;
-  }
-  return Outcome::Done;
-}
-
-namespace {
-// A kill or scoped timeout that is already due: answer at once, without parking.
-bool due_interrupt(Fiber* f, Outcome& o) noexcept {
-  if (f->kill_pending) {
-    o = Outcome::Killed;
-    return true;
-  }
-  if (!f->deadline.deadline.is_never() && f->deadline.deadline.passed()) {
-    o = Outcome::ScopedTimeout;
-    return true;
-  }
-  return false;
-}
-}  // namespace
-
-Outcome reactor_wait(Here h, const IoRequest& req, ringlet::Deadline d, long& res) noexcept {
-  Outcome o;
-  if (due_interrupt(h.f, o)) return o;
-  if (!d.is_never() && d.passed()) return Outcome::Deadline;
+IoOutcome perform_patched(const IoRequest& req, ringlet::Deadline d) noexcept {
   FdState* st = fd_state(req.fd);
-  const std::uint32_t closes_before = st ? st->closes.load(std::memory_order_relaxed) : 0;
   if (st) st->waiters.fetch_add(1, std::memory_order_relaxed);
-  ringlet::detail::IoResult r;
+  IoOutcome r;
   {
     ringlet::detail::InterruptScope scope;
-    r = h.s->reactor().perform(h.f, req, ringlet::earliest(d, h.f->deadline.deadline));
+    r = ringlet::detail::perform(req, d);
   }
   if (st) st->waiters.fetch_sub(1, std::memory_order_relaxed);
-  res = r.res;
-  if (r.res >= 0) {
-    // It completed although a kill, timeout or signal raced it: keep the data.
-    if (r.reason == ringlet::detail::WakeReason::Killed) h.f->kill_pending = true;
-    return Outcome::Done;
-  }
-  if (r.reason == ringlet::detail::WakeReason::Notified && r.res == -ECANCELED) {
-    // Another fiber closed the fd under this wait (close cancels by fd): EBADF. Otherwise
-    // the kernel ended the wait on its own: io_uring has been seen to cancel a poll on a
-    // listening socket while other threads of the process come and go. Nothing happened
-    // to the fd, so the caller asks again (-EAGAIN).
-    const bool closed = st && st->closes.load(std::memory_order_relaxed) != closes_before;
-    res = closed ? -EBADF : -EAGAIN;
-    return Outcome::Done;
-  }
-  return outcome_of(r.reason, h.f, d);
+  return r;
 }
 
-Outcome timed_sleep(Here h, ringlet::Deadline d) noexcept {
-  Outcome o;
-  if (due_interrupt(h.f, o)) return o;
+Woke timed_sleep(Here h, ringlet::Deadline d) noexcept {
+  (void)h;
   for (;;) {
-    if (d.passed()) return Outcome::Deadline;
-    const std::uint64_t token = h.f->epoch.load(std::memory_order_relaxed);
-    ringlet::detail::WakeReason r;
+    if (d.passed()) return Woke::Deadline;
+    ringlet::detail::Waiter w;
+    w.arm();
+    ringlet::detail::WaitSpec spec;
+    spec.what = "sleep (patched)";
+    spec.deadline = d;
+    Woke r;
     {
       ringlet::detail::InterruptScope scope;
-      r = h.s->park(token, ringlet::earliest(d, h.f->deadline.deadline),
-                    ringlet::detail::WaitInfo{"sleep (patched)", nullptr});
+      r = ringlet::detail::wait(w, spec);  // nobody wakes it: it ends at d, or is ended
     }
-    o = outcome_of(r, h.f, d);
-    if (o != Outcome::Done) return o;
+    if (r != Woke::Notified) return r;
   }
 }
 
-Outcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d) noexcept {
+IoOutcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d) noexcept {
   std::size_t live = 0;
   const pollfd* one = nullptr;
   for (std::size_t i = 0; i < n; ++i)
     if (fds[i].fd >= 0) ++live, one = &fds[i];
-  long res = 0;
-  if (live == 0) return timed_sleep(h, d);  // poll(NULL, 0, t): a sleep
+  if (live == 0) return {0, timed_sleep(h, d)};  // poll(NULL, 0, t): a sleep
   if (live == 1)
-    return reactor_wait(h, ringlet::detail::poll_request(one->fd, one->events, "poll (patched)"), d, res);
+    return perform_patched(ringlet::detail::poll_request(one->fd, one->events, "poll (patched)"), d);
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) return Outcome::Deadlock;  // out of descriptors: the caller reports ENOMEM
+  if (ep < 0) return {-ENOMEM, Woke::Notified};  // out of descriptors
   for (std::size_t i = 0; i < n; ++i) {
     if (fds[i].fd < 0) continue;
     epoll_event ev{};
@@ -344,21 +291,40 @@ Outcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d) 
     }
     // EPERM (a regular file) needs no wait: poll reports such files ready at once.
   }
-  Outcome o = reactor_wait(h, ringlet::detail::poll_request(ep, POLLIN, "poll (patched)"), d, res);
+  const IoOutcome o = perform_patched(ringlet::detail::poll_request(ep, POLLIN, "poll (patched)"), d);
   ringlet::detail::sys::close(ep);
   return o;
 }
 
-int outcome_errno(Outcome o) noexcept {
-  switch (o) {
-    case Outcome::Done: return 0;
-    case Outcome::Deadline: return EAGAIN;
-    case Outcome::ScopedTimeout: return ETIMEDOUT;
-    case Outcome::Interrupted:
-    case Outcome::Killed: return EINTR;
-    case Outcome::Deadlock: return ENOMEM;
+int woke_errno(Woke w) noexcept {
+  switch (w) {
+    case Woke::Notified: return 0;
+    case Woke::Deadline: return EAGAIN;
+    case Woke::Scoped: return ETIMEDOUT;
+    case Woke::Interrupted:
+    case Woke::Killed: return EINTR;
+    case Woke::Deadlock: return ENOMEM;
   }
   return EINTR;
+}
+
+Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d) noexcept {
+  using ringlet::detail::WakeReason;
+  switch (r) {
+    case WakeReason::Notified:
+    case WakeReason::None:
+      return Outcome::Done;
+    case WakeReason::TimedOut:
+      return (!d.is_never() && d.passed()) ? Outcome::Deadline : Outcome::ScopedTimeout;
+    case WakeReason::Killed:
+      f->kill_pending = true;  // raised at the next C++ switch point, not through C code
+      return Outcome::Killed;
+    case WakeReason::Interrupted:
+      return Outcome::Interrupted;
+    case WakeReason::Deadlock:
+      return Outcome::Deadlock;
+  }
+  return Outcome::Done;
 }
 
 ringlet::Deadline deadline_after_ns(std::int64_t ns) noexcept {

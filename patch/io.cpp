@@ -52,61 +52,57 @@ Deadline timeout_of(const std::atomic<std::int64_t>& ns) noexcept {
   return v > 0 ? deadline_after_ns(v) : Deadline::never();
 }
 
+// A wait that a signal ended: true if the kernel would restart the call (every handler
+// that ran since `at` has SA_RESTART, and the call has no timeout).
+inline bool restarts(Woke why, Deadline d, const SignalCounts& at) noexcept {
+  return why == Woke::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart;
+}
+
 // Wait on the reactor until fd is ready for `events` (accept, connect, sendfile): 0 when it
-// is, 1 when the kernel ended the poll by itself (ECANCELED, see reactor_wait: ask again),
-// -1 with errno
-// when the wait failed, met its deadline (errno `at_deadline`), was killed or interrupted by
-// a signal whose handler lacks SA_RESTART (a restartable one waits again, as the kernel
-// would without a deadline).
-int wait_ready(Here h, int fd, short events, Deadline d, const SignalCounts& at, Call c,
-               const char* what, int at_deadline = EAGAIN) noexcept {
+// is, -1 with errno when the wait failed, met its deadline (errno `at_deadline`), was
+// killed or interrupted by a signal whose handler lacks SA_RESTART (a restartable one waits
+// again, as the kernel would without a deadline).
+int wait_ready(int fd, short events, Deadline d, const SignalCounts& at, Call c, const char* what,
+               int at_deadline = EAGAIN) noexcept {
   for (;;) {
-    long res = 0;
-    const Outcome o = reactor_wait(h, ringlet::detail::poll_request(fd, events, what), d, res);
+    const IoOutcome o = perform_patched(ringlet::detail::poll_request(fd, events, what), d);
     count_waited(c);
-    if (o == Outcome::Done) {
-      if (res == -EAGAIN) return 1;
-      if (res < 0) {
-        errno = static_cast<int>(-res);
-        return -1;
-      }
-      return 0;
+    if (o.why == Woke::Notified) {
+      if (o.res >= 0) return 0;
+      errno = static_cast<int>(-o.res);
+      return -1;
     }
-    if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
-      continue;
-    errno = o == Outcome::Deadline ? at_deadline : outcome_errno(o);
+    if (restarts(o.why, d, at)) continue;
+    errno = o.why == Woke::Deadline ? at_deadline : woke_errno(o.why);
     return -1;
   }
 }
 
-// One operation that may block: an attempt that cannot, then waits on the reactor until it
+// One operation that may block: an attempt that cannot, then the runtime's perform until it
 // is done, the descriptor's timeout passes (EAGAIN, as SO_RCVTIMEO says), a signal handler
 // runs (EINTR, or a restart if the handler has SA_RESTART and the call has no timeout), or
 // the fiber is killed (EINTR; the kill is raised later in C++).
-long one_op(Here h, FdState* st, const IoRequest& req, Deadline d, Call c) noexcept {
+long one_op(FdState* st, const IoRequest& req, Deadline d, Call c) noexcept {
   const SignalCounts at = thread_signals();
   for (;;) {
     long r = ringlet::detail::attempt_nonblocking(req);
     if (r != -EAGAIN && r != -EOPNOTSUPP) return r;
     if (kernel_nonblocking(req.fd, st)) return r == -EAGAIN ? r : ringlet::detail::do_syscall(req);
-    long res = 0;
-    Outcome o;
+    IoOutcome o;
     if (r == -EOPNOTSUPP) {
       // Cannot be tried without blocking (a terminal): wait until ready, then call it.
-      o = reactor_wait(h, ringlet::detail::poll_request(req.fd, ringlet::detail::poll_events(req), req.what),
-                       d, res);
-      if (o == Outcome::Done && res >= 0) res = ringlet::detail::do_syscall(req);
+      o = perform_patched(ringlet::detail::poll_request(req.fd, ringlet::detail::poll_events(req), req.what), d);
+      if (o.why == Woke::Notified && o.res >= 0) {
+        o.res = ringlet::detail::do_syscall(req);
+        if (o.res == -EAGAIN) continue;  // made non-blocking meanwhile: ask again
+      }
     } else {
-      o = reactor_wait(h, req, d, res);
+      o = perform_patched(req, d);
     }
     count_waited(c);
-    if (o == Outcome::Done) {
-      if (res == -EAGAIN) continue;  // the engine handed it back: wait again
-      return res;
-    }
-    if (o == Outcome::Interrupted && d.is_never() && thread_signals().no_restart == at.no_restart)
-      continue;  // SA_RESTART: the kernel would have restarted the call
-    return -outcome_errno(o);
+    if (o.why == Woke::Notified) return o.res;
+    if (restarts(o.why, d, at)) continue;  // SA_RESTART: the kernel would have restarted it
+    return -woke_errno(o.why);
   }
 }
 
@@ -122,10 +118,10 @@ void advance(std::vector<iovec>& v, std::size_t& first, std::size_t n) noexcept 
 // A blocking stream transfer moves everything unless interrupted: a blocking write on a
 // socket or pipe returns only when all of it is written (or with what was written before a
 // signal, timeout or error). recv(MSG_WAITALL) the same way.
-long all_of(Here h, FdState* st, IoRequest req, Deadline d, Call c, std::size_t total) noexcept {
+long all_of(FdState* st, IoRequest req, Deadline d, Call c, std::size_t total) noexcept {
   std::size_t done = 0;
   while (done < total) {
-    long r = one_op(h, st, req, d, c);
+    long r = one_op(st, req, d, c);
     if (r < 0) return done > 0 ? static_cast<long>(done) : r;
     if (r == 0) break;  // EOF (MSG_WAITALL)
     done += static_cast<std::size_t>(r);
@@ -135,10 +131,10 @@ long all_of(Here h, FdState* st, IoRequest req, Deadline d, Call c, std::size_t 
   return static_cast<long>(done);
 }
 
-long all_of_vec(Here h, FdState* st, IoRequest req, const iovec* iov, int n, Deadline d, Call c) noexcept {
+long all_of_vec(FdState* st, IoRequest req, const iovec* iov, int n, Deadline d, Call c) noexcept {
   std::size_t total = 0;
   for (int i = 0; i < n; ++i) total += iov[i].iov_len;
-  long r = one_op(h, st, req, d, c);
+  long r = one_op(st, req, d, c);
   if (r < 0 || static_cast<std::size_t>(r) >= total) return r;
   // A partial write: go on with a copy of the vector.
   std::vector<iovec> v(iov, iov + n);
@@ -156,7 +152,7 @@ long all_of_vec(Here h, FdState* st, IoRequest req, const iovec* iov, int n, Dea
       q.iov = v.data() + first;
       q.len = static_cast<std::uint32_t>(v.size() - first);
     }
-    long k = one_op(h, st, q, d, c);
+    long k = one_op(st, q, d, c);
     if (k <= 0) break;
     done += static_cast<std::size_t>(k);
     advance(v, first, static_cast<std::size_t>(k));
@@ -198,7 +194,7 @@ RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
   }
   count_on_fiber(Call::read);
   const bool sock = st->bits.load(std::memory_order_relaxed) & kSocket;
-  return ret(one_op(h, st, buf_req(sock ? Op::Recv : Op::Read, fd, buf, n, 0, "read (patched)"),
+  return ret(one_op(st, buf_req(sock ? Op::Recv : Op::Read, fd, buf, n, 0, "read (patched)"),
                     timeout_of(st->rcvtimeo_ns), Call::read));
 }
 
@@ -212,8 +208,8 @@ RINGLET_SLOW long do_recv(int fd, void* buf, std::size_t n, int flags) noexcept 
   count_on_fiber(Call::recv);
   IoRequest q = buf_req(Op::Recv, fd, buf, n, flags, "recv (patched)");
   const Deadline d = timeout_of(st->rcvtimeo_ns);
-  if ((flags & MSG_WAITALL) && is_stream(st)) return ret(all_of(h, st, q, d, Call::recv, q.len));
-  return ret(one_op(h, st, q, d, Call::recv));
+  if ((flags & MSG_WAITALL) && is_stream(st)) return ret(all_of(st, q, d, Call::recv, q.len));
+  return ret(one_op(st, q, d, Call::recv));
 }
 
 RINGLET_SLOW long do_recvfrom(int fd, void* buf, std::size_t n, int flags, sockaddr* addr, socklen_t* alen) noexcept {
@@ -237,7 +233,7 @@ RINGLET_SLOW long do_recvfrom(int fd, void* buf, std::size_t n, int flags, socka
   q.msg = &m;
   q.flags = flags;
   q.what = "recvfrom (patched)";
-  long r = one_op(h, st, q, timeout_of(st->rcvtimeo_ns), Call::recvfrom);
+  long r = one_op(st, q, timeout_of(st->rcvtimeo_ns), Call::recvfrom);
   if (r >= 0 && alen) *alen = m.msg_namelen;
   return ret(r);
 }
@@ -285,7 +281,7 @@ static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call
         r = RINGLET_REAL(accept4)(fd, addr, len, flags);
         break;
       }
-      if (wait_ready(h, fd, POLLIN, d, at, c, "accept (patched)") < 0) return -1;
+      if (wait_ready(fd, POLLIN, d, at, c, "accept (patched)") < 0) return -1;
     }
   }
   if (r >= 0) {
@@ -321,26 +317,22 @@ RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
   count_on_fiber(Call::connect);
   // Non-blocking for the connect itself only, then a wait for writability.
   ringlet::detail::sys::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  int r, e;
-  for (;;) {
-    r = RINGLET_REAL(connect)(fd, addr, len);
-    e = errno;
-    if (r == 0 || e != EAGAIN) break;
-    // A Unix socket whose listener's backlog is full: nothing to wait on but time.
-    if (timed_sleep(h, Deadline::after(std::chrono::milliseconds(2))) != Outcome::Deadline) break;
+  IoOutcome c;
+  {
+    ringlet::detail::InterruptScope scope;  // a signal ends its nap (backlog full)
+    c = ringlet::detail::connect_start(fd, addr, len, Deadline::never());
   }
   ringlet::detail::sys::fcntl(fd, F_SETFL, fl);
-  if (r == 0) return 0;
-  if (e != EINPROGRESS) {
-    errno = e == EAGAIN ? EINTR : e;
+  if (c.why != Woke::Notified || c.res != -EINPROGRESS) {
+    if (c.why == Woke::Notified && c.res == 0) return 0;
+    errno = c.why == Woke::Notified ? static_cast<int>(-c.res) : woke_errno(c.why);
     return -1;
   }
   const Deadline d = timeout_of(st->sndtimeo_ns);
   const SignalCounts at = thread_signals();
   // Writable means the handshake ended (SO_ERROR says how); a timeout leaves the connection
   // in progress (EINPROGRESS), as SO_SNDTIMEO does.
-  for (int w; (w = wait_ready(h, fd, POLLOUT, d, at, Call::connect, "connect (patched)", EINPROGRESS)) != 0;)
-    if (w < 0) return -1;
+  if (wait_ready(fd, POLLOUT, d, at, Call::connect, "connect (patched)", EINPROGRESS) < 0) return -1;
   int err = 0;
   socklen_t n = sizeof err;
   if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n) != 0) return -1;
@@ -394,7 +386,7 @@ RINGLET_HOOK ssize_t readv(int fd, const iovec* iov, int n) {
   count_on_fiber(Call::readv);
   msghdr m{};
   const IoRequest q = vector_req(st, fd, iov, n, m, false);
-  return ret(one_op(h, st, q, timeout_of(st->rcvtimeo_ns), Call::readv));
+  return ret(one_op(st, q, timeout_of(st->rcvtimeo_ns), Call::readv));
 }
 
 RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
@@ -411,7 +403,7 @@ RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   q.msg = msg;
   q.flags = flags;
   q.what = "recvmsg (patched)";
-  return ret(one_op(h, st, q, timeout_of(st->rcvtimeo_ns), Call::recvmsg));
+  return ret(one_op(st, q, timeout_of(st->rcvtimeo_ns), Call::recvmsg));
 }
 
 // --- writing -----------------------------------------------------------------------------
@@ -427,8 +419,8 @@ static RINGLET_SLOW ssize_t do_write(int fd, const void* buf, size_t n) {
   const bool sock = st->bits.load(std::memory_order_relaxed) & kSocket;
   IoRequest q = buf_req(sock ? Op::Send : Op::Write, fd, buf, n, 0, "write (patched)");
   const Deadline d = timeout_of(st->sndtimeo_ns);
-  if (is_stream(st)) return ret(all_of(h, st, q, d, Call::write, q.len));
-  return ret(one_op(h, st, q, d, Call::write));
+  if (is_stream(st)) return ret(all_of(st, q, d, Call::write, q.len));
+  return ret(one_op(st, q, d, Call::write));
 }
 
 RINGLET_HOOK ssize_t write(int fd, const void* buf, size_t n) {
@@ -448,8 +440,8 @@ static RINGLET_SLOW ssize_t send_common(int fd, const void* buf, size_t n, int f
   const Deadline d = timeout_of(st->sndtimeo_ns);
   if (!to) {
     IoRequest q = buf_req(Op::Send, fd, buf, n, flags, "send (patched)");
-    if (is_stream(st)) return ret(all_of(h, st, q, d, c, q.len));
-    return ret(one_op(h, st, q, d, c));
+    if (is_stream(st)) return ret(all_of(st, q, d, c, q.len));
+    return ret(one_op(st, q, d, c));
   }
   iovec v{const_cast<void*>(buf), n};
   msghdr m{};
@@ -463,8 +455,8 @@ static RINGLET_SLOW ssize_t send_common(int fd, const void* buf, size_t n, int f
   q.msg = &m;
   q.flags = flags;
   q.what = "sendto (patched)";
-  if (is_stream(st)) return ret(all_of_vec(h, st, q, &v, 1, d, c));
-  return ret(one_op(h, st, q, d, c));
+  if (is_stream(st)) return ret(all_of_vec(st, q, &v, 1, d, c));
+  return ret(one_op(st, q, d, c));
 }
 
 RINGLET_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
@@ -487,8 +479,8 @@ RINGLET_HOOK ssize_t writev(int fd, const iovec* iov, int n) {
   msghdr m{};
   const IoRequest q = vector_req(st, fd, iov, n, m, true);
   const Deadline d = timeout_of(st->sndtimeo_ns);
-  if (is_stream(st)) return ret(all_of_vec(h, st, q, iov, n, d, Call::writev));
-  return ret(one_op(h, st, q, d, Call::writev));
+  if (is_stream(st)) return ret(all_of_vec(st, q, iov, n, d, Call::writev));
+  return ret(one_op(st, q, d, Call::writev));
 }
 
 RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
@@ -507,18 +499,18 @@ RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   q.what = "sendmsg (patched)";
   const Deadline d = timeout_of(st->sndtimeo_ns);
   if (is_stream(st) && msg->msg_iovlen > 0)
-    return ret(all_of_vec(h, st, q, msg->msg_iov, static_cast<int>(msg->msg_iovlen), d, Call::sendmsg));
-  return ret(one_op(h, st, q, d, Call::sendmsg));
+    return ret(all_of_vec(st, q, msg->msg_iov, static_cast<int>(msg->msg_iovlen), d, Call::sendmsg));
+  return ret(one_op(st, q, d, Call::sendmsg));
 }
 
 // --- closing and duplicating -------------------------------------------------------------
 
-// Fibers of this thread parked on fd: end their waits (EBADF) before the number is reused.
+// Fibers parked on fd: end their waits (EBADF) before the number is reused. One load when
+// nobody waits.
 static void wake_waiters(int fd) noexcept {
   FdState* st = fd_state(fd);
   if (!st || st->waiters.load(std::memory_order_relaxed) == 0) return;
-  st->closes.fetch_add(1, std::memory_order_relaxed);
-  if (Scheduler* s = Scheduler::current()) s->reactor().cancel_fd(fd);
+  ringlet::detail::close_waiting(fd);
 }
 
 RINGLET_HOOK int close(int fd) {
@@ -640,7 +632,7 @@ static ssize_t sendfile_common(int out, int in, off_t* offset, size_t count) {
       errno = e;
       return r;
     }
-    if (wait_ready(h, out, POLLOUT, d, at, Call::sendfile, "sendfile (patched)") < 0) return -1;
+    if (wait_ready(out, POLLOUT, d, at, Call::sendfile, "sendfile (patched)") < 0) return -1;
   }
 }
 

@@ -13,7 +13,7 @@
 #include <cstdint>
 
 #include "ringlet/patch.hpp"
-#include "detail/reactor.hpp"
+#include "detail/io.hpp"
 #include "detail/scheduler.hpp"
 #include "ringlet/detail/wait.hpp"
 
@@ -119,8 +119,7 @@ enum FdBits : std::uint32_t {
 };
 struct FdState {
   std::atomic<std::uint32_t> bits{0};
-  std::atomic<std::int32_t> waiters{0};      // hooks parked on it (close wakes them)
-  std::atomic<std::uint32_t> closes{0};      // times close/dup2 cancelled its waiters
+  std::atomic<std::int32_t> waiters{0};      // hooks parked on it (close: close_waiting)
   std::atomic<std::int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO / SO_SNDTIMEO; 0 = none
   std::atomic<std::int64_t> sndtimeo_ns{0};
 };
@@ -147,28 +146,35 @@ SignalCounts& thread_signals() noexcept;
 bool in_signal_handler() noexcept;
 
 // --- waiting -----------------------------------------------------------------------------
-// How a wait ended, for a hook to turn into its libc answer.
-enum class Outcome { Done, Deadline, ScopedTimeout, Interrupted, Killed, Deadlock };
+// How a wait ended is the runtime's Woke; a hook turns it into its libc answer with
+// woke_errno(), the one table.
+using ringlet::detail::IoOutcome;
+using ringlet::detail::Woke;
 
-// Park on the reactor for req with deadline d (never: none), the running fiber's scoped
-// Timeout applying too. res receives the operation's result when Outcome::Done. A killed
-// fiber keeps its kill pending for the next C++ switch point.
-Outcome reactor_wait(Here h, const IoRequest& req, ringlet::Deadline d, long& res) noexcept;
+// The runtime's perform (detail/io.hpp) for a hook on a fiber: a signal handler may end the
+// wait (Woke::Interrupted), and the fd's waiters are counted so that close knows to call
+// close_waiting. Deadline d (never: none), the fiber's scoped Timeout applying too. A
+// killed fiber keeps its kill pending for the next C++ switch point.
+IoOutcome perform_patched(const IoRequest& req, ringlet::Deadline d) noexcept;
 // Sleep until d.
-Outcome timed_sleep(Here h, ringlet::Deadline d) noexcept;
+Woke timed_sleep(Here h, ringlet::Deadline d) noexcept;
 // Wait until one of the fds is ready for its events or d passes; the caller then asks the
 // kernel again. One fd: a poll on the reactor; several: a temporary epoll set, itself
-// polled on the reactor.
-Outcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d) noexcept;
+// polled on the reactor. Notified with res = -ENOMEM if no descriptor is left for the set.
+IoOutcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d) noexcept;
 
-// What a wake reason means for a patched call.
+// errno for a wait that did not end Notified: the call's own deadline EAGAIN (SO_RCVTIMEO's
+// answer; a caller may have another), an enclosing Timeout ETIMEDOUT, a kill or a signal
+// EINTR, the deadlock breaker ENOMEM.
+int woke_errno(Woke w) noexcept;
+
+// patch/thread.cpp's sem wait still parks by hand and speaks this older spelling of a
+// wake (until it moves onto detail::wait); nothing else uses it.
+enum class Outcome { Done, Deadline, ScopedTimeout, Interrupted, Killed, Deadlock };
 Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d) noexcept;
 
 // Whole-binary mode: where pthread_exit on the main fiber unwinds to (start.cpp).
 void set_main_exit(void* jmpbuf, void* body) noexcept;
-
-// errno for an outcome other than Done.
-int outcome_errno(Outcome o) noexcept;
 
 // A deadline from a relative timespec / timeval / milliseconds (negative: never).
 ringlet::Deadline deadline_after_ns(std::int64_t ns) noexcept;

@@ -44,9 +44,9 @@ bool signalled_since(const SignalCounts& at) noexcept { return thread_signals().
 int fiber_sleep(Here h, Deadline d) noexcept {
   const SignalCounts at = thread_signals();
   for (;;) {
-    Outcome o = timed_sleep(h, d);
-    if (o == Outcome::Deadline) return 0;
-    if (o == Outcome::Interrupted && !signalled_since(at)) continue;
+    const Woke o = timed_sleep(h, d);
+    if (o == Woke::Deadline) return 0;
+    if (o == Woke::Interrupted && !signalled_since(at)) continue;
     return EINTR;  // a signal, a kill or an enclosing Timeout ends the sleep early
   }
 }
@@ -101,20 +101,24 @@ int wait_loop(Here h, const pollfd* fds, std::size_t n, Deadline d, Call c, Ask 
     return -1;
   }
   for (;;) {
-    Outcome o = wait_fds(h, fds, n, d);
+    const IoOutcome o = wait_fds(h, fds, n, d);
     count_waited(c);
     int r = ask();
     if (r != 0) return r;
-    switch (o) {
-      case Outcome::Done:
+    switch (o.why) {
+      case Woke::Notified:
+        if (o.res == -ENOMEM) {  // no descriptor left for the wait set
+          errno = ENOMEM;
+          return -1;
+        }
         continue;  // woken, but nothing ready by the time we asked: wait again
-      case Outcome::Deadline:
+      case Woke::Deadline:
         return 0;
-      case Outcome::Interrupted:
+      case Woke::Interrupted:
         if (!signalled_since(at)) continue;
         errno = EINTR;
         return -1;
-      case Outcome::Deadlock:  // no descriptor left for the wait set
+      case Woke::Deadlock:
         errno = ENOMEM;
         return -1;
       default:  // killed, or an enclosing Timeout

@@ -7,7 +7,6 @@
 #include <linux/kcmp.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,8 +23,7 @@ namespace ringlet::detail {
 namespace {
 
 struct FdWait {
-  Fiber* fiber = nullptr;
-  std::uint64_t token = 0;
+  Waiter* waiter = nullptr;  // shared by a fiber's read and write waits: the first wins
   FdWait* next = nullptr;
   FdWait* prev = nullptr;
   bool linked = false;
@@ -87,7 +85,11 @@ class EpollReactor final : public Reactor {
   const char* name() const noexcept override { return "epoll"; }
   std::string describe() const override { return "epoll (readiness, level-triggered)"; }
 
-  IoResult perform(Fiber* f, const IoRequest& req, Deadline d) override {
+  // The epoll half of detail::perform: try, and on EAGAIN wait for readiness and try
+  // again. Nothing is handed to the kernel, so no -EAGAIN comes back and a wait that ends
+  // otherwise simply unlinks; -ECANCELED is close_waiting()'s cancel_fd, nothing else.
+  IoOutcome perform(Fiber* f, const IoRequest& req, Deadline d) override {
+    (void)f;
     bool readiness_first = false;
     for (;;) {
       if (!readiness_first) {
@@ -95,32 +97,36 @@ class EpollReactor final : public Reactor {
         // RWF_NOWAIT refused (a blocking tty, say): wait for readiness, then call. Only for
         // the read/write family: from a socket call EOPNOTSUPP is the call's real answer.
         if (r == -EOPNOTSUPP && uses_rwf_nowait(req.op)) readiness_first = true;
-        else if (r != -EAGAIN) return {r, WakeReason::Notified};
+        else if (r != -EAGAIN) return {r, Woke::Notified};
       }
-      // One wait node per direction, sharing the wake token: the first readiness wins.
+      // One wait node per direction, sharing the waiter: the first readiness wins.
       const short ev = poll_events(req);
       const bool want_in = (ev & (POLLIN | POLLPRI)) != 0 || (ev & POLLOUT) == 0;
       const bool want_out = (ev & POLLOUT) != 0;
-      const std::uint64_t token = f->epoch.load(std::memory_order_relaxed);
-      FdWait in_wait{f, token}, out_wait{f, token};
+      Waiter w;
+      w.arm();
+      FdWait in_wait{&w}, out_wait{&w};
       int reg = want_in ? add(req.fd, false, &in_wait) : 0;
       if (reg == 0 && want_out) {
         reg = add(req.fd, true, &out_wait);
         if (reg < 0 && want_in) remove(req.fd, false, &in_wait);
       }
-      if (reg == -EPERM) return {do_syscall(req), WakeReason::Notified};  // regular file
-      if (reg < 0) return {reg, WakeReason::Notified};
+      if (reg == -EPERM) return {do_syscall(req), Woke::Notified};  // regular file
+      if (reg < 0) return {reg, Woke::Notified};
       ++waiting_;
-      WakeReason why = sched_.park(token, d, WaitInfo{req.what, nullptr});
+      WaitSpec spec;
+      spec.what = req.what;
+      spec.deadline = d;
+      const Woke why = detail::wait(w, spec);
       --waiting_;
       if (want_in) remove(req.fd, false, &in_wait);
       if (want_out) remove(req.fd, true, &out_wait);
-      if (in_wait.cancelled || out_wait.cancelled) return {-ECANCELED, WakeReason::Notified};
-      if (why == WakeReason::TimedOut) return {-ETIMEDOUT, why};
-      if (why != WakeReason::Notified) return {-ECANCELED, why};
+      if (in_wait.cancelled || out_wait.cancelled) return {-ECANCELED, Woke::Notified};
+      if (why == Woke::Deadline || why == Woke::Scoped) return {-ETIMEDOUT, why};
+      if (why != Woke::Notified) return {-ECANCELED, why};
       if (readiness_first) {
         long r = req.op == IoRequest::Op::Poll ? attempt_nonblocking(req) : do_syscall(req);
-        if (r != -EAGAIN) return {r, WakeReason::Notified};
+        if (r != -EAGAIN) return {r, Woke::Notified};
       }
     }
   }
@@ -245,7 +251,7 @@ class EpollReactor final : public Reactor {
   static void wake_all(FdWait*& head) {
     while (FdWait* w = head) {
       unlink(head, w);
-      Scheduler::wake(w->fiber, w->token, WakeReason::Notified);
+      w->waiter->claim();
     }
   }
 

@@ -1,3 +1,5 @@
+// ringlet::io, and the one I/O path: detail::perform (the runtime's half; each engine's half
+// is its Reactor::perform), its C++ edge and connect. close_waiting is in close.cpp.
 #include "ringlet/io.hpp"
 
 #include <poll.h>
@@ -35,52 +37,73 @@ IoRequest poll_request(int fd, short events, const char* what) noexcept {
 }
 
 namespace {
-long perform_once(const IoRequest& req, Deadline d) {
-  Scheduler* s = Scheduler::current();
-  Fiber* f = s ? s->running() : nullptr;
-  if (!f) {
-    DeadlineSlot& slot = thread_deadline_slot();
-    long r = perform_blocking(req, earliest(d, slot.deadline));
-    if (r == -ETIMEDOUT && slot.deadline < d) throw Timeout::Expired(slot.owner, slot.deadline);
-    return r;
-  }
-  s->check_interrupts(f);
-  IoResult r = s->reactor().perform(f, req, earliest(d, f->deadline.deadline));
-  if (r.reason == WakeReason::Notified) return r.res;
-  if (r.res >= 0) {
-    // It completed although a kill or timeout raced it: keep the result, raise at the next
-    // switch point instead, so no data is lost.
-    if (r.reason == WakeReason::Killed) f->kill_pending = true;
-    return r.res;
-  }
-  s->settle(f, r.reason, d);  // throws unless the explicit deadline passed
-  return -ETIMEDOUT;
+// A plain thread: the ordinary blocking call, bounded by the earlier of d and the thread's
+// scoped Timeout.
+IoOutcome perform_on_thread(const IoRequest& req, Deadline d) noexcept {
+  const DeadlineSlot& slot = thread_deadline_slot();
+  const Deadline eff = earliest(d, slot.deadline);
+  const long r = perform_blocking(req, eff);
+  if (r == -ETIMEDOUT && !eff.is_never() && eff.passed())
+    return {r, slot.deadline < d ? Woke::Scoped : Woke::Deadline};
+  return {r, Woke::Notified};
 }
 }  // namespace
 
-long perform(const IoRequest& req, Deadline d) {
+IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
+  Scheduler* s = Scheduler::current();
+  Fiber* f = s ? s->running() : nullptr;
+  if (!f) return perform_on_thread(req, d);
+  // The switch point: a kill or an enclosing Timeout that is already due starts nothing.
+  if (f->kill_pending) return {-ECANCELED, Woke::Killed};
+  if (!f->deadline.deadline.is_never() && f->deadline.deadline.passed())
+    return {-ETIMEDOUT, Woke::Scoped};
+  const IoOutcome r = s->reactor().perform(f, req, d);
+  if (r.why == Woke::Notified) {
+    // The engine retried whatever the kernel ended by itself: a cancellation now is
+    // close_waiting()'s (cancel_fd), and the descriptor is gone.
+    return r.res == -ECANCELED ? IoOutcome{-EBADF, Woke::Notified} : r;
+  }
+  if (r.res >= 0) {
+    // It completed although a kill, timeout or signal raced it: keep the result, so no
+    // data is lost; a kill stays pending and is raised at the next switch point.
+    if (r.why == Woke::Killed) f->kill_pending = true;
+    return {r.res, Woke::Notified};
+  }
+  return r;
+}
+
+long perform_or_throw(const IoRequest& req, Deadline d) {
+  const IoOutcome r = perform(req, d);
+  if (r.why == Woke::Notified) [[likely]]
+    return r.res;
+  return settle(r.why) ? -ETIMEDOUT : r.res;  // throws unless the call's own deadline passed
+}
+
+IoOutcome connect_start(int fd, const sockaddr* addr, socklen_t len, Deadline d) noexcept {
   for (;;) {
-    long r = perform_once(req, d);
-    if (r != -EAGAIN || req.op == IoRequest::Op::Poll) return r;
-    // A non-blocking fd the engine handed back unfinished (io_uring before it learnt to
-    // retry O_NONBLOCK files itself): wait for readiness, then try again.
-    long pr = perform_once(poll_request(req.fd, poll_events(req), req.what), d);
-    if (pr < 0) return pr;
+    if (sys::connect(fd, addr, len) == 0) return {0, Woke::Notified};
+    if (errno == EINPROGRESS || errno == EINTR) return {-EINPROGRESS, Woke::Notified};
+    if (errno != EAGAIN) return {-errno, Woke::Notified};
+    // A Unix socket whose listener's backlog is full answers EAGAIN (unix(7)): nothing to
+    // wait on but time. Nap 2 ms (or until d) and ask again.
+    if (d.passed()) return {-ETIMEDOUT, Woke::Deadline};
+    Waiter w;
+    w.arm();
+    WaitSpec spec;
+    spec.what = "connect (listener's backlog full)";
+    spec.deadline = earliest(d, Deadline::after(std::chrono::milliseconds(2)));
+    const Woke r = wait(w, spec);  // nobody wakes it: it ends at the nap's deadline
+    if (r != Woke::Deadline) return {-ECANCELED, r};
   }
 }
 
 long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d) {
   // The same on every engine: a non-blocking connect(2), then a wait for writability
-  // through the reactor, then the outcome from SO_ERROR.
-  for (;;) {
-    if (sys::connect(fd, addr, len) == 0) return 0;
-    if (errno == EINPROGRESS || errno == EINTR) break;
-    if (errno != EAGAIN) return -errno;
-    // A Unix socket whose listener's backlog is full: nothing to wait on but time.
-    if (d.passed()) return -ETIMEDOUT;
-    sleep_until(earliest(d, Deadline::after(std::chrono::milliseconds(2))));
-  }
-  long r = perform(poll_request(fd, POLLOUT, "connect"), d);
+  // through perform, then the outcome from SO_ERROR.
+  const IoOutcome c = connect_start(fd, addr, len, d);
+  if (c.why != Woke::Notified) return settle(c.why) ? -ETIMEDOUT : c.res;
+  if (c.res != -EINPROGRESS) return c.res;
+  long r = perform_or_throw(poll_request(fd, POLLOUT, "connect"), d);
   if (r < 0) return r;
   int err = 0;
   socklen_t n = sizeof err;
@@ -111,17 +134,17 @@ std::size_t or_throw(long r, const char* what) {
 }  // namespace
 
 std::size_t read(int fd, void* buf, std::size_t n, Deadline d, std::error_code& ec) {
-  return finish(detail::perform(detail::buffer_request(detail::IoRequest::Op::Read, fd, buf, n, 0, "read"), d), ec);
+  return finish(detail::perform_or_throw(detail::buffer_request(detail::IoRequest::Op::Read, fd, buf, n, 0, "read"), d), ec);
 }
 std::size_t read(int fd, void* buf, std::size_t n, Deadline d) {
-  return or_throw(detail::perform(detail::buffer_request(detail::IoRequest::Op::Read, fd, buf, n, 0, "read"), d),
+  return or_throw(detail::perform_or_throw(detail::buffer_request(detail::IoRequest::Op::Read, fd, buf, n, 0, "read"), d),
                   "ringlet::io::read");
 }
 std::size_t write(int fd, const void* buf, std::size_t n, Deadline d, std::error_code& ec) {
-  return finish(detail::perform(detail::buffer_request(detail::IoRequest::Op::Write, fd, buf, n, 0, "write"), d), ec);
+  return finish(detail::perform_or_throw(detail::buffer_request(detail::IoRequest::Op::Write, fd, buf, n, 0, "write"), d), ec);
 }
 std::size_t write(int fd, const void* buf, std::size_t n, Deadline d) {
-  return or_throw(detail::perform(detail::buffer_request(detail::IoRequest::Op::Write, fd, buf, n, 0, "write"), d),
+  return or_throw(detail::perform_or_throw(detail::buffer_request(detail::IoRequest::Op::Write, fd, buf, n, 0, "write"), d),
                   "ringlet::io::write");
 }
 
@@ -135,7 +158,7 @@ void write_all(int fd, const void* buf, std::size_t n, Deadline d) {
 }
 
 short poll(int fd, short events, Deadline d) {
-  long r = detail::perform(detail::poll_request(fd, events, "poll"), d);
+  long r = detail::perform_or_throw(detail::poll_request(fd, events, "poll"), d);
   if (r == -ETIMEDOUT) return 0;
   return static_cast<short>(or_throw(r, "ringlet::io::poll"));
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "detail/io.hpp"
 #include "detail/reactor.hpp"
 #include "detail/scheduler.hpp"
 #include "detail/sys.hpp"
@@ -40,9 +41,9 @@ bool msg_ring_usable() {
   return major > 6 || (major == 6 && minor >= 3);
 }
 
+// One submitted operation, on the parked fiber's stack; its completion claims the waiter.
 struct UringOp {
-  Fiber* fiber;
-  std::uint64_t token;
+  Waiter waiter;
   long res = 0;
   bool done = false;
 };
@@ -130,40 +131,37 @@ class UringReactor final : public Reactor {
     return s;
   }
 
-  IoResult perform(Fiber* f, const IoRequest& req, Deadline d) override {
-    if (!d.is_never() && d.passed()) return {-ETIMEDOUT, WakeReason::TimedOut};
-    UringOp op{f, f->epoch.load(std::memory_order_relaxed)};
-    const bool timed = !d.is_never();
-    reserve(timed ? 2 : 1);
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    prep(sqe, req);
-    io_uring_sqe_set_data(sqe, &op);
-    ++in_flight_;
-    __kernel_timespec ts{};  // read by the kernel at submission, while we are parked here
-    if (timed) {
-      sqe->flags |= IOSQE_IO_LINK;
-      ts = to_timespec(d.time().time_since_epoch());
-      io_uring_sqe* t = io_uring_get_sqe(&ring_);
-      io_uring_prep_link_timeout(t, &ts, IORING_TIMEOUT_ABS);
-      io_uring_sqe_set_data64(t, kIgnore);
-      ++aux_;
-    }
-    WakeReason r = sched_.park(op.token, Deadline::never(), WaitInfo{req.what, nullptr});
-    if (!op.done) {
-      // Killed: cancel, then stay parked until the kernel has finished with our buffers.
-      reserve(1);
-      io_uring_sqe* c = io_uring_get_sqe(&ring_);
-      io_uring_prep_cancel64(c, reinterpret_cast<std::uint64_t>(&op), 0);
-      io_uring_sqe_set_data64(c, kIgnore);
-      ++aux_;
-      while (!op.done) {
-        op.token = f->epoch.load(std::memory_order_relaxed);
-        sched_.park(op.token, Deadline::never(), WaitInfo{"cancellation", nullptr}, false);
+  // The io_uring half of detail::perform, with the kernel's quirks:
+  // - An O_NONBLOCK file that is not ready may come back with -EAGAIN: before Linux 5.7
+  //   (IORING_FEAT_FAST_POLL) always, and until 6.3 when a poll wake-up found nothing to
+  //   transfer (liburing issue #364; 6.3 retries such spurious wake-ups itself). Wait for
+  //   readiness with a poll and submit again.
+  // - A poll (or a read waiting in one) can end with -ECANCELED that nobody asked for: the
+  //   kernel cancels a task's requests when threads of the process exit (seen on 6.x with
+  //   a listening socket while other threads came and went). If close_waiting() did not
+  //   run on the fd meanwhile, nothing happened to it: submit again.
+  IoOutcome perform(Fiber* f, const IoRequest& req, Deadline d) override {
+    (void)f;
+    IoRequest ready;  // the poll of an -EAGAIN hand-back
+    const IoRequest* q = &req;
+    for (;;) {
+      if (!d.is_never() && d.passed()) return {-ETIMEDOUT, Woke::Deadline};
+      const std::uint32_t closes = close_generation(q->fd);
+      const IoOutcome r = submit_and_wait(*q, d);
+      if (r.why != Woke::Notified) return r;
+      if (r.res == -ECANCELED) {
+        if (close_generation(q->fd) != closes) return r;  // closed under the wait
+        continue;                                          // ended by the kernel itself
       }
+      if (q == &ready) {  // ready now (or the poll failed): the operation again
+        if (r.res < 0) return r;
+        q = &req;
+        continue;
+      }
+      if (r.res != -EAGAIN || req.op == IoRequest::Op::Poll) return r;
+      ready = poll_request(req.fd, poll_events(req), req.what);
+      q = &ready;
     }
-    if (r == WakeReason::Notified && op.res == -ECANCELED && timed && d.passed())
-      return {-ETIMEDOUT, WakeReason::TimedOut};  // the linked timeout cancelled it
-    return {op.res, r};
   }
 
   void poll() override {
@@ -240,6 +238,50 @@ class UringReactor final : public Reactor {
   std::size_t in_flight() const noexcept override { return in_flight_; }
 
  private:
+  // One submission of q with a linked timeout at d, parked through detail::wait until its
+  // completion; a wait ended otherwise (kill, an enclosing Timeout, a signal) cancels and
+  // stays parked, uninterruptibly, until the kernel is done with q's buffers.
+  IoOutcome submit_and_wait(const IoRequest& q, Deadline d) {
+    UringOp op;
+    op.waiter.arm();
+    const bool timed = !d.is_never();
+    reserve(timed ? 2 : 1);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    prep(sqe, q);
+    io_uring_sqe_set_data(sqe, &op);
+    ++in_flight_;
+    __kernel_timespec ts{};  // read by the kernel at submission, while we are parked here
+    if (timed) {
+      sqe->flags |= IOSQE_IO_LINK;
+      ts = to_timespec(d.time().time_since_epoch());
+      io_uring_sqe* t = io_uring_get_sqe(&ring_);
+      io_uring_prep_link_timeout(t, &ts, IORING_TIMEOUT_ABS);
+      io_uring_sqe_set_data64(t, kIgnore);
+      ++aux_;
+    }
+    WaitSpec spec;
+    spec.what = q.what;
+    const Woke why = detail::wait(op.waiter, spec);
+    if (!op.done) {
+      reserve(1);
+      io_uring_sqe* c = io_uring_get_sqe(&ring_);
+      io_uring_prep_cancel64(c, reinterpret_cast<std::uint64_t>(&op), 0);
+      io_uring_sqe_set_data64(c, kIgnore);
+      ++aux_;
+      WaitSpec cancel;
+      cancel.what = "cancellation";
+      cancel.interruptible = false;
+      while (!op.done) {
+        op.waiter.arm();
+        detail::wait(op.waiter, cancel);
+      }
+    }
+    if (why == Woke::Notified && op.res == -ECANCELED && timed && d.passed())
+      return {-ETIMEDOUT, Woke::Deadline};  // the linked timeout cancelled it
+    if ((why == Woke::Deadline || why == Woke::Scoped) && op.res < 0) return {-ETIMEDOUT, why};
+    return {op.res, why};
+  }
+
   // Make room for n consecutive SQEs (a linked pair must not straddle a flush).
   void reserve(unsigned n) {
     while (io_uring_sq_space_left(&ring_) < n) {
@@ -292,7 +334,7 @@ class UringReactor final : public Reactor {
         op->res = cqe->res;
         op->done = true;
         --in_flight_;
-        Scheduler::wake(op->fiber, op->token, WakeReason::Notified);
+        op->waiter.claim();
       }
     }
     io_uring_cq_advance(&ring_, n);

@@ -1,15 +1,29 @@
-// The one generic blocking-operation path every I/O call of ringlet goes through.
+// The one I/O path. Every blocking operation on a descriptor — ringlet::io, net's sockets,
+// connect, and the patch layer's hooks — goes through perform() below; the C++ edge throws
+// from it (perform_or_throw), the patch maps it to -1/errno. Closing a descriptor under
+// waiters, on any core, is close_waiting(). Internal.
 #pragma once
+
+#include <atomic>
+#include <cstdint>
 
 #include "detail/reactor.hpp"
 
 namespace ringlet::detail {
 
-// Perform req, parking the running fiber (or blocking a plain thread) until it completes
-// or the deadline passes. Returns the result or -errno (-ETIMEDOUT when `d` passed).
-// A switch point: throws GreenletExit, Timeout::Expired (enclosing scope) or DeadlockError.
-// An fd the engine hands back with -EAGAIN is waited for and tried again.
-long perform(const IoRequest& req, Deadline d);
+// Perform req: on a fiber through its scheduler's reactor (parked until done), on a plain
+// thread as the ordinary blocking call bounded by d. Never throws. On a fiber it is a
+// switch point: a pending kill answers {-ECANCELED, Killed}, an expired enclosing Timeout
+// {-ETIMEDOUT, Scoped}, without starting anything. An operation that completed although a
+// kill, timeout or signal raced it keeps its result (why = Notified; a kill stays pending
+// for the next switch point). A wait ended by close_waiting() on its fd answers -EBADF.
+// The engines' own retries (an -EAGAIN handed back, a poll the kernel ended by itself)
+// stay inside the engine that has them (uring_reactor.cpp, epoll_reactor.cpp).
+IoOutcome perform(const IoRequest& req, Deadline d) noexcept;
+
+// The C++ edge of perform(): the result or -errno (-ETIMEDOUT when `d` passed); throws
+// GreenletExit, Timeout::Expired (an enclosing scope) or DeadlockError (see settle()).
+long perform_or_throw(const IoRequest& req, Deadline d);
 
 // A read/write/recv/send of n bytes at buf (capped at what Linux moves in one call).
 IoRequest buffer_request(IoRequest::Op op, int fd, const void* buf, std::size_t n, int flags,
@@ -17,7 +31,32 @@ IoRequest buffer_request(IoRequest::Op op, int fd, const void* buf, std::size_t 
 // A wait for `events` (POLLIN, POLLOUT...) on fd, for perform().
 IoRequest poll_request(int fd, short events, const char* what) noexcept;
 
-// connect(2) on a non-blocking socket, waiting for the outcome like perform(): 0 or -errno.
+// The start of a connect(2) on a socket that is non-blocking for the call: 0 (connected),
+// -EINPROGRESS (wait for POLLOUT, then read SO_ERROR) or -errno, with why = Notified; or the
+// wait's outcome if the nap below was ended otherwise (its deadline: -ETIMEDOUT).
+IoOutcome connect_start(int fd, const sockaddr* addr, socklen_t len, Deadline d) noexcept;
+// connect(2) on a non-blocking socket, waiting for the outcome like perform_or_throw():
+// 0 or -errno.
 long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d);
+
+// --- closing under waiters ---------------------------------------------------------------
+
+// Make every fiber parked in perform() on fd, on every core of the caller's run, end with
+// -EBADF; call it before close(2) (or dup2 over fd). Only a caller that knows someone may
+// wait on fd calls it (net's Socket::busy_, the patch's FdState::waiters): a close that
+// nobody waits on costs nothing here.
+void close_waiting(int fd) noexcept;
+
+// How many times close_waiting(fd) ran: an engine reads it around a wait to tell a close
+// (-ECANCELED from cancel_fd) from the kernel ending the wait by itself. One table of
+// 2^20 entries, mapped (MAP_NORESERVE) by the first close_waiting(); 0 before that and
+// beyond the table.
+constexpr int kCloseTableFds = 1 << 20;
+extern std::atomic<std::atomic<std::uint32_t>*> g_close_generations;
+inline std::uint32_t close_generation(int fd) noexcept {
+  std::atomic<std::uint32_t>* t = g_close_generations.load(std::memory_order_acquire);
+  if (!t || static_cast<unsigned>(fd) >= static_cast<unsigned>(kCloseTableFds)) return 0;
+  return t[fd].load(std::memory_order_acquire);
+}
 
 }  // namespace ringlet::detail

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ringlet/detail/fiber.hpp"
+#include "ringlet/detail/wait.hpp"
 
 namespace ringlet::detail {
 
@@ -38,12 +39,12 @@ struct IoRequest {
   IoRequest() : buf(nullptr) {}
 };
 
-// What a backend's perform() reports: the result (bytes, revents, or -errno) and why the
-// fiber woke: Notified (completed), TimedOut (the deadline passed; res is -ETIMEDOUT unless
-// the operation completed anyway) or Killed (kill() or the deadlock breaker).
-struct IoResult {
+// What an I/O ends with: the result (bytes, revents, or -errno) and why the wait ended.
+// Notified: res is the operation's own answer. Deadline / Scoped: res is -ETIMEDOUT.
+// Killed, Deadlock, Interrupted: res is negative (the operation did not complete).
+struct IoOutcome {
   long res = 0;
-  WakeReason reason = WakeReason::Notified;
+  Woke why = Woke::Notified;
 };
 
 class Reactor {
@@ -52,9 +53,12 @@ class Reactor {
   virtual const char* name() const noexcept = 0;
   virtual std::string describe() const = 0;  // engine and the features in use
 
-  // The one submit-and-park path: start req for the running fiber, park it, and return
-  // only once the kernel is done with every buffer req refers to (invariant 1).
-  virtual IoResult perform(Fiber* f, const IoRequest& req, Deadline d) = 0;
+  // The backend's half of detail::perform (io.cpp), the only caller: start req for the
+  // running fiber f, park it through detail::wait (which also applies an enclosing
+  // Timeout), and return only once the kernel is done with every buffer req refers to
+  // (invariant 1). d is the call's own deadline. The engine's own quirks (retries the
+  // kernel asks for) are handled here; -ECANCELED with Notified means cancel_fd ended it.
+  virtual IoOutcome perform(Fiber* f, const IoRequest& req, Deadline d) = 0;
 
   // Flush queued work and collect completions without blocking; wakes fibers.
   virtual void poll() = 0;
@@ -75,8 +79,9 @@ class Reactor {
   }
 
   // Make every operation of this scheduler's fibers waiting on fd finish with -ECANCELED
-  // (the socket is being closed under them). Call it before close(fd): io_uring finds the
-  // operations by the open file.
+  // (the fd is being closed under them). Call it before close(fd): io_uring finds the
+  // operations by the open file. Only through close_waiting() (detail/io.hpp), which
+  // first bumps fd's close generation so that the waiters report -EBADF.
   virtual void cancel_fd(int fd) = 0;
   // The same for a descriptor another thread is closing: `dup` is a duplicate of `fd` (the
   // number being closed) that keeps the open file alive until this returns.
