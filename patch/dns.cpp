@@ -7,52 +7,27 @@
 // lookup is bounded by the resolver's own timeouts (resolv.conf).
 #include <netdb.h>
 
-#include <atomic>
 #include <cerrno>
-#include <exception>
 
 #include "dns_pool.hpp"
+#include "ringlet/async_result.hpp"
 #include "state.hpp"
 
 namespace ringlet::patch::detail {
 namespace {
 
-// Run fn() on a resolver thread and park until it has returned. False if it could not be
-// handed over (then the caller makes the call itself).
-//
-// The wake token is published only after submit() returns: submitting takes the pool's
-// mutex, which under the thread group may park this fiber (and so move its epoch) when a
-// resolver thread holds it. `slot` is the handshake: the fiber stores the token it will park
-// with, the resolver swaps in kDone when the call has returned; whoever comes second knows
-// the other's part is done (a token: wake it; kDone: don't park).
+// Run fn() on a resolver thread and wait until it has returned, uninterruptibly (it writes
+// into the caller's memory). False if it could not be handed over (then the caller makes
+// the call itself).
 template <class Fn>
-bool on_resolver(Here h, Fn fn) noexcept {
-  constexpr std::uint64_t kUnset = ~std::uint64_t{0}, kDone = kUnset - 1;
-  struct Job {
-    Fiber* f;
-    std::atomic<std::uint64_t> slot{kUnset};
-  } job{h.f};
+bool on_resolver(Fn fn) noexcept {
   try {
-    h.s->expect_remote_wake();
-    ringlet::net::detail::resolver_pool().submit([&job, &fn] {
-      fn();
-      Fiber* f = job.f;  // read before the swap: after it the fiber may be gone
-      const std::uint64_t token = job.slot.exchange(kDone, std::memory_order_acq_rel);
-      if (token != kUnset) Scheduler::wake(f, token, ringlet::detail::WakeReason::Notified);
-    });
-  } catch (...) {
-    h.s->remote_wake_done();
+    auto done = ringlet::net::detail::resolver_pool().submit([&fn] { fn(); });
+    done.wait_uninterruptible("name lookup (patched)");  // never throws; a kill stays pending
+    return true;
+  } catch (...) {  // no pool, no thread, no memory: not handed over
     return false;
   }
-  const std::uint64_t token = h.f->epoch.load(std::memory_order_relaxed);
-  std::uint64_t expected = kUnset;
-  if (job.slot.compare_exchange_strong(expected, token, std::memory_order_acq_rel)) {
-    // Only the resolver's wake, with this token, ends the park (uninterruptible).
-    h.s->park(token, ringlet::Deadline::never(), ringlet::detail::WaitInfo{"name lookup (patched)", nullptr},
-              /*interruptible=*/false);
-  }
-  h.s->remote_wake_done();
-  return true;
 }
 
 }  // namespace
@@ -68,7 +43,7 @@ RINGLET_HOOK int getaddrinfo(const char* node, const char* service, const addrin
     count_on_fiber(Call::getaddrinfo);
     count_waited(Call::getaddrinfo);
     int rc = 0, err = 0;
-    if (on_resolver(h, [&] {
+    if (on_resolver([&] {
           rc = real(node, service, hints, res);
           err = errno;
         })) {
@@ -88,7 +63,7 @@ RINGLET_HOOK int getnameinfo(const sockaddr* addr, socklen_t alen, char* host, s
     count_on_fiber(Call::getnameinfo);
     count_waited(Call::getnameinfo);
     int rc = 0, err = 0;
-    if (on_resolver(h, [&] {
+    if (on_resolver([&] {
           rc = real(addr, alen, host, hostlen, serv, servlen, flags);
           err = errno;
         })) {
@@ -108,7 +83,7 @@ RINGLET_HOOK int gethostbyname_r(const char* name, hostent* ret, char* buf, size
     count_on_fiber(Call::gethostbyname_r);
     count_waited(Call::gethostbyname_r);
     int rc = 0;
-    if (on_resolver(h, [&] { rc = real(name, ret, buf, buflen, result, h_errnop); })) return rc;
+    if (on_resolver([&] { rc = real(name, ret, buf, buflen, result, h_errnop); })) return rc;
   }
   count_passed(Call::gethostbyname_r);
   return real(name, ret, buf, buflen, result, h_errnop);
@@ -130,7 +105,7 @@ RINGLET_HOOK hostent* gethostbyname(const char* name) {
   int herr = 0;
   auto real = RINGLET_REAL(gethostbyname_r);
   int rc = 0;
-  if (!on_resolver(h, [&] { rc = real(name, &ent, buf, sizeof buf, &result, &herr); }))
+  if (!on_resolver([&] { rc = real(name, &ent, buf, sizeof buf, &result, &herr); }))
     rc = real(name, &ent, buf, sizeof buf, &result, &herr);
   if (rc != 0 || !result) {
     h_errno = herr ? herr : NO_RECOVERY;

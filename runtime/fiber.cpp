@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <latch>
-#include <thread>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 
+#include "detail/native_thread.hpp"
 #include "detail/scheduler.hpp"
 #include "ringlet/fiber.hpp"
 #include "ringlet/pool.hpp"
@@ -316,7 +316,7 @@ void pin_to(pthread_t t, int cpu) noexcept {
 // What only the host needs, beside the Group the schedulers see.
 struct GroupHost {
   Group group;
-  std::vector<std::thread> threads;
+  std::vector<NativeThread> threads;
   std::latch started;
   std::latch go{1};
   std::latch loops_done;
@@ -403,8 +403,7 @@ void RunHost::start_cores(const RunOptions& opts, unsigned n, const std::vector<
   try {
     for (unsigned k = 1; k < n; ++k) {
       const int cpu = opts.pin && !cpus.empty() ? cpus[k % cpus.size()] : -1;
-      NativeThreadScope scope;  // under the patch layer: a real thread
-      h->threads.emplace_back(core_thread, h, k, opts, cpu);
+      h->threads.emplace_back([h, k, opts, cpu] { core_thread(h, k, opts, cpu); });
     }
   } catch (...) {
     // Threads that did start are told to stop; the ones that did not never count down.

@@ -24,14 +24,13 @@
 #include <thread>
 #include <vector>
 
+#include "detail/native_thread.hpp"
 #include "detail/scheduler.hpp"
 #include "detail/sys.hpp"
 
 extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
 
 namespace ringlet::detail {
-
-__thread int tls_native_thread_scope = 0;
 
 namespace {
 
@@ -142,9 +141,8 @@ class Monitor {
       install_handler();
       void* warm[2];
       backtrace(warm, 2);  // loads the unwinder now, not inside the handler
-      NativeThreadScope native;
       quiet_threads.fetch_add(1, std::memory_order_relaxed);
-      std::thread([this] { loop(); }).detach();  // lives as long as the process
+      NativeThread([this] { loop(); }).detach();  // lives as long as the process
     }
     cv_.notify_all();
   }

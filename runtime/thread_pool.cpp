@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <thread>
 
+#include "detail/native_thread.hpp"
 #include "detail/scheduler.hpp"
 
 namespace ringlet {
@@ -22,7 +24,6 @@ ThreadPool::ThreadPool(OnDemand opts) : max_(opts.max), quiet_(opts.quiet) {
 }
 
 void ThreadPool::start_thread() {
-  detail::NativeThreadScope native;  // real threads, also under the patch layer
   threads_.emplace_back([this] { work(); });
   ++idle_;
   started_.fetch_add(1, std::memory_order_relaxed);

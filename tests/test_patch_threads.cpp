@@ -5,6 +5,8 @@
 // fibers while a "thread" waited.
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +24,7 @@
 
 #include "helpers.hpp"
 #include "ringlet/patch.hpp"
+#include "ringlet/thread_pool.hpp"
 
 using namespace std::chrono_literals;
 using ringlet::test::in_scheduler;
@@ -517,4 +520,38 @@ TEST_CASE("threads: fibers and real threads share the same mutexes and condition
     real.join();
     CHECK(counter == 2 * kRounds);
   });
+}
+
+TEST_CASE("threads: ringlet's own threads stay real and never reach the pthread_create hook", "[patch][thread]") {
+  patch::set_counting(true);
+  patch::reset_stats();
+  struct Seen {
+    long tid = 0;
+    bool signals_blocked = false;
+  };
+  auto look = [] {
+    Seen s;
+    s.tid = syscall(SYS_gettid);
+    sigset_t m;
+    pthread_sigmask(SIG_BLOCK, nullptr, &m);
+    s.signals_blocked = sigismember(&m, SIGINT) == 1 && sigismember(&m, SIGUSR1) == 1;
+    return s;
+  };
+  ringlet::RunOptions opts;
+  opts.threads = 2;
+  ringlet::run([&] {
+    const long here = syscall(SYS_gettid);
+    ringlet::ThreadPool pool{ringlet::ThreadPool::OnDemand{1}};  // its worker starts from this fiber
+    const Seen worker = pool.submit(look).get();
+    CHECK(worker.tid != here);
+    CHECK(worker.signals_blocked);
+    const long core1 = ringlet::spawn_on(1, [] { return syscall(SYS_gettid); }).get();
+    CHECK(core1 != here);
+  }, opts);
+  // ASan's interceptor passes them on to the hook, which lets them through as real threads.
+  if (kFibers) {
+    CHECK(patch::stats("pthread_create").on_fiber == 0);
+    CHECK(patch::stats("pthread_create").passed == 0);
+  }
+  patch::set_counting(false);
 }

@@ -161,6 +161,31 @@ TEST_CASE("AsyncResult: value, exception, timeout, set twice", "[asyncresult]") 
   });
 }
 
+TEST_CASE("AsyncResult::wait_uninterruptible outlasts a kill and a Timeout", "[asyncresult][threadpool]") {
+  in_scheduler([] {
+    ringlet::ThreadPool pool{1};
+    std::atomic<bool> job_done{false};
+    bool waited_out = false;
+    auto waiter = ringlet::spawn([&] {
+      ringlet::Timeout t{10ms};
+      auto r = pool.submit([&] {
+        ::usleep(100'000);
+        job_done.store(true);
+      });
+      r.wait_uninterruptible();  // neither the Timeout nor the kill ends it
+      waited_out = job_done.load();
+      ringlet::yield();  // the next switch point raises the pending kill
+      waited_out = false;
+    });
+    ringlet::sleep(20ms);
+    const auto t0 = ringlet::Clock::now();
+    CHECK(waiter.kill(true, ringlet::Deadline{2s}));
+    CHECK(seconds_since(t0) >= 0.05);  // the kill waited for the job
+    CHECK(waited_out);
+    CHECK(job_done.load());
+  });
+}
+
 TEST_CASE("AsyncResult callbacks run in a fiber of the waiting side, not in the setter", "[asyncresult]") {
   in_scheduler([] {
     ringlet::AsyncResult<std::string> r;

@@ -228,8 +228,7 @@ constexpr bool kThreadsBecomeFibers = true;
 
 RINGLET_HOOK int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
   Scheduler* s = Scheduler::current();
-  if (RINGLET_LIKELY(!s) || !s->running() || ringlet::detail::tls_native_thread_scope ||
-      !kThreadsBecomeFibers || !thread_group_on()) {
+  if (RINGLET_LIKELY(!s) || !s->running() || !kThreadsBecomeFibers || !thread_group_on()) {
     count_passed(Call::pthread_create);
     return RINGLET_REAL(pthread_create)(out, attr, fn, arg);
   }

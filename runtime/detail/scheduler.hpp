@@ -37,28 +37,6 @@ DeadlineSlot& thread_deadline_slot() noexcept;  // scoped Timeouts of a plain th
 // not make a parked fiber's wait possibly-not-a-deadlock.
 extern std::atomic<long> quiet_threads;
 
-// Set (non-zero) while the runtime starts one of its own OS threads (a ThreadPool worker,
-// the monitor): the patch layer's pthread_create then makes a real thread, not a fiber.
-extern __thread int tls_native_thread_scope __attribute__((tls_model("initial-exec")));
-// Threads started inside the scope also begin with every signal blocked, so that a signal
-// sent to the process reaches one of the program's own threads (whose handlers and patched
-// waits expect it), never a ringlet helper.
-struct NativeThreadScope {
-  NativeThreadScope() noexcept {
-    ++tls_native_thread_scope;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved_mask);
-  }
-  ~NativeThreadScope() {
-    pthread_sigmask(SIG_SETMASK, &saved_mask, nullptr);
-    --tls_native_thread_scope;
-  }
-  sigset_t saved_mask;
-  NativeThreadScope(const NativeThreadScope&) = delete;
-  NativeThreadScope& operator=(const NativeThreadScope&) = delete;
-};
-
 // The blocking monitor (monitor.cpp): a thread that reports any fiber holding its
 // scheduler longer than a threshold without switching, with its name and a backtrace.
 void monitor_register(Scheduler* s, long threshold_ms);

@@ -77,6 +77,27 @@ class AsyncResult {
     return detail::block(lk, s_->waiters, w, d, "AsyncResult::wait");
   }
 
+  // Wait until set, whatever else happens: a kill stays pending for the next switch point
+  // and no Timeout ends the wait. For a result that another thread owes, such as a
+  // ThreadPool job writing into the waiter's memory: the deadlock breaker counts on that
+  // thread. Internal.
+  void wait_uninterruptible(const char* what = "AsyncResult::wait") const noexcept {
+    detail::WaitLock lk(s_->mu);
+    while (!ready()) {  // only the setter's grant ends it
+      detail::Waiter w;
+      w.arm();
+      s_->waiters.push(&w);
+      lk.unlock();
+      detail::WaitSpec spec;
+      spec.what = what;
+      spec.interruptible = false;
+      spec.remote = true;
+      (void)detail::wait(w, spec);
+      lk.lock();
+      s_->waiters.remove(&w);
+    }
+  }
+
   // Wait, then return the value or rethrow the exception. A passed deadline throws
   // std::system_error(std::errc::timed_out).
   std::add_lvalue_reference_t<T> get(Deadline d = Deadline::never()) const {

@@ -6,8 +6,9 @@
 //   auto r = pool.submit([] { return expensive(); });
 //   auto v = r.get(5s);   // other fibers keep running meanwhile
 //
-// Workers are real OS threads even under the patch layer's thread group, and start with
-// every signal blocked: a signal sent to the process goes to the program's own threads.
+// Workers are real OS threads, made with the C library's own pthread_create whatever
+// interposes it, and start with every signal blocked: a signal sent to the process goes to
+// the program's own threads.
 #pragma once
 
 #include <atomic>
@@ -16,7 +17,6 @@
 #include <deque>
 #include <functional>
 #include <mutex>
-#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -25,6 +25,10 @@
 #include "ringlet/async_result.hpp"
 
 namespace ringlet {
+
+namespace detail {
+class NativeThread;  // the runtime's own threads (defined in its sources)
+}
 
 class ThreadPool {
  public:
@@ -81,7 +85,7 @@ class ThreadPool {
   bool quiet_ = false;
   std::atomic<std::size_t> started_{0};
   bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  std::vector<detail::NativeThread> threads_;
 };
 
 }  // namespace ringlet
