@@ -308,24 +308,6 @@ int woke_errno(Woke w) noexcept {
   return EINTR;
 }
 
-Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d) noexcept {
-  using ringlet::detail::WakeReason;
-  switch (r) {
-    case WakeReason::Notified:
-    case WakeReason::None:
-      return Outcome::Done;
-    case WakeReason::TimedOut:
-      return (!d.is_never() && d.passed()) ? Outcome::Deadline : Outcome::ScopedTimeout;
-    case WakeReason::Killed:
-      f->kill_pending = true;  // raised at the next C++ switch point, not through C code
-      return Outcome::Killed;
-    case WakeReason::Interrupted:
-      return Outcome::Interrupted;
-    case WakeReason::Deadlock:
-      return Outcome::Deadlock;
-  }
-  return Outcome::Done;
-}
 
 ringlet::Deadline deadline_after_ns(std::int64_t ns) noexcept {
   if (ns < 0) return ringlet::Deadline::never();

@@ -168,11 +168,6 @@ IoOutcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d
 // EINTR, the deadlock breaker ENOMEM.
 int woke_errno(Woke w) noexcept;
 
-// patch/thread.cpp's sem wait still parks by hand and speaks this older spelling of a
-// wake (until it moves onto detail::wait); nothing else uses it.
-enum class Outcome { Done, Deadline, ScopedTimeout, Interrupted, Killed, Deadlock };
-Outcome outcome_of(ringlet::detail::WakeReason r, Fiber* f, ringlet::Deadline d) noexcept;
-
 // Whole-binary mode: where pthread_exit on the main fiber unwinds to (start.cpp).
 void set_main_exit(void* jmpbuf, void* body) noexcept;
 
