@@ -1,6 +1,6 @@
 // Closing a descriptor under waiters (gevent's "file descriptor was closed in another
 // greenlet"), on every core: close_waiting(). Its callers are net's Socket::close and the
-// patch layer's close/dup2/dup3 hooks.
+// close/dup2/dup3 hooks of libc built on ringlet.
 #include <fcntl.h>
 #include <sys/mman.h>
 

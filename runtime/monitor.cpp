@@ -1,7 +1,7 @@
 // The blocking monitor: one thread for the process, started by the first scheduler that
 // asks for it. Every half threshold it samples each registered scheduler's switch count; a
 // scheduler that is not sleeping in its reactor and has not switched for the threshold is
-// held by one fiber (a loop that never blocks, a call the patch layer does not intercept).
+// held by one fiber (a loop that never blocks, a libc call that blocks its thread).
 // The monitor then signals that thread; the handler, running on the fiber that holds it,
 // copies the fiber's name and a backtrace, which the monitor formats and prints. When the
 // fiber finally switches, the monitor says how long it held on in all.
@@ -103,7 +103,7 @@ std::int64_t now_ns() {
 }
 
 void say(const std::string& text) {
-  // The runtime's own write (the patch layer's hooks must not see it); stderr may be a
+  // The runtime's own write (an interposed write must not see it); stderr may be a
   // pipe nobody reads, so a short write is simply dropped.
   (void)sys::write(2, text.data(), text.size());
 }

@@ -108,8 +108,8 @@ Scheduler::Scheduler(const RunOptions& opts)
     std::string why_epoll;
     reactor_ = create_epoll_reactor(*this, why_epoll);
     if (!reactor_) throw std::runtime_error("ringlet: no engine can run here: " + why_epoll);
-    // A fallback is said once; epoll asked for by name is not news (and under the patch
-    // layer, stderr belongs to the program).
+    // A fallback is said once; epoll asked for by name is not news (and in a program that
+    // runs on ringlet unmodified, stderr belongs to the program).
     if (backend != Backend::Epoll) say_once_engine("epoll, because io_uring " + why);
   }
   if (env_verbose()) std::fprintf(stderr, "ringlet: engine %s\n", reactor_->describe().c_str());
@@ -431,24 +431,6 @@ WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool 
   f->interruptible = false;
   f->waiting = {};
   return f->reason;
-}
-
-bool Scheduler::settle(Fiber* f, WakeReason r, Deadline d) {
-  switch (r) {
-    case WakeReason::Notified:
-    case WakeReason::None:
-    case WakeReason::Interrupted:  // only patched calls ask for these; elsewhere spurious
-      return false;
-    case WakeReason::Killed:
-      f->kill_pending = false;
-      throw GreenletExit{};
-    case WakeReason::Deadlock:
-      throw DeadlockError(deadlock_report_);
-    case WakeReason::TimedOut:
-      if (f->deadline.deadline < d) throw Timeout::Expired(f->deadline.owner, f->deadline.deadline);
-      return true;
-  }
-  return false;
 }
 
 void Scheduler::yield() {

@@ -11,8 +11,8 @@
 
 #include "detail/scheduler.hpp"
 
-// glibc's own name for sigaction. The patch layer interposes sigaction (to see signals that
-// interrupt the calls it parks); the runtime's fault handler is not the program's, so it is
+// glibc's own name for sigaction. An interposer of sigaction (one that wraps the program's
+// handlers) must not see the runtime's fault handler, which is not the program's, so it is
 // installed around it.
 extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
 

@@ -66,7 +66,7 @@ const void* thread_identity() noexcept { return &tls_parker; }
 void SpinLock::wait_unlocked() noexcept {
   for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
     if (i < 64) __builtin_ia32_pause();
-    else syscall(SYS_sched_yield);  // the holder may have been preempted (not the patch's hook: never a fiber switch here)
+    else syscall(SYS_sched_yield);  // the holder may have been preempted (the raw syscall: never a fiber switch here)
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,7 +19,9 @@
 #include <string>
 
 #include "ringlet/fiber.hpp"
+#include "detail/native_thread.hpp"
 #include "detail/sys.hpp"
+#include "ringlet/async_result.hpp"
 #include "common.hpp"
 
 namespace ringlet::patch::detail {
@@ -188,13 +191,27 @@ int join_fiber_thread(ThreadRec* r, void** ret, Deadline d, bool try_only) noexc
   return 0;
 }
 
-// A fiber joining a real thread: poll, so the scheduler's other fibers keep running.
-int join_real_on_fiber(Here h, pthread_t t, void** ret, Deadline d) noexcept {
-  for (std::int64_t nap = 50'000;; nap = std::min<std::int64_t>(nap * 2, 5'000'000)) {
-    const int e = RINGLET_REAL(pthread_tryjoin_np)(t, ret);
-    if (e != EBUSY) return e;
-    if (!d.is_never() && d.passed()) return ETIMEDOUT;
-    timed_sleep(h, ringlet::earliest(d, deadline_after_ns(nap)));
+// A fiber joining a real thread: a joiner thread of its own makes the real, blocking join
+// while the fiber waits for it, uninterruptibly (the join writes *ret; a kill stays pending).
+// If no thread can be made, the join blocks this carrier, as it would unpatched.
+int join_real_on_fiber(pthread_t t, void** ret, Deadline d) noexcept {
+  timespec abs{};
+  if (!d.is_never()) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d.time().time_since_epoch()).count();
+    abs = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  }
+  const bool timed = !d.is_never();
+  try {
+    ringlet::AsyncResult<int> done;
+    ringlet::detail::NativeThread([done, t, ret, timed, abs]() mutable {
+      done.set(timed ? RINGLET_REAL(pthread_clockjoin_np)(t, ret, CLOCK_MONOTONIC, &abs)
+                     : RINGLET_REAL(pthread_join)(t, ret));
+    }).detach();
+    done.wait_uninterruptible("pthread_join of a plain thread (patched)");
+    return done.get();
+  } catch (...) {
+    return timed ? RINGLET_REAL(pthread_clockjoin_np)(t, ret, CLOCK_MONOTONIC, &abs)
+                 : RINGLET_REAL(pthread_join)(t, ret);
   }
 }
 
@@ -247,7 +264,7 @@ RINGLET_HOOK int pthread_join(pthread_t t, void** ret) {
     ThreadRec* r = rec_of(t);
     return r ? join_fiber_thread(r, ret, Deadline::never(), false) : ESRCH;
   }
-  if (Here h = on_fiber(Thread)) return join_real_on_fiber(h, t, ret, Deadline::never());
+  if (Here h = on_fiber(Thread)) return join_real_on_fiber(t, ret, Deadline::never());
   return RINGLET_REAL(pthread_join)(t, ret);
 }
 
@@ -265,7 +282,7 @@ RINGLET_HOOK int pthread_timedjoin_np(pthread_t t, void** ret, const struct time
     if (abs) {
       if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
     }
-    if (!is_fake(t)) return join_real_on_fiber(on_fiber(Thread), t, ret, d);
+    if (!is_fake(t)) return join_real_on_fiber(t, ret, d);
     ThreadRec* r = rec_of(t);
     return r ? join_fiber_thread(r, ret, d, false) : ESRCH;
   }
@@ -278,7 +295,7 @@ RINGLET_HOOK int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clock, 
     if (abs) {
       if (const int e = abs_deadline(clock, abs, d)) return e;
     }
-    if (!is_fake(t)) return join_real_on_fiber(on_fiber(Thread), t, ret, d);
+    if (!is_fake(t)) return join_real_on_fiber(t, ret, d);
     ThreadRec* r = rec_of(t);
     return r ? join_fiber_thread(r, ret, d, false) : ESRCH;
   }

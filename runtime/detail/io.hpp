@@ -1,6 +1,6 @@
 // The one I/O path. Every blocking operation on a descriptor — ringlet::io, net's sockets,
-// connect, and the patch layer's hooks — goes through perform() below; the C++ edge throws
-// from it (perform_or_throw), the patch maps it to -1/errno. Closing a descriptor under
+// connect, and the libc hooks built on ringlet — goes through perform() below; the C++ edge
+// throws from it (perform_or_throw), a C caller maps it to -1/errno. Closing a descriptor under
 // waiters, on any core, is close_waiting(). Internal.
 #pragma once
 
@@ -43,7 +43,7 @@ long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d);
 
 // Make every fiber parked in perform() on fd, on every core of the caller's run, end with
 // -EBADF; call it before close(2) (or dup2 over fd). Only a caller that knows someone may
-// wait on fd calls it (net's Socket::busy_, the patch's FdState::waiters): a close that
+// wait on fd calls it (net's Socket::busy_, a libc hook's count of waiters): a close that
 // nobody waits on costs nothing here.
 void close_waiting(int fd) noexcept;
 

@@ -99,7 +99,6 @@ class Scheduler {
   // Interpret a wake reason at a public blocking call: Killed -> GreenletExit, Deadlock ->
   // DeadlockError, TimedOut by the scoped deadline -> Timeout::Expired. Returns true if
   // the explicit deadline `d` passed, false if notified.
-  bool settle(Fiber* f, WakeReason r, Deadline d);
   void yield();
   // Let the other ready fibers run once; no switch-point checks (for C callers).
   void yield_nothrow() noexcept;
@@ -221,8 +220,8 @@ class Scheduler {
   StackPool stacks_;
   std::unique_ptr<Reactor> reactor_;
 
-  // The remote queue: a spin lock, never a std::mutex (under the patch layer that would be
-  // a hooked pthread mutex, and a fiber holding it could park).
+  // The remote queue: a spin lock, never a std::mutex (where libc's pthread mutexes are
+  // interposed, that would be a hooked mutex, and a fiber holding it could park).
   struct RemoteSpawn {
     Fiber* fiber;
     SpawnOptions opts;

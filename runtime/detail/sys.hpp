@@ -1,7 +1,7 @@
 // The runtime's own system calls, made without going through libc's exported symbols.
 //
-// The patch layer (patch/) interposes read, write, poll, close, connect... When it is loaded,
-// a call from libringlet to ::read would resolve to the interposer and, on a fiber, come back
+// A library preloaded into the process may interpose read, write, poll, close, connect...
+// Then a call from libringlet to ::read would resolve to the interposer and, on a fiber, come back
 // into the runtime. Everything the runtime and net/ do with a file descriptor therefore goes
 // through these wrappers, which enter the kernel directly (syscall(2) is not interposed).
 // Same contract as libc: -1 and errno on failure.

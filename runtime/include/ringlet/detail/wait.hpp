@@ -1,6 +1,6 @@
 // The one wait. Every wait of ringlet goes through wait() below: I/O (the reactors park
-// through it), sleeps, joins, every synchronisation primitive, and the patch layer's
-// mutexes, conditions, semaphores, futexes and joins. A waiter is a fiber (parked in its
+// through it), sleeps, joins, every synchronisation primitive, and the libc hooks built on
+// ringlet (mutexes, conditions, semaphores, futexes, joins). A waiter is a fiber (parked in its
 // scheduler) or a plain thread (parked on a futex); the wake race is the same for both
 // (first waker wins, see Waiter::claim). Internal.
 #pragma once
@@ -67,7 +67,7 @@ bool settle(Woke w);
 
 // Ask this thread's scheduler to end, at the top of its next pass, every interruptible wait
 // of its fibers made inside an InterruptScope (Woke::Interrupted). Async-signal-safe: a
-// signal handler calls it (the patch layer's, so that a parked libc call answers EINTR).
+// signal handler calls it (a libc hook's, so that a parked libc call answers EINTR).
 void interrupt_waits() noexcept;
 
 // While it lives, the running fiber's interruptible waits (its own, and those a reactor
