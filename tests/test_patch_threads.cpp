@@ -555,3 +555,34 @@ TEST_CASE("threads: ringlet's own threads stay real and never reach the pthread_
   }
   patch::set_counting(false);
 }
+
+TEST_CASE("threads: a fiber joins a plain OS thread without stopping the others", "[patch][thread]") {
+  in_scheduler([] {
+    Ticker ticker;
+    // With the thread group off for a moment, pthread_create makes a real OS thread.
+    const unsigned groups = patch::enabled();
+    patch::disable(patch::Thread);
+    pthread_t t{};
+    const int made = pthread_create(&t, nullptr, [](void*) -> void* {
+      struct timespec ts{0, 150'000'000};
+      nanosleep(&ts, nullptr);  // a plain thread: the real sleep
+      return reinterpret_cast<void*>(42);
+    }, nullptr);
+    patch::enable(groups);
+    REQUIRE(made == 0);
+    // A timed join that runs out first, then the join itself.
+    const auto start = ringlet::Clock::now();
+    timespec at{};
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    at.tv_nsec += 30'000'000;
+    if (at.tv_nsec >= 1'000'000'000) at.tv_sec += 1, at.tv_nsec -= 1'000'000'000;
+    void* ret = nullptr;
+    CHECK(pthread_clockjoin_np(t, &ret, CLOCK_MONOTONIC, &at) == ETIMEDOUT);
+    const int ticks_before = ticker.ticks.load();
+    CHECK(pthread_join(t, &ret) == 0);
+    CHECK(ret == reinterpret_cast<void*>(42));
+    CHECK(seconds_since(start) >= 0.14);
+    // The scheduler ran the ticker while this fiber waited for the join.
+    CHECK(ticker.ticks.load() - ticks_before >= 5);
+  });
+}
