@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/thread_pool.hpp"
 
 namespace ringlet::net {

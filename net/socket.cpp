@@ -11,8 +11,8 @@
 #include <cstring>
 #include <utility>
 
-#include "detail/io.hpp"
-#include "detail/sys.hpp"
+#include "internal/io.hpp"
+#include "internal/sys.hpp"
 #include "ringlet/net/dns.hpp"
 
 namespace ringlet::net {

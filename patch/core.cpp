@@ -18,8 +18,8 @@
 
 #include <sys/ioctl.h>
 
-#include "detail/io.hpp"
-#include "detail/sys.hpp"
+#include "internal/io.hpp"
+#include "internal/sys.hpp"
 #include "state.hpp"
 
 namespace ringlet::patch {

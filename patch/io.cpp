@@ -19,8 +19,8 @@
 #include <cstring>
 #include <vector>
 
-#include "detail/io.hpp"
-#include "detail/sys.hpp"
+#include "internal/io.hpp"
+#include "internal/sys.hpp"
 #include "state.hpp"
 
 extern "C" [[noreturn]] void __chk_fail(void);

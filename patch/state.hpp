@@ -13,8 +13,8 @@
 #include <cstdint>
 
 #include "ringlet/patch.hpp"
-#include "detail/io.hpp"
-#include "detail/scheduler.hpp"
+#include "internal/io.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/detail/wait.hpp"
 
 #define RINGLET_HOOK extern "C" __attribute__((visibility("default")))

@@ -14,7 +14,7 @@
 #include <new>
 #include <vector>
 
-#include "detail/sys.hpp"
+#include "internal/sys.hpp"
 #include "state.hpp"
 
 extern "C" [[noreturn]] void __chk_fail(void);

@@ -4,9 +4,9 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
-#include "detail/io.hpp"
-#include "detail/scheduler.hpp"
-#include "detail/sys.hpp"
+#include "internal/io.hpp"
+#include "internal/scheduler.hpp"
+#include "internal/sys.hpp"
 
 namespace ringlet::detail {
 

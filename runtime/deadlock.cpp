@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/fiber.hpp"
 
 namespace ringlet::detail {

@@ -1,4 +1,4 @@
-#include "detail/env.hpp"
+#include "internal/env.hpp"
 
 #include <atomic>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "detail/stack_pool.hpp"
+#include "internal/stack_pool.hpp"
 
 namespace ringlet::detail {
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "detail/reactor.hpp"
-#include "detail/scheduler.hpp"
-#include "detail/sys.hpp"
+#include "internal/reactor.hpp"
+#include "internal/scheduler.hpp"
+#include "internal/sys.hpp"
 
 namespace ringlet::detail {
 

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/fiber.hpp"
 #include "ringlet/pool.hpp"
 #include "ringlet/run.hpp"

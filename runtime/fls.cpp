@@ -3,7 +3,7 @@
 #include <utility>
 #include <vector>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/fiber_local.hpp"
 
 namespace ringlet::detail {

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "detail/native_thread.hpp"
-#include "detail/scheduler.hpp"
+#include "internal/native_thread.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/run.hpp"
 
 namespace ringlet::detail {

@@ -7,9 +7,9 @@
 
 #include <cerrno>
 
-#include "detail/io.hpp"
-#include "detail/scheduler.hpp"
-#include "detail/sys.hpp"
+#include "internal/io.hpp"
+#include "internal/scheduler.hpp"
+#include "internal/sys.hpp"
 
 namespace ringlet {
 

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <chrono>
 
-#include "detail/reactor.hpp"
-#include "detail/sys.hpp"
+#include "internal/reactor.hpp"
+#include "internal/sys.hpp"
 
 namespace ringlet::detail {
 

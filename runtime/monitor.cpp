@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include "detail/native_thread.hpp"
-#include "detail/scheduler.hpp"
-#include "detail/sys.hpp"
+#include "internal/native_thread.hpp"
+#include "internal/scheduler.hpp"
+#include "internal/sys.hpp"
 
 extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
 

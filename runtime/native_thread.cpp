@@ -1,4 +1,4 @@
-#include "detail/native_thread.hpp"
+#include "internal/native_thread.hpp"
 
 #include <dlfcn.h>
 #include <gnu/lib-names.h>

@@ -3,7 +3,7 @@
 // that wakes a sleeping loop, the spin before sleeping, and a group's shared counts.
 #include <algorithm>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 
 namespace ringlet::detail {
 

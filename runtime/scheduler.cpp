@@ -1,4 +1,4 @@
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 
 #include <cxxabi.h>
 #include <pthread.h>
@@ -13,8 +13,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "detail/env.hpp"
-#include "detail/signals.hpp"
+#include "internal/env.hpp"
+#include "internal/signals.hpp"
 #include "ringlet/fiber.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)

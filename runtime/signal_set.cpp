@@ -7,7 +7,7 @@
 
 #include "ringlet/io.hpp"
 #include "ringlet/signal.hpp"
-#include "detail/sys.hpp"
+#include "internal/sys.hpp"
 
 namespace ringlet {
 

@@ -1,4 +1,4 @@
-#include "detail/signals.hpp"
+#include "internal/signals.hpp"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -9,7 +9,7 @@
 #include <mutex>
 #include <utility>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 
 // glibc's own name for sigaction. An interposer of sigaction (one that wraps the program's
 // handlers) must not see the runtime's fault handler, which is not the program's, so it is

@@ -1,4 +1,4 @@
-#include "detail/stack_pool.hpp"
+#include "internal/stack_pool.hpp"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 
 namespace ringlet {
 

@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "detail/native_thread.hpp"
-#include "detail/scheduler.hpp"
+#include "internal/native_thread.hpp"
+#include "internal/scheduler.hpp"
 
 namespace ringlet {
 

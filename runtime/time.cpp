@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/detail/wait.hpp"
 
 namespace ringlet {

@@ -14,10 +14,10 @@
 #include <cstring>
 #include <string>
 
-#include "detail/io.hpp"
-#include "detail/reactor.hpp"
-#include "detail/scheduler.hpp"
-#include "detail/sys.hpp"
+#include "internal/io.hpp"
+#include "internal/reactor.hpp"
+#include "internal/scheduler.hpp"
+#include "internal/sys.hpp"
 
 namespace ringlet::detail {
 

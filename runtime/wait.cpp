@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <ctime>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/fiber.hpp"
 
 namespace ringlet::detail {
@@ -167,7 +167,10 @@ Woke timed_out(Deadline own, Deadline scoped) noexcept {
   return scoped < own ? Woke::Scoped : Woke::Deadline;
 }
 
-Woke fiber_wait(Fiber* f, std::uint64_t token, const WaitSpec& spec) noexcept {
+// Inlined into wait() and into block(), the path of every contended primitive (a lock
+// hand-off pays for each call and branch here).
+__attribute__((always_inline)) inline Woke fiber_wait(Fiber* f, std::uint64_t token,
+                                                      const WaitSpec& spec) noexcept {
   Scheduler& s = *f->sched;
   const Deadline scoped = spec.interruptible ? f->deadline.deadline : Deadline::never();
   WaitAccount account(s, spec);
@@ -242,10 +245,13 @@ bool block(WaitLock& lk, WaitList& list, Waiter& w, Deadline d,
   spec.deadline = d;
   spec.interruptible = interruptible;
   spec.any_thread = true;
-  const Woke r = wait_in(lk, list, w, spec);
-  if (r == Woke::Notified) return true;
-  lk.unlock();  // raise without holding the primitive's lock
-  settle(r);    // throws unless the explicit deadline passed
+  lk.unlock();
+  const Woke r = w.fiber ? fiber_wait(w.fiber, w.token, spec) : thread_wait(*w.parker, w.token, spec);
+  lk.lock();
+  list.remove(&w);
+  if (w.granted) return true;  // only a claim() ends a wait as granted
+  lk.unlock();                 // raise without holding the primitive's lock
+  settle(r);                   // throws unless the explicit deadline passed
   lk.lock();
   return false;
 }

@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-#include "detail/scheduler.hpp"
+#include "internal/scheduler.hpp"
 #include "ringlet/ringlet.hpp"
 
 namespace ringlet::test {

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "detail/env.hpp"
+#include "internal/env.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "detail/stack_pool.hpp"
+#include "internal/stack_pool.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;

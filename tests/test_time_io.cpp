@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "detail/timer_heap.hpp"
+#include "internal/timer_heap.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;

@@ -19,8 +19,8 @@
 #include <string>
 
 #include "ringlet/fiber.hpp"
-#include "detail/native_thread.hpp"
-#include "detail/sys.hpp"
+#include "internal/native_thread.hpp"
+#include "internal/sys.hpp"
 #include "ringlet/async_result.hpp"
 #include "common.hpp"
 

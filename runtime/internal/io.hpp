@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "detail/reactor.hpp"
+#include "internal/reactor.hpp"
 
 namespace ringlet::detail {
 

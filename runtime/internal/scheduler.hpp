@@ -20,9 +20,9 @@
 #include "ringlet/detail/fiber.hpp"
 #include "ringlet/detail/wait.hpp"
 #include "ringlet/run.hpp"
-#include "detail/reactor.hpp"
-#include "detail/stack_pool.hpp"
-#include "detail/timer_heap.hpp"
+#include "internal/reactor.hpp"
+#include "internal/stack_pool.hpp"
+#include "internal/timer_heap.hpp"
 
 namespace ringlet::detail {
 
