@@ -52,36 +52,36 @@ void Group::broadcast() noexcept {
 
 // A lock-free stack (pushes only; the loop takes it whole): one compare-and-swap per wake.
 void Scheduler::post_remote(Fiber* f) noexcept {
-  Fiber* head = remote_woken_.load(std::memory_order_relaxed);
+  Fiber* head = inbox_.woken.load(std::memory_order_relaxed);
   do {
     f->remote_next = head;
-  } while (!remote_woken_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
+  } while (!inbox_.woken.compare_exchange_weak(head, f, std::memory_order_seq_cst,
                                                 std::memory_order_relaxed));
   if (!head) ring_if_sleeping();  // the first of a burst
 }
 
 void Scheduler::post_task(std::function<void()> fn) {
   {
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_tasks_.push_back(std::move(fn));
+    std::lock_guard<SpinLock> lock(inbox_.mu);
+    inbox_.tasks.push_back(std::move(fn));
   }
-  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+  if (!inbox_.pending.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
 }
 
 void Scheduler::post_spawn(Fiber* f, const SpawnOptions& opts) {
   {
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_spawns_.push_back(RemoteSpawn{f, opts});
+    std::lock_guard<SpinLock> lock(inbox_.mu);
+    inbox_.spawns.push_back(Inbox::Spawn{f, opts});
   }
-  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+  if (!inbox_.pending.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
 }
 
 void Scheduler::post_call(std::function<void()> fn) {
   {
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_calls_.push_back(std::move(fn));
+    std::lock_guard<SpinLock> lock(inbox_.mu);
+    inbox_.calls.push_back(std::move(fn));
   }
-  if (!remote_pending_.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+  if (!inbox_.pending.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
 }
 
 // Only the first post of a burst gets here, and it rings only if the loop sleeps: a loop
@@ -91,16 +91,16 @@ void Scheduler::post_call(std::function<void()> fn) {
 // leaves later, and a group's schedulers all outlive every loop of it, where an unrelated
 // scheduler (another run's, on another thread) may be gone by then.
 void Scheduler::ring_if_sleeping() noexcept {
-  if (!sleeping_.load(std::memory_order_seq_cst)) return;
+  if (!inbox_.sleeping.load(std::memory_order_seq_cst)) return;
   Scheduler* me = tls_current_;
   if (me && me != this && group_ && me->group_ == group_ && me->reactor_->ring(*reactor_)) return;
   reactor_->notify();
 }
 
 void Scheduler::drain_remote() {
-  if (remote_woken_.load(std::memory_order_relaxed)) {
+  if (inbox_.woken.load(std::memory_order_relaxed)) {
     // Taken whole, newest first: reversed, the wakes run in the order they were posted.
-    Fiber* f = remote_woken_.exchange(nullptr, std::memory_order_acquire);
+    Fiber* f = inbox_.woken.exchange(nullptr, std::memory_order_acquire);
     Fiber* fifo = nullptr;
     while (f) {
       Fiber* next = f->remote_next;
@@ -115,29 +115,29 @@ void Scheduler::drain_remote() {
       fifo = next;
     }
   }
-  if (!remote_pending_.load(std::memory_order_relaxed)) return;
+  if (!inbox_.pending.load(std::memory_order_relaxed)) return;
   // Clear the flag before taking the queue: a post after this point notifies again.
-  remote_pending_.store(false, std::memory_order_seq_cst);
+  inbox_.pending.store(false, std::memory_order_seq_cst);
   {
     // Swap with the drained (empty) buffers: both keep their capacity, so a burst of
     // wake-ups allocates nothing once the buffers have grown.
-    std::lock_guard<SpinLock> lock(remote_mu_);
-    remote_tasks_.swap(remote_tasks_drain_);
-    remote_spawns_.swap(remote_spawns_drain_);
-    remote_calls_.swap(remote_calls_drain_);
+    std::lock_guard<SpinLock> lock(inbox_.mu);
+    inbox_.tasks.swap(inbox_.tasks_drain);
+    inbox_.spawns.swap(inbox_.spawns_drain);
+    inbox_.calls.swap(inbox_.calls_drain);
   }
-  for (RemoteSpawn& r : remote_spawns_drain_) {
+  for (Inbox::Spawn& r : inbox_.spawns_drain) {
     try {
       spawn(r.fiber, r.opts, /*counted=*/true);
     } catch (...) {  // no stack: the fiber ends at once with the error, which its handle gets
       abandon(r.fiber, std::current_exception());
     }
   }
-  remote_spawns_drain_.clear();
-  for (auto& fn : remote_calls_drain_) fn();
-  remote_calls_drain_.clear();
-  for (auto& fn : remote_tasks_drain_) spawn_task(std::move(fn));
-  remote_tasks_drain_.clear();
+  inbox_.spawns_drain.clear();
+  for (auto& fn : inbox_.calls_drain) fn();
+  inbox_.calls_drain.clear();
+  for (auto& fn : inbox_.tasks_drain) spawn_task(std::move(fn));
+  inbox_.tasks_drain.clear();
 }
 
 }  // namespace ringlet::detail

@@ -256,15 +256,15 @@ void Scheduler::loop() {
     stacks_.trim();
     // Announce the sleep, then look once more: a poster either sees it and rings, or
     // posted before the look (both seq_cst).
-    sleeping_.store(true, std::memory_order_seq_cst);
+    inbox_.sleeping.store(true, std::memory_order_seq_cst);
     if (remote_posted(std::memory_order_seq_cst)) {
-      sleeping_.store(false, std::memory_order_relaxed);
+      inbox_.sleeping.store(false, std::memory_order_relaxed);
       continue;
     }
     idle_.store(true, std::memory_order_relaxed);
     reactor_->wait(timers_.empty() ? Deadline::never() : Deadline{timers_.top()->when});
     idle_.store(false, std::memory_order_relaxed);
-    sleeping_.store(false, std::memory_order_relaxed);
+    inbox_.sleeping.store(false, std::memory_order_relaxed);
     if (group_ && spin_window_.count() && remote_posted(std::memory_order_relaxed)) spin_credit_ = kSpinCredit;
     waited = true;
   }

@@ -20,6 +20,7 @@
 #include "ringlet/detail/fiber.hpp"
 #include "ringlet/detail/wait.hpp"
 #include "ringlet/run.hpp"
+#include "internal/inbox.hpp"
 #include "internal/reactor.hpp"
 #include "internal/stack_pool.hpp"
 #include "internal/timer_heap.hpp"
@@ -171,7 +172,7 @@ class Scheduler {
   void drain_remote();
   void post_remote(Fiber* f) noexcept;
   bool remote_posted(std::memory_order mo) const noexcept {
-    return remote_woken_.load(mo) != nullptr || remote_pending_.load(mo);
+    return inbox_.woken.load(mo) != nullptr || inbox_.pending.load(mo);
   }
   // After queueing remote work: wake the loop if it sleeps (or is about to) in the reactor.
   void ring_if_sleeping() noexcept;
@@ -220,27 +221,8 @@ class Scheduler {
   StackPool stacks_;
   std::unique_ptr<Reactor> reactor_;
 
-  // The remote queue: a spin lock, never a std::mutex (where libc's pthread mutexes are
-  // interposed, that would be a hooked mutex, and a fiber holding it could park).
-  struct RemoteSpawn {
-    Fiber* fiber;
-    SpawnOptions opts;
-  };
-  std::atomic<Fiber*> remote_woken_{nullptr};  // fibers woken from other threads
-  SpinLock remote_mu_;                         // the rest: tasks, spawns, calls
-  std::vector<std::function<void()>> remote_tasks_;
-  std::vector<RemoteSpawn> remote_spawns_;
-  std::vector<std::function<void()>> remote_calls_;
-  // owned by the loop; swapped with the above
-  std::vector<std::function<void()>> remote_tasks_drain_;
-  std::vector<RemoteSpawn> remote_spawns_drain_;
-  std::vector<std::function<void()>> remote_calls_drain_;
+  Inbox inbox_;  // what other threads post here (remote.cpp)
   std::shared_ptr<SchedulerLink> link_;
-  std::atomic<bool> remote_pending_{false};
-  // Set while the loop sleeps in the reactor, or is about to: a poster rings only then
-  // (paired seq_cst with remote_pending_, so either the loop sees the post or the poster
-  // sees the sleeper).
-  std::atomic<bool> sleeping_{false};
   Group* group_ = nullptr;
   unsigned core_ = 0;
   static constexpr int kSpinCredit = 8;  // fruitless spins before a core stops spinning
