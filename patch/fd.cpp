@@ -1,0 +1,119 @@
+// Hooks of the "socket" group that learn what the program does with its descriptors:
+// closing and duplicating them (close_waiting ends the waits parked on a number being
+// reused), O_NONBLOCK through fcntl/ioctl, and SO_RCVTIMEO/SO_SNDTIMEO.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdint>
+
+#include "internal/io.hpp"
+#include "state.hpp"
+
+using namespace ringlet::patch::detail;
+using ringlet::patch::Socket;
+
+// --- closing and duplicating -------------------------------------------------------------
+
+// Fibers parked on fd: end their waits (EBADF) before the number is reused. One load when
+// nobody waits.
+static void wake_waiters(int fd) noexcept {
+  FdState* st = fd_state(fd);
+  if (!st || st->waiters.load(std::memory_order_relaxed) == 0) return;
+  ringlet::detail::close_waiting(fd);
+}
+
+RINGLET_HOOK int close(int fd) {
+  if (Here h = on_fiber(Socket)) count_on_fiber(Call::close);
+  else count_passed(Call::close);
+  wake_waiters(fd);
+  fd_forget(fd);
+  return RINGLET_REAL(close)(fd);
+}
+
+RINGLET_HOOK int dup(int fd) {
+  int r = RINGLET_REAL(dup)(fd);
+  if (r >= 0) fd_copy(fd, r);
+  count_passed(Call::dup);
+  return r;
+}
+
+RINGLET_HOOK int dup2(int fd, int to) {
+  if (fd != to) wake_waiters(to);
+  int r = RINGLET_REAL(dup2)(fd, to);
+  if (r >= 0 && fd != to) fd_copy(fd, to);
+  count_passed(Call::dup2);
+  return r;
+}
+
+RINGLET_HOOK int dup3(int fd, int to, int flags) {
+  if (fd != to) wake_waiters(to);
+  int r = RINGLET_REAL(dup3)(fd, to, flags);
+  if (r >= 0) fd_copy(fd, to);
+  count_passed(Call::dup3);
+  return r;
+}
+
+// --- flags and options -------------------------------------------------------------------
+
+static void note_nonblock(int fd, bool on) noexcept {
+  FdState* st = fd_state(fd);
+  if (!st || !(st->bits.load(std::memory_order_relaxed) & kKnown)) return;
+  if (on) st->bits.fetch_or(kNonblock, std::memory_order_relaxed);
+  else st->bits.fetch_and(~static_cast<std::uint32_t>(kNonblock), std::memory_order_relaxed);
+}
+
+template <class Real>
+static int fcntl_common(Real real, int fd, int cmd, void* arg) {
+  int r = real(fd, cmd, arg);
+  if (r >= 0) {
+    if (cmd == F_SETFL) note_nonblock(fd, (reinterpret_cast<long>(arg) & O_NONBLOCK) != 0);
+    else if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) fd_copy(fd, r);
+  }
+  count_passed(Call::fcntl);
+  return r;
+}
+
+RINGLET_HOOK int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return fcntl_common(RINGLET_REAL(fcntl), fd, cmd, arg);
+}
+
+RINGLET_HOOK int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return fcntl_common(RINGLET_REAL(fcntl64), fd, cmd, arg);
+}
+
+RINGLET_HOOK int ioctl(int fd, unsigned long request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  int r = RINGLET_REAL(ioctl)(fd, request, arg);
+  if (r == 0 && request == FIONBIO && arg) note_nonblock(fd, *static_cast<int*>(arg) != 0);
+  count_passed(Call::ioctl);
+  return r;
+}
+
+RINGLET_HOOK int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+  int r = RINGLET_REAL(setsockopt)(fd, level, name, val, len);
+  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
+      len >= sizeof(timeval)) {
+    if (FdState* st = fd_state(fd)) {
+      const auto* tv = static_cast<const timeval*>(val);
+      const std::int64_t ns = static_cast<std::int64_t>(tv->tv_sec) * 1'000'000'000 + tv->tv_usec * 1000;
+      (name == SO_RCVTIMEO ? st->rcvtimeo_ns : st->sndtimeo_ns).store(ns, std::memory_order_relaxed);
+    }
+  }
+  count_passed(Call::setsockopt);
+  return r;
+}
