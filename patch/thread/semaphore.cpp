@@ -159,36 +159,27 @@ RINGLET_HOOK int sem_trywait(sem_t* s) {
   return -1;
 }
 
+// sem_timedwait/sem_clockwait on our semaphore: 0, or -1 with errno.
+static int sem_wait_abs(PSem* p, clockid_t clock, const struct timespec* abs) noexcept {
+  if (sem_take(p)) return 0;
+  Deadline d;
+  int e = abs_deadline(clock, abs, d);
+  if (e == 0) e = sem_wait_until(p, d);
+  if (e == 0) return 0;
+  errno = e;
+  return -1;
+}
+
 RINGLET_HOOK int sem_timedwait(sem_t* s, const struct timespec* abs) {
   PSem* p = ps(s);
   if (!our_sem(p)) return RINGLET_REAL(sem_timedwait)(s, abs);
-  if (sem_take(p)) return 0;
-  Deadline d;
-  if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) {
-    errno = e;
-    return -1;
-  }
-  if (const int e = sem_wait_until(p, d)) {
-    errno = e;
-    return -1;
-  }
-  return 0;
+  return sem_wait_abs(p, CLOCK_REALTIME, abs);
 }
 
 RINGLET_HOOK int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
   PSem* p = ps(s);
   if (!our_sem(p)) return RINGLET_REAL(sem_clockwait)(s, clock, abs);
-  if (sem_take(p)) return 0;
-  Deadline d;
-  if (const int e = abs_deadline(clock, abs, d)) {
-    errno = e;
-    return -1;
-  }
-  if (const int e = sem_wait_until(p, d)) {
-    errno = e;
-    return -1;
-  }
-  return 0;
+  return sem_wait_abs(p, clock, abs);
 }
 
 RINGLET_HOOK int sem_getvalue(sem_t* s, int* out) {
