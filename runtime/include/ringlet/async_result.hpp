@@ -82,19 +82,16 @@ class AsyncResult {
   // ThreadPool job writing into the waiter's memory: the deadlock breaker counts on that
   // thread. Internal.
   void wait_uninterruptible(const char* what = "AsyncResult::wait") const noexcept {
+    detail::WaitSpec spec;
+    spec.what = what;
+    spec.interruptible = false;
+    spec.remote = true;
     detail::WaitLock lk(s_->mu);
     while (!ready()) {  // only the setter's grant ends it
       detail::Waiter w;
       w.arm();
       s_->waiters.push(&w);
-      lk.unlock();
-      detail::WaitSpec spec;
-      spec.what = what;
-      spec.interruptible = false;
-      spec.remote = true;
-      (void)detail::wait(w, spec);
-      lk.lock();
-      s_->waiters.remove(&w);
+      (void)detail::wait_in(lk, s_->waiters, w, spec);
     }
   }
 
