@@ -97,7 +97,7 @@ int Socket::get_option(int level, int name) const {
   return v;
 }
 
-long Socket::perform(IoRequest& q, Deadline d) {
+long Socket::io(IoRequest& q, Deadline d) {
   if (fd_ < 0) return -EBADF;
   q.fd = fd_;
   // Counted while inside, so that close() knows to call close_waiting (which makes the
@@ -222,12 +222,12 @@ IoRequest send_request(ConstBuffer b) {
 
 std::size_t TcpStream::read_some(MutableBuffer b, Deadline d, std::error_code& ec) {
   auto q = recv_request(b);
-  return result(perform(q, d), ec);
+  return result(io(q, d), ec);
 }
 
 std::size_t TcpStream::read_some(MutableBuffer b, Deadline d) {
   auto q = recv_request(b);
-  return result(perform(q, d), "TcpStream::read_some");
+  return result(io(q, d), "TcpStream::read_some");
 }
 
 std::size_t TcpStream::read_exact(MutableBuffer b, Deadline d, std::error_code& ec) {
@@ -251,12 +251,12 @@ std::size_t TcpStream::read_exact(MutableBuffer b, Deadline d) {
 
 std::size_t TcpStream::write_some(ConstBuffer b, Deadline d, std::error_code& ec) {
   auto q = send_request(b);
-  return result(perform(q, d), ec);
+  return result(io(q, d), ec);
 }
 
 std::size_t TcpStream::write_some(ConstBuffer b, Deadline d) {
   auto q = send_request(b);
-  return result(perform(q, d), "TcpStream::write_some");
+  return result(io(q, d), "TcpStream::write_some");
 }
 
 std::size_t TcpStream::write_all(ConstBuffer b, Deadline d, std::error_code& ec) {
@@ -304,7 +304,7 @@ struct IovBatch {
 std::size_t TcpStream::writev_some(std::span<const ConstBuffer> bs, Deadline d) {
   IovBatch batch(bs, 0);
   if (batch.msg.msg_iovlen == 0) return 0;
-  return result(perform(batch.q, d), "TcpStream::writev_some");
+  return result(io(batch.q, d), "TcpStream::writev_some");
 }
 
 std::size_t TcpStream::writev_all(std::span<const ConstBuffer> bs, Deadline d, std::error_code& ec) {
@@ -317,7 +317,7 @@ std::size_t TcpStream::writev_all(std::span<const ConstBuffer> bs, Deadline d, s
       continue;
     }
     IovBatch batch(bs.subspan(i), skip);
-    std::size_t sent = result(perform(batch.q, d), ec);
+    std::size_t sent = result(io(batch.q, d), ec);
     if (ec) break;
     total += sent;
     while (i < bs.size() && sent >= bs[i].size - skip) {
@@ -439,7 +439,7 @@ TcpStream TcpListener::accept(Deadline d, std::error_code& ec, Address* peer) {
     q.aux = peer ? &len : nullptr;
     q.flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
     q.what = "accept";
-    long r = perform(q, d);
+    long r = io(q, d);
     if (r < 0 && retry_accept(r)) continue;
     const auto fd = static_cast<int>(result(r, ec));
     if (ec) return {};
@@ -513,36 +513,36 @@ struct Datagram {
 
 std::size_t UdpSocket::send_to(ConstBuffer b, const Address& to, Deadline d, std::error_code& ec) {
   Datagram dg(b.data, b.size, &to);
-  return result(perform(dg.q, d), ec);
+  return result(io(dg.q, d), ec);
 }
 
 std::size_t UdpSocket::send_to(ConstBuffer b, const Address& to, Deadline d) {
   Datagram dg(b.data, b.size, &to);
-  return result(perform(dg.q, d), "UdpSocket::send_to");
+  return result(io(dg.q, d), "UdpSocket::send_to");
 }
 
 std::size_t UdpSocket::recv_from(MutableBuffer b, Address* from, Deadline d, std::error_code& ec) {
   Datagram dg(b.data, b.size, nullptr);
-  std::size_t n = result(perform(dg.q, d), ec);
+  std::size_t n = result(io(dg.q, d), ec);
   if (!ec && from) *from = dg.sender();
   return n;
 }
 
 std::size_t UdpSocket::recv_from(MutableBuffer b, Address* from, Deadline d) {
   Datagram dg(b.data, b.size, nullptr);
-  std::size_t n = result(perform(dg.q, d), "UdpSocket::recv_from");
+  std::size_t n = result(io(dg.q, d), "UdpSocket::recv_from");
   if (from) *from = dg.sender();
   return n;
 }
 
 std::size_t UdpSocket::send(ConstBuffer b, Deadline d) {
   auto q = send_request(b);
-  return result(perform(q, d), "UdpSocket::send");
+  return result(io(q, d), "UdpSocket::send");
 }
 
 std::size_t UdpSocket::recv(MutableBuffer b, Deadline d) {
   auto q = recv_request(b);
-  return result(perform(q, d), "UdpSocket::recv");
+  return result(io(q, d), "UdpSocket::recv");
 }
 
 }  // namespace ringlet::net

@@ -42,7 +42,7 @@ void close_waiting(int fd) noexcept {
   s->reactor().cancel_fd(fd);
   // Other cores' waiters, through their loops, with a duplicate that keeps the open file
   // (which io_uring matches) alive until each has cancelled.
-  Group* g = s->group();
+  CoreGroup* g = s->group();
   if (!g) return;
   for (Scheduler* other : g->scheds) {
     if (other == s) continue;

@@ -88,7 +88,7 @@ class EpollReactor final : public Reactor {
   // The epoll half of detail::perform: try, and on EAGAIN wait for readiness and try
   // again. Nothing is handed to the kernel, so no -EAGAIN comes back and a wait that ends
   // otherwise simply unlinks; -ECANCELED is close_waiting()'s cancel_fd, nothing else.
-  IoOutcome perform(Fiber* f, const IoRequest& req, Deadline d) override {
+  IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
     (void)f;
     bool readiness_first = false;
     for (;;) {

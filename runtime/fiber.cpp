@@ -20,7 +20,7 @@ thread_local DeadlineSlot tls_deadline;
 // Whether fiber f belongs to the run of scheduler s (any of its cores).
 bool same_run(const Scheduler& s, const Fiber* f) noexcept {
   if (f->sched == &s) return true;
-  if (Group* g = s.group())
+  if (CoreGroup* g = s.group())
     return std::find(g->scheds.begin(), g->scheds.end(), f->sched) != g->scheds.end();
   return false;
 }
@@ -255,7 +255,7 @@ void kill_and_wait(std::vector<BasicGreenlet>& members, bool kill) noexcept {
 
 void spawn_fiber_on(unsigned core, Fiber* f, const SpawnOptions& opts) {
   Scheduler* s = Scheduler::current();
-  Group* g = s ? s->group() : nullptr;
+  CoreGroup* g = s ? s->group() : nullptr;
   const unsigned n = g ? static_cast<unsigned>(g->scheds.size()) : 1;
   if (!s || core >= n) {
     f->status = FiberStatus::Done;
@@ -289,7 +289,7 @@ unsigned this_core() noexcept {
 unsigned cores() noexcept {
   detail::Scheduler* s = detail::Scheduler::current();
   if (!s) return 0;
-  detail::Group* g = s->group();
+  detail::CoreGroup* g = s->group();
   return g ? static_cast<unsigned>(g->scheds.size()) : 1;
 }
 

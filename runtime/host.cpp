@@ -1,5 +1,5 @@
 // The run host: run() puts one scheduler on the calling thread (core 0) and, with
-// RunOptions::threads > 1, one more on a thread of its own per core, all in one Group; it
+// RunOptions::threads > 1, one more on a thread of its own per core, all in one CoreGroup; it
 // starts them together, waits for every loop to end, and hands back the first failure.
 #include <pthread.h>
 #include <sched.h>
@@ -46,9 +46,9 @@ void pin_to(pthread_t t, int cpu) noexcept {
 
 }  // namespace
 
-// What only the host needs, beside the Group the schedulers see.
+// What only the host needs, beside the CoreGroup the schedulers see.
 struct GroupHost {
-  Group group;
+  CoreGroup group;
   std::vector<NativeThread> threads;
   std::latch started;
   std::latch go{1};

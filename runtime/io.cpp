@@ -1,5 +1,5 @@
 // ringlet::io, and the one I/O path: detail::perform (the runtime's half; each engine's half
-// is its Reactor::perform), its C++ edge and connect. close_waiting is in close.cpp.
+// is its Reactor::submit_and_park), its C++ edge and connect. close_waiting is in close.cpp.
 #include "ringlet/io.hpp"
 
 #include <poll.h>
@@ -57,7 +57,7 @@ IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
   if (f->kill_pending) return {-ECANCELED, Woke::Killed};
   if (!f->deadline.deadline.is_never() && f->deadline.deadline.passed())
     return {-ETIMEDOUT, Woke::Scoped};
-  const IoOutcome r = s->reactor().perform(f, req, d);
+  const IoOutcome r = s->reactor().submit_and_park(f, req, d);
   if (r.why == Woke::Notified) {
     // The engine retried whatever the kernel ended by itself: a cancellation now is
     // close_waiting()'s (cancel_fd), and the descriptor is gone.

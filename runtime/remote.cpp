@@ -45,7 +45,7 @@ void Scheduler::abandon(Fiber* f, std::exception_ptr error) noexcept {
   f->release();  // the creation reference
 }
 
-void Group::broadcast() noexcept {
+void CoreGroup::broadcast() noexcept {
   for (Scheduler* s : scheds)
     if (s) s->reactor().notify();
 }

@@ -140,7 +140,7 @@ class UringReactor final : public Reactor {
   //   kernel cancels a task's requests when threads of the process exit (seen on 6.x with
   //   a listening socket while other threads came and went). If close_waiting() did not
   //   run on the fd meanwhile, nothing happened to it: submit again.
-  IoOutcome perform(Fiber* f, const IoRequest& req, Deadline d) override {
+  IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
     (void)f;
     IoRequest ready;  // the poll of an -EAGAIN hand-back
     const IoRequest* q = &req;

@@ -58,7 +58,7 @@ class Reactor {
   // Timeout), and return only once the kernel is done with every buffer req refers to
   // (invariant 1). d is the call's own deadline. The engine's own quirks (retries the
   // kernel asks for) are handled here; -ECANCELED with Notified means cancel_fd ended it.
-  virtual IoOutcome perform(Fiber* f, const IoRequest& req, Deadline d) = 0;
+  virtual IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) = 0;
 
   // Flush queued work and collect completions without blocking; wakes fibers.
   virtual void poll() = 0;

@@ -49,7 +49,7 @@ long monitor_threshold(long from_options);
 // The schedulers of one run with RunOptions::threads > 1, one per core. The counts cover
 // every core, fibers on their way to another core included: the run ends when no
 // non-daemon fiber is left anywhere (then daemons are killed everywhere) and no fiber at all.
-struct Group {
+struct CoreGroup {
   std::vector<Scheduler*> scheds;     // index = core; complete before main starts
   std::atomic<long> live{0};
   std::atomic<long> live_nondaemon{0};
@@ -80,11 +80,11 @@ class Scheduler {
   void run_main(Fiber* main);
   // A scheduler of a group other than core 0's: loop until the group has no fiber left.
   void run_worker();
-  void join_group(Group* g, unsigned core) noexcept {
+  void join_group(CoreGroup* g, unsigned core) noexcept {
     group_ = g;
     core_ = core;
   }
-  Group* group() const noexcept { return group_; }
+  CoreGroup* group() const noexcept { return group_; }
   unsigned core() const noexcept { return core_; }
 
   // --- parking ---
@@ -223,7 +223,7 @@ class Scheduler {
 
   Inbox inbox_;  // what other threads post here (remote.cpp)
   std::shared_ptr<SchedulerLink> link_;
-  Group* group_ = nullptr;
+  CoreGroup* group_ = nullptr;
   unsigned core_ = 0;
   static constexpr int kSpinCredit = 8;  // fruitless spins before a core stops spinning
   std::chrono::microseconds spin_window_{20};

@@ -47,7 +47,7 @@ class DeadlockError : public std::runtime_error {
 };
 
 namespace detail {
-struct Group;
+struct CoreGroup;
 class RunHost {
  public:
   explicit RunHost(const RunOptions& opts);
@@ -62,7 +62,7 @@ class RunHost {
   void shutdown(bool abort_run) noexcept;  // stop and join the other cores' threads
   void release_all() noexcept;             // shutdown, the scheduler, the caller's CPU mask
   Scheduler* sched_ = nullptr;
-  Group* group_ = nullptr;  // threads > 1: every core's scheduler
+  CoreGroup* group_ = nullptr;  // threads > 1: every core's scheduler
   void* host_ = nullptr;    // threads > 1: the threads that run them (fiber.cpp)
   void* saved_affinity_ = nullptr;  // pin: the calling thread's mask, put back at the end
 };

@@ -119,7 +119,7 @@ class Socket {
  protected:
   // One blocking operation on this socket through the reactor's single path (q.fd is
   // filled in): the result, or -errno (-EBADF if closed before or while waiting).
-  long perform(detail::IoRequest& q, Deadline d);
+  long io(detail::IoRequest& q, Deadline d);
   // r as a count, or the error in ec.
   static std::size_t result(long r, std::error_code& ec) noexcept;
   // r as a count, or a system_error from `call` that names the socket's address.
