@@ -1,6 +1,7 @@
 // Greenlet handles: spawn, join, wait, kill and their outcomes (the run() host is host.cpp).
 #include <algorithm>
 #include <cstdio>
+#include <new>
 #include <stdexcept>
 #include <string>
 
