@@ -53,8 +53,8 @@ static_assert(sizeof(EhGlobals) <= sizeof(FiberState::eh_globals));
 void fiber_entry_trampoline(void* t_fctx, void* t_data) {
   Scheduler* s = Scheduler::current();
 #if RINGLET_ASAN
-  __sanitizer_finish_switch_fiber(nullptr, &static_cast<Fiber*>(t_data)->asan_stack_bottom,
-                                  &static_cast<Fiber*>(t_data)->asan_stack_size);
+  __sanitizer_finish_switch_fiber(nullptr, &st(static_cast<Fiber*>(t_data)).asan_stack_bottom,
+                                  &st(static_cast<Fiber*>(t_data)).asan_stack_size);
 #endif
   s->after_switch(t_fctx, static_cast<Fiber*>(t_data));
   Fiber* f = s->running_;
