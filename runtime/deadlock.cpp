@@ -55,30 +55,30 @@ void Scheduler::break_deadlock() {
   std::string report =
       "ringlet: deadlock: every fiber is parked and nothing can wake them "
       "(this operation would block forever):";
-  for (const Fiber* f = all_head_; f; f = f->all_next) {
+  for (const Fiber* f = all_head_; f; f = st(f).all_next) {
     report += "\n  fiber '" + f->display_name() + "' (#" + std::to_string(f->id) + ") ";
-    if (f->status == FiberStatus::Parked) {
+    if (st(f).status == FiberStatus::Parked) {
       report += "waits in ";
-      report += f->waiting.what ? f->waiting.what : "an unnamed wait";
-      if (f->waiting.target)
-        report += " of fiber '" + f->waiting.target->display_name() + "' (#" +
-                  std::to_string(f->waiting.target->id) + ")";
+      report += st(f).waiting.what ? st(f).waiting.what : "an unnamed wait";
+      if (st(f).waiting.target)
+        report += " of fiber '" + st(f).waiting.target->display_name() + "' (#" +
+                  std::to_string(st(f).waiting.target->id) + ")";
     } else {
       report += "is not parked";
     }
   }
   deadlock_report_ = report;
-  if (main_ && !main_done_ && main_->status == FiberStatus::Parked && main_->interruptible) {
-    wake(main_, main_->park_token, WakeReason::Deadlock);
+  if (main_ && !main_done_ && st(main_).status == FiberStatus::Parked && st(main_).interruptible) {
+    wake(main_, st(main_).park_token, WakeReason::Deadlock);
     return;
   }
-  for (Fiber* f = all_head_; f; f = f->all_next) {
-    if (f->status != FiberStatus::Parked || !f->interruptible) continue;
-    if (f->kill_sent) continue;  // killed already and stuck again: left behind
+  for (Fiber* f = all_head_; f; f = st(f).all_next) {
+    if (st(f).status != FiberStatus::Parked || !st(f).interruptible) continue;
+    if (st(f).kill_sent) continue;  // killed already and stuck again: left behind
     deadlock_killed_ = true;
-    f->kill_sent = true;
-    f->kill_pending = true;
-    wake(f, f->park_token, WakeReason::Killed);
+    st(f).kill_sent = true;
+    st(f).kill_pending = true;
+    wake(f, st(f).park_token, WakeReason::Killed);
   }
 }
 

@@ -1,6 +1,7 @@
 // Greenlet handles: spawn, join, wait, kill and their outcomes (the run() host is host.cpp).
 #include <algorithm>
 #include <cstdio>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -19,9 +20,9 @@ thread_local DeadlineSlot tls_deadline;
 
 // Whether fiber f belongs to the run of scheduler s (any of its cores).
 bool same_run(const Scheduler& s, const Fiber* f) noexcept {
-  if (f->sched == &s) return true;
+  if (st(f).sched == &s) return true;
   if (CoreGroup* g = s.group())
-    return std::find(g->scheds.begin(), g->scheds.end(), f->sched) != g->scheds.end();
+    return std::find(g->scheds.begin(), g->scheds.end(), st(f).sched) != g->scheds.end();
   return false;
 }
 
@@ -42,7 +43,7 @@ Scheduler& waiting_scheduler(Fiber* f, const char* op) {
 // Another core's fiber: its own scheduler kills it, on its loop (a reference keeps it until
 // then). Throws if the call cannot be posted (no memory), holding nothing.
 void kill_on_owner(Fiber* f) {
-  Scheduler* owner = f->sched;
+  Scheduler* owner = st(f).sched;
   f->add_ref();
   try {
     owner->post_call([owner, f] {
@@ -57,15 +58,15 @@ void kill_on_owner(Fiber* f) {
 
 // Link w (armed) into target's joiners unless target has finished (then false).
 bool link_join(Fiber* target, Waiter* w) {
-  std::lock_guard<SpinLock> lock(target->join_lock);
+  std::lock_guard<SpinLock> lock(st(target).join_lock);
   if (target->finished.load(std::memory_order_relaxed)) return false;
-  target->joiners.push(w);
+  st(target).joiners.push(w);
   return true;
 }
 
 void unlink_join(Fiber* target, Waiter* w) {
-  std::lock_guard<SpinLock> lock(target->join_lock);
-  target->joiners.remove(w);
+  std::lock_guard<SpinLock> lock(st(target).join_lock);
+  st(target).joiners.remove(w);
 }
 
 // One wait for `target` to finish (or for any of several, linked already).
@@ -84,7 +85,13 @@ Woke wait_join(Waiter& w, const char* what, const Fiber* target, Deadline d, boo
 
 DeadlineSlot& thread_deadline_slot() noexcept { return tls_deadline; }
 
-Fiber::~Fiber() { destroy_fls(this); }
+// The runtime's part of the fiber lives in state_ (see ringlet/detail/fiber.hpp).
+Fiber::Fiber() noexcept { ::new (static_cast<void*>(state_)) FiberState; }
+
+Fiber::~Fiber() {
+  destroy_fls(this);
+  st(this).~FiberState();
+}
 
 std::string Fiber::display_name() const {
   return name.empty() ? "fiber-" + std::to_string(id) : name;
@@ -93,7 +100,7 @@ std::string Fiber::display_name() const {
 void spawn_fiber(Fiber* f, const SpawnOptions& opts) {
   Scheduler* s = Scheduler::current();
   if (!s) {
-    f->status = FiberStatus::Done;
+    st(f).status = FiberStatus::Done;
     f->release();
     throw std::logic_error("ringlet::spawn called outside ringlet::run (no scheduler on this thread)");
   }
@@ -115,7 +122,7 @@ bool join_fiber(Fiber* f, Deadline d) {
     Waiter w;
     w.arm();
     if (!link_join(f, &w)) return true;
-    const Woke r = wait_join(w, "join", f, d, f->sched != &s);
+    const Woke r = wait_join(w, "join", f, d, st(f).sched != &s);
     unlink_join(f, &w);
     if (r == Woke::Killed || r == Woke::Deadlock) settle(r);  // throws
     if (f->finished.load(std::memory_order_acquire)) return true;
@@ -127,7 +134,7 @@ void kill_fiber(Fiber* f) {
   if (!f) throw std::invalid_argument("ringlet: kill on an empty Greenlet");
   if (f->finished.load(std::memory_order_acquire)) return;
   Scheduler* s = Scheduler::current();
-  if (s && f->sched == s) {
+  if (s && st(f).sched == s) {
     if (f == s->running()) throw GreenletExit{};  // killing yourself: exit now
     s->kill(f);
     return;
@@ -156,8 +163,8 @@ void rethrow_outcome(Fiber* f) {
 }
 
 void report_unobserved(Fiber* f) {
-  if (!f->error || f->observed.load(std::memory_order_relaxed) || f->killed) return;
-  if (f->reported.exchange(true, std::memory_order_acq_rel)) return;
+  if (!f->error || f->observed.load(std::memory_order_relaxed) || st(f).killed) return;
+  if (st(f).reported.exchange(true, std::memory_order_acq_rel)) return;
   std::string what = "an exception of unknown type";
   try {
     std::rethrow_exception(f->error);
@@ -206,7 +213,7 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
         throw std::logic_error("ringlet: wait for a fiber of another ringlet::run is not supported");
       waiters[i].arm();
       linked[i] = link_join(fs[i], &waiters[i]);
-      remote = remote || (linked[i] && fs[i]->sched != &s);
+      remote = remote || (linked[i] && st(fs[i]).sched != &s);
     }
     const Woke r = wait_join(waiters.front(), "wait", pending, d, remote);
     for (std::size_t i = 0; i < fs.size(); ++i)
@@ -227,7 +234,7 @@ void kill_and_wait(std::vector<BasicGreenlet>& members, bool kill) noexcept {
       Fiber* f = g.native();
       if (!waitable(f)) continue;
       // Once: a second kill would interrupt the member's own cleanup.
-      if (f->sched == s) {
+      if (st(f).sched == s) {
         s->kill(f);
       } else {
         try {
@@ -246,7 +253,8 @@ void kill_and_wait(std::vector<BasicGreenlet>& members, bool kill) noexcept {
       Waiter w;
       w.arm();
       if (!link_join(f, &w)) break;
-      wait_join(w, "join (group end)", f, Deadline::never(), f->sched != s, /*interruptible=*/false);
+      wait_join(w, "join (group end)", f, Deadline::never(), st(f).sched != s,
+                /*interruptible=*/false);
       unlink_join(f, &w);
     }
   }
@@ -258,7 +266,7 @@ void spawn_fiber_on(unsigned core, Fiber* f, const SpawnOptions& opts) {
   CoreGroup* g = s ? s->group() : nullptr;
   const unsigned n = g ? static_cast<unsigned>(g->scheds.size()) : 1;
   if (!s || core >= n) {
-    f->status = FiberStatus::Done;
+    st(f).status = FiberStatus::Done;
     f->finished.store(true, std::memory_order_release);
     f->release();
     if (!s) throw std::logic_error("ringlet::spawn_on called outside ringlet::run (no scheduler on this thread)");
@@ -273,7 +281,7 @@ void spawn_fiber_on(unsigned core, Fiber* f, const SpawnOptions& opts) {
   // Counted now, so that the run cannot end while the fiber is on its way.
   g->live.fetch_add(1, std::memory_order_relaxed);
   if (!opts.daemon) g->live_nondaemon.fetch_add(1, std::memory_order_relaxed);
-  f->sched = target;  // before it is published: handles on this core read it
+  st(f).sched = target;  // before it is published: handles on this core read it
   target->post_spawn(f, opts);
 }
 

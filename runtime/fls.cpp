@@ -42,7 +42,7 @@ std::size_t fls_new_key() noexcept {
 
 void* fls_get(std::size_t key, void* (*make)(), void (*destroy)(void*)) {
   Fiber* f = current_fiber();
-  FlsTable*& t = f ? f->fls : tls_fls.table;
+  FlsTable*& t = f ? st(f).fls : tls_fls.table;
   if (!t) t = new FlsTable;
   if (key >= t->slots.size()) t->slots.resize(key + 1, {nullptr, nullptr});
   auto& slot = t->slots[key];
@@ -56,15 +56,15 @@ void* fls_get(std::size_t key, void* (*make)(), void (*destroy)(void*)) {
 
 void* fls_find(std::size_t key) noexcept {
   Fiber* f = current_fiber();
-  FlsTable* t = f ? f->fls : tls_fls.table;
+  FlsTable* t = f ? st(f).fls : tls_fls.table;
   return t && key < t->slots.size() ? t->slots[key].first : nullptr;
 }
 
 void destroy_fls(Fiber* f) noexcept {
-  if (!f->fls) return;
-  f->fls->clear();
-  delete f->fls;
-  f->fls = nullptr;
+  if (!st(f).fls) return;
+  st(f).fls->clear();
+  delete st(f).fls;
+  st(f).fls = nullptr;
 }
 
 }  // namespace ringlet::detail

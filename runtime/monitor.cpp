@@ -66,7 +66,8 @@ void on_monitor_signal(int, siginfo_t*, void* ucv) {
       g_capture.name[n] = '\0';
     }
     const char* sp = static_cast<const char*>(__builtin_frame_address(0));
-    const bool roomy = !f || !f->stack.lo || (sp > f->stack.lo && sp - f->stack.lo > (48 << 10));
+    const char* lo = f ? st(f).stack.lo : nullptr;
+    const bool roomy = !lo || (sp > lo && sp - lo > (48 << 10));
     g_capture.first = 0;
     g_capture.depth = 0;
     if (roomy) {

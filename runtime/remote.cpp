@@ -36,12 +36,12 @@ void Scheduler::count_finished(bool daemon) noexcept {
 void Scheduler::abandon(Fiber* f, std::exception_ptr error) noexcept {
   f->error = std::move(error);
   {
-    std::lock_guard<SpinLock> lock(f->join_lock);
+    std::lock_guard<SpinLock> lock(st(f).join_lock);
     f->finished.store(true, std::memory_order_seq_cst);
-    f->joiners.grant_all();
+    st(f).joiners.grant_all();
   }
   if (f->handles.load(std::memory_order_seq_cst) == 0) report_unobserved(f);
-  count_finished(f->daemon);
+  count_finished(st(f).daemon);
   f->release();  // the creation reference
 }
 
@@ -54,7 +54,7 @@ void CoreGroup::broadcast() noexcept {
 void Scheduler::post_remote(Fiber* f) noexcept {
   Fiber* head = inbox_.woken.load(std::memory_order_relaxed);
   do {
-    f->remote_next = head;
+    st(f).remote_next = head;
   } while (!inbox_.woken.compare_exchange_weak(head, f, std::memory_order_seq_cst,
                                                 std::memory_order_relaxed));
   if (!head) ring_if_sleeping();  // the first of a burst
@@ -103,14 +103,14 @@ void Scheduler::drain_remote() {
     Fiber* f = inbox_.woken.exchange(nullptr, std::memory_order_acquire);
     Fiber* fifo = nullptr;
     while (f) {
-      Fiber* next = f->remote_next;
-      f->remote_next = fifo;
+      Fiber* next = st(f).remote_next;
+      st(f).remote_next = fifo;
       fifo = f;
       f = next;
     }
     while (fifo) {
-      Fiber* next = fifo->remote_next;
-      fifo->remote_next = nullptr;
+      Fiber* next = st(fifo).remote_next;
+      st(fifo).remote_next = nullptr;
       make_ready(fifo);
       fifo = next;
     }

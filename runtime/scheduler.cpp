@@ -45,7 +45,7 @@ struct EhGlobals {
   void* caught;
   unsigned int uncaught;
 };
-static_assert(sizeof(EhGlobals) <= sizeof(Fiber::eh_globals));
+static_assert(sizeof(EhGlobals) <= sizeof(FiberState::eh_globals));
 
 }  // namespace
 
@@ -53,19 +53,19 @@ static_assert(sizeof(EhGlobals) <= sizeof(Fiber::eh_globals));
 void fiber_entry_trampoline(void* t_fctx, void* t_data) {
   Scheduler* s = Scheduler::current();
 #if RINGLET_ASAN
-  __sanitizer_finish_switch_fiber(nullptr, &static_cast<Fiber*>(t_data)->asan_stack_bottom,
-                                  &static_cast<Fiber*>(t_data)->asan_stack_size);
+  __sanitizer_finish_switch_fiber(nullptr, &st(static_cast<Fiber*>(t_data)).asan_stack_bottom,
+                                  &st(static_cast<Fiber*>(t_data)).asan_stack_size);
 #endif
   s->after_switch(t_fctx, static_cast<Fiber*>(t_data));
   Fiber* f = s->running_;
   try {
-    if (f->kill_pending) {  // killed before it ever ran
-      f->kill_pending = false;
+    if (st(f).kill_pending) {  // killed before it ever ran
+      st(f).kill_pending = false;
       throw GreenletExit{};
     }
     f->invoke();
   } catch (const GreenletExit&) {
-    f->killed = true;
+    st(f).killed = true;
     f->error = std::current_exception();
   } catch (...) {
     f->error = std::current_exception();
@@ -119,10 +119,10 @@ Scheduler::Scheduler(const RunOptions& opts)
   altstack_ = setup_altstack(own_altstack_);
   link_ = std::make_shared<SchedulerLink>();
   link_->sched = this;
-  native_.status = FiberStatus::Running;
-  native_.sched = this;
+  st(&native_).status = FiberStatus::Running;
+  st(&native_).sched = this;
 #if RINGLET_TSAN
-  native_.tsan_fiber = __tsan_get_current_fiber();
+  st(&native_).tsan_fiber = __tsan_get_current_fiber();
 #endif
   native_.name = "(scheduler loop)";
   tls_current_ = this;
@@ -162,13 +162,14 @@ Fiber* Scheduler::running_fiber_unsafe() noexcept {
 
 void Scheduler::spawn(Fiber* f, const SpawnOptions& opts, bool counted) {
   if (!opts.name.empty()) f->name = opts.name;
-  f->daemon = opts.daemon;
-  if (f->sched != this) f->sched = this;  // spawn_on set it already: handles on other cores read it
+  st(f).daemon = opts.daemon;
+  // spawn_on set it already: handles on other cores read it
+  if (st(f).sched != this) st(f).sched = this;
   f->id = next_id_++;
   try {
-    f->stack = stacks_.acquire(opts.stack_size);
+    st(f).stack = stacks_.acquire(opts.stack_size);
   } catch (...) {
-    f->status = FiberStatus::Done;
+    st(f).status = FiberStatus::Done;
     if (counted) throw;  // the caller settles it (abandon)
     f->finished.store(true, std::memory_order_release);
     f->release();  // the creation reference; the caller's handle still holds one
@@ -176,19 +177,19 @@ void Scheduler::spawn(Fiber* f, const SpawnOptions& opts, bool counted) {
   }
   if (group_ && !counted) {
     group_->live.fetch_add(1, std::memory_order_relaxed);
-    if (!f->daemon) group_->live_nondaemon.fetch_add(1, std::memory_order_relaxed);
+    if (!st(f).daemon) group_->live_nondaemon.fetch_add(1, std::memory_order_relaxed);
   }
 #if RINGLET_TSAN
-  f->tsan_fiber = __tsan_create_fiber(0);
+  st(f).tsan_fiber = __tsan_create_fiber(0);
 #endif
-  f->ctx = ctx::make_fcontext(f->stack.lo + f->stack.size, f->stack.size, &entry);
-  f->asan_stack_bottom = f->stack.lo;
-  f->asan_stack_size = f->stack.size;
-  f->all_next = all_head_;
-  if (all_head_) all_head_->all_prev = f;
+  st(f).ctx = ctx::make_fcontext(st(f).stack.lo + st(f).stack.size, st(f).stack.size, &entry);
+  st(f).asan_stack_bottom = st(f).stack.lo;
+  st(f).asan_stack_size = st(f).stack.size;
+  st(f).all_next = all_head_;
+  if (all_head_) st(all_head_).all_prev = f;
   all_head_ = f;
   ++live_;
-  if (!f->daemon) ++live_nondaemon_;
+  if (!st(f).daemon) ++live_nondaemon_;
   make_ready(f);
 }
 
@@ -284,35 +285,36 @@ void Scheduler::run_worker() {
 
 void Scheduler::switch_to(Fiber* next) {
   Fiber* prev = running_;
-  if (prev->stack.protection == StackProtection::Checked && prev != &native_) check_stack(prev);
+  if (st(prev).stack.protection == StackProtection::Checked && prev != &native_) check_stack(prev);
   if (next == prev) {
-    prev->status = FiberStatus::Running;
+    st(prev).status = FiberStatus::Running;
     return;
   }
   auto* g = static_cast<EhGlobals*>(eh_globals_);
-  std::memcpy(prev->eh_globals, g, sizeof(EhGlobals));
-  std::memcpy(g, next->eh_globals, sizeof(EhGlobals));
+  std::memcpy(st(prev).eh_globals, g, sizeof(EhGlobals));
+  std::memcpy(g, st(next).eh_globals, sizeof(EhGlobals));
   running_ = next;
   tls_identity = next == &native_ ? nullptr : next;
-  prev->saved_errno = *errno_;
-  *errno_ = next->saved_errno;
+  st(prev).saved_errno = *errno_;
+  *errno_ = st(next).saved_errno;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  next->status = FiberStatus::Running;
+  st(next).status = FiberStatus::Running;
 #if RINGLET_ASAN
-  __sanitizer_start_switch_fiber(prev->status == FiberStatus::Done ? nullptr : &prev->asan_fake_stack,
-                                 next->asan_stack_bottom, next->asan_stack_size);
+  __sanitizer_start_switch_fiber(
+      st(prev).status == FiberStatus::Done ? nullptr : &st(prev).asan_fake_stack,
+      st(next).asan_stack_bottom, st(next).asan_stack_size);
 #endif
 #if RINGLET_TSAN
-  __tsan_switch_to_fiber(next->tsan_fiber, 0);
+  __tsan_switch_to_fiber(st(next).tsan_fiber, 0);
 #endif
-  ctx::transfer_t t = ctx::jump_fcontext(next->ctx, prev);
+  ctx::transfer_t t = ctx::jump_fcontext(st(next).ctx, prev);
 #if RINGLET_ASAN
   const void* from_bottom = nullptr;
   std::size_t from_size = 0;
-  __sanitizer_finish_switch_fiber(prev->asan_fake_stack, &from_bottom, &from_size);
+  __sanitizer_finish_switch_fiber(st(prev).asan_fake_stack, &from_bottom, &from_size);
   if (static_cast<Fiber*>(t.data) == &native_) {
-    native_.asan_stack_bottom = from_bottom;
-    native_.asan_stack_size = from_size;
+    st(&native_).asan_stack_bottom = from_bottom;
+    st(&native_).asan_stack_size = from_size;
   }
 #endif
   after_switch(t.fctx, static_cast<Fiber*>(t.data));
@@ -321,16 +323,16 @@ void Scheduler::switch_to(Fiber* next) {
 // Runs on the stack we switched to. A finished fiber's stack can only be recycled here,
 // once nothing runs on it any more.
 void Scheduler::after_switch(void* from_ctx, Fiber* from) noexcept {
-  if (from->status == FiberStatus::Done) {
+  if (st(from).status == FiberStatus::Done) {
 #if RINGLET_TSAN
-    __tsan_destroy_fiber(from->tsan_fiber);
-    from->tsan_fiber = nullptr;
+    __tsan_destroy_fiber(st(from).tsan_fiber);
+    st(from).tsan_fiber = nullptr;
 #endif
-    stacks_.release(from->stack);
-    from->stack = {};
+    stacks_.release(st(from).stack);
+    st(from).stack = {};
     from->release();  // the scheduler's reference
   } else {
-    from->ctx = from_ctx;
+    st(from).ctx = from_ctx;
   }
 }
 
@@ -342,40 +344,40 @@ void Scheduler::switch_out() {
 
 void Scheduler::finish_running() {
   Fiber* f = running_;
-  if (f->stack.protection == StackProtection::Checked) check_stack(f);
-  f->status = FiberStatus::Done;
-  if (f->all_prev) f->all_prev->all_next = f->all_next;
-  else all_head_ = f->all_next;
-  if (f->all_next) f->all_next->all_prev = f->all_prev;
+  if (st(f).stack.protection == StackProtection::Checked) check_stack(f);
+  st(f).status = FiberStatus::Done;
+  if (st(f).all_prev) st(st(f).all_prev).all_next = st(f).all_next;
+  else all_head_ = st(f).all_next;
+  if (st(f).all_next) st(st(f).all_next).all_prev = st(f).all_prev;
   --live_;
-  if (!f->daemon) --live_nondaemon_;
+  if (!st(f).daemon) --live_nondaemon_;
   if (f == main_) main_done_ = true;
   {
-    std::lock_guard<SpinLock> lock(f->join_lock);
+    std::lock_guard<SpinLock> lock(st(f).join_lock);
     f->finished.store(true, std::memory_order_seq_cst);
-    f->joiners.grant_all();
+    st(f).joiners.grant_all();
   }
   if (f->handles.load(std::memory_order_seq_cst) == 0) report_unobserved(f);
-  count_finished(f->daemon);
+  count_finished(st(f).daemon);
   switch_out();
   std::abort();  // unreachable: nobody resumes a finished fiber
 }
 
 void Scheduler::make_ready(Fiber* f) noexcept {
-  f->status = FiberStatus::Ready;
-  f->next_ready = nullptr;
-  if (ready_tail_) ready_tail_->next_ready = f;
+  st(f).status = FiberStatus::Ready;
+  st(f).next_ready = nullptr;
+  if (ready_tail_) st(ready_tail_).next_ready = f;
   else ready_head_ = f;
   ready_tail_ = f;
 }
 
 bool Scheduler::wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept {
   std::uint64_t expected = token;
-  if (!f->epoch.compare_exchange_strong(expected, token + 1, std::memory_order_acq_rel,
+  if (!st(f).epoch.compare_exchange_strong(expected, token + 1, std::memory_order_acq_rel,
                                         std::memory_order_relaxed))
     return false;
-  f->reason = r;
-  Scheduler* s = f->sched;
+  st(f).reason = r;
+  Scheduler* s = st(f).sched;
   if (tls_current_ == s) s->make_ready(f);
   else s->post_remote(f);
   return true;
@@ -402,20 +404,20 @@ void Scheduler::fire_timers() {
 }
 
 void Scheduler::raise_interrupts(Fiber* f) {
-  if (f->kill_pending) {
-    f->kill_pending = false;
+  if (st(f).kill_pending) {
+    st(f).kill_pending = false;
     throw GreenletExit{};
   }
-  if (!f->deadline.deadline.is_never() && Clock::now() >= f->deadline.deadline.time())
-    throw Timeout::Expired(f->deadline.owner, f->deadline.deadline);
+  if (!st(f).deadline.deadline.is_never() && Clock::now() >= st(f).deadline.deadline.time())
+    throw Timeout::Expired(st(f).deadline.owner, st(f).deadline.deadline);
 }
 
 WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool interruptible) {
   Fiber* f = running_;
   assert(f != &native_ && "the scheduler loop cannot park");
-  f->park_token = token;
-  f->waiting = info;
-  f->interruptible = interruptible;
+  st(f).park_token = token;
+  st(f).waiting = info;
+  st(f).interruptible = interruptible;
   TimerNode timer;
   if (!d.is_never()) {
     timer.when = d.time();
@@ -424,13 +426,14 @@ WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool 
     timers_.push(&timer);
   }
   // A kill that arrived while we were running: wake ourselves so the wait ends at once.
-  if (interruptible && f->kill_pending) wake(f, token, WakeReason::Killed);
-  if (f->status != FiberStatus::Ready) f->status = FiberStatus::Parked;  // Ready: woken already
+  if (interruptible && st(f).kill_pending) wake(f, token, WakeReason::Killed);
+  // Ready: woken already
+  if (st(f).status != FiberStatus::Ready) st(f).status = FiberStatus::Parked;
   switch_out();
   if (timer.queued()) timers_.remove(&timer);
-  f->interruptible = false;
-  f->waiting = {};
-  return f->reason;
+  st(f).interruptible = false;
+  st(f).waiting = {};
+  return st(f).reason;
 }
 
 void Scheduler::yield() {
@@ -446,23 +449,23 @@ void Scheduler::yield_nothrow() noexcept {
 }
 
 void Scheduler::kill(Fiber* f) {
-  if (f->status == FiberStatus::Done) return;
-  f->kill_pending = true;
-  f->kill_sent = true;
-  if (f->status == FiberStatus::Parked && f->interruptible)
-    wake(f, f->park_token, WakeReason::Killed);
+  if (st(f).status == FiberStatus::Done) return;
+  st(f).kill_pending = true;
+  st(f).kill_sent = true;
+  if (st(f).status == FiberStatus::Parked && st(f).interruptible)
+    wake(f, st(f).park_token, WakeReason::Killed);
 }
 
 void Scheduler::interrupt_parked() noexcept {
   interrupt_requested_.store(false, std::memory_order_relaxed);
-  for (Fiber* f = all_head_; f; f = f->all_next)
-    if (f->status == FiberStatus::Parked && f->interruptible && f->interrupt_wait)
-      wake(f, f->park_token, WakeReason::Interrupted);
+  for (Fiber* f = all_head_; f; f = st(f).all_next)
+    if (st(f).status == FiberStatus::Parked && st(f).interruptible && st(f).interrupt_wait)
+      wake(f, st(f).park_token, WakeReason::Interrupted);
 }
 
 void Scheduler::kill_daemons() {
-  for (Fiber* f = all_head_; f; f = f->all_next)
-    if (f->daemon && !f->kill_sent) kill(f);
+  for (Fiber* f = all_head_; f; f = st(f).all_next)
+    if (st(f).daemon && !st(f).kill_sent) kill(f);
 }
 
 
@@ -474,9 +477,9 @@ __attribute__((no_sanitize("address"))) void Scheduler::check_stack(Fiber* f) {
   // The frame address, not a local's: under ASan locals may live on a heap "fake stack".
   const char* sp = static_cast<const char*>(__builtin_frame_address(0));
   const bool canary_ok =
-      *reinterpret_cast<const std::uint64_t*>(f->stack.lo) == StackPool::kCanary;
-  if (!canary_ok || (sp >= f->stack.lo && sp < f->stack.lo + 256) || sp < f->stack.lo)
-    report_overflow(f, canary_ok ? sp : f->stack.lo, /*at_switch=*/true);
+      *reinterpret_cast<const std::uint64_t*>(st(f).stack.lo) == StackPool::kCanary;
+  if (!canary_ok || (sp >= st(f).stack.lo && sp < st(f).stack.lo + 256) || sp < st(f).stack.lo)
+    report_overflow(f, canary_ok ? sp : st(f).stack.lo, /*at_switch=*/true);
 }
 
 }  // namespace ringlet::detail

@@ -53,10 +53,10 @@ struct Buf {
 
 void on_fault(int sig, siginfo_t* si, void* uc) {
   const Fiber* f = Scheduler::running_fiber_unsafe();
-  if (f && f->stack.lo) {
+  if (f && st(f).stack.lo) {
     const char* a = static_cast<const char*>(si->si_addr);
     const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    if (a < f->stack.lo && a >= f->stack.lo - page) report_overflow(f, a, false);
+    if (a < st(f).stack.lo && a >= st(f).stack.lo - page) report_overflow(f, a, false);
   }
   // Not ours: hand over to the previous handler, or let the default action happen.
   const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;
@@ -131,7 +131,7 @@ void report_overflow(const Fiber* f, const void* addr, bool at_switch) noexcept 
   b.put("' (#");
   b.num(f->id);
   b.put(") overflowed its stack of ");
-  b.num(f->stack.size / 1024);
+  b.num(st(f).stack.size / 1024);
   b.put(" KiB");
   if (at_switch) {
     b.put(" (found at a switch: its lowest word was overwritten or the stack pointer is at ");

@@ -48,7 +48,7 @@ void yield() {
 
 Timeout::Timeout(Deadline d) noexcept : deadline_(d) {
   detail::Fiber* f = detail::current_fiber();
-  auto* slot = f ? &f->deadline : &detail::thread_deadline_slot();
+  auto* slot = f ? &st(f).deadline : &detail::thread_deadline_slot();
   slot_ = slot;
   saved_deadline_ = slot->deadline;
   saved_owner_ = slot->owner;

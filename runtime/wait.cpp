@@ -73,7 +73,7 @@ void SpinLock::wait_unlocked() noexcept {
 void Waiter::arm() noexcept {
   fiber = current_fiber();
   parker = fiber ? nullptr : &tls_parker;
-  token = fiber ? fiber->epoch.load(std::memory_order_relaxed)
+  token = fiber ? st(fiber).epoch.load(std::memory_order_relaxed)
                 : parker->epoch.load(std::memory_order_relaxed);
   granted = false;
 }
@@ -171,8 +171,8 @@ Woke timed_out(Deadline own, Deadline scoped) noexcept {
 // hand-off pays for each call and branch here).
 __attribute__((always_inline)) inline Woke fiber_wait(Fiber* f, std::uint64_t token,
                                                       const WaitSpec& spec) noexcept {
-  Scheduler& s = *f->sched;
-  const Deadline scoped = spec.interruptible ? f->deadline.deadline : Deadline::never();
+  Scheduler& s = *st(f).sched;
+  const Deadline scoped = spec.interruptible ? st(f).deadline.deadline : Deadline::never();
   WaitAccount account(s, spec);
   const WakeReason r = s.park(token, earliest(spec.deadline, scoped), WaitInfo{spec.what, spec.target},
                               spec.interruptible);
@@ -222,11 +222,11 @@ bool settle(Woke w) {
       return true;
     case Woke::Scoped: {
       Fiber* f = current_fiber();
-      const DeadlineSlot& slot = f ? f->deadline : thread_deadline_slot();
+      const DeadlineSlot& slot = f ? st(f).deadline : thread_deadline_slot();
       throw Timeout::Expired(slot.owner, slot.deadline);
     }
     case Woke::Killed:
-      if (Fiber* f = current_fiber()) f->kill_pending = false;
+      if (Fiber* f = current_fiber()) st(f).kill_pending = false;
       throw GreenletExit{};
     case Woke::Deadlock:
       throw DeadlockError(Scheduler::current()->deadlock_report());

@@ -57,7 +57,7 @@ TEST_CASE("another thread wakes parked fibers; a burst costs no lost wake-ups", 
         int woken = 0;
         for (int r = 0; r < kRounds; ++r) {
           Fiber* self = ringlet::detail::current_fiber();
-          const std::uint64_t token = self->epoch.load();
+          const std::uint64_t token = st(self).epoch.load();
           s.expect_remote_wake();
           slots[i].token.store(token);
           slots[i].fiber.store(self, std::memory_order_release);

@@ -86,7 +86,7 @@ TEST_CASE("checked stacks (no guard page) report an overflow at the next switch"
       ringlet::spawn(ringlet::SpawnOptions{.name = "sloppy"}, [] {
         // 1 KiB past the end, into the unused slot page below: no fault, nothing to catch it
         // but the check at the switch.
-        dig_below(ringlet::detail::current_fiber()->stack.lo - 1024);
+        dig_below(st(ringlet::detail::current_fiber()).stack.lo - 1024);
       }).join();
     });
   });
@@ -102,7 +102,7 @@ TEST_CASE("a per-spawn stack size is honoured", "[stack]") {
     auto g = ringlet::spawn(ringlet::SpawnOptions{.stack_size = 1024 * 1024}, [] { return recurse(1000); });
     CHECK(g.get() >= 0);  // ~500 KiB deep: would overflow the default 64 KiB
     auto* f = g.native();
-    CHECK(f->stack.size == 0);  // released after it finished
+    CHECK(st(f).stack.size == 0);  // released after it finished
   });
 }
 

@@ -372,7 +372,7 @@ RINGLET_HOOK int pthread_setname_np(pthread_t t, const char* name) {
   if (!r) return ESRCH;
   if (std::strlen(name) > 15) return ERANGE;
   if (Fiber* f = r->handle.native(); f && current_rec() == r) f->name = name;
-  else if (f && Scheduler::current() == f->sched) f->name = name;
+  else if (f && Scheduler::current() == st(f).sched) f->name = name;
   return 0;
 }
 
@@ -391,8 +391,8 @@ RINGLET_HOOK int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
   ThreadRec* r = rec_of(t);
   if (!r) return ESRCH;
   if (int e = pthread_attr_init(attr)) return e;
-  if (Fiber* f = r->handle.native(); f && f->stack.lo)
-    pthread_attr_setstack(attr, f->stack.lo, f->stack.size);
+  if (Fiber* f = r->handle.native(); f && st(f).stack.lo)
+    pthread_attr_setstack(attr, st(f).stack.lo, st(f).stack.size);
   if (r->detached) pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
   return 0;
 }

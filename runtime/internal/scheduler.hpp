@@ -20,6 +20,7 @@
 #include "ringlet/detail/fiber.hpp"
 #include "ringlet/detail/wait.hpp"
 #include "ringlet/run.hpp"
+#include "internal/fiber_state.hpp"
 #include "internal/inbox.hpp"
 #include "internal/reactor.hpp"
 #include "internal/stack_pool.hpp"
@@ -91,7 +92,7 @@ class Scheduler {
   // A switch point: throw GreenletExit if a kill is pending, Timeout::Expired if the
   // fiber's scoped deadline has passed.
   void check_interrupts(Fiber* f) {
-    if (f->kill_pending || !f->deadline.deadline.is_never()) raise_interrupts(f);
+    if (st(f).kill_pending || !st(f).deadline.deadline.is_never()) raise_interrupts(f);
   }
   // Park the running fiber until a waker holding `token` wakes it, or the deadline (a
   // timer) passes. Wakers registered with `token` before the call. `interruptible` lets
@@ -192,9 +193,9 @@ class Scheduler {
   Fiber* pop_ready() noexcept {
     Fiber* f = ready_head_;
     if (f) {
-      ready_head_ = f->next_ready;
+      ready_head_ = st(f).next_ready;
       if (!ready_head_) ready_tail_ = nullptr;
-      f->next_ready = nullptr;
+      st(f).next_ready = nullptr;
     }
     return f;
   }

@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "ringlet/detail/fiber.hpp"
+#include "internal/fiber_state.hpp"
 
 namespace ringlet::detail {
 

@@ -47,6 +47,7 @@ class DeadlockError : public std::runtime_error {
 };
 
 namespace detail {
+class Scheduler;
 struct CoreGroup;
 class RunHost {
  public:

@@ -1,5 +1,5 @@
-// The fiber control block. Internal: included by the public headers because spawn() and
-// Greenlet<T> are templates, but nothing here is part of the API.
+// The fiber as the public templates see it: spawn() and Greenlet<T> are templates, so the
+// installed headers carry this much of it. Internal: nothing here is part of the API.
 #pragma once
 
 #include <atomic>
@@ -11,52 +11,30 @@
 #include <type_traits>
 #include <utility>
 
-#include "ringlet/detail/waiter.hpp"
 #include "ringlet/time.hpp"
 
 namespace ringlet {
-class Timeout;
 struct SpawnOptions;
 }  // namespace ringlet
 
 namespace ringlet::detail {
 
-class Scheduler;
-class Fiber;
+struct FiberState;        // the runtime's part of a fiber (runtime/internal/fiber_state.hpp)
+struct FiberStateAccess;
 
-// Why a parked fiber woke, as the scheduler records it (wait() turns it into a Woke). The
-// first waker wins (see Fiber::epoch); the others do nothing. Interrupted: interrupt_waits()
-// ended a wait that asked for it.
-enum class WakeReason : std::uint8_t { None, Notified, TimedOut, Killed, Deadlock, Interrupted };
-
-enum class FiberStatus : std::uint8_t { New, Ready, Running, Parked, Done };
-
-// How a stack is protected against overflow (see StackPool).
-enum class StackProtection : std::uint8_t { GuardMarker, GuardPage, Checked };
-
-struct StackSpan {
-  char* lo = nullptr;      // lowest usable byte; the guard (if any) is the page below
-  std::size_t size = 0;    // usable bytes
-  StackProtection protection = StackProtection::GuardMarker;
-};
-
-// The deadline that scoped Timeouts impose on a fiber (or a plain thread).
-struct DeadlineSlot {
-  Deadline deadline;
-  const Timeout* owner = nullptr;
-};
-
-// What a parked fiber waits on, for the deadlock report.
-struct WaitInfo {
-  const char* what = nullptr;
-  const Fiber* target = nullptr;
-};
-
-struct FlsTable;  // fiber-local storage, created on first use
-
+// A fiber as handles and the spawn templates see it: its function (invoke/drop_callable,
+// implemented by FiberImpl below), its references, identity and outcome. Everything the
+// scheduler keeps per fiber (switch context, queues, wake token, status, stack, deadlines,
+// joiners, sanitizer contexts, errno, fiber-local storage) is the runtime's private
+// FiberState. It is not a separate allocation: it lives in state_, opaque bytes inside this
+// object, which the constructor and destructor (defined in the library) construct and
+// destroy. So a spawn stays one allocation (`new FiberImpl<R, Fn>`), and the runtime reaches
+// the state at a constant offset, as it reached a member before. The library checks at
+// compile time that FiberState fits kStateSize and kStateAlign exactly, so a layout change is
+// a compile error, never an overrun.
 class Fiber {
  public:
-  Fiber() = default;
+  Fiber() noexcept;
   Fiber(const Fiber&) = delete;
   Fiber& operator=(const Fiber&) = delete;
   virtual ~Fiber();
@@ -72,49 +50,26 @@ class Fiber {
   }
   std::string display_name() const;  // "name" or "fiber-<id>"
 
-  // --- switching (hot) ---
-  void* ctx = nullptr;              // Boost.Context fcontext_t of the suspended fiber
-  Fiber* next_ready = nullptr;      // intrusive run-queue hook
-  Fiber* remote_next = nullptr;     // hook in a scheduler's stack of fibers woken remotely
-  Scheduler* sched = nullptr;
-  // Wake token. A waker that registered with token T wins only by moving the epoch from T
-  // to T+1; every later waker with T fails. This settles completion/timeout/kill races.
-  std::atomic<std::uint64_t> epoch{0};
-  std::uint64_t park_token = 0;     // token of the current park, used by kill()
-  WakeReason reason = WakeReason::None;
-  FiberStatus status = FiberStatus::New;
-  bool interruptible = false;       // parked in a wait that kill() may break
-  bool interrupt_wait = false;      // in an InterruptScope: interrupt_waits() may end its waits
-  bool kill_pending = false;        // GreenletExit to be raised at the next switch point
-  bool kill_sent = false;
-  bool daemon = false;
-  std::atomic<bool> observed{false};  // someone looked at the outcome (get/exception)
-  bool killed = false;              // ended by GreenletExit
-  std::atomic<bool> reported{false};
-  // Set (release) once the fiber has finished and its outcome is stored: what a handle on
-  // another core reads. `status` belongs to the owning scheduler's thread.
-  std::atomic<bool> finished{false};
-
   std::atomic<int> refs{1};         // one for the scheduler while alive, one per handle
   std::atomic<int> handles{0};      // Greenlet handles alive (copied across cores)
-  std::uint64_t id = 0;
-  StackSpan stack;
-  DeadlineSlot deadline;            // from enclosing Timeout scopes
-  WaitInfo waiting;
-  void* eh_globals[2] = {nullptr, nullptr};  // per-fiber __cxa_eh_globals (caught exceptions)
-  void* asan_fake_stack = nullptr;
-  void* tsan_fiber = nullptr;       // ThreadSanitizer's fiber context (TSan builds)
-  const void* asan_stack_bottom = nullptr;
-  std::size_t asan_stack_size = 0;
 
-  Fiber* all_prev = nullptr;        // scheduler's list of live fibers
-  Fiber* all_next = nullptr;
-  SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
-  WaitList joiners;                 // fibers waiting for this one to finish
+  // FiberState's size and alignment (checked where it is defined). 8, not max_align_t: the
+  // fiber keeps the size and alignment it had when these fields were its members.
+  static constexpr std::size_t kStateSize = 216;
+  static constexpr std::size_t kStateAlign = 8;
+
+ private:
+  friend struct FiberStateAccess;
+  alignas(kStateAlign) unsigned char state_[kStateSize];
+
+ public:
+  std::uint64_t id = 0;
+  // Set (release) once the fiber has finished and its outcome is stored: what a handle on
+  // any core reads.
+  std::atomic<bool> finished{false};
+  std::atomic<bool> observed{false};  // someone looked at the outcome (get/exception)
   std::exception_ptr error;
   std::string name;
-  FlsTable* fls = nullptr;
-  int saved_errno = 0;              // errno is per fiber: swapped at every switch
 };
 
 template <class R>

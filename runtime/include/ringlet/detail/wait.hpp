@@ -17,6 +17,8 @@
 
 namespace ringlet::detail {
 
+class Scheduler;
+
 // How a wait ended.
 enum class Woke : std::uint8_t {
   Notified,     // a waker won: granted, completed, the fiber joined has ended
@@ -67,26 +69,9 @@ bool settle(Woke w);
 
 // Ask this thread's scheduler to end, at the top of its next pass, every interruptible wait
 // of its fibers made inside an InterruptScope (Woke::Interrupted). Async-signal-safe: a
-// signal handler calls it (a libc hook's, so that a parked libc call answers EINTR).
+// signal handler calls it (a libc hook's, so that a parked libc call answers EINTR). The
+// runtime-private InterruptScope (internal/fiber_state.hpp) marks the waits it may end.
 void interrupt_waits() noexcept;
-
-// While it lives, the running fiber's interruptible waits (its own, and those a reactor
-// makes for it) may be ended by interrupt_waits(). Nothing on a plain thread.
-class InterruptScope {
- public:
-  InterruptScope() noexcept : f_(current_fiber()) {
-    if (f_) saved_ = std::exchange(f_->interrupt_wait, true);
-  }
-  ~InterruptScope() {
-    if (f_) f_->interrupt_wait = saved_;
-  }
-  InterruptScope(const InterruptScope&) = delete;
-  InterruptScope& operator=(const InterruptScope&) = delete;
-
- private:
-  Fiber* f_;
-  bool saved_ = false;
-};
 
 // Park the caller on `w`, which the caller armed and pushed into `list` while holding `lk`.
 // Unlocks while parked, relocks before returning, and unlinks `w` if it is still linked.

@@ -1,6 +1,7 @@
 // What every wait is made of: the spin lock under a waiter list, a waiter (a fiber or a plain
 // thread, with the wake token it armed) and the FIFO list of them. Waiter nodes live on the
-// waiters' own stacks. Internal: Fiber embeds a WaitList (its joiners).
+// waiters' own stacks. Internal: installed because the primitives (Queue,
+// AsyncResult, ...) are templates that embed WaitLists.
 #pragma once
 
 #include <atomic>
