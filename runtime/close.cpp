@@ -11,6 +11,8 @@
 namespace ringlet::detail {
 
 std::atomic<std::atomic<std::uint32_t>*> g_close_generations{nullptr};
+std::atomic<std::uint32_t> g_untracked_closes{0};
+std::atomic<bool> g_no_close_table{false};
 
 namespace {
 // The table of close generations, mapped on first use: untouched pages cost nothing, and
@@ -19,7 +21,7 @@ std::atomic<std::uint32_t>* generations() noexcept {
   if (auto* t = g_close_generations.load(std::memory_order_acquire)) return t;
   void* p = ::mmap(nullptr, sizeof(std::atomic<std::uint32_t>) * kCloseTableFds,
                    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return nullptr;  // the waiters then see a cancellation as a close anyway
+  if (p == MAP_FAILED) return nullptr;  // then every descriptor shares g_untracked_closes
   std::atomic<std::uint32_t>* expected = nullptr;
   auto* mine = static_cast<std::atomic<std::uint32_t>*>(p);
   if (!g_close_generations.compare_exchange_strong(expected, mine, std::memory_order_acq_rel)) {
@@ -34,8 +36,12 @@ void close_waiting(int fd) noexcept {
   if (fd < 0) return;
   // First the generation, then the cancellations: a waiter that ends with -ECANCELED reads
   // it after its wake-up and knows its descriptor is gone.
-  if (fd < kCloseTableFds) {
-    if (auto* t = generations()) t[fd].fetch_add(1, std::memory_order_release);
+  std::atomic<std::uint32_t>* t = fd < kCloseTableFds ? generations() : nullptr;
+  if (t) {
+    t[fd].fetch_add(1, std::memory_order_release);
+  } else {
+    if (fd < kCloseTableFds) g_no_close_table.store(true, std::memory_order_release);
+    g_untracked_closes.fetch_add(1, std::memory_order_release);
   }
   Scheduler* s = Scheduler::current();
   if (!s) return;  // a plain thread: no reactor of ours to ask

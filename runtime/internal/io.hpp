@@ -49,14 +49,22 @@ void close_waiting(int fd) noexcept;
 
 // How many times close_waiting(fd) ran: an engine reads it around a wait to tell a close
 // (-ECANCELED from cancel_fd) from the kernel ending the wait by itself. One table of
-// 2^20 entries, mapped (MAP_NORESERVE) by the first close_waiting(); 0 before that and
-// beyond the table.
+// 2^20 entries, mapped (MAP_NORESERVE) by the first close_waiting(); its zero pages read
+// as 0, which is also the answer before the table exists. A descriptor beyond the table
+// (RLIMIT_NOFILE over 2^20), or every descriptor once the table cannot be mapped, shares
+// one counter instead: a close of another such descriptor may then make a wait the kernel
+// ended look like a close (EBADF), but a close never looks like nothing happened.
 constexpr int kCloseTableFds = 1 << 20;
 extern std::atomic<std::atomic<std::uint32_t>*> g_close_generations;
+extern std::atomic<std::uint32_t> g_untracked_closes;
+extern std::atomic<bool> g_no_close_table;
 inline std::uint32_t close_generation(int fd) noexcept {
-  std::atomic<std::uint32_t>* t = g_close_generations.load(std::memory_order_acquire);
-  if (!t || static_cast<unsigned>(fd) >= static_cast<unsigned>(kCloseTableFds)) return 0;
-  return t[fd].load(std::memory_order_acquire);
+  if (static_cast<unsigned>(fd) < static_cast<unsigned>(kCloseTableFds)) {
+    if (std::atomic<std::uint32_t>* t = g_close_generations.load(std::memory_order_acquire))
+      return t[fd].load(std::memory_order_acquire);
+    if (!g_no_close_table.load(std::memory_order_acquire)) return 0;
+  }
+  return g_untracked_closes.load(std::memory_order_acquire);
 }
 
 }  // namespace ringlet::detail
