@@ -276,29 +276,25 @@ RINGLET_HOOK int pthread_tryjoin_np(pthread_t t, void** ret) {
   return RINGLET_REAL(pthread_tryjoin_np)(t, ret);
 }
 
-RINGLET_HOOK int pthread_timedjoin_np(pthread_t t, void** ret, const struct timespec* abs) {
-  if (is_fake(t) || on_fiber(Thread)) {
-    Deadline d = Deadline::never();
-    if (abs) {
-      if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
-    }
-    if (!is_fake(t)) return join_real_on_fiber(t, ret, d);
-    ThreadRec* r = rec_of(t);
-    return r ? join_fiber_thread(r, ret, d, false) : ESRCH;
+// The timed joins of a fiber thread, or of a real thread from a fiber; a null abs waits
+// for ever.
+static int join_until(pthread_t t, void** ret, clockid_t clock, const struct timespec* abs) noexcept {
+  Deadline d = Deadline::never();
+  if (abs) {
+    if (const int e = abs_deadline(clock, abs, d)) return e;
   }
+  if (!is_fake(t)) return join_real_on_fiber(t, ret, d);
+  ThreadRec* r = rec_of(t);
+  return r ? join_fiber_thread(r, ret, d, false) : ESRCH;
+}
+
+RINGLET_HOOK int pthread_timedjoin_np(pthread_t t, void** ret, const struct timespec* abs) {
+  if (is_fake(t) || on_fiber(Thread)) return join_until(t, ret, CLOCK_REALTIME, abs);
   return RINGLET_REAL(pthread_timedjoin_np)(t, ret, abs);
 }
 
 RINGLET_HOOK int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clock, const struct timespec* abs) {
-  if (is_fake(t) || on_fiber(Thread)) {
-    Deadline d = Deadline::never();
-    if (abs) {
-      if (const int e = abs_deadline(clock, abs, d)) return e;
-    }
-    if (!is_fake(t)) return join_real_on_fiber(t, ret, d);
-    ThreadRec* r = rec_of(t);
-    return r ? join_fiber_thread(r, ret, d, false) : ESRCH;
-  }
+  if (is_fake(t) || on_fiber(Thread)) return join_until(t, ret, clock, abs);
   return RINGLET_REAL(pthread_clockjoin_np)(t, ret, clock, abs);
 }
 
