@@ -1,4 +1,5 @@
 #include "internal/scheduler.hpp"
+#include "internal/thread_pointer.hpp"
 
 #include <cxxabi.h>
 #include <pthread.h>
@@ -126,6 +127,7 @@ Scheduler::Scheduler(const RunOptions& opts)
 #endif
   native_.name = "(scheduler loop)";
   tls_current_ = this;
+  home_tp_ = thread_pointer();
   spin_window_ = std::chrono::microseconds(spin_us);
   if (spin_window_.count() == 0) spin_credit_ = 0;
   monitor_ms_ = monitor_ms;
@@ -294,6 +296,9 @@ void Scheduler::switch_to(Fiber* next) {
   std::memcpy(st(prev).eh_globals, g, sizeof(EhGlobals));
   std::memcpy(g, st(next).eh_globals, sizeof(EhGlobals));
   running_ = next;
+  // A fiber with a TLS block of its own: load its thread pointer before anything below
+  // touches a thread-local, so that tls_identity is written where `next` will read it.
+  if (__builtin_expect(st(next).tp != cur_tp_, 0)) load_tp(st(next).tp);
   tls_identity = next == &native_ ? nullptr : next;
   st(prev).saved_errno = *errno_;
   *errno_ = st(next).saved_errno;
@@ -318,6 +323,21 @@ void Scheduler::switch_to(Fiber* next) {
   }
 #endif
   after_switch(t.fctx, static_cast<Fiber*>(t.data));
+}
+
+__attribute__((noinline, cold)) void Scheduler::load_tp(void* tp) noexcept {
+  set_thread_pointer(tp ? tp : home_tp_);
+  cur_tp_ = tp;
+}
+
+void Scheduler::adopt_tp(void* tp) noexcept {
+  Fiber* f = running_;
+  st(f).tp = tp;
+  load_tp(tp);
+  // The runtime's own thread-locals, now in the block in force (initial-exec: each access
+  // goes through %fs, so these land in the block just loaded).
+  tls_current_ = this;
+  tls_identity = f;
 }
 
 // Runs on the stack we switched to. A finished fiber's stack can only be recycled here,
@@ -346,6 +366,7 @@ void Scheduler::finish_running() {
   Fiber* f = running_;
   if (st(f).stack.protection == StackProtection::Checked) check_stack(f);
   st(f).status = FiberStatus::Done;
+  st(f).tp = nullptr;  // a fiber that ends still owning a TLS block: the next switch leaves it
   if (st(f).all_prev) st(st(f).all_prev).all_next = st(f).all_next;
   else all_head_ = st(f).all_next;
   if (st(f).all_next) st(st(f).all_next).all_prev = st(f).all_prev;

@@ -89,6 +89,7 @@ struct FiberState {
   Fiber* all_next = nullptr;
   WaitList joiners;                 // fibers waiting for this one to finish
   FlsTable* fls = nullptr;
+  void* tp = nullptr;               // its own TLS block's thread pointer; null: its OS thread's
   int saved_errno = 0;              // errno is per fiber: swapped at every switch
   SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
 };

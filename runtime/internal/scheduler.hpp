@@ -154,6 +154,11 @@ class Scheduler {
   std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
   bool idle() const noexcept { return idle_.load(std::memory_order_relaxed); }
 
+  // The OS thread's own thread pointer; the running fiber adopting a TLS block of its own
+  // (tp) or going back to the OS thread's (null). See internal/thread_pointer.hpp.
+  void* home_tp() const noexcept { return home_tp_; }
+  void adopt_tp(void* tp) noexcept;
+
   // Used by the SIGSEGV handler (async-signal context: plain reads only).
   static Fiber* running_fiber_unsafe() noexcept;
 
@@ -186,6 +191,7 @@ class Scheduler {
   void break_deadlock();
   void kill_daemons();
   void check_stack(Fiber* f);
+  void load_tp(void* tp) noexcept;  // make tp (null: home) the thread pointer in force
 
   // --- run queue ---
   Fiber* ready_head_ = nullptr;
@@ -208,6 +214,8 @@ class Scheduler {
   NativeContext native_;
   Fiber* running_ = &native_;
   int direct_budget_ = 0;  // fiber-to-fiber switches left before the loop polls again
+  void* home_tp_ = nullptr;  // this OS thread's own thread pointer
+  void* cur_tp_ = nullptr;   // the TLS block in force: a fiber's own, or null for home's
 
   Fiber* all_head_ = nullptr;    // live fibers
   std::size_t live_ = 0;
