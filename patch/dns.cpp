@@ -7,6 +7,9 @@
 // lookup is bounded by the resolver's own timeouts (resolv.conf).
 #include <netdb.h>
 
+#include <memory>
+#include <new>
+
 #include <cerrno>
 
 #include "dns_pool.hpp"
@@ -89,8 +92,17 @@ RINGLET_HOOK int gethostbyname_r(const char* name, hostent* ret, char* buf, size
   return real(name, ret, buf, buflen, result, h_errnop);
 }
 
-// gethostbyname returns static storage, per thread here as in glibc (which keeps it per
-// thread too), so the lookup runs on a resolver thread into this thread's buffer.
+// gethostbyname returns static storage; here it is per thread (glibc's is one buffer under
+// a lock), so the lookup runs on a resolver thread into this thread's buffer. The buffer is
+// on the heap, made on first use: in the static TLS image it would cost every fiber
+// thread's TLS block 8 KiB.
+namespace {
+struct HostStorage {
+  hostent ent;
+  char buf[8192];
+};
+}  // namespace
+
 RINGLET_HOOK hostent* gethostbyname(const char* name) {
   Here h = on_fiber(Dns);
   if (!h) {
@@ -99,14 +111,21 @@ RINGLET_HOOK hostent* gethostbyname(const char* name) {
   }
   count_on_fiber(Call::gethostbyname);
   count_waited(Call::gethostbyname);
-  static thread_local hostent ent;
-  static thread_local char buf[8192];
+  static thread_local std::unique_ptr<HostStorage> storage;
+  if (!storage) storage.reset(new (std::nothrow) HostStorage{});
+  if (!storage) {
+    h_errno = NO_RECOVERY;
+    return nullptr;
+  }
+  hostent& ent = storage->ent;
+  char* buf = storage->buf;
+  constexpr std::size_t kBuf = sizeof(HostStorage::buf);
   hostent* result = nullptr;
   int herr = 0;
   auto real = RINGLET_REAL(gethostbyname_r);
   int rc = 0;
-  if (!on_resolver([&] { rc = real(name, &ent, buf, sizeof buf, &result, &herr); }))
-    rc = real(name, &ent, buf, sizeof buf, &result, &herr);
+  if (!on_resolver([&] { rc = real(name, &ent, buf, kBuf, &result, &herr); }))
+    rc = real(name, &ent, buf, kBuf, &result, &herr);
   if (rc != 0 || !result) {
     h_errno = herr ? herr : NO_RECOVERY;
     return nullptr;
