@@ -20,6 +20,7 @@
 
 #include "internal/io.hpp"
 #include "internal/sys.hpp"
+#include "internal/thread_pointer.hpp"
 #include "state.hpp"
 
 namespace ringlet::patch {
@@ -155,7 +156,6 @@ bool kernel_nonblocking(int fd, FdState* st) noexcept {
 
 namespace {
 __thread SignalCounts t_signals __attribute__((tls_model("initial-exec")));
-__thread SignalCounts t_seen __attribute__((tls_model("initial-exec")));
 __thread int t_handler_depth __attribute__((tls_model("initial-exec"))) = 0;
 
 // The program's handler for each signal whose handler we wrapped.
@@ -170,8 +170,11 @@ void trampoline(int sig, siginfo_t* si, void* uc) {
   const int saved = errno;
   Slot& slot = g_slots[sig];
   const int flags = slot.flags.load(std::memory_order_relaxed);
-  ++t_signals.all;
-  if (!(flags & SA_RESTART)) ++t_signals.no_restart;
+  // Counted per OS thread (a fiber thread's own TLS block would keep them from the fibers
+  // that compare them).
+  SignalCounts& counts = ringlet::detail::carrier_local(t_signals);
+  ++counts.all;
+  if (!(flags & SA_RESTART)) ++counts.no_restart;
   // Fibers of this thread parked in hooks answer EINTR (or restart, as SA_RESTART says):
   // the scheduler ends their waits at the top of its next pass.
   ringlet::detail::interrupt_waits();
@@ -189,7 +192,7 @@ bool is_trampoline(const struct sigaction& sa) noexcept {
 
 }  // namespace
 
-SignalCounts& thread_signals() noexcept { return t_signals; }
+SignalCounts& thread_signals() noexcept { return ringlet::detail::carrier_local(t_signals); }
 bool in_signal_handler() noexcept { return t_handler_depth > 0; }
 
 // sigaction with the handler wrapped (called by the hooks below).
