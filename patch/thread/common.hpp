@@ -140,6 +140,8 @@ struct KeyVal {
   void* value;
 };
 
+struct TlsBlock;
+
 struct ThreadRec {
   std::uint64_t magic = kThreadMagic;
   void* (*start)(void*) = nullptr;
@@ -157,6 +159,10 @@ struct ThreadRec {
   jmp_buf exit_jb;
   _Unwind_Exception exit_exc;
   pthread_t carrier{};
+  pid_t carrier_tid = 0;  // the kernel's id of the OS thread carrying it
+  pid_t tid = 0;          // its own id (identity.cpp), 0 once it ended
+  bool tls_wanted = false;   // it gets a TLS block of its own (tls.hpp)...
+  TlsBlock* tls = nullptr;   // ...made and owned by the thread itself
   sigset_t sigmask;  // the thread's own signal mask: bookkeeping only (see pthread_sigmask)
 };
 

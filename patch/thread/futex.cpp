@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "common.hpp"
+#include "identity.hpp"
 
 // --- futex through syscall(2) ------------------------------------------------------------
 
@@ -80,8 +81,28 @@ RINGLET_HOOK long syscall(long n, ...) {
   long a[6];
   for (long& x : a) x = va_arg(ap, long);
   va_end(ap);
-  if (RINGLET_LIKELY(n != SYS_futex) || !sync_patched())
+  if (RINGLET_LIKELY(n != SYS_futex) || !sync_patched()) {
+    // A fiber thread's own id, and the calls that take one (identity.cpp).
+    switch (n) {
+      case SYS_gettid:
+        return patched_gettid();
+      case SYS_tgkill:
+      case SYS_tkill: {
+        const bool tg = n == SYS_tgkill;
+        const long r = signal_thread_id(tg ? static_cast<pid_t>(a[0]) : -1,
+                                        static_cast<pid_t>(tg ? a[1] : a[0]), static_cast<int>(tg ? a[2] : a[1]));
+        if (r != -2) return r;
+        break;
+      }
+      case SYS_sched_getaffinity:
+      case SYS_sched_setaffinity:
+        a[0] = affinity_target(static_cast<pid_t>(a[0]));
+        break;
+      default:
+        break;
+    }
     return RINGLET_REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+  }
   auto* addr = reinterpret_cast<std::uint32_t*>(a[0]);
   const int op = static_cast<int>(a[1]);
   const int cmd = op & FUTEX_CMD_MASK;

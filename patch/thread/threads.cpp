@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unwind.h>
 
@@ -23,6 +24,8 @@
 #include "internal/sys.hpp"
 #include "ringlet/async_result.hpp"
 #include "common.hpp"
+#include "identity.hpp"
+#include "tls.hpp"
 
 namespace ringlet::patch::detail {
 
@@ -32,13 +35,22 @@ namespace {
 
 void free_rec(ThreadRec* r) noexcept {
   r->magic = 0;
+  release_thread_id(r);
   if (ThreadRec** self = g_self_rec.find(); self && *self == r) *self = nullptr;  // freed by itself (detached)
   std::free(r->keys);
   delete r;
 }
 
 void finish_thread(ThreadRec* r, void* result) noexcept {
+  // glibc's order: thread_local destructors, then pthread key destructors, on the thread's
+  // own thread-locals; then the thread leaves its block.
+  if (r->tls) tls_run_destructors();
   run_key_destructors(r);
+  if (r->tls) {
+    tls_block_leave(r->tls);
+    r->tls = nullptr;
+  }
+  release_thread_id(r);
   r->mu.lock();
   r->result = result;
   r->done = true;
@@ -57,6 +69,12 @@ _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Cla
 __attribute__((noinline)) void thread_body(ThreadRec* r) noexcept {
   g_self_rec.get() = r;  // a few bytes: out of memory here ends the process (noexcept)
   r->carrier = RINGLET_REAL(pthread_self)();
+  r->carrier_tid = static_cast<pid_t>(RINGLET_REAL(syscall)(SYS_gettid));
+  if (r->tls_wanted) {
+    // The thread's TLS block lives in this frame, which outlives everything the thread runs.
+    if ((r->tls = tls_block_create(__builtin_alloca(tls_block_bytes())))) tls_block_enter(r->tls);
+    else tls_out_of_memory();  // this thread shares its OS thread's thread-locals
+  }
   void* result;
   if (setjmp(r->exit_jb) == 0) {
     result = r->start(r->arg);
@@ -142,6 +160,11 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
   r->start = fn;
   r->arg = arg;
   r->detached = detached;
+  r->tls_wanted = tls_per_thread();
+  if (!assign_thread_id(r)) {
+    free_rec(r);
+    return EAGAIN;  // what pthread_create says when it cannot allocate the thread
+  }
   // A new thread starts with its creator's mask.
   if (ThreadRec* parent = current_rec()) r->sigmask = parent->sigmask;
   else RINGLET_REAL(pthread_sigmask)(SIG_BLOCK, nullptr, &r->sigmask);

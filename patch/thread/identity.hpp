@@ -1,0 +1,21 @@
+// Fiber threads' own thread ids (identity.cpp).
+#pragma once
+
+#include <sys/types.h>
+
+namespace ringlet::patch::detail {
+
+struct ThreadRec;
+
+// Give r an id of its own (false: out of memory); give it back when r ends.
+bool assign_thread_id(ThreadRec* r) noexcept;
+void release_thread_id(ThreadRec* r) noexcept;
+// gettid() as the caller should see it.
+pid_t patched_gettid() noexcept;
+// tgkill (tgid -1: tkill) for a live fiber thread's id: 0 or -1/errno; -2 if tid names no
+// fiber thread.
+long signal_thread_id(pid_t tgid, pid_t tid, int sig) noexcept;
+// The kernel id a sched_*affinity call about pid acts on.
+pid_t affinity_target(pid_t pid) noexcept;
+
+}  // namespace ringlet::patch::detail

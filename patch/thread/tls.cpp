@@ -1,0 +1,502 @@
+// TLS blocks of fiber threads (see tls.hpp): making, entering, leaving, and keeping them
+// up to date when a library with static TLS is dlopen()ed.
+#include "tls.hpp"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <gnu/libc-version.h>
+#include <link.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "internal/env.hpp"
+#include "internal/thread_pointer.hpp"
+#include "state.hpp"
+
+namespace ringlet::patch::detail {
+
+using ringlet::detail::home_thread_pointer;
+using ringlet::detail::set_thread_pointer;
+using ringlet::detail::thread_pointer;
+
+struct TlsBlock {
+  void* raw = nullptr;  // what calloc gave
+  char* tcb = nullptr;  // the thread pointer: struct pthread, the static TLS area below it
+  TlsBlock* prev = nullptr;
+  TlsBlock* next = nullptr;
+};
+
+namespace {
+
+// What we need of glibc, found once.
+struct Glibc {
+  void* (*allocate_tls)(void*) = nullptr;
+  void (*deallocate_tls)(void*, bool) = nullptr;
+  void (*ctype_init)() = nullptr;
+  void (*call_tls_dtors)() = nullptr;
+  std::size_t tcb_size = 0;      // sizeof (struct pthread)
+  std::size_t static_size = 0;   // static TLS area + TCB
+  std::size_t static_align = 0;
+  std::size_t list_off = 0;      // struct pthread's node in glibc's thread lists
+  std::size_t lm_modid_off = 0;  // struct link_map's l_tls_modid
+  std::size_t lm_offset_off = 0; // struct link_map's l_tls_offset
+  std::ptrdiff_t rseq_off = -1;  // struct rseq, from the thread pointer (-1: none)
+  std::ptrdiff_t tcache_below = 0;  // malloc's tcache pointer: thread pointer minus its address
+  std::ptrdiff_t arena_below = 0;   // malloc's thread_arena pointer, likewise
+};
+Glibc g;
+
+std::atomic<int> g_mode{-1};  // -1 undecided, 0 shared, 1 per thread
+std::atomic<bool> g_used{false};
+std::string g_mode_text = "undecided";
+std::mutex g_mu;              // the decision, the live blocks, the static modules seen
+TlsBlock* g_live = nullptr;
+
+struct StaticModule {
+  const void* map;
+  std::size_t offset;
+};
+std::vector<StaticModule> g_static;  // modules with static TLS whose image every block has
+
+template <class F>
+F private_symbol(const char* name) noexcept {
+  return reinterpret_cast<F>(dlvsym(RTLD_DEFAULT, name, "GLIBC_PRIVATE"));
+}
+// libthread_db's descriptors: {size in bits, count, offset}.
+bool db_offset(const char* name, std::size_t& out) noexcept {
+  const auto* d = private_symbol<const std::uint32_t*>(name);
+  if (!d) return false;
+  out = d[2];
+  return true;
+}
+
+void*& slot(char* tp, std::ptrdiff_t below) noexcept {
+  return *reinterpret_cast<void**>(tp - below);
+}
+
+// Signals stay blocked while this thread runs on a block not its own outside the scheduler.
+struct SignalsBlocked {
+  sigset_t old;
+  SignalsBlocked() noexcept {
+    sigset_t all;
+    sigfillset(&all);
+    RINGLET_REAL(pthread_sigmask)(SIG_SETMASK, &all, &old);
+  }
+  ~SignalsBlocked() { RINGLET_REAL(pthread_sigmask)(SIG_SETMASK, &old, nullptr); }
+};
+
+std::size_t block_bytes() noexcept {
+  return sizeof(TlsBlock) + alignof(std::max_align_t) + g.static_size + g.static_align;
+}
+
+// A block in `mem` (block_bytes() of it; null: from the heap). Not zeroed: glibc writes
+// every loaded module's image, the surplus stays unused until a module with static TLS is
+// dlopen()ed, and then sync_static_modules writes its image.
+TlsBlock* make_block(void* mem, bool share_malloc) noexcept {
+  void* raw = mem ? mem : std::malloc(block_bytes());
+  if (!raw) return nullptr;
+  auto* b = new (raw) TlsBlock;
+  b->raw = mem ? nullptr : raw;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw) + sizeof(TlsBlock);
+  const auto end = start + alignof(std::max_align_t) + g.static_size + g.static_align;
+  b->tcb = reinterpret_cast<char*>((end - g.tcb_size) & ~(std::uintptr_t{g.static_align} - 1));
+  char* home = static_cast<char*>(home_thread_pointer());
+  std::memcpy(b->tcb, home, g.tcb_size);
+  auto** header = reinterpret_cast<void**>(b->tcb);
+  header[0] = b->tcb;  // tcbhead_t.tcb: what %fs:0 reads
+  header[1] = nullptr; // .dtv: _dl_allocate_tls makes one
+  header[2] = b->tcb;  // .self: THREAD_SELF, from which glibc finds static TLS
+  auto** node = reinterpret_cast<void**>(b->tcb + g.list_off);
+  node[0] = node;  // on no list of glibc's: an unlink is harmless
+  node[1] = node;
+  if (g.rseq_off >= 0) *reinterpret_cast<std::int32_t*>(b->tcb + g.rseq_off + 4) = -2;  // cpu_id: not registered
+  if (!g.allocate_tls(b->tcb)) {
+    std::free(b->raw);
+    return nullptr;
+  }
+  if (share_malloc) {
+    slot(b->tcb, g.tcache_below) = slot(home, g.tcache_below);
+    slot(b->tcb, g.arena_below) = slot(home, g.arena_below);
+  }
+  return b;
+}
+
+void free_block(TlsBlock* b) noexcept {
+  g.deallocate_tls(b->tcb, false);
+  std::free(b->raw);  // null when it lived on its thread's stack
+}
+
+// --- finding malloc's per-thread pointers ------------------------------------------------
+
+struct TlsSegment {
+  const char* suffix;
+  char* data = nullptr;
+  std::size_t memsz = 0;
+};
+
+int find_segment(dl_phdr_info* info, std::size_t, void* arg) {
+  auto* seg = static_cast<TlsSegment*>(arg);
+  const char* name = info->dlpi_name ? info->dlpi_name : "";
+  const std::size_t n = std::strlen(name), k = std::strlen(seg->suffix);
+  if (n < k || std::strcmp(name + n - k, seg->suffix) != 0) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    if (info->dlpi_phdr[i].p_type == PT_TLS) {
+      seg->data = static_cast<char*>(info->dlpi_tls_data);
+      seg->memsz = info->dlpi_phdr[i].p_memsz;
+    }
+  }
+  return 1;
+}
+
+// Runs malloc (and free) with `tcb` as the thread pointer, then puts `back` back. Touches
+// no thread-local of its own.
+__attribute__((noinline)) void* malloc_on(char* tcb, void* back, bool and_free) noexcept {
+  set_thread_pointer(tcb);
+  void* p = std::malloc(40);
+  if (and_free) std::free(p);
+  set_thread_pointer(back);
+  asm volatile("" ::: "memory");
+  return p;
+}
+
+// libc keeps `tcache` and `thread_arena` in its TLS block; a fresh block has both null and
+// its first malloc sets both. Watch that happen in a probe block and tell them apart (the
+// tcache holds the chunk just freed). Returns "" or why it cannot.
+std::string find_malloc_slots() {
+  TlsSegment seg{"/libc.so.6"};
+  dl_iterate_phdr(&find_segment, &seg);
+  if (!seg.data || !seg.memsz) return "libc's TLS segment was not found";
+  char* here = static_cast<char*>(thread_pointer());
+  const std::ptrdiff_t below = here - seg.data;
+  std::free(std::malloc(40));  // this thread's own cache exists
+  TlsBlock* p = make_block(nullptr, false);
+  if (!p) return "out of memory";
+  std::vector<unsigned char> before(seg.memsz);
+  std::memcpy(before.data(), p->tcb - below, seg.memsz);
+  void* chunk;
+  {
+    SignalsBlocked quiet;
+    chunk = malloc_on(p->tcb, here, true);
+  }
+  const char* errno_at = reinterpret_cast<const char*>(&errno) - here + p->tcb;
+  std::vector<std::size_t> changed;
+  for (std::size_t i = 0; i + 8 <= seg.memsz; i += 8) {
+    const char* w = p->tcb - below + i;
+    if (errno_at >= w && errno_at < w + 8) continue;
+    if (std::memcmp(before.data() + i, w, 8) != 0) changed.push_back(i);
+  }
+  std::string why;
+  std::ptrdiff_t tc = -1, ar = -1;
+  if (changed.size() != 2) {
+    why = "a first malloc changed " + std::to_string(changed.size()) +
+          " words of libc's thread-local block, not the 2 this glibc should";
+  } else {
+    for (int k = 0; k < 2; ++k) {
+      char* v = *reinterpret_cast<char**>(p->tcb - below + changed[k]);
+      const auto* counts = reinterpret_cast<const std::uint16_t*>(v);
+      auto* const* entries = reinterpret_cast<void* const*>(v + 64 * sizeof(std::uint16_t));
+      for (int bin = 0; v && bin < 64; ++bin)
+        if (entries[bin] == chunk && counts[bin] == 1) tc = static_cast<std::ptrdiff_t>(changed[k]);
+    }
+    if (tc < 0) why = "malloc's per-thread cache was not recognised";
+    else ar = static_cast<std::ptrdiff_t>(tc == static_cast<std::ptrdiff_t>(changed[0]) ? changed[1] : changed[0]);
+  }
+  if (tc >= 0) {
+    g.tcache_below = below - tc;
+    g.arena_below = below - ar;
+    // The probe's memory goes back: the chunk (from the probe's cache), then the cache.
+    void* cache = slot(p->tcb, g.tcache_below);
+    void* again;
+    {
+      SignalsBlocked quiet;
+      again = malloc_on(p->tcb, here, false);
+    }
+    std::free(again);
+    std::free(cache);
+    slot(p->tcb, g.tcache_below) = nullptr;
+  }
+  free_block(p);
+  return why;
+}
+
+// --- static TLS of modules loaded later --------------------------------------------------
+
+struct LinkScan {
+  std::vector<StaticModule> now;
+  std::vector<StaticModule> fresh;  // not in g_static
+  struct Image {
+    const char* data;
+    std::size_t filesz, memsz;
+  };
+  std::vector<Image> images;
+};
+
+const link_map* map_of(const dl_phdr_info* info) noexcept {
+  for (const link_map* lm = _r_debug.r_map; lm; lm = lm->l_next)
+    if (lm->l_addr == info->dlpi_addr && lm->l_name == info->dlpi_name) return lm;
+  return nullptr;
+}
+
+int scan_module(dl_phdr_info* info, std::size_t, void* arg) {
+  auto* s = static_cast<LinkScan*>(arg);
+  if (info->dlpi_tls_modid == 0) return 0;
+  const link_map* lm = map_of(info);  // dl_iterate_phdr holds the loader's lock
+  if (!lm) return 0;
+  const auto* base = reinterpret_cast<const char*>(lm);
+  const std::size_t off = *reinterpret_cast<const std::size_t*>(base + g.lm_offset_off);
+  if (off == 0 || off == static_cast<std::size_t>(-1)) return 0;  // dynamic TLS
+  const StaticModule m{lm, off};
+  s->now.push_back(m);
+  for (const StaticModule& k : g_static)
+    if (k.map == m.map && k.offset == m.offset) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_TLS) continue;
+    s->fresh.push_back(m);
+    s->images.push_back({reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr), ph.p_filesz, ph.p_memsz});
+  }
+  return 0;
+}
+
+// Under g_mu: copy the image of every static-TLS module not seen before into every live
+// block (glibc did it for its own threads), and forget modules that are gone.
+void sync_static_modules() noexcept {
+  LinkScan s;
+  try {
+    dl_iterate_phdr(&scan_module, &s);
+  } catch (...) {
+    return;  // out of memory: the blocks keep what they have
+  }
+  for (std::size_t i = 0; i < s.fresh.size(); ++i) {
+    const auto& img = s.images[i];
+    for (TlsBlock* b = g_live; b; b = b->next) {
+      char* dst = b->tcb - s.fresh[i].offset;
+      std::memcpy(dst, img.data, img.filesz);
+      std::memset(dst + img.filesz, 0, img.memsz - img.filesz);
+    }
+  }
+  g_static.swap(s.now);
+}
+
+std::string decide() {
+  const char* env = std::getenv("RINGLET_THREAD_TLS");
+  if (env && std::strcmp(env, "shared") == 0) return "asked for (RINGLET_THREAD_TLS=shared)";
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  return "a sanitizer build: the sanitizer keeps its own thread state in thread-locals";
+#endif
+  const bool forced = env && std::strcmp(env, "own") == 0;
+  if (!forced && std::strcmp(gnu_get_libc_version(), "2.36") != 0)
+    return std::string("glibc ") + gnu_get_libc_version() +
+           " is not the version this was tested on (2.36); RINGLET_THREAD_TLS=own tries anyway";
+  g.allocate_tls = private_symbol<void* (*)(void*)>("_dl_allocate_tls");
+  g.deallocate_tls = private_symbol<void (*)(void*, bool)>("_dl_deallocate_tls");
+  g.ctype_init = private_symbol<void (*)()>("__ctype_init");
+  g.call_tls_dtors = private_symbol<void (*)()>("__call_tls_dtors");
+  auto static_info = private_symbol<void (*)(std::size_t*, std::size_t*)>("_dl_get_tls_static_info");
+  const auto* sizeof_pthread = private_symbol<const std::uint32_t*>("_thread_db_sizeof_pthread");
+  if (!g.allocate_tls || !g.deallocate_tls || !g.ctype_init || !g.call_tls_dtors || !static_info ||
+      !sizeof_pthread || !db_offset("_thread_db_pthread_list", g.list_off) ||
+      !db_offset("_thread_db_link_map_l_tls_modid", g.lm_modid_off) ||
+      !db_offset("_thread_db_link_map_l_tls_offset", g.lm_offset_off))
+    return "this glibc lacks a private symbol it needs (_dl_allocate_tls and friends)";
+  g.tcb_size = sizeof_pthread[0];
+  static_info(&g.static_size, &g.static_align);
+  if (g.tcb_size < 3 * sizeof(void*) || g.list_off + 2 * sizeof(void*) > g.tcb_size ||
+      g.static_size < g.tcb_size || !g.static_align || (g.static_align & (g.static_align - 1)))
+    return "glibc's thread layout is not the expected one";
+  const auto* rseq_off = static_cast<const std::ptrdiff_t*>(dlsym(RTLD_DEFAULT, "__rseq_offset"));
+  const auto* rseq_size = static_cast<const unsigned*>(dlsym(RTLD_DEFAULT, "__rseq_size"));
+  if (rseq_off && rseq_size && *rseq_size >= 8 && *rseq_off >= 0 &&
+      static_cast<std::size_t>(*rseq_off) + 8 <= g.tcb_size)
+    g.rseq_off = *rseq_off;
+  if (std::string why = find_malloc_slots(); !why.empty()) return why;
+  LinkScan s;
+  dl_iterate_phdr(&scan_module, &s);
+  g_static.swap(s.now);
+  return "";
+}
+
+int decide_locked() noexcept {
+  int m = g_mode.load(std::memory_order_acquire);
+  if (m >= 0) return m;
+  std::string why;
+  try {
+    why = decide();
+  } catch (...) {
+    why = "out of memory";
+  }
+  const bool asked = why.rfind("asked", 0) == 0;
+  m = why.empty() ? 1 : 0;
+  g_mode_text = m ? std::string("per thread (") + ringlet::detail::thread_pointer_method() + ")"
+                  : "shared between the fiber threads of an OS thread: " + why;
+  if (ringlet::detail::env_verbose() || (!m && !asked))
+    std::fprintf(stderr, "ringlet patch: thread-locals: %s\n", g_mode_text.c_str());
+  g_mode.store(m, std::memory_order_release);
+  return m;
+}
+
+}  // namespace
+
+bool tls_per_thread() noexcept {
+  const int m = g_mode.load(std::memory_order_acquire);
+  if (RINGLET_LIKELY(m >= 0)) return m == 1;
+  std::lock_guard<std::mutex> lock(g_mu);
+  return decide_locked() == 1;
+}
+
+bool tls_blocks_in_use() noexcept { return g_used.load(std::memory_order_relaxed); }
+
+const char* tls_mode() noexcept { return g_mode_text.c_str(); }
+
+std::size_t tls_block_bytes() noexcept { return block_bytes(); }
+
+TlsBlock* tls_block_create(void* mem) noexcept {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (decide_locked() != 1) return nullptr;
+  sync_static_modules();  // a module loaded behind our back reaches the older blocks now
+  TlsBlock* b = make_block(mem, true);
+  if (!b) return nullptr;
+  b->next = g_live;
+  if (g_live) g_live->prev = b;
+  g_live = b;
+  g_used.store(true, std::memory_order_relaxed);
+  return b;
+}
+
+void tls_block_enter(TlsBlock* b) noexcept {
+  ringlet::detail::adopt_thread_pointer(b->tcb);
+  g.ctype_init();  // the <ctype.h> tables' pointers, as glibc's start_thread sets them
+}
+
+void tls_out_of_memory() noexcept {
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true))
+    std::fprintf(stderr, "ringlet patch: a fiber thread found no memory for its TLS block; it shares its "
+                         "OS thread's thread-locals (said once)\n");
+}
+
+void tls_run_destructors() noexcept { g.call_tls_dtors(); }
+
+namespace {
+void unlink_and_free(TlsBlock* b) noexcept {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (b->prev) b->prev->next = b->next;
+  else g_live = b->next;
+  if (b->next) b->next->prev = b->prev;
+  free_block(b);
+}
+}  // namespace
+
+void tls_block_leave(TlsBlock* b) noexcept {
+  // dlerror() keeps its message in a buffer per thread that only glibc's thread exit
+  // frees: a first call hands it over, a second frees it.
+  (void)dlerror();
+  (void)dlerror();
+  ringlet::detail::adopt_thread_pointer(nullptr);
+  unlink_and_free(b);
+}
+
+// --- dlopen / dlclose ----------------------------------------------------------------------
+
+void tls_after_dlopen() noexcept {
+  if (!tls_blocks_in_use()) return;
+  std::lock_guard<std::mutex> lock(g_mu);
+  sync_static_modules();
+}
+
+namespace {
+
+bool has_search_path(const link_map* lm) noexcept {
+  for (const ElfW(Dyn)* d = lm ? lm->l_ld : nullptr; d && d->d_tag != DT_NULL; ++d)
+    if (d->d_tag == DT_RPATH || d->d_tag == DT_RUNPATH) return true;
+  return false;
+}
+
+// Would glibc search other directories for this name than it does for a call from us? The
+// caller's DT_RUNPATH/DT_RPATH (and the executable's DT_RPATH) are the caller's own.
+bool caller_has_search_path(const void* caller) noexcept {
+  Dl_info info;
+  link_map* lm = nullptr;
+  if (dladdr1(caller, &info, reinterpret_cast<void**>(&lm), RTLD_DL_LINKMAP) && has_search_path(lm)) return true;
+  return has_search_path(_r_debug.r_map);
+}
+
+}  // namespace
+
+}  // namespace ringlet::patch::detail
+
+// dlopen: a library with static TLS loaded while blocks exist must have its image copied
+// into them (glibc copies it for the threads it knows). glibc resolves a relative name and
+// $ORIGIN against its *caller*, found from the return address, so the hook is a stub that
+// leaves the stack as it found it: names whose meaning does not depend on the caller go
+// through ringlet_dlopen_tracked (which calls glibc and then copies); the others jump
+// straight to glibc, and their images reach the older blocks when the next thread starts.
+extern "C" {
+__attribute__((visibility("hidden"))) void* ringlet_real_dlopen = nullptr;
+
+__attribute__((visibility("hidden"))) int ringlet_dlopen_route(const char* file, const void* caller) noexcept {
+  if (!ringlet_real_dlopen) ringlet_real_dlopen = ringlet::patch::detail::resolve_next("dlopen");
+  if (!ringlet::patch::detail::tls_blocks_in_use() || !file) return 0;
+  if (std::strchr(file, '$')) return 0;
+  if (std::strchr(file, '/')) return 1;
+  return ringlet::patch::detail::caller_has_search_path(caller) ? 0 : 1;
+}
+
+__attribute__((visibility("hidden"))) void* ringlet_dlopen_tracked(const char* file, int mode) noexcept {
+  void* h = reinterpret_cast<void* (*)(const char*, int)>(ringlet_real_dlopen)(file, mode);
+  if (h) {
+    const int saved = errno;
+    ringlet::patch::detail::tls_after_dlopen();
+    errno = saved;
+  }
+  return h;
+}
+}
+
+asm(R"(
+	.text
+	.globl	dlopen
+	.type	dlopen, @function
+dlopen:
+	.cfi_startproc
+	endbr64
+	pushq	%rdi
+	.cfi_adjust_cfa_offset 8
+	pushq	%rsi
+	.cfi_adjust_cfa_offset 8
+	movq	16(%rsp), %rsi
+	subq	$8, %rsp
+	.cfi_adjust_cfa_offset 8
+	call	ringlet_dlopen_route
+	addq	$8, %rsp
+	.cfi_adjust_cfa_offset -8
+	popq	%rsi
+	.cfi_adjust_cfa_offset -8
+	popq	%rdi
+	.cfi_adjust_cfa_offset -8
+	testl	%eax, %eax
+	jnz	ringlet_dlopen_tracked
+	jmp	*ringlet_real_dlopen(%rip)
+	.cfi_endproc
+	.size	dlopen, .-dlopen
+)");
+
+RINGLET_HOOK int dlclose(void* handle) {
+  const int r = RINGLET_REAL(dlclose)(handle);
+  if (ringlet::patch::detail::tls_blocks_in_use()) {
+    const int saved = errno;
+    ringlet::patch::detail::tls_after_dlopen();  // forget the static modules that left
+    errno = saved;
+  }
+  return r;
+}
