@@ -7,11 +7,13 @@
 // objects, and sets a pthread_key whose destructor records the end. Every constructor and
 // destructor appends to the thread's event list, marked '!' if it ran on another thread than
 // the one it belongs to (pthread_self() at the event against the thread's own, or against the
-// one captured at construction). glibc's order at a thread's end is: the stack unwound (for
-// pthread_exit), the thread_local destructors in reverse order of construction, then the key
-// destructors; each exactly once, on the thread itself, and all of it before a join returns.
-// So the expected list is "a+ b+ b- a- key", with "unwind" after "b+" for pthread_exit and
-// "joined" (appended by main after pthread_join) at the end for joined threads.
+// one captured at construction), and '~' if the thread-locals in force when it ran were not
+// the thread's own (a plain `thread_local int` tag the thread set at its start, read again in
+// the destructor, against the value captured at construction). glibc's order at a thread's end is:
+// the stack unwound (for pthread_exit), the thread_local destructors in reverse order of
+// construction, then the key destructors; each exactly once, on the thread itself, and all of it
+// before a join returns. So the expected list is "a+ b+ b- a- key", with "unwind" after "b+" for
+// pthread_exit and "joined" (appended by main after pthread_join) at the end for joined threads.
 //
 // Detached threads are waited for with a counter and a condition variable that their key
 // destructor (the last of their destructors) signals, for at most 10 s. The lists are printed
@@ -49,12 +51,14 @@ pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // events, done, n_done
 pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 int n_done = 0;
 pthread_key_t key;
+thread_local int tl_tag = 0;  // constant-initialised: no constructor, no destructor
 
-void add_event(Rec* r, const char* ev, bool own) {
+void add_event(Rec* r, const char* ev, bool own, bool own_tls = true) {
   pthread_mutex_lock(&mu);
   if (!r->events.empty()) r->events += ' ';
   r->events += ev;
   if (!own) r->events += '!';
+  if (!own_tls) r->events += '~';
   pthread_mutex_unlock(&mu);
 }
 bool is_owner(const Rec* r) { return r->self_set && pthread_equal(pthread_self(), r->self); }
@@ -68,16 +72,19 @@ struct Tracker {
   char slot;
   Rec* rec;
   pthread_t self_at_ctor;
-  explicit Tracker(char s) : slot(s), rec(constructing), self_at_ctor(pthread_self()) {
+  int tag_at_ctor;
+  explicit Tracker(char s)
+      : slot(s), rec(constructing), self_at_ctor(pthread_self()), tag_at_ctor(tl_tag) {
     if (rec)
-      add_event(rec, slot == 'a' ? "a+" : "b+", is_owner(rec));
+      add_event(rec, slot == 'a' ? "a+" : "b+", is_owner(rec), tl_tag == rec->tag);
     else
       ++ctors_without_record;
   }
   ~Tracker() {
     if (rec)
       add_event(rec, slot == 'a' ? "a-" : "b-",
-                is_owner(rec) && pthread_equal(pthread_self(), self_at_ctor));
+                is_owner(rec) && pthread_equal(pthread_self(), self_at_ctor),
+                tl_tag == tag_at_ctor);
   }
   Tracker(const Tracker&) = delete;
   Tracker& operator=(const Tracker&) = delete;
@@ -93,7 +100,7 @@ Tracker& tl_b() {
 
 void key_dtor(void* p) {
   Rec* r = static_cast<Rec*>(p);
-  add_event(r, "key", is_owner(r));
+  add_event(r, "key", is_owner(r), tl_tag == r->tag);
   pthread_mutex_lock(&mu);
   r->done = true;
   ++n_done;
@@ -103,7 +110,7 @@ void key_dtor(void* p) {
 
 struct Unwound {  // a local of the frame pthread_exit leaves
   Rec* r;
-  ~Unwound() { add_event(r, "unwind", is_owner(r)); }
+  ~Unwound() { add_event(r, "unwind", is_owner(r), tl_tag == r->tag); }
 };
 __attribute__((noinline)) void exit_inner(Rec* r) {
   Unwound u{r};
@@ -121,6 +128,7 @@ __attribute__((noinline)) void exit_outer(Rec* r) {
 void body(Rec* r) {
   r->self = pthread_self();
   r->self_set = true;
+  tl_tag = r->tag;
   pthread_setspecific(key, r);
   pthread_mutex_lock(&ctor_mu);
   constructing = r;
@@ -232,7 +240,10 @@ int main() {
         "their own thread, before the key destructors and before join returned\n",
         kThreads);
   else
-    printf("tls_dtors: FAILED: %d of %d threads differ\n", bad, kThreads);
+    printf(
+        "tls_dtors: FAILED: %d of %d threads differ (!: ran on another thread, ~: with other "
+        "thread-locals than its own)\n",
+        bad, kThreads);
   fflush(stdout);
   return bad == 0 && done == kThreads && ctors_without_record == 0 ? 0 : 1;
 }
