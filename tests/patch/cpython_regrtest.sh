@@ -2,15 +2,28 @@
 # CPython's own regression tests for the calls the patch replaces, run natively and under
 # ringlet-run; every test case must end the same way in both runs.
 #   cpython_regrtest.sh RINGLET_RUN [test names...]
-# Exit 0 if they agree, 1 if not, 77 (skip) if this python3 has no test package.
+# REGRTEST_PYTHON the interpreter (default: python3 on PATH).
+# REGRTEST_KEEP   a directory to keep the logs in (native.log, patched.log, the outcome lists
+#                 native.txt and patched.txt, diff.txt) instead of a temporary one.
+# Exit 0 if they agree, 1 if not, 77 (skip) if this python3 has no test package or lacks one
+# of the named test modules (Debian: libpython3.11-testsuite).
 set -uo pipefail
 rr=$1; shift
 tests=("$@")
 ((${#tests[@]})) || tests=(test_socket test_selectors test_select test_poll test_time)
-py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || { echo "SKIP: no python3"; exit 77; }
+py=$("${REGRTEST_PYTHON:-python3}" -c 'import sys; print(sys.executable)' 2>/dev/null) ||
+  { echo "SKIP: no python3"; exit 77; }
 "$py" -c 'import test.libregrtest' 2>/dev/null || { echo "SKIP: $py has no test package (regrtest)"; exit 77; }
-work=$(mktemp -d /tmp/ringlet-regrtest-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# Debian ships test.libregrtest in libpython3.11-stdlib but the test modules separately.
+missing=$("$py" -c 'import importlib.util, sys
+print(" ".join(t for t in sys.argv[1:] if importlib.util.find_spec("test." + t) is None))' "${tests[@]}")
+[[ -z "$missing" ]] || { echo "SKIP: $py lacks the test modules $missing"; exit 77; }
+if [[ -n "${REGRTEST_KEEP:-}" ]]; then
+  work=$REGRTEST_KEEP; mkdir -p "$work" || exit 1
+else
+  work=$(mktemp -d /tmp/ringlet-regrtest-XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+fi
 # VSOCK tests hang in sandboxes without a vsock transport, natively as much as patched.
 args=(-m test -v --timeout 300 -i '*VSOCK*' "${tests[@]}")
 outcomes() {  # "test id ... outcome" lines, outcome reduced to ok/skipped/FAIL/ERROR/...
@@ -45,7 +58,9 @@ echo "regrtest: patched calls that waited on the reactor (largest process): ${wa
 if [[ -z "$waited" || "$waited" -lt 100 ]]; then
   echo "regrtest: the patched run did not go through the patch"; exit 1
 fi
-if [[ $native_rc -ne $patched_rc ]] || ! diff -u "$work/native.txt" "$work/patched.txt" >"$work/diff.txt"; then
+diff -u "$work/native.txt" "$work/patched.txt" >"$work/diff.txt"
+same=$?
+if [[ $native_rc -ne $patched_rc || $same -ne 0 ]]; then
   echo "regrtest: the runs differ (exit $native_rc vs $patched_rc):"
   head -60 "$work/diff.txt"
   grep -aE -A25 '^(FAIL|ERROR):' "$work/patched.log" | head -120
