@@ -26,10 +26,27 @@ else
 fi
 # VSOCK tests hang in sandboxes without a vsock transport, natively as much as patched.
 args=(-m test -v --timeout 300 -i '*VSOCK*' "${tests[@]}")
-outcomes() {  # "test id ... outcome" lines, outcome reduced to ok/skipped/FAIL/ERROR/...
-  grep -aE '^[A-Za-z_0-9]+ \([A-Za-z_0-9.]+\) \.\.\. ' "$1" |
-    sed -E 's/ \.\.\. (ok|skipped|FAIL|ERROR|expected failure|unexpected success).*/ \1/' |
-    grep -aE ' (ok|skipped|FAIL|ERROR|expected failure|unexpected success)$' | sort -u
+# "test id outcome" lines, outcome reduced to ok/skipped/FAIL/ERROR/... A case starts with
+# "name (id)" at the start of a line; its outcome follows " ... " on that line, or comes on a
+# later one: after a docstring line ("Docstring ... ok"), or alone after whatever the case, or
+# a child it forked (the patch's counters at its exit), printed in between.
+outcomes() {
+  awk '
+    function outcome(s) {
+      if (!match(s, /^(ok|skipped|FAIL|ERROR|expected failure|unexpected success)/)) return ""
+      return substr(s, RLENGTH + 1, 1) ~ /[A-Za-z_0-9]/ ? "" : substr(s, 1, RLENGTH)
+    }
+    {
+      line = $0
+      if (match(line, /^[A-Za-z_0-9]+ \([A-Za-z_0-9.]+\)/)) {
+        cur = substr(line, 1, RLENGTH); line = substr(line, RLENGTH + 1)
+        if (line == "") next
+      }
+      if (cur == "") next
+      i = index(line, " ... ")
+      o = i ? outcome(substr(line, i + 5)) : outcome(line)
+      if (o != "") { print cur " " o; cur = "" }
+    }' "$1" | sort -u
 }
 echo "regrtest: ${tests[*]} natively ($py)"
 start=$SECONDS
