@@ -24,8 +24,12 @@ else
   work=$(mktemp -d /tmp/ringlet-regrtest-XXXXXX)
   trap 'rm -rf "$work"' EXIT
 fi
+# regrtest runs as "python3 -m test", except that it first takes RINGLET_PATCH_STATS out of
+# its environment: the counters are wanted from this process (and the children it forks),
+# not from every python3 a test case starts, many of which must write nothing on stderr.
 # VSOCK tests hang in sandboxes without a vsock transport, natively as much as patched.
-args=(-m test -v --timeout 300 -i '*VSOCK*' "${tests[@]}")
+boot='import os, runpy; os.environ.pop("RINGLET_PATCH_STATS", None); runpy.run_module("test", run_name="__main__", alter_sys=True)'
+args=(-c "$boot" -v --timeout 300 -i '*VSOCK*' "${tests[@]}")
 # "test id outcome" lines, outcome reduced to ok/skipped/FAIL/ERROR/... A case starts with
 # "name (id)" at the start of a line; its outcome follows " ... " on that line, or comes on a
 # later one: after a docstring line ("Docstring ... ok"), or alone after whatever the case, or
