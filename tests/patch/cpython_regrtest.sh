@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # CPython's own regression tests for the calls the patch replaces, run natively and under
 # ringlet-run; every test case must end the same way in both runs.
-#   cpython_regrtest.sh RINGLET_RUN [test names...]
+#   cpython_regrtest.sh RINGLET_RUN [--min-cases N] [--min-waited N] [--min-fiber CALL=N]...
+#                       [test names...]
+# --min-cases N   the native run must report at least N test cases (default 100): fewer means
+#                 the log was not parsed, or the test package is incomplete.
+# --min-waited N  the patched run's largest process must have waited on the reactor at least
+#                 N times (default 100): fewer means the calls did not go through the patch.
+# --min-fiber CALL=N  the patched run's largest process must have made CALL on a fiber at
+#                 least N times (pthread_create=N: its threads were fibers); repeatable.
 # REGRTEST_PYTHON the interpreter (default: python3 on PATH).
 # REGRTEST_KEEP   a directory to keep the logs in (native.log, patched.log, the outcome lists
 #                 native.txt and patched.txt, diff.txt) instead of a temporary one.
@@ -9,6 +16,15 @@
 # of the named test modules (Debian: libpython3.11-testsuite).
 set -uo pipefail
 rr=$1; shift
+min_cases=100 min_waited=100 min_fiber=()
+while (($#)); do
+  case $1 in
+    --min-cases) min_cases=$2; shift 2 ;;
+    --min-waited) min_waited=$2; shift 2 ;;
+    --min-fiber) min_fiber+=("$2"); shift 2 ;;
+    *) break ;;
+  esac
+done
 tests=("$@")
 ((${#tests[@]})) || tests=(test_socket test_selectors test_select test_poll test_time)
 py=$("${REGRTEST_PYTHON:-python3}" -c 'import sys; print(sys.executable)' 2>/dev/null) ||
@@ -70,15 +86,23 @@ n=$(wc -l <"$work/native.txt")
 echo "regrtest: $n test cases; native: $(grep -c ' ok$' "$work/native.txt") ok, $(grep -cE ' (FAIL|ERROR)$' "$work/native.txt") failed; patched: $(grep -c ' ok$' "$work/patched.txt") ok, $(grep -cE ' (FAIL|ERROR)$' "$work/patched.txt") failed"
 grep -aE '^(Tests result|All [0-9]+ tests|[0-9]+ tests? (failed|skipped|OK))' "$work/native.log" | sed 's/^/  native:  /'
 grep -aE '^(Tests result|All [0-9]+ tests|[0-9]+ tests? (failed|skipped|OK))' "$work/patched.log" | sed 's/^/  patched: /'
-if ((n < 100)); then
+if ((n < min_cases)); then
   echo "regrtest: too few test cases parsed from the native run; log tail:"; tail -30 "$work/native.log"; exit 1
 fi
 # The patched run must really have gone through the reactor (the main process's counters).
 waited=$(grep -a 'ringlet patch:   total' "$work/patched.log" | awk '{print $5}' | sort -n | tail -1)
 echo "regrtest: patched calls that waited on the reactor (largest process): ${waited:-none}"
-if [[ -z "$waited" || "$waited" -lt 100 ]]; then
+if [[ -z "$waited" || "$waited" -lt min_waited ]]; then
   echo "regrtest: the patched run did not go through the patch"; exit 1
 fi
+for req in "${min_fiber[@]}"; do
+  call=${req%%=*} need=${req#*=}
+  made=$(grep -a "ringlet patch:   $call " "$work/patched.log" | awk '{print $4}' | sort -n | tail -1)
+  echo "regrtest: $call calls made on a fiber (largest process): ${made:-none}"
+  if [[ -z "$made" || "$made" -lt need ]]; then
+    echo "regrtest: the patched run made fewer than $need $call calls on a fiber"; exit 1
+  fi
+done
 diff -u "$work/native.txt" "$work/patched.txt" >"$work/diff.txt"
 same=$?
 if [[ $native_rc -ne $patched_rc || $same -ne 0 ]]; then
