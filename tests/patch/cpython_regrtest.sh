@@ -1,22 +1,72 @@
 #!/usr/bin/env bash
 # CPython's own regression tests for the calls the patch replaces, run natively and under
 # ringlet-run; every test case must end the same way in both runs.
-#   cpython_regrtest.sh RINGLET_RUN [test names...]
-# Exit 0 if they agree, 1 if not, 77 (skip) if this python3 has no test package.
+#   cpython_regrtest.sh RINGLET_RUN [--min-cases N] [--min-waited N] [--min-fiber CALL=N]...
+#                       [test names...]
+# --min-cases N   the native run must report at least N test cases (default 100): fewer means
+#                 the log was not parsed, or the test package is incomplete.
+# --min-waited N  the patched run's largest process must have waited on the reactor at least
+#                 N times (default 100): fewer means the calls did not go through the patch.
+# --min-fiber CALL=N  the patched run's largest process must have made CALL on a fiber at
+#                 least N times (pthread_create=N: its threads were fibers); repeatable.
+# REGRTEST_PYTHON the interpreter (default: python3 on PATH).
+# REGRTEST_KEEP   a directory to keep the logs in (native.log, patched.log, the outcome lists
+#                 native.txt and patched.txt, diff.txt) instead of a temporary one.
+# Exit 0 if they agree, 1 if not, 77 (skip) if this python3 has no test package or lacks one
+# of the named test modules (Debian: libpython3.11-testsuite).
 set -uo pipefail
 rr=$1; shift
+min_cases=100 min_waited=100 min_fiber=()
+while (($#)); do
+  case $1 in
+    --min-cases) min_cases=$2; shift 2 ;;
+    --min-waited) min_waited=$2; shift 2 ;;
+    --min-fiber) min_fiber+=("$2"); shift 2 ;;
+    *) break ;;
+  esac
+done
 tests=("$@")
 ((${#tests[@]})) || tests=(test_socket test_selectors test_select test_poll test_time)
-py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || { echo "SKIP: no python3"; exit 77; }
+py=$("${REGRTEST_PYTHON:-python3}" -c 'import sys; print(sys.executable)' 2>/dev/null) ||
+  { echo "SKIP: no python3"; exit 77; }
 "$py" -c 'import test.libregrtest' 2>/dev/null || { echo "SKIP: $py has no test package (regrtest)"; exit 77; }
-work=$(mktemp -d /tmp/ringlet-regrtest-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# Debian ships test.libregrtest in libpython3.11-stdlib but the test modules separately.
+missing=$("$py" -c 'import importlib.util, sys
+print(" ".join(t for t in sys.argv[1:] if importlib.util.find_spec("test." + t) is None))' "${tests[@]}")
+[[ -z "$missing" ]] || { echo "SKIP: $py lacks the test modules $missing"; exit 77; }
+if [[ -n "${REGRTEST_KEEP:-}" ]]; then
+  work=$REGRTEST_KEEP; mkdir -p "$work" || exit 1
+else
+  work=$(mktemp -d /tmp/ringlet-regrtest-XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+fi
+# regrtest runs as "python3 -m test", except that it first takes RINGLET_PATCH_STATS out of
+# its environment: the counters are wanted from this process (and the children it forks),
+# not from every python3 a test case starts, many of which must write nothing on stderr.
 # VSOCK tests hang in sandboxes without a vsock transport, natively as much as patched.
-args=(-m test -v --timeout 300 -i '*VSOCK*' "${tests[@]}")
-outcomes() {  # "test id ... outcome" lines, outcome reduced to ok/skipped/FAIL/ERROR/...
-  grep -aE '^[A-Za-z_0-9]+ \([A-Za-z_0-9.]+\) \.\.\. ' "$1" |
-    sed -E 's/ \.\.\. (ok|skipped|FAIL|ERROR|expected failure|unexpected success).*/ \1/' |
-    grep -aE ' (ok|skipped|FAIL|ERROR|expected failure|unexpected success)$' | sort -u
+boot='import os, runpy; os.environ.pop("RINGLET_PATCH_STATS", None); runpy.run_module("test", run_name="__main__", alter_sys=True)'
+args=(-c "$boot" -v --timeout 300 -i '*VSOCK*' "${tests[@]}")
+# "test id outcome" lines, outcome reduced to ok/skipped/FAIL/ERROR/... A case starts with
+# "name (id)" at the start of a line; its outcome follows " ... " on that line, or comes on a
+# later one: after a docstring line ("Docstring ... ok"), or alone after whatever the case, or
+# a child it forked (the patch's counters at its exit), printed in between.
+outcomes() {
+  awk '
+    function outcome(s) {
+      if (!match(s, /^(ok|skipped|FAIL|ERROR|expected failure|unexpected success)/)) return ""
+      return substr(s, RLENGTH + 1, 1) ~ /[A-Za-z_0-9]/ ? "" : substr(s, 1, RLENGTH)
+    }
+    {
+      line = $0
+      if (match(line, /^[A-Za-z_0-9]+ \([A-Za-z_0-9.]+\)/)) {
+        cur = substr(line, 1, RLENGTH); line = substr(line, RLENGTH + 1)
+        if (line == "") next
+      }
+      if (cur == "") next
+      i = index(line, " ... ")
+      o = i ? outcome(substr(line, i + 5)) : outcome(line)
+      if (o != "") { print cur " " o; cur = "" }
+    }' "$1" | sort -u
 }
 echo "regrtest: ${tests[*]} natively ($py)"
 start=$SECONDS
@@ -36,16 +86,26 @@ n=$(wc -l <"$work/native.txt")
 echo "regrtest: $n test cases; native: $(grep -c ' ok$' "$work/native.txt") ok, $(grep -cE ' (FAIL|ERROR)$' "$work/native.txt") failed; patched: $(grep -c ' ok$' "$work/patched.txt") ok, $(grep -cE ' (FAIL|ERROR)$' "$work/patched.txt") failed"
 grep -aE '^(Tests result|All [0-9]+ tests|[0-9]+ tests? (failed|skipped|OK))' "$work/native.log" | sed 's/^/  native:  /'
 grep -aE '^(Tests result|All [0-9]+ tests|[0-9]+ tests? (failed|skipped|OK))' "$work/patched.log" | sed 's/^/  patched: /'
-if ((n < 100)); then
+if ((n < min_cases)); then
   echo "regrtest: too few test cases parsed from the native run; log tail:"; tail -30 "$work/native.log"; exit 1
 fi
 # The patched run must really have gone through the reactor (the main process's counters).
 waited=$(grep -a 'ringlet patch:   total' "$work/patched.log" | awk '{print $5}' | sort -n | tail -1)
 echo "regrtest: patched calls that waited on the reactor (largest process): ${waited:-none}"
-if [[ -z "$waited" || "$waited" -lt 100 ]]; then
+if [[ -z "$waited" || "$waited" -lt min_waited ]]; then
   echo "regrtest: the patched run did not go through the patch"; exit 1
 fi
-if [[ $native_rc -ne $patched_rc ]] || ! diff -u "$work/native.txt" "$work/patched.txt" >"$work/diff.txt"; then
+for req in "${min_fiber[@]}"; do
+  call=${req%%=*} need=${req#*=}
+  made=$(grep -a "ringlet patch:   $call " "$work/patched.log" | awk '{print $4}' | sort -n | tail -1)
+  echo "regrtest: $call calls made on a fiber (largest process): ${made:-none}"
+  if [[ -z "$made" || "$made" -lt need ]]; then
+    echo "regrtest: the patched run made fewer than $need $call calls on a fiber"; exit 1
+  fi
+done
+diff -u "$work/native.txt" "$work/patched.txt" >"$work/diff.txt"
+same=$?
+if [[ $native_rc -ne $patched_rc || $same -ne 0 ]]; then
   echo "regrtest: the runs differ (exit $native_rc vs $patched_rc):"
   head -60 "$work/diff.txt"
   grep -aE -A25 '^(FAIL|ERROR):' "$work/patched.log" | head -120
