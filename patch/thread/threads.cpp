@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unwind.h>
@@ -161,6 +162,7 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
   r->arg = arg;
   r->detached = detached;
   r->tls_wanted = tls_per_thread();
+  __libc_single_threaded = 0;  // as glibc's pthread_create says: the process has threads now
   if (!assign_thread_id(r)) {
     free_rec(r);
     return EAGAIN;  // what pthread_create says when it cannot allocate the thread

@@ -112,6 +112,13 @@ TlsBlock* make_block(void* mem, bool share_malloc) noexcept {
   b->tcb = reinterpret_cast<char*>((end - g.tcb_size) & ~(std::uintptr_t{g.static_align} - 1));
   char* home = static_cast<char*>(home_thread_pointer());
   std::memcpy(b->tcb, home, g.tcb_size);
+  // tcbhead_t.multiple_threads: glibc skips its locks where it reads 0, and only the
+  // thread that creates a real thread sets it (in its own header): a fiber thread that
+  // starts one would leave the OS thread's header, and the other blocks, at 0 while a second
+  // OS thread runs. Where fiber threads have blocks, every header says 1.
+  constexpr std::size_t kMultipleThreads = 24;
+  *reinterpret_cast<int*>(home + kMultipleThreads) = 1;
+  *reinterpret_cast<int*>(b->tcb + kMultipleThreads) = 1;
   auto** header = reinterpret_cast<void**>(b->tcb);
   header[0] = b->tcb;  // tcbhead_t.tcb: what %fs:0 reads
   header[1] = nullptr; // .dtv: _dl_allocate_tls makes one
@@ -158,20 +165,36 @@ int find_segment(dl_phdr_info* info, std::size_t, void* arg) {
   return 1;
 }
 
-// Runs malloc (and free) with `tcb` as the thread pointer, then puts `back` back. Touches
-// no thread-local of its own.
-__attribute__((noinline)) void* malloc_on(char* tcb, void* back, bool and_free) noexcept {
+// Runs malloc(n) (and frees it) with `tcb` as the thread pointer, then puts `back` back.
+// Touches no thread-local of its own.
+__attribute__((noinline)) void* malloc_on(char* tcb, void* back, std::size_t n, bool and_free) noexcept {
   set_thread_pointer(tcb);
-  void* p = std::malloc(40);
+  void* p = std::malloc(n);
   if (and_free) std::free(p);
   set_thread_pointer(back);
   asm volatile("" ::: "memory");
   return p;
 }
 
+// malloc's per-thread cache: uint16_t counts[64], then the 64 bins' first entries. A bin
+// is empty exactly when its count is 0; the arena, read the same way, breaks that at once
+// (its empty bins point at themselves).
+constexpr int kCacheBins = 64;
+bool looks_like_cache(const char* v) noexcept {
+  if (!v) return false;
+  const auto* counts = reinterpret_cast<const std::uint16_t*>(v);
+  auto* const* entries = reinterpret_cast<void* const*>(v + kCacheBins * sizeof(std::uint16_t));
+  bool any = false;
+  for (int bin = 0; bin < kCacheBins; ++bin) {
+    if ((counts[bin] == 0) != (entries[bin] == nullptr)) return false;
+    any |= counts[bin] != 0;
+  }
+  return any;
+}
+
 // libc keeps `tcache` and `thread_arena` in its TLS block; a fresh block has both null and
 // its first malloc sets both. Watch that happen in a probe block and tell them apart (the
-// tcache holds the chunk just freed). Returns "" or why it cannot.
+// cache holds the chunk just freed, or chunks malloc moved into it). Returns "" or why not.
 std::string find_malloc_slots() {
   TlsSegment seg{"/libc.so.6"};
   dl_iterate_phdr(&find_segment, &seg);
@@ -183,10 +206,9 @@ std::string find_malloc_slots() {
   if (!p) return "out of memory";
   std::vector<unsigned char> before(seg.memsz);
   std::memcpy(before.data(), p->tcb - below, seg.memsz);
-  void* chunk;
   {
     SignalsBlocked quiet;
-    chunk = malloc_on(p->tcb, here, true);
+    (void)malloc_on(p->tcb, here, 40, true);
   }
   const char* errno_at = reinterpret_cast<const char*>(&errno) - here + p->tcb;
   std::vector<std::size_t> changed;
@@ -196,34 +218,37 @@ std::string find_malloc_slots() {
     if (std::memcmp(before.data() + i, w, 8) != 0) changed.push_back(i);
   }
   std::string why;
-  std::ptrdiff_t tc = -1, ar = -1;
   if (changed.size() != 2) {
     why = "a first malloc changed " + std::to_string(changed.size()) +
           " words of libc's thread-local block, not the 2 this glibc should";
   } else {
-    for (int k = 0; k < 2; ++k) {
-      char* v = *reinterpret_cast<char**>(p->tcb - below + changed[k]);
-      const auto* counts = reinterpret_cast<const std::uint16_t*>(v);
-      auto* const* entries = reinterpret_cast<void* const*>(v + 64 * sizeof(std::uint16_t));
-      for (int bin = 0; v && bin < 64; ++bin)
-        if (entries[bin] == chunk && counts[bin] == 1) tc = static_cast<std::ptrdiff_t>(changed[k]);
+    char* v0 = *reinterpret_cast<char**>(p->tcb - below + changed[0]);
+    char* v1 = *reinterpret_cast<char**>(p->tcb - below + changed[1]);
+    const bool c0 = looks_like_cache(v0), c1 = looks_like_cache(v1);
+    if (c0 == c1) {
+      why = "malloc's per-thread cache was not recognised";
+    } else {
+      const std::size_t tc = c0 ? changed[0] : changed[1], ar = c0 ? changed[1] : changed[0];
+      g.tcache_below = below - static_cast<std::ptrdiff_t>(tc);
+      g.arena_below = below - static_cast<std::ptrdiff_t>(ar);
+      // The probe's memory goes back: the chunks in its cache (taken out by mallocs of each
+      // bin's size on the probe), then the cache itself.
+      char* cache = c0 ? v0 : v1;
+      const auto* counts = reinterpret_cast<const std::uint16_t*>(cache);
+      std::vector<void*> chunks;
+      {
+        SignalsBlocked quiet;
+        for (int bin = 0; bin < kCacheBins; ++bin)
+          for (int guard = 0; counts[bin] > 0 && guard < 0x10000; ++guard) {
+            void* c = malloc_on(p->tcb, here, 24 + 16 * static_cast<std::size_t>(bin), false);
+            if (!c) break;
+            chunks.push_back(c);
+          }
+      }
+      for (void* c : chunks) std::free(c);
+      std::free(cache);
+      slot(p->tcb, g.tcache_below) = nullptr;
     }
-    if (tc < 0) why = "malloc's per-thread cache was not recognised";
-    else ar = static_cast<std::ptrdiff_t>(tc == static_cast<std::ptrdiff_t>(changed[0]) ? changed[1] : changed[0]);
-  }
-  if (tc >= 0) {
-    g.tcache_below = below - tc;
-    g.arena_below = below - ar;
-    // The probe's memory goes back: the chunk (from the probe's cache), then the cache.
-    void* cache = slot(p->tcb, g.tcache_below);
-    void* again;
-    {
-      SignalsBlocked quiet;
-      again = malloc_on(p->tcb, here, false);
-    }
-    std::free(again);
-    std::free(cache);
-    slot(p->tcb, g.tcache_below) = nullptr;
   }
   free_block(p);
   return why;

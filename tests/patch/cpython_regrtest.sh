@@ -9,6 +9,10 @@
 #                 N times (default 100): fewer means the calls did not go through the patch.
 # --min-fiber CALL=N  the patched run's largest process must have made CALL on a fiber at
 #                 least N times (pthread_create=N: its threads were fibers); repeatable.
+# --known-gap NAME=WHY  the test case NAME (its method name) is known to end otherwise under
+#                 ringlet-run, for the reason WHY, said in the report; it must still differ
+#                 (else the list is stale and the run fails), and is left out of the
+#                 comparison; repeatable. Every other case must end the same way.
 # REGRTEST_PYTHON the interpreter (default: python3 on PATH).
 # REGRTEST_KEEP   a directory to keep the logs in (native.log, patched.log, the outcome lists
 #                 native.txt and patched.txt, diff.txt) instead of a temporary one.
@@ -16,12 +20,13 @@
 # of the named test modules (Debian: libpython3.11-testsuite).
 set -uo pipefail
 rr=$1; shift
-min_cases=100 min_waited=100 min_fiber=()
+min_cases=100 min_waited=100 min_fiber=() known_gap=()
 while (($#)); do
   case $1 in
     --min-cases) min_cases=$2; shift 2 ;;
     --min-waited) min_waited=$2; shift 2 ;;
     --min-fiber) min_fiber+=("$2"); shift 2 ;;
+    --known-gap) known_gap+=("$2"); shift 2 ;;
     *) break ;;
   esac
 done
@@ -103,12 +108,34 @@ for req in "${min_fiber[@]}"; do
     echo "regrtest: the patched run made fewer than $need $call calls on a fiber"; exit 1
   fi
 done
+gaps_seen=0
+for gap in "${known_gap[@]}"; do
+  name=${gap%%=*} why=${gap#*=}
+  n_line=$(grep -a "^$name (" "$work/native.txt")
+  p_line=$(grep -a "^$name (" "$work/patched.txt")
+  if [[ -z "$n_line" || "$n_line" == "$p_line" ]]; then
+    echo "regrtest: the known gap $name no longer differs (native: '${n_line:-absent}'): take it off the list"
+    exit 1
+  fi
+  echo "regrtest: known gap: $name (${p_line##* } under ringlet-run): $why"
+  grep -av "^$name (" "$work/native.txt" >"$work/n.tmp" && mv "$work/n.tmp" "$work/native.txt"
+  grep -av "^$name (" "$work/patched.txt" >"$work/p.tmp" && mv "$work/p.tmp" "$work/patched.txt"
+  gaps_seen=$((gaps_seen + 1))
+done
 diff -u "$work/native.txt" "$work/patched.txt" >"$work/diff.txt"
 same=$?
-if [[ $native_rc -ne $patched_rc || $same -ne 0 ]]; then
+# A known gap that fails makes regrtest exit 2 (tests failed) where the native run may exit
+# 0; that exit status alone is then no difference.
+rc_differs=0
+if [[ $native_rc -ne $patched_rc ]] && ! ((gaps_seen > 0 && patched_rc == 2 && native_rc == 0)); then rc_differs=1; fi
+if [[ $rc_differs -ne 0 || $same -ne 0 ]]; then
   echo "regrtest: the runs differ (exit $native_rc vs $patched_rc):"
   head -60 "$work/diff.txt"
   grep -aE -A25 '^(FAIL|ERROR):' "$work/patched.log" | head -120
   exit 1
 fi
-echo "regrtest: every test case ends the same way under ringlet-run"
+if ((gaps_seen)); then
+  echo "regrtest: every other test case ends the same way under ringlet-run"
+else
+  echo "regrtest: every test case ends the same way under ringlet-run"
+fi
