@@ -42,7 +42,7 @@ void free_rec(ThreadRec* r) noexcept {
   delete r;
 }
 
-void finish_thread(ThreadRec* r, void* result) noexcept {
+__attribute__((noinline)) void finish_thread(ThreadRec* r, void* result) noexcept {
   // glibc's order: thread_local destructors, then pthread key destructors, on the thread's
   // own thread-locals; then the thread leaves its block.
   if (r->tls) tls_run_destructors();
