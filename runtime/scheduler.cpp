@@ -146,6 +146,31 @@ void Scheduler::after_fork_child() noexcept {
   }
 }
 
+void Scheduler::forget_other_fibers() noexcept {
+  Fiber* keep = running_;
+  ready_head_ = ready_tail_ = nullptr;
+  Fiber* f = all_head_;
+  all_head_ = nullptr;
+  live_ = 0;
+  live_nondaemon_ = 0;
+  while (f) {
+    Fiber* next = st(f).all_next;
+    st(f).all_prev = st(f).all_next = nullptr;
+    if (f == keep) {
+      all_head_ = f;
+      ++live_;
+      if (!st(f).daemon) ++live_nondaemon_;
+    } else {
+      // Every waker holds a token the epoch has left behind: none can make it ready.
+      st(f).epoch.fetch_add(std::uint64_t{1} << 40, std::memory_order_acq_rel);
+      st(f).status = FiberStatus::Gone;
+      st(f).next_ready = nullptr;
+      if (f == main_) main_done_ = true;
+    }
+    f = next;
+  }
+}
+
 Scheduler::~Scheduler() {
   if (monitor_ms_ > 0) monitor_unregister(this);
   {
@@ -470,7 +495,7 @@ void Scheduler::yield_nothrow() noexcept {
 }
 
 void Scheduler::kill(Fiber* f) {
-  if (st(f).status == FiberStatus::Done) return;
+  if (st(f).status == FiberStatus::Done || st(f).status == FiberStatus::Gone) return;
   st(f).kill_pending = true;
   st(f).kill_sent = true;
   if (st(f).status == FiberStatus::Parked && st(f).interruptible)

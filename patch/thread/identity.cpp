@@ -64,6 +64,15 @@ void release_thread_id(ThreadRec* r) noexcept {
   r->tid = 0;
 }
 
+void forget_thread_ids_after_fork(ThreadRec* keep) noexcept {
+  // The child's one thread has the id the kernel gave it, which is the child's pid.
+  if (g_ids) g_ids->clear();
+  if (keep) {
+    keep->tid = 0;
+    keep->carrier_tid = real_gettid();
+  }
+}
+
 pid_t patched_gettid() noexcept {
   if (ThreadRec* r = current_rec(); r && r->tid) return r->tid;
   return real_gettid();

@@ -10,6 +10,9 @@ struct ThreadRec;
 // Give r an id of its own (false: out of memory); give it back when r ends.
 bool assign_thread_id(ThreadRec* r) noexcept;
 void release_thread_id(ThreadRec* r) noexcept;
+// In a forked child: no fiber thread but `keep` (fork's caller, null if main) is left, and
+// it is the process's only thread: its id is the kernel's, the child's pid.
+void forget_thread_ids_after_fork(ThreadRec* keep) noexcept;
 // gettid() as the caller should see it.
 pid_t patched_gettid() noexcept;
 // tgkill (tgid -1: tkill) for a live fiber thread's id: 0 or -1/errno; -2 if tid names no

@@ -96,6 +96,14 @@ bool give(FILE* fp) noexcept {
 }
 
 }  // namespace
+
+void forget_file_locks_after_fork() noexcept {
+  // The threads that held them are gone; their waiters too. (Left allocated: a child that
+  // forked from a threaded parent should exec or _exit.)
+  g_files = nullptr;
+  new (&g_files_mu) SpinLock;
+}
+
 }  // namespace ringlet::patch::detail
 
 using namespace ringlet::patch::detail;

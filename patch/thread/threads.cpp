@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <string>
 
@@ -33,6 +34,12 @@ namespace ringlet::patch::detail {
 ringlet::FiberLocal<ThreadRec*> g_self_rec;
 
 namespace {
+
+// Fiber threads that have not finished; in a forked child whose main is gone (fork was
+// called on a fiber thread), the last one to finish ends the process with exit(0), as the
+// last thread's end does natively.
+std::atomic<long> g_threads_alive{0};
+std::atomic<bool> g_main_gone{false};
 
 void free_rec(ThreadRec* r) noexcept {
   r->magic = 0;
@@ -59,9 +66,25 @@ __attribute__((noinline)) void finish_thread(ThreadRec* r, void* result) noexcep
   const bool free_now = r->detached;
   r->mu.unlock();
   if (free_now) free_rec(r);
+  if (g_threads_alive.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+      g_main_gone.load(std::memory_order_relaxed))
+    std::exit(0);
 }
 
 std::atomic<std::uint64_t> g_thread_seq{0};
+
+
+// pthread_atfork's child handler: fork keeps its caller only.
+void forked_child() noexcept {
+  Scheduler* s = Scheduler::current();
+  if (!s || !s->running()) return;
+  ThreadRec* me = current_rec();
+  s->forget_other_fibers();
+  forget_thread_ids_after_fork(me);
+  forget_file_locks_after_fork();
+  g_threads_alive.store(me ? 1 : 0, std::memory_order_relaxed);
+  if (me) g_main_gone.store(true, std::memory_order_relaxed);
+}
 
 _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
                               _Unwind_Exception*, _Unwind_Context* ctx, void* param);
@@ -180,6 +203,9 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     return EAGAIN;  // no stack could be mapped: what pthread_create says
   }
   *out = handle_of(r);
+  g_threads_alive.fetch_add(1, std::memory_order_relaxed);
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] { pthread_atfork(nullptr, nullptr, &forked_child); });
   count_on_fiber(Call::pthread_create);
   return 0;
 }

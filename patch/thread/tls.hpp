@@ -57,4 +57,7 @@ void tls_block_leave(TlsBlock* b) noexcept;
 // live blocks, forget the modules that left.
 void tls_after_dlopen() noexcept;
 
+// In a forked child: the locks flockfile took on fibers are dropped with their threads.
+void forget_file_locks_after_fork() noexcept;
+
 }  // namespace ringlet::patch::detail

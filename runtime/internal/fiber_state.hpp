@@ -29,7 +29,8 @@ class Scheduler;
 // interrupt_waits() ended a wait that asked for it.
 enum class WakeReason : std::uint8_t { None, Notified, TimedOut, Killed, Deadlock, Interrupted };
 
-enum class FiberStatus : std::uint8_t { New, Ready, Running, Parked, Done };
+// Gone: left behind in a forked child (Scheduler::forget_other_fibers); never runs again.
+enum class FiberStatus : std::uint8_t { New, Ready, Running, Parked, Done, Gone };
 
 // How a stack is protected against overflow (see StackPool).
 enum class StackProtection : std::uint8_t { GuardMarker, GuardPage, Checked };

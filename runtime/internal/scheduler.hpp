@@ -122,6 +122,11 @@ class Scheduler {
   // In a forked child (pthread_atfork): a new engine; the parent's ring is not ours.
   // Fibers that were waiting on the old engine stay parked.
   void after_fork_child() noexcept;
+  // In a forked child, for a caller that wants POSIX threads' rule (the patch): every fiber
+  // but the running one is gone, as every thread but fork's caller is. They never run or
+  // wake again (kills included) and no longer count; their stacks stay as they are. (This
+  // scheduler's fibers: the counts of a multi-core group are not adjusted.)
+  void forget_other_fibers() noexcept;
 
   // A fiber here waits for a wake from another thread (a cross-thread primitive, a thread
   // pool job): while the count is non-zero, "nothing can wake them" is not a deadlock.
