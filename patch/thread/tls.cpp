@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -295,7 +296,24 @@ int scan_module(dl_phdr_info* info, std::size_t, void* arg) {
 
 // Under g_mu: copy the image of every static-TLS module not seen before into every live
 // block (glibc did it for its own threads), and forget modules that are gone.
+// The loader's counts of loads and unloads at the last sync: nothing to do while they hold.
+unsigned long long g_adds = 0, g_subs = 0;
+
+int read_counts(dl_phdr_info* info, std::size_t size, void* arg) {
+  auto* c = static_cast<unsigned long long*>(arg);
+  if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+    c[0] = info->dlpi_adds;
+    c[1] = info->dlpi_subs;
+  }
+  return 1;  // the counts are the same in every entry: one is enough
+}
+
 void sync_static_modules() noexcept {
+  unsigned long long counts[2] = {0, 0};
+  dl_iterate_phdr(&read_counts, counts);
+  if (counts[0] && counts[0] == g_adds && counts[1] == g_subs) return;
+  g_adds = counts[0];
+  g_subs = counts[1];
   LinkScan s;
   try {
     dl_iterate_phdr(&scan_module, &s);
