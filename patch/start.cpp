@@ -116,6 +116,9 @@ int main_on_fiber(int argc, char** argv, char** envp) {
   // The blocking monitor is on by default for a patched program (gevent's
   // max_blocking_time); RINGLET_MAX_BLOCKING_MS=0 turns it off.
   opts.max_blocking_ms = monitor_setting();
+  // Threads that all wait (for a signal handler's sem_post, say) wait, as they would
+  // natively: no deadlock breaker, whose EINTR a C caller would retry at once, forever.
+  opts.deadlock_waits = true;
   check_threads_setting();
   int rc = 0;
   try {

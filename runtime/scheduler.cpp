@@ -129,6 +129,7 @@ Scheduler::Scheduler(const RunOptions& opts)
   tls_current_ = this;
   home_tp_ = thread_pointer();
   spin_window_ = std::chrono::microseconds(spin_us);
+  deadlock_waits_ = opts.deadlock_waits;
   if (spin_window_.count() == 0) spin_credit_ = 0;
   monitor_ms_ = monitor_ms;
   if (monitor_ms_ > 0) monitor_register(this, monitor_ms_);
@@ -258,7 +259,7 @@ void Scheduler::loop() {
       if (live_ != 0) kill_daemons();
       if (ready_head_) continue;
     }
-    if (all_stuck()) {
+    if (!deadlock_waits_ && all_stuck()) {
       break_deadlock();
       if (ready_head_) continue;
       // Fibers that ignore kills stay behind; run_main/run_worker report them. The other

@@ -411,6 +411,46 @@ EchoScale echo_at_scale(const std::string& server, const std::string& client, in
 
 }  // namespace
 
+// CPU time (user + system, clock ticks) a live process has used.
+long cpu_ticks(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), {});
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream in(stat.substr(paren + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+TEST_CASE("ringlet-run: threads that all wait wait, as natively: for a signal, or idle forever",
+          "[patch][process][thread]") {
+  const std::string prog = env_or_skip("RINGLET_WAIT_SIGNAL_PROG");
+  REQUIRE_TOOL(prog, "RINGLET_WAIT_SIGNAL_PROG");
+  Run plain = run({prog, "signal"});
+  Run with = run(patched({prog, "signal"}, false));
+  INFO(with.err);
+  CHECK(plain.code() == 0);
+  CHECK(plain.out == "woken by the handler: 0\n");
+  CHECK(with.code() == plain.code());
+  CHECK(with.out == plain.out);
+
+  Background idle(patched({prog, "forever"}, false));
+  REQUIRE(idle.line(10) == "waiting");
+  const long before = cpu_ticks(idle.pid);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const long after = cpu_ticks(idle.pid);
+  int status = 0;
+  CHECK(waitpid(idle.pid, &status, WNOHANG) == 0);  // still waiting, as natively
+  INFO("CPU ticks over the second: " << after - before);
+  CHECK(before >= 0);
+  CHECK(after - before <= sysconf(_SC_CLK_TCK) / 10);  // idle: at most 0.1 s of CPU
+}
+
 TEST_CASE("ringlet-run: a thread-per-connection C echo server holds 10 000 clients on a few OS threads",
           "[patch][process][thread]") {
   const std::string server = env_or_skip("RINGLET_THREAD_ECHO");

@@ -249,6 +249,7 @@ class Scheduler {
   std::atomic<bool> idle_{false};
   std::atomic<bool> interrupt_requested_{false};  // set from signal handlers on this thread
   long monitor_ms_ = 0;
+  bool deadlock_waits_ = false;  // RunOptions::deadlock_waits
 
   void* altstack_ = nullptr;
   bool own_altstack_ = false;

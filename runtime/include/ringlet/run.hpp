@@ -35,6 +35,10 @@ struct RunOptions {
   // wake-up before it sleeps in the kernel (µs; spinning stops by itself while it finds
   // nothing). -1 = RINGLET_SPIN_US, else 20; 0 = never spin.
   long spin_us = -1;
+  // When every fiber waits and nothing can wake one. false: a deadlock, broken (below).
+  // true: wait on, as threads would, until a signal handler or another thread wakes one
+  // (ringlet-run sets it: a program whose threads all wait, for a signal say, waits).
+  bool deadlock_waits = false;
 };
 
 // Every fiber is parked, nothing is in flight and no timer is pending: nothing can ever
