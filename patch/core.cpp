@@ -389,7 +389,7 @@ std::string stats_report() {
   for (unsigned i = 0; i < static_cast<unsigned>(detail::Call::count_); ++i) {
     const auto& c = detail::g_counters[i];
     const std::uint64_t f = c.on_fiber.load(), w = c.waited.load(), p = c.passed.load();
-    if (f == 0 && p == 0) continue;
+    if (f == 0 && w == 0 && p == 0) continue;  // lock waits count as waited only
     char line[128];
     std::snprintf(line, sizeof line, "ringlet patch:   %-16s %12llu %12llu %15llu\n",
                   detail::call_name(static_cast<detail::Call>(i)), static_cast<unsigned long long>(f),
