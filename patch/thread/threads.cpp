@@ -82,6 +82,7 @@ void forked_child() noexcept {
   s->forget_other_fibers();
   forget_thread_ids_after_fork(me);
   forget_file_locks_after_fork();
+  if (me) tls_after_fork_child(me->tls);
   g_threads_alive.store(me ? 1 : 0, std::memory_order_relaxed);
   if (me) g_main_gone.store(true, std::memory_order_relaxed);
 }

@@ -422,6 +422,22 @@ void tls_block_enter(TlsBlock* b) noexcept {
   g.ctype_init();  // the <ctype.h> tables' pointers, as glibc's start_thread sets them
 }
 
+void tls_after_fork_child(TlsBlock* mine) noexcept {
+  if (!mine || g.list_off == 0) return;
+  // glibc's fork puts the thread it finds through THREAD_SELF, this block, on its list of
+  // threads; the block goes away with its thread, so it must not stay there. The child has
+  // one thread: no lock to take.
+  auto** node = reinterpret_cast<void**>(mine->tcb + g.list_off);
+  auto** next = static_cast<void**>(node[0]);
+  auto** prev = static_cast<void**>(node[1]);
+  if (next != reinterpret_cast<void*>(node)) {
+    prev[0] = next;
+    next[1] = prev;
+    node[0] = node;
+    node[1] = node;
+  }
+}
+
 void tls_out_of_memory() noexcept {
   static std::atomic<bool> said{false};
   if (!said.exchange(true))

@@ -57,6 +57,9 @@ void tls_block_leave(TlsBlock* b) noexcept;
 // live blocks, forget the modules that left.
 void tls_after_dlopen() noexcept;
 
+// In a forked child, for fork's caller if it has a block: take the block off the list of
+// threads glibc's fork put it on.
+void tls_after_fork_child(TlsBlock* mine) noexcept;
 // In a forked child: the locks flockfile took on fibers are dropped with their threads.
 void forget_file_locks_after_fork() noexcept;
 
