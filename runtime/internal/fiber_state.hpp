@@ -76,6 +76,9 @@ struct FiberState {
   bool daemon = false;
   bool killed = false;              // ended by GreenletExit
   std::atomic<bool> reported{false};
+  // (These two fill what the flags above leave of the first cache line.)
+  SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
+  int saved_errno = 0;              // errno is per fiber: swapped at every switch
 
   StackSpan stack;
   DeadlineSlot deadline;            // from enclosing Timeout scopes
@@ -91,10 +94,10 @@ struct FiberState {
   WaitList joiners;                 // fibers waiting for this one to finish
   FlsTable* fls = nullptr;
   void* tp = nullptr;               // its own TLS block's thread pointer; null: its OS thread's
-  int saved_errno = 0;              // errno is per fiber: swapped at every switch
-  SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
 };
 
+static_assert(offsetof(FiberState, saved_errno) + sizeof(int) <= 64,
+              "saved_errno, read at every switch, left the first cache line");
 static_assert(sizeof(FiberState) <= Fiber::kStateSize,
               "FiberState outgrew Fiber::kStateSize: raise it in ringlet/detail/fiber.hpp");
 static_assert(Fiber::kStateSize - sizeof(FiberState) < alignof(FiberState),
