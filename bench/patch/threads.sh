@@ -23,7 +23,7 @@ done
 bash scripts/build.sh build-rel --buildtype=release -Dtests=false >/dev/null
 rr=$PWD/build-rel/patch/ringlet-run
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 gcc -O2 -o "$tmp/thread_echo" tests/patch/thread_echo.c -lpthread
 gcc -O2 -o "$tmp/echo_client" tests/patch/echo_client.c
 gcc -O2 -o "$tmp/loadgen" bench/echo/loadgen.c
@@ -73,7 +73,10 @@ for mode in native patched; do
   for _ in $(seq 600); do grep -q "^open" "$tmp/client.out" && break; sleep 0.1; done
   th=$(status "$srv" Threads); rss=$(status "$srv" VmRSS)
   ks1=$(awk '/^KernelStack:/ {print $2}' /proc/meminfo)
-  wait "$client" || { echo "threads.sh: echo_client failed: $(cat "$tmp/client.out")" >&2; exit 1; }
+  wait "$client" || {
+    echo "threads.sh: echo_client failed: $(cat "$tmp/client.out"); the $mode server is $(kill -0 "$srv" 2>/dev/null && echo running || echo gone), its stderr: $(cat "$tmp/srv.err")" >&2
+    exit 1
+  }
   mps=$("$tmp/loadgen" 127.0.0.1 "$port" 10000 64 "$seconds" 1 | field msgs_per_s)
   stop_server
   printf '| %s | %s | %.1f | %.1f | %s |\n' "$mode" "$th" "$(div "$rss" 1024)" "$(div "$((ks1 - ks0))" 1024)" "$mps"
