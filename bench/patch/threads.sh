@@ -23,7 +23,7 @@ done
 bash scripts/build.sh build-rel --buildtype=release -Dtests=false >/dev/null
 rr=$PWD/build-rel/patch/ringlet-run
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 gcc -O2 -o "$tmp/thread_echo" tests/patch/thread_echo.c -lpthread
 gcc -O2 -o "$tmp/echo_client" tests/patch/echo_client.c
 gcc -O2 -o "$tmp/loadgen" bench/echo/loadgen.c
@@ -36,10 +36,14 @@ port=7400
 # start_server native|patched -> sets $srv (the server's pid: ringlet-run execs the program)
 start_server() {
   port=$((port + 1))
+  # The files are emptied here, not by the redirections below: those run in the background
+  # child, and the loop could read the previous server's "listening" before it does.
+  : >"$tmp/srv.out"
+  : >"$tmp/srv.err"
   if [ "$1" = patched ]; then "$rr" -- "$tmp/thread_echo" "$port" >"$tmp/srv.out" 2>"$tmp/srv.err" &
   else "$tmp/thread_echo" "$port" >"$tmp/srv.out" 2>"$tmp/srv.err" & fi
   srv=$!
-  for _ in $(seq 100); do grep -q listening "$tmp/srv.out" 2>/dev/null && return; sleep 0.05; done
+  for _ in $(seq 100); do grep -q "^listening on $port\$" "$tmp/srv.out" && return; sleep 0.05; done
   echo "threads.sh: the $1 server did not start: $(cat "$tmp/srv.err")" >&2; exit 1
 }
 stop_server() { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null || true; }
@@ -68,12 +72,16 @@ printf '| | threads | RSS MiB | kernel stacks MiB (KernelStack delta) | msgs/s, 
 for mode in native patched; do
   ks0=$(awk '/^KernelStack:/ {print $2}' /proc/meminfo)
   start_server $mode
+  : >"$tmp/client.out"  # as for srv.out: the native run's "open" must not be read here
   "$tmp/echo_client" "$port" 10000 3 >"$tmp/client.out" 2>&1 &
   client=$!
   for _ in $(seq 600); do grep -q "^open" "$tmp/client.out" && break; sleep 0.1; done
   th=$(status "$srv" Threads); rss=$(status "$srv" VmRSS)
   ks1=$(awk '/^KernelStack:/ {print $2}' /proc/meminfo)
-  wait "$client" || { echo "threads.sh: echo_client failed: $(cat "$tmp/client.out")" >&2; exit 1; }
+  wait "$client" || {
+    echo "threads.sh: echo_client failed: $(cat "$tmp/client.out"); the $mode server is $(kill -0 "$srv" 2>/dev/null && echo running || echo gone), its stderr: $(cat "$tmp/srv.err")" >&2
+    exit 1
+  }
   mps=$("$tmp/loadgen" 127.0.0.1 "$port" 10000 64 "$seconds" 1 | field msgs_per_s)
   stop_server
   printf '| %s | %s | %.1f | %.1f | %s |\n' "$mode" "$th" "$(div "$rss" 1024)" "$(div "$((ks1 - ks0))" 1024)" "$mps"
