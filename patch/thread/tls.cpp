@@ -342,6 +342,8 @@ std::string decide() {
   return "a sanitizer build: the sanitizer keeps its own thread state in thread-locals";
 #endif
   const bool forced = env && std::strcmp(env, "own") == 0;
+  if (env && *env && !forced)
+    std::fprintf(stderr, "ringlet patch: RINGLET_THREAD_TLS='%s' is neither 'shared' nor 'own'; using the default\n", env);
   if (!forced && std::strcmp(gnu_get_libc_version(), "2.36") != 0)
     return std::string("glibc ") + gnu_get_libc_version() +
            " is not the version this was tested on (2.36); RINGLET_THREAD_TLS=own tries anyway";
