@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# A blocking-inside-glibc test program (issue 20) natively, then under ringlet-run on the
+# default engine and on epoll, with the blocking monitor on at 100 ms. Each patched run must
+# end with the native run's exit code, print the native run's stdout exactly, and draw no
+# report from the monitor (no fiber held its scheduler: the blocking call parked). stderr is
+# otherwise not compared, only shown when a run differs.
+#   compare.sh RINGLET_RUN PROG [ARGS...]
+# Extra environment for every run (natively too) may come in COMPARE_ENV="A=1 B=2".
+# Exit 0 if the native run passes (exit 0) and every patched run agrees with it; 1 otherwise.
+set -uo pipefail
+(($# >= 2)) || { echo "usage: compare.sh RINGLET_RUN PROG [ARGS...]" >&2; exit 2; }
+rr=$1
+prog=$2
+shift 2
+name=$(basename "$prog")
+work=$(mktemp -d "/tmp/ringlet-blocking-$name-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+read -r -a extra_env <<<"${COMPARE_ENV:-}"
+
+# One run: stdout, stderr and exit code into $work/<label>.{out,err,rc}, and a line with its
+# duration. The programs stop themselves with alarm(); timeout is the backstop.
+run() {
+  local label=$1
+  shift
+  local start end rc
+  start=$(date +%s%N)
+  timeout -k 10 120 env "${extra_env[@]}" "$@" >"$work/$label.out" 2>"$work/$label.err" </dev/null
+  rc=$?
+  end=$(date +%s%N)
+  echo "$rc" >"$work/$label.rc"
+  printf '%s: %-8s exit %3d  %6.2f s%s\n' "$name" "$label" "$rc" \
+    "$(awk -v ns=$((end - start)) 'BEGIN { printf "%.2f", ns / 1e9 }')" \
+    "$( ((rc == 124 || rc == 137)) && echo '  (timed out)')"
+}
+
+run native env -u RINGLET_BACKEND "$prog" "$@"
+patched=(default epoll)
+run default env -u RINGLET_BACKEND RINGLET_MAX_BLOCKING_MS=100 "$rr" -- "$prog" "$@"
+run epoll env RINGLET_BACKEND=epoll RINGLET_MAX_BLOCKING_MS=100 "$rr" -- "$prog" "$@"
+
+status=0
+native_rc=$(cat "$work/native.rc")
+if [[ $native_rc != 0 ]]; then
+  echo "$name: FAILED natively (exit $native_rc); its stdout and stderr:"
+  cat "$work/native.out"
+  tail -20 "$work/native.err"
+  status=1
+fi
+for label in "${patched[@]}"; do
+  rc=$(cat "$work/$label.rc")
+  if [[ $rc != "$native_rc" ]] || ! cmp -s "$work/native.out" "$work/$label.out"; then
+    echo "$name: the run '$label' differs from the native one (exit $rc, natively $native_rc); stdout diff:"
+    diff -u --label native "$work/native.out" --label "$label" "$work/$label.out"
+    if [[ -s $work/$label.err ]]; then
+      echo "$name: stderr of '$label' (last 20 lines):"
+      tail -20 "$work/$label.err"
+    fi
+    status=1
+  fi
+  if grep -q 'has held its scheduler' "$work/$label.err"; then
+    echo "$name: in the run '$label' the blocking monitor saw a fiber hold its scheduler:"
+    grep -A4 'has held its scheduler' "$work/$label.err" | head -30
+    status=1
+  fi
+done
+if ((status == 0)); then
+  echo "$name: all runs agree with the native one, and no fiber held its scheduler:"
+  sed 's/^/  /' "$work/native.out"
+fi
+exit $status
