@@ -66,8 +66,15 @@ static void note_nonblock(int fd, bool on) noexcept {
   else st->bits.fetch_and(~static_cast<std::uint32_t>(kNonblock), std::memory_order_relaxed);
 }
 
+namespace ringlet::patch::detail {
+int fcntl_lock_wait(int fd, int cmd, void* arg) noexcept;  // locks.cpp
+}
+
 template <class Real>
 static int fcntl_common(Real real, int fd, int cmd, void* arg) {
+  if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr) &&
+      (cmd == F_SETLKW || cmd == F_OFD_SETLKW))
+    return fcntl_lock_wait(fd, cmd, arg);  // may wait: parks the fiber (locks.cpp)
   int r = real(fd, cmd, arg);
   if (r >= 0) {
     if (cmd == F_SETFL) note_nonblock(fd, (reinterpret_cast<long>(arg) & O_NONBLOCK) != 0);
