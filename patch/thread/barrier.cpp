@@ -7,6 +7,7 @@
 #include <new>
 
 #include "common.hpp"
+#include "offload.hpp"
 
 namespace ringlet::patch::detail {
 
@@ -65,8 +66,29 @@ RINGLET_HOOK int pthread_barrier_destroy(pthread_barrier_t* b) {
   return 0;
 }
 
+// A process-shared barrier keeps glibc's encoding (other processes wait in it): a fiber's
+// wait is made by a helper thread while the fiber parks (offload.hpp); as glibc's, not
+// ended by signals or kill.
+static RINGLET_SLOW int shared_barrier_wait(pthread_barrier_t* b) noexcept {
+  OffloadJob j;
+  j.ctx = b;
+  j.run = [](OffloadJob& job) -> long {
+    job.err = 0;
+    return RINGLET_REAL(pthread_barrier_wait)(static_cast<pthread_barrier_t*>(job.ctx));
+  };
+  if (!offload_submit(j)) return RINGLET_REAL(pthread_barrier_wait)(b);
+  count_on_fiber(Call::pthread_barrier_wait);
+  count_waited(Call::pthread_barrier_wait);
+  offload_wait(j, OffloadMode::Uninterruptible, "pthread_barrier_wait, process-shared (patched)");
+  return static_cast<int>(j.res);
+}
+
 RINGLET_HOOK int pthread_barrier_wait(pthread_barrier_t* b) {
-  if (pb(b)->magic != kBarrierMagic) return RINGLET_REAL(pthread_barrier_wait)(b);
+  if (pb(b)->magic != kBarrierMagic) {
+    Scheduler* s = Scheduler::current();
+    if (s && s->running()) return shared_barrier_wait(b);
+    return RINGLET_REAL(pthread_barrier_wait)(b);
+  }
   BarrierState* st = pb(b)->state;
   st->spin.lock();
   if (++st->arrived == st->count) {

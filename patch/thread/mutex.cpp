@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common.hpp"
+#include "offload.hpp"
 
 namespace ringlet::patch::detail {
 
@@ -85,6 +86,63 @@ int mutex_unlock(PMutex* p) noexcept {
   return 0;
 }
 
+// --- glibc's mutexes on a fiber (process-shared, robust, priority protocols) ---------------
+// They live in memory other processes may read, so they keep glibc's encoding; a fiber that
+// must wait polls (poll_until: trylock, then a pause of 50 us doubling to 10 ms). glibc
+// records the carrier's id as the owner of every fiber thread's lock, so for the kinds that
+// check their owner (error-checking, recursive) the fiber that holds it is kept aside
+// (held_by): another fiber of the process waits, as another thread would, instead of
+// passing glibc's owner check.
+
+namespace {
+
+inline bool owner_checked(pthread_mutex_t* m) noexcept {
+  const int t = pm(m)->kind & kKindType;
+  return t == PTHREAD_MUTEX_RECURSIVE || t == PTHREAD_MUTEX_ERRORCHECK;
+}
+
+// One attempt: 0, EBUSY while another holds it, or glibc's answer (EOWNERDEAD...).
+int foreign_try(pthread_mutex_t* m, bool checked, const void* self) noexcept {
+  if (checked) {
+    const void* who = held_by(m);
+    if (who && who != self) return EBUSY;  // another fiber thread of ours holds it
+  }
+  const int r = RINGLET_REAL(pthread_mutex_trylock)(m);
+  if (checked && (r == 0 || r == EOWNERDEAD) && !note_holder(m, self)) {
+    RINGLET_REAL(pthread_mutex_unlock)(m);
+    return EAGAIN;
+  }
+  return r;
+}
+
+}  // namespace
+
+// pthread_mutex_lock/timedlock/clocklock (abs null: no timeout) and trylock on a fiber.
+RINGLET_SLOW int foreign_lock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abs, bool timed,
+                              bool try_only) noexcept {
+  const bool checked = owner_checked(m);
+  const void* self = ringlet::detail::self_identity();
+  if (checked && held_by(m) == self && (pm(m)->kind & kKindType) == PTHREAD_MUTEX_ERRORCHECK)
+    return try_only ? EBUSY : EDEADLK;
+  const int r = foreign_try(m, checked, self);
+  if (r != EBUSY || try_only) return r;
+  Deadline d = Deadline::never();
+  if (timed)
+    if (const int e = abs_deadline(clock, abs, d)) return e;
+  count_on_fiber(Call::pshared_wait);
+  count_waited(Call::pshared_wait);
+  return poll_until([&] { return foreign_try(m, checked, self); }, d);
+}
+
+RINGLET_SLOW int foreign_unlock(pthread_mutex_t* m) noexcept {
+  if (!owner_checked(m)) return RINGLET_REAL(pthread_mutex_unlock)(m);
+  const void* who = held_by(m);
+  if (who && who != ringlet::detail::self_identity()) return EPERM;  // another thread's
+  const int r = RINGLET_REAL(pthread_mutex_unlock)(m);
+  if (r == 0 && who && m->__data.__count == 0) forget_holder(m);  // recursive: once fully let go
+  return r;
+}
+
 }  // namespace ringlet::patch::detail
 
 using namespace ringlet::patch::detail;
@@ -113,13 +171,21 @@ RINGLET_HOOK int pthread_mutex_lock(pthread_mutex_t* m) {
     if (RINGLET_LIKELY(try_take(p))) return 0;
     return lock_wait(p, Deadline::never());
   }
-  if (!sync_patched() || foreign(p)) return RINGLET_REAL(pthread_mutex_lock)(m);
+  if (!sync_patched()) return RINGLET_REAL(pthread_mutex_lock)(m);
+  if (foreign(p)) {
+    if (Scheduler::current() && Scheduler::current()->running()) return foreign_lock(m, CLOCK_REALTIME, nullptr, false, false);
+    return RINGLET_REAL(pthread_mutex_lock)(m);
+  }
   return mutex_lock(p, Deadline::never(), false);
 }
 
 RINGLET_HOOK int pthread_mutex_trylock(pthread_mutex_t* m) {
   PMutex* p = pm(m);
-  if (!sync_patched() || foreign(p)) return RINGLET_REAL(pthread_mutex_trylock)(m);
+  if (!sync_patched()) return RINGLET_REAL(pthread_mutex_trylock)(m);
+  if (foreign(p)) {
+    if (Scheduler::current() && Scheduler::current()->running()) return foreign_lock(m, CLOCK_REALTIME, nullptr, false, true);
+    return RINGLET_REAL(pthread_mutex_trylock)(m);
+  }
   return mutex_lock(p, Deadline::never(), true);
 }
 
@@ -132,13 +198,21 @@ RINGLET_HOOK int pthread_mutex_unlock(pthread_mutex_t* m) {
     p->spin.unlock();
     return 0;
   }
-  if (!sync_patched() || foreign(p)) return RINGLET_REAL(pthread_mutex_unlock)(m);
+  if (!sync_patched()) return RINGLET_REAL(pthread_mutex_unlock)(m);
+  if (foreign(p)) {
+    if (Scheduler::current() && Scheduler::current()->running()) return foreign_unlock(m);
+    return RINGLET_REAL(pthread_mutex_unlock)(m);
+  }
   return mutex_unlock(p);
 }
 
 RINGLET_HOOK int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abs) {
   PMutex* p = pm(m);
-  if (!sync_patched() || foreign(p)) return RINGLET_REAL(pthread_mutex_timedlock)(m, abs);
+  if (!sync_patched()) return RINGLET_REAL(pthread_mutex_timedlock)(m, abs);
+  if (foreign(p)) {
+    if (Scheduler::current() && Scheduler::current()->running()) return foreign_lock(m, CLOCK_REALTIME, abs, true, false);
+    return RINGLET_REAL(pthread_mutex_timedlock)(m, abs);
+  }
   Deadline d;
   if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
   return mutex_lock(p, d, false);
@@ -146,7 +220,11 @@ RINGLET_HOOK int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timesp
 
 RINGLET_HOOK int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
   PMutex* p = pm(m);
-  if (!sync_patched() || foreign(p)) return RINGLET_REAL(pthread_mutex_clocklock)(m, clock, abs);
+  if (!sync_patched()) return RINGLET_REAL(pthread_mutex_clocklock)(m, clock, abs);
+  if (foreign(p)) {
+    if (Scheduler::current() && Scheduler::current()->running()) return foreign_lock(m, clock, abs, true, false);
+    return RINGLET_REAL(pthread_mutex_clocklock)(m, clock, abs);
+  }
   Deadline d;
   if (const int e = abs_deadline(clock, abs, d)) return e;
   return mutex_lock(p, d, false);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common.hpp"
+#include "offload.hpp"
 
 namespace ringlet::patch::detail {
 
@@ -109,51 +110,108 @@ RINGLET_HOOK int pthread_rwlock_init(pthread_rwlock_t* l, const pthread_rwlockat
 
 #define RINGLET_RW_FOREIGN(l) (!sync_patched() || prw(l)->shared)
 
+// A process-shared rwlock keeps glibc's encoding. On a fiber a lock that must wait polls
+// (poll_until: try, then a pause of 50 us doubling to 10 ms). glibc records the carrier's id
+// as the writer for every fiber thread, so the fiber holding the write lock is kept aside
+// (held_by): another fiber waits for it, and its holder asking again gets EDEADLK.
+static inline bool rw_on_fiber(pthread_rwlock_t* l) noexcept {
+  if (!sync_patched() || !prw(l)->shared) return false;
+  Scheduler* s = Scheduler::current();
+  return s && s->running();
+}
+
+static RINGLET_SLOW int shared_rw_lock(pthread_rwlock_t* l, bool write, clockid_t clock, const struct timespec* abs,
+                                       bool timed) noexcept {
+  const void* self = ringlet::detail::self_identity();
+  if (held_by(l) == self) return EDEADLK;
+  auto attempt = [&]() -> int {
+    const void* who = held_by(l);
+    if (who && who != self) return EBUSY;
+    const int r = write ? RINGLET_REAL(pthread_rwlock_trywrlock)(l) : RINGLET_REAL(pthread_rwlock_tryrdlock)(l);
+    if (r == 0 && write && !note_holder(l, self)) {
+      RINGLET_REAL(pthread_rwlock_unlock)(l);
+      return EAGAIN;
+    }
+    return r;
+  };
+  const int r = attempt();
+  if (r != EBUSY) return r;
+  Deadline d = Deadline::never();
+  if (timed)
+    if (const int e = abs_deadline(clock, abs, d)) return e;
+  count_on_fiber(Call::pshared_wait);
+  count_waited(Call::pshared_wait);
+  return poll_until(attempt, d);
+}
+
 RINGLET_HOOK int pthread_rwlock_destroy(pthread_rwlock_t* l) {
   if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_destroy)(l);
   return 0;
 }
 RINGLET_HOOK int pthread_rwlock_rdlock(pthread_rwlock_t* l) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_rdlock)(l);
+  if (RINGLET_RW_FOREIGN(l)) return rw_on_fiber(l) ? shared_rw_lock(l, false, CLOCK_REALTIME, nullptr, false) : RINGLET_REAL(pthread_rwlock_rdlock)(l);
   return rw_lock(prw(l), false, Deadline::never(), false);
 }
 RINGLET_HOOK int pthread_rwlock_wrlock(pthread_rwlock_t* l) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_wrlock)(l);
+  if (RINGLET_RW_FOREIGN(l)) return rw_on_fiber(l) ? shared_rw_lock(l, true, CLOCK_REALTIME, nullptr, false) : RINGLET_REAL(pthread_rwlock_wrlock)(l);
   return rw_lock(prw(l), true, Deadline::never(), false);
 }
 RINGLET_HOOK int pthread_rwlock_tryrdlock(pthread_rwlock_t* l) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_tryrdlock)(l);
+  if (RINGLET_RW_FOREIGN(l)) {
+    if (!rw_on_fiber(l)) return RINGLET_REAL(pthread_rwlock_tryrdlock)(l);
+    const void* who = held_by(l);
+    if (who) return EBUSY;  // a write lock of a fiber thread of ours (glibc: EBUSY for its holder too)
+    const int r = RINGLET_REAL(pthread_rwlock_tryrdlock)(l);
+    if (r == 0 && false && !note_holder(l, ringlet::detail::self_identity())) {
+      RINGLET_REAL(pthread_rwlock_unlock)(l);
+      return EAGAIN;
+    }
+    return r;
+  }
   return rw_lock(prw(l), false, Deadline::never(), true);
 }
 RINGLET_HOOK int pthread_rwlock_trywrlock(pthread_rwlock_t* l) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_trywrlock)(l);
+  if (RINGLET_RW_FOREIGN(l)) {
+    if (!rw_on_fiber(l)) return RINGLET_REAL(pthread_rwlock_trywrlock)(l);
+    const void* who = held_by(l);
+    if (who) return EBUSY;  // a write lock of a fiber thread of ours (glibc: EBUSY for its holder too)
+    const int r = RINGLET_REAL(pthread_rwlock_trywrlock)(l);
+    if (r == 0 && true && !note_holder(l, ringlet::detail::self_identity())) {
+      RINGLET_REAL(pthread_rwlock_unlock)(l);
+      return EAGAIN;
+    }
+    return r;
+  }
   return rw_lock(prw(l), true, Deadline::never(), true);
 }
 RINGLET_HOOK int pthread_rwlock_timedrdlock(pthread_rwlock_t* l, const struct timespec* abs) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_timedrdlock)(l, abs);
+  if (RINGLET_RW_FOREIGN(l)) return rw_on_fiber(l) ? shared_rw_lock(l, false, CLOCK_REALTIME, abs, true) : RINGLET_REAL(pthread_rwlock_timedrdlock)(l, abs);
   Deadline d;
   if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
   return rw_lock(prw(l), false, d, false);
 }
 RINGLET_HOOK int pthread_rwlock_timedwrlock(pthread_rwlock_t* l, const struct timespec* abs) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_timedwrlock)(l, abs);
+  if (RINGLET_RW_FOREIGN(l)) return rw_on_fiber(l) ? shared_rw_lock(l, true, CLOCK_REALTIME, abs, true) : RINGLET_REAL(pthread_rwlock_timedwrlock)(l, abs);
   Deadline d;
   if (const int e = abs_deadline(CLOCK_REALTIME, abs, d)) return e;
   return rw_lock(prw(l), true, d, false);
 }
 RINGLET_HOOK int pthread_rwlock_clockrdlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abs) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_clockrdlock)(l, clock, abs);
+  if (RINGLET_RW_FOREIGN(l)) return rw_on_fiber(l) ? shared_rw_lock(l, false, clock, abs, true) : RINGLET_REAL(pthread_rwlock_clockrdlock)(l, clock, abs);
   Deadline d;
   if (const int e = abs_deadline(clock, abs, d)) return e;
   return rw_lock(prw(l), false, d, false);
 }
 RINGLET_HOOK int pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abs) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_clockwrlock)(l, clock, abs);
+  if (RINGLET_RW_FOREIGN(l)) return rw_on_fiber(l) ? shared_rw_lock(l, true, clock, abs, true) : RINGLET_REAL(pthread_rwlock_clockwrlock)(l, clock, abs);
   Deadline d;
   if (const int e = abs_deadline(clock, abs, d)) return e;
   return rw_lock(prw(l), true, d, false);
 }
 RINGLET_HOOK int pthread_rwlock_unlock(pthread_rwlock_t* l) {
-  if (RINGLET_RW_FOREIGN(l)) return RINGLET_REAL(pthread_rwlock_unlock)(l);
+  if (RINGLET_RW_FOREIGN(l)) {
+    if (rw_on_fiber(l) && held_by(l) == ringlet::detail::self_identity()) forget_holder(l);
+    return RINGLET_REAL(pthread_rwlock_unlock)(l);
+  }
   return rw_unlock(prw(l));
 }

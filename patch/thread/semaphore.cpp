@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common.hpp"
+#include "offload.hpp"
 
 namespace ringlet::patch::detail {
 
@@ -99,6 +100,52 @@ using ringlet::patch::Thread;
 
 // --- semaphores --------------------------------------------------------------------------
 
+// glibc's semaphores (named ones, sem_init with pshared): other processes post them, so
+// they keep glibc's encoding. On a fiber: sem_trywait first, then the real wait on a helper
+// thread while the fiber parks (offload.hpp). A handler without SA_RESTART ends sem_wait
+// with EINTR (one with SA_RESTART lets it go on, as the kernel's futex wait restarts);
+// a timed wait answers EINTR to any handler, as natively.
+namespace {
+struct SemCall {
+  sem_t* s;
+  clockid_t clock;
+  const struct timespec* abs;
+  int kind;  // 0 sem_wait, 1 sem_timedwait, 2 sem_clockwait
+};
+
+RINGLET_SLOW int shared_sem_wait(sem_t* s, int kind, clockid_t clock, const struct timespec* abs) noexcept {
+  const int saved = errno;
+  if (RINGLET_REAL(sem_trywait)(s) == 0) return 0;
+  if (errno != EAGAIN) return -1;  // EINVAL...
+  errno = saved;
+  SemCall c{s, clock, abs, kind};
+  OffloadJob j;
+  j.ctx = &c;
+  j.run = [](OffloadJob& job) -> long {
+    auto* sc = static_cast<SemCall*>(job.ctx);
+    const int r = sc->kind == 0   ? RINGLET_REAL(sem_wait)(sc->s)
+                  : sc->kind == 1 ? RINGLET_REAL(sem_timedwait)(sc->s, sc->abs)
+                                  : RINGLET_REAL(sem_clockwait)(sc->s, sc->clock, sc->abs);
+    job.err = errno;
+    return r;
+  };
+  if (!offload(j, kind == 0 ? OffloadMode::Restartable : OffloadMode::NeverRestarted,
+               "sem_wait, process-shared (patched)")) {
+    return kind == 0 ? RINGLET_REAL(sem_wait)(s)
+                     : kind == 1 ? RINGLET_REAL(sem_timedwait)(s, abs) : RINGLET_REAL(sem_clockwait)(s, clock, abs);
+  }
+  count_on_fiber(Call::sem_wait);
+  count_waited(Call::sem_wait);
+  if (j.res == -1) errno = j.err;
+  return static_cast<int>(j.res);
+}
+
+inline bool on_a_fiber() noexcept {
+  Scheduler* sc = Scheduler::current();
+  return sc && sc->running();
+}
+}  // namespace
+
 RINGLET_HOOK int sem_init(sem_t* s, int pshared, unsigned value) {
   if (!sync_patched() || pshared) return RINGLET_REAL(sem_init)(s, pshared, value);
   if (value > SEM_VALUE_MAX) {
@@ -143,7 +190,7 @@ RINGLET_HOOK int sem_post(sem_t* s) {
 
 RINGLET_HOOK int sem_wait(sem_t* s) {
   PSem* p = ps(s);
-  if (!our_sem(p)) return RINGLET_REAL(sem_wait)(s);
+  if (!our_sem(p)) return on_a_fiber() ? shared_sem_wait(s, 0, CLOCK_REALTIME, nullptr) : RINGLET_REAL(sem_wait)(s);
   if (const int e = sem_wait_until(p, Deadline::never())) {
     errno = e;
     return -1;
@@ -172,13 +219,13 @@ static int sem_wait_abs(PSem* p, clockid_t clock, const struct timespec* abs) no
 
 RINGLET_HOOK int sem_timedwait(sem_t* s, const struct timespec* abs) {
   PSem* p = ps(s);
-  if (!our_sem(p)) return RINGLET_REAL(sem_timedwait)(s, abs);
+  if (!our_sem(p)) return on_a_fiber() ? shared_sem_wait(s, 1, CLOCK_REALTIME, abs) : RINGLET_REAL(sem_timedwait)(s, abs);
   return sem_wait_abs(p, CLOCK_REALTIME, abs);
 }
 
 RINGLET_HOOK int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
   PSem* p = ps(s);
-  if (!our_sem(p)) return RINGLET_REAL(sem_clockwait)(s, clock, abs);
+  if (!our_sem(p)) return on_a_fiber() ? shared_sem_wait(s, 2, clock, abs) : RINGLET_REAL(sem_clockwait)(s, clock, abs);
   return sem_wait_abs(p, clock, abs);
 }
 
