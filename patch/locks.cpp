@@ -55,8 +55,11 @@ struct OpenCall {
 // not follow them (then it fails by itself).
 bool is_fifo(int dirfd, const char* path, int flags) noexcept {
   struct stat sb;
-  if (::fstatat(dirfd, path, &sb, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) != 0) return false;
-  return S_ISFIFO(sb.st_mode);
+  const int saved = errno;  // an open that succeeds leaves errno as it found it
+  const bool fifo = ::fstatat(dirfd, path, &sb, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+                    S_ISFIFO(sb.st_mode);
+  errno = saved;
+  return fifo;
 }
 
 // An open on a fiber that may wait (a FIFO without O_NONBLOCK, not O_RDWR, not O_PATH):

@@ -21,6 +21,7 @@
 #include <new>
 
 #include "internal/fiber_state.hpp"
+#include "internal/sys.hpp"
 #include "offload.hpp"
 #include "thread/common.hpp"
 
@@ -54,13 +55,34 @@ void after_fork_child() noexcept {
   g_idle = nullptr;
 }
 
-void setup() noexcept {
+void install_handler() noexcept {
   struct sigaction sa {};
   sa.sa_handler = &on_helper_signal;
   sa.sa_flags = 0;  // no SA_RESTART: the helper's call returns EINTR
   sigfillset(&sa.sa_mask);
   RINGLET_REAL(sigaction)(helper_signal(), &sa, nullptr);
+}
+
+void setup() noexcept {
+  install_handler();
   ::pthread_atfork(nullptr, nullptr, &after_fork_child);
+}
+
+// Before a helper is signalled: the program may have set the signal's disposition since
+// (SIG_DFL would end the process). Ours is put back, and that said once.
+void ensure_handler() noexcept {
+  struct sigaction cur {};
+  if (RINGLET_REAL(sigaction)(helper_signal(), nullptr, &cur) != 0) return;
+  if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == &on_helper_signal) return;
+  install_handler();
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    const char msg[] =
+        "ringlet patch: the program changed the disposition of SIGRTMAX-2, which the patch uses to "
+        "interrupt its helper threads (file locks, FIFO opens, process-shared waits); the patch's "
+        "handler was put back\n";
+    ringlet::detail::sys::write(2, msg, sizeof msg - 1);
+  }
 }
 
 void run_job(OffloadJob& j) noexcept {
@@ -214,7 +236,10 @@ void offload_wait(OffloadJob& j, OffloadMode mode, const char* what) noexcept {
     // again until it is back, in case the first signal came before it entered the call.
     j.cancel.store(true, std::memory_order_release);
     while (!j.done) {
-      if (j.started) RINGLET_REAL(pthread_kill)(j.helper, helper_signal());
+      if (j.started) {
+        ensure_handler();
+        RINGLET_REAL(pthread_kill)(j.helper, helper_signal());
+      }
       ringlet::detail::Waiter w2;
       w2.arm();
       j.waiters.push(&w2);

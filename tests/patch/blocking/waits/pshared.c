@@ -13,6 +13,7 @@ struct shared {
   pthread_mutex_t mu;
   pthread_mutex_t robust;
   pthread_mutex_t errchk;
+  pthread_mutex_t rec;
   pthread_cond_t cv;
   pthread_mutex_t cv_mu;
   pthread_barrier_t bar;
@@ -72,6 +73,16 @@ static void hold_write(int wr) {
   pthread_rwlock_unlock(&g->rw);
 }
 
+static void* rec_other(void* arg) {
+  (void)arg;
+  int r = pthread_mutex_trylock(&g->rec);
+  printf("recursive: trylock by another thread while held: %s\n", errname(r));
+  if (r == 0) pthread_mutex_unlock(&g->rec);
+  r = pthread_mutex_unlock(&g->rec);
+  printf("recursive: unlock by another thread: %s\n", errname(r));
+  return NULL;
+}
+
 static double g_t2;
 static int g_r2;
 static void* second_locker(void* arg) {
@@ -96,6 +107,8 @@ int main(void) {
   pthread_mutex_init(&g->cv_mu, &ma);
   pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
   pthread_mutex_init(&g->errchk, &ma);
+  pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&g->rec, &ma);
   pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_NORMAL);
   pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
   pthread_mutex_init(&g->robust, &ma);
@@ -161,6 +174,17 @@ int main(void) {
   printf("error-checking: the second thread got it after the first let go: %s (%s)\n",
          g_t2 >= t1 ? "yes" : "no", errname(g_r2));
 
+  r = pthread_mutex_lock(&g->rec);
+  int r2 = pthread_mutex_lock(&g->rec);
+  printf("recursive: locked twice by its owner: %s %s\n", errname(r), errname(r2));
+  pthread_create(&th, NULL, rec_other, NULL);
+  pthread_join(th, NULL);
+  r = pthread_mutex_unlock(&g->rec);
+  r2 = pthread_mutex_unlock(&g->rec);
+  printf("recursive: unlocked twice by its owner: %s %s\n", errname(r), errname(r2));
+  r = pthread_mutex_unlock(&g->rec);
+  printf("recursive: a third unlock: %s\n", errname(r));
+
   pid = child(signal_later, &rd);
   wait_byte(rd);
   ticker_start();
@@ -205,5 +229,16 @@ int main(void) {
   pthread_rwlock_unlock(&g->rw);
   reap(pid, "writer");
   close(rd);
+
+  r = pthread_rwlock_wrlock(&g->rw);
+  printf("rwlock: wrlock: %s\n", errname(r));
+  r = pthread_rwlock_rdlock(&g->rw);
+  printf("rwlock: rdlock by the writer: %s\n", errname(r));
+  r = pthread_rwlock_trywrlock(&g->rw);
+  printf("rwlock: trywrlock by the writer: %s\n", errname(r));
+  pthread_rwlock_unlock(&g->rw);
+  r = pthread_rwlock_rdlock(&g->rw);
+  printf("rwlock: rdlock after the unlock: %s\n", errname(r));
+  pthread_rwlock_unlock(&g->rw);
   return 0;
 }
