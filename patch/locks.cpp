@@ -1,6 +1,6 @@
 // File locks and FIFO opens on a fiber (socket group): flock, fcntl F_SETLKW/F_OFD_SETLKW
 // (from fd.cpp's fcntl hook), lockf(F_LOCK), and open/openat of a FIFO without
-// O_NONBLOCK. Each first makes the call that cannot block; when the lock is held elsewhere
+// O_NONBLOCK (and creat of one). Each first makes the call that cannot block; when the lock is held elsewhere
 // (or the path is a FIFO) the real blocking call runs on a helper thread (offload.hpp)
 // while the fiber parks. A record lock belongs to the process, an OFD or flock lock to the
 // open file and a FIFO's descriptor to the process, so the helper's call has the caller's
@@ -202,6 +202,22 @@ RINGLET_HOOK int openat(int dirfd, const char* path, int flags, ...)
     RINGLET_OPEN_HOOK(openat, RINGLET_REAL(openat)(dirfd, path, flags, mode), dirfd)
 RINGLET_HOOK int openat64(int dirfd, const char* path, int flags, ...)
     RINGLET_OPEN_HOOK(openat64, RINGLET_REAL(openat64)(dirfd, path, flags, mode), dirfd)
+
+// creat is open(O_CREAT|O_WRONLY|O_TRUNC): on an existing FIFO it waits for a reader.
+RINGLET_HOOK int creat(const char* path, mode_t mode) {
+  if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr)) {
+    const int r = open_slow(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    if (r != -2) return r;
+  }
+  return RINGLET_REAL(creat)(path, mode);
+}
+RINGLET_HOOK int creat64(const char* path, mode_t mode) {
+  if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr)) {
+    const int r = open_slow(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    if (r != -2) return r;
+  }
+  return RINGLET_REAL(creat64)(path, mode);
+}
 
 // _FORTIFY_SOURCE's forms (no mode: they refuse O_CREAT without one).
 extern "C" int __open_2(const char*, int);
