@@ -21,6 +21,7 @@
 #include <new>
 
 #include "internal/fiber_state.hpp"
+#include "internal/scheduler.hpp"
 #include "internal/sys.hpp"
 #include "offload.hpp"
 #include "thread/common.hpp"
@@ -47,12 +48,15 @@ struct Helper {
 
 SpinLock g_pool_mu;
 Helper* g_idle = nullptr;  // under g_pool_mu
+long g_live = 0;           // helpers alive, under g_pool_mu
 std::once_flag g_setup_once;
 
 void after_fork_child() noexcept {
   // The helpers are gone in the child (fork keeps its caller only); their records leak.
   new (&g_pool_mu) SpinLock();
   g_idle = nullptr;
+  ringlet::detail::quiet_threads.fetch_sub(g_live, std::memory_order_relaxed);
+  g_live = 0;
 }
 
 void install_handler() noexcept {
@@ -140,6 +144,8 @@ void* helper_main(void* arg) {
               *p = h->next;
               break;
             }
+          --g_live;
+          ringlet::detail::quiet_threads.fetch_sub(1, std::memory_order_relaxed);
           lk.unlock();
           delete h;
           return nullptr;
@@ -156,6 +162,13 @@ bool start_helper(OffloadJob& j) noexcept {
   auto* h = new (std::nothrow) Helper;
   if (!h) return false;
   h->job = &j;
+  // A helper never wakes a program's primitive (its one wake is the fiber it serves, owed
+  // as a remote wake): it does not make a parked fiber's wait possibly-not-a-deadlock.
+  {
+    WaitLock lk(g_pool_mu);
+    ++g_live;
+  }
+  ringlet::detail::quiet_threads.fetch_add(1, std::memory_order_relaxed);
   pthread_attr_t attr;
   ::pthread_attr_init(&attr);
   ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -168,6 +181,11 @@ bool start_helper(OffloadJob& j) noexcept {
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
   ::pthread_attr_destroy(&attr);
   if (e != 0) {
+    {
+      WaitLock lk(g_pool_mu);
+      --g_live;
+    }
+    ringlet::detail::quiet_threads.fetch_sub(1, std::memory_order_relaxed);
     delete h;
     return false;
   }
