@@ -3,8 +3,11 @@
 #include <limits.h>
 #include <pthread.h>
 #include <time.h>
+#include <gnu/libc-version.h>
+#include <linux/futex.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 
 #include "common.hpp"
@@ -115,6 +118,63 @@ int foreign_try(pthread_mutex_t* m, bool checked, const void* self) noexcept {
   return r;
 }
 
+// glibc 2.36's lock word (__lock) of a mutex that is neither robust nor priority-protocol:
+// 0 free, 1 held, 2 held and maybe waited for; an unlock that finds 2 wakes one futex
+// waiter (a shared futex for a process-shared mutex). Known for this version only.
+bool lock_word_known(pthread_mutex_t* m) noexcept {
+  static const int known = [] {
+    const char* v = gnu_get_libc_version();
+    return v && std::strcmp(v, "2.36") == 0 ? 1 : 0;
+  }();
+  return known && !(pm(m)->kind & (16 | 32 | 64));
+}
+
+constexpr std::int64_t kWordWaitCapNs = 100'000'000;  // a helper's futex wait, at most
+
+struct WordWait {
+  std::atomic<int>* word;
+  std::int64_t ns;
+};
+
+// Until the lock can be taken: a helper waits on glibc's lock word (futex, shared) after
+// setting it to 2, as glibc's own waiters do, so the holder's unlock (in whatever process)
+// wakes it at once. A woken waiter that then takes the lock with trylock (which writes 1)
+// puts 2 back, so that its own unlock wakes the next waiter (glibc's waiters take it with
+// 2 for the same reason). Each helper wait is capped at 100 ms, then the word is looked at
+// again.
+int word_lock_wait(pthread_mutex_t* m, bool checked, const void* self, Deadline d) noexcept {
+  auto* word = reinterpret_cast<std::atomic<int>*>(&m->__data.__lock);
+  for (;;) {
+    const int r = foreign_try(m, checked, self);
+    if (r != EBUSY) {
+      int one = 1;
+      if (r == 0) word->compare_exchange_strong(one, 2, std::memory_order_relaxed);
+      return r;
+    }
+    if (d.passed()) return ETIMEDOUT;
+    int v = word->load(std::memory_order_relaxed);
+    if (v == 0) continue;
+    if (v == 1 && !word->compare_exchange_strong(v, 2, std::memory_order_relaxed)) continue;
+    std::int64_t ns = kWordWaitCapNs;
+    if (!d.is_never()) {
+      const std::int64_t left = std::chrono::duration_cast<std::chrono::nanoseconds>(d.remaining()).count();
+      if (left < ns) ns = left > 0 ? left : 1;
+    }
+    WordWait ww{word, ns};
+    OffloadJob j;
+    j.ctx = &ww;
+    j.run = [](OffloadJob& job) -> long {
+      auto* w = static_cast<WordWait*>(job.ctx);
+      const timespec rel{static_cast<time_t>(w->ns / 1'000'000'000), static_cast<long>(w->ns % 1'000'000'000)};
+      const long res = futex(w->word, FUTEX_WAIT, 2, &rel);  // shared: other processes wake it
+      job.err = errno;
+      return res == -1 && job.err == EINTR ? 0 : res;  // a stray signal: look at the word again
+    };
+    if (!offload(j, OffloadMode::Uninterruptible, "pthread_mutex_lock, process-shared (patched)"))
+      (void)poll_pause(kPollCapNs, false);
+  }
+}
+
 }  // namespace
 
 // pthread_mutex_lock/timedlock/clocklock (abs null: no timeout) and trylock on a fiber.
@@ -131,6 +191,7 @@ RINGLET_SLOW int foreign_lock(pthread_mutex_t* m, clockid_t clock, const struct 
     if (const int e = abs_deadline(clock, abs, d)) return e;
   count_on_fiber(Call::pshared_wait);
   count_waited(Call::pshared_wait);
+  if (lock_word_known(m)) return word_lock_wait(m, checked, self, d);
   return poll_until([&] { return foreign_try(m, checked, self); }, d);
 }
 
