@@ -86,7 +86,7 @@ static RINGLET_SLOW int shared_barrier_wait(pthread_barrier_t* b) noexcept {
 RINGLET_HOOK int pthread_barrier_wait(pthread_barrier_t* b) {
   if (pb(b)->magic != kBarrierMagic) {
     Scheduler* s = Scheduler::current();
-    if (s && s->running()) return shared_barrier_wait(b);
+    if (s && s->running() && sync_patched()) return shared_barrier_wait(b);
     return RINGLET_REAL(pthread_barrier_wait)(b);
   }
   BarrierState* st = pb(b)->state;

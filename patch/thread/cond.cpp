@@ -112,6 +112,8 @@ RINGLET_SLOW int shared_cond_wait(pthread_cond_t* c, pthread_mutex_t* m, clockid
 }
 
 inline bool on_a_fiber() noexcept {
+  // RINGLET_PATCH without "thread" leaves every object to glibc, waits included.
+  if (!sync_patched()) return false;
   Scheduler* s = Scheduler::current();
   return s && s->running();
 }

@@ -141,6 +141,8 @@ RINGLET_SLOW int shared_sem_wait(sem_t* s, int kind, clockid_t clock, const stru
 }
 
 inline bool on_a_fiber() noexcept {
+  // RINGLET_PATCH without "thread" leaves every object to glibc, waits included.
+  if (!sync_patched()) return false;
   Scheduler* sc = Scheduler::current();
   return sc && sc->running();
 }
