@@ -56,7 +56,7 @@ enum class Call : unsigned {
   getaddrinfo, getnameinfo, gethostbyname, gethostbyname_r,
   pthread_create, pthread_join, pthread_mutex_lock, pthread_cond_wait, pthread_rwlock,
   pthread_barrier_wait, sem_wait, sched_yield, sendfile,
-  flock, fcntl_setlkw, lockf, open_fifo, pshared_wait,
+  flock, fcntl_setlkw, lockf, open_fifo, pshared_wait, ipc,
   count_
 };
 const char* call_name(Call c) noexcept;
