@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdarg>
 
+#include "internal/sys.hpp"
 #include "offload.hpp"
 #include "state.hpp"
 
@@ -69,6 +70,21 @@ RINGLET_SLOW int open_slow(int dirfd, const char* path, int flags, mode_t mode) 
     return -2;
   if (!is_fifo(dirfd, path, flags)) return -2;
   count_on_fiber(Call::open_fifo);
+  if ((flags & O_ACCMODE) == O_WRONLY) {
+    // A writer: with O_NONBLOCK the open succeeds if a reader is there (ENXIO if not), and
+    // the flag taken off again leaves the open file as a blocking open makes it.
+    const int saved = errno;
+    const int fd = RINGLET_REAL(openat)(dirfd, path, flags | O_NONBLOCK, mode);
+    if (fd >= 0) {
+      const int fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
+      if (fl >= 0) ringlet::detail::sys::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+      fd_forget(fd);
+      errno = saved;
+      return fd;
+    }
+    if (errno != ENXIO) return fd;
+    errno = saved;
+  }
   OpenCall c{dirfd, path, flags, mode};
   OffloadJob j;
   j.ctx = &c;
