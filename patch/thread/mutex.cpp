@@ -180,6 +180,8 @@ int word_lock_wait(pthread_mutex_t* m, bool checked, const void* self, Deadline 
 // pthread_mutex_lock/timedlock/clocklock (abs null: no timeout) and trylock on a fiber.
 RINGLET_SLOW int foreign_lock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abs, bool timed,
                               bool try_only) noexcept {
+  // glibc's clocklock refuses a clock it cannot wait on before anything else.
+  if (timed && clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   const bool checked = owner_checked(m);
   const void* self = ringlet::detail::self_identity();
   if (checked && held_by(m) == self && (pm(m)->kind & kKindType) == PTHREAD_MUTEX_ERRORCHECK)

@@ -122,6 +122,10 @@ static inline bool rw_on_fiber(pthread_rwlock_t* l) noexcept {
 
 static RINGLET_SLOW int shared_rw_lock(pthread_rwlock_t* l, bool write, clockid_t clock, const struct timespec* abs,
                                        bool timed) noexcept {
+  // glibc checks the clock and the time first, whether or not it would wait.
+  Deadline d = Deadline::never();
+  if (timed)
+    if (const int e = abs_deadline(clock, abs, d)) return e;
   const void* self = ringlet::detail::self_identity();
   if (held_by(l) == self) return EDEADLK;
   auto attempt = [&]() -> int {
@@ -136,9 +140,6 @@ static RINGLET_SLOW int shared_rw_lock(pthread_rwlock_t* l, bool write, clockid_
   };
   const int r = attempt();
   if (r != EBUSY) return r;
-  Deadline d = Deadline::never();
-  if (timed)
-    if (const int e = abs_deadline(clock, abs, d)) return e;
   count_on_fiber(Call::pshared_wait);
   count_waited(Call::pshared_wait);
   return poll_until(attempt, d);

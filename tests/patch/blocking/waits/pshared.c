@@ -154,6 +154,12 @@ int main(void) {
   wait_byte(rd);
   reap(pid, "robust owner");
   close(rd);
+  struct timespec bad = {0, 2000000000L};
+  r = pthread_mutex_clocklock(&g->mu, CLOCK_PROCESS_CPUTIME_ID, &abs);
+  printf("mutex: clocklock on a clock it cannot wait on, mutex free: %s\n", errname(r));
+  r = pthread_rwlock_timedrdlock(&g->rw, &bad);
+  printf("rwlock: timedrdlock with a bad timespec, lock free: %s\n", errname(r));
+  if (r == 0) pthread_rwlock_unlock(&g->rw);
   r = pthread_mutex_lock(&g->robust);
   printf("robust mutex whose owner died: %s\n", errname(r));
   if (r == EOWNERDEAD) pthread_mutex_consistent(&g->robust);
