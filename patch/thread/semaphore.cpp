@@ -114,6 +114,12 @@ struct SemCall {
 };
 
 RINGLET_SLOW int shared_sem_wait(sem_t* s, int kind, clockid_t clock, const struct timespec* abs) noexcept {
+  // glibc checks the clock and the time before it looks at the value.
+  if ((kind == 2 && clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) ||
+      (kind != 0 && (abs->tv_nsec < 0 || abs->tv_nsec >= 1'000'000'000))) {
+    errno = EINVAL;
+    return -1;
+  }
   const int saved = errno;
   if (RINGLET_REAL(sem_trywait)(s) == 0) return 0;
   if (errno != EAGAIN) return -1;  // EINVAL...

@@ -65,6 +65,14 @@ int main(void) {
   int v = -1;
   sem_getvalue(named, &v);
   printf("value after a post: %d\n", v);
+  abs.tv_nsec = -1;
+  r = sem_timedwait(named, &abs);
+  printf("sem_timedwait with a bad timespec, value 1: %d %s\n", r, r ? errname(errno) : "0");
+  clock_gettime(CLOCK_MONOTONIC, &abs);
+  r = sem_clockwait(named, CLOCK_PROCESS_CPUTIME_ID, &abs);
+  printf("sem_clockwait on a clock it cannot wait on, value 1: %d %s\n", r, r ? errname(errno) : "0");
+  r = sem_clockwait(named, CLOCK_MONOTONIC, &abs);
+  printf("sem_clockwait, value 1: %d %s\n", r, r ? errname(errno) : "0");
   sem_close(named);
   sem_destroy(un);
   return 0;
