@@ -56,6 +56,7 @@ enum class Call : unsigned {
   getaddrinfo, getnameinfo, gethostbyname, gethostbyname_r,
   pthread_create, pthread_join, pthread_mutex_lock, pthread_cond_wait, pthread_rwlock,
   pthread_barrier_wait, sem_wait, sched_yield, sendfile,
+  waitpid, wait4, waitid, system, popen, pclose,
   count_
 };
 const char* call_name(Call c) noexcept;
