@@ -86,16 +86,18 @@ class Watch {
 
   // Wait until the child may have changed state, or the next re-check.
   IoOutcome wait(Here h) noexcept {
-    if (fd_ >= 0 && !stale_) {
+    if (polls_pidfd()) {
       const pollfd p{fd_, POLLIN, 0};
-      const std::int64_t ns = t_.stops ? next_backoff() : kPidfdRecheckNs;
-      return wait_fds(h, &p, 1, deadline_after_ns(ns));
+      return wait_fds(h, &p, 1, deadline_after_ns(kPidfdRecheckNs));
     }
     return {0, timed_sleep(h, deadline_after_ns(next_backoff()))};
   }
 
-  // The pidfd said "exited" but the kernel had nothing to report (not a state this wait
-  // takes, or a ptrace quirk): poll from now on rather than spin on a readable pidfd.
+  // The pidfd said "exited" but the kernel had nothing to report yet (the pidfd is woken
+  // just before the child becomes a zombie; or a ptrace quirk), or its poll failed: poll
+  // from now on rather than spin on a readable pidfd. With
+  // stops asked for the pidfd is never polled: it may stay readable (a zombie the wait does
+  // not take) while the wait goes on.
   void readable_for_nothing() noexcept { stale_ = true; }
   bool polls_pidfd() const noexcept { return fd_ >= 0 && !stale_ && !t_.stops; }
 
@@ -131,9 +133,13 @@ int park_until_changed(Here h, const Target& t, Call c, Ask ask) noexcept {
     count_waited(c);
     switch (o.why) {
       case Woke::Notified:
-        if (pidfd && o.res >= 0) {
-          const int again = ask();
-          if (again != 0) return again;
+        if (pidfd) {
+          // Readable: the child has exited (its zombie may lag the pidfd by a moment).
+          // An error from the poll: poll instead from now on.
+          if (o.res >= 0) {
+            const int again = ask();
+            if (again != 0) return again;
+          }
           w.readable_for_nothing();
         }
         continue;
