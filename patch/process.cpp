@@ -86,6 +86,15 @@ class Watch {
 
   // Wait until the child may have changed state, or the next re-check.
   IoOutcome wait(Here h) noexcept {
+    if (deaf_) {  // killed, but the child must still be reaped: only the deadline ends it
+      ringlet::detail::Waiter waiter;
+      waiter.arm();
+      ringlet::detail::WaitSpec spec;
+      spec.what = "wait for a child (patched; killed, reaping it first)";
+      spec.deadline = deadline_after_ns(next_backoff());
+      spec.interruptible = false;
+      return {0, ringlet::detail::wait(waiter, spec)};
+    }
     if (polls_pidfd()) {
       const pollfd p{fd_, POLLIN, 0};
       return wait_fds(h, &p, 1, deadline_after_ns(kPidfdRecheckNs));
@@ -99,6 +108,9 @@ class Watch {
   // stops asked for the pidfd is never polled: it may stay readable (a zombie the wait does
   // not take) while the wait goes on.
   void readable_for_nothing() noexcept { stale_ = true; }
+  // From now on wait with sleeps that neither a kill nor a Timeout ends (a pending kill
+  // would end every later wait at once).
+  void deafen() noexcept { deaf_ = true; }
   bool polls_pidfd() const noexcept { return fd_ >= 0 && !stale_ && !t_.stops; }
 
  private:
@@ -113,6 +125,7 @@ class Watch {
   bool own_ = false;
   bool tried_ = false;
   bool stale_ = false;
+  bool deaf_ = false;
   std::int64_t backoff_ = kFirstPollNs;
 };
 
@@ -120,8 +133,12 @@ class Watch {
 // -1: failed, errno set). A signal handler without SA_RESTART ends the wait with EINTR, as
 // the kernel ends a blocking wait; with SA_RESTART the wait goes on (the kernel restarts
 // it). A kill ends it with EINTR, an enclosing Timeout with ETIMEDOUT.
+//
+// to_the_end (system, pclose: glibc's own loops retry on EINTR): signals never end the
+// wait, and a kill or a Timeout does not either, as the kill stays pending for the next
+// switch point; the child is reaped first.
 template <class Ask>
-int park_until_changed(Here h, const Target& t, Call c, Ask ask) noexcept {
+int park_until_changed(Here h, const Target& t, Call c, Ask ask, bool to_the_end = false) noexcept {
   const SignalCounts at = thread_signals();
   Watch w(t);
   for (;;) {
@@ -146,12 +163,16 @@ int park_until_changed(Here h, const Target& t, Call c, Ask ask) noexcept {
       case Woke::Deadline:
         continue;
       case Woke::Interrupted:
-        if (thread_signals().no_restart == at.no_restart) continue;  // SA_RESTART, or no signal
+        if (to_the_end || thread_signals().no_restart == at.no_restart) continue;  // SA_RESTART, or no signal
         errno = EINTR;
         return -1;
       case Woke::Deadlock:  // cannot be: every wait here has a deadline; poll on
         continue;
       default:
+        if (to_the_end) {
+          w.deafen();
+          continue;
+        }
         errno = woke_errno(o.why);
         return -1;
     }
@@ -167,13 +188,14 @@ Target target_of_pid(pid_t pid, int options) noexcept {
 }
 
 // wait4 on a fiber, parked (options without WNOHANG).
-pid_t park_wait4(Here h, pid_t pid, int* status, int options, rusage* ru, Call c) noexcept {
+pid_t park_wait4(Here h, pid_t pid, int* status, int options, rusage* ru, Call c,
+                 bool to_the_end = false) noexcept {
   auto real = RINGLET_REAL(wait4);
   pid_t got = 0;
   const int r = park_until_changed(h, target_of_pid(pid, options), c, [&]() noexcept {
     got = real(pid, status, options | WNOHANG, ru);
     return got < 0 ? -1 : got > 0 ? 1 : 0;
-  });
+  }, to_the_end);
   return r < 0 ? -1 : got;
 }
 
@@ -193,7 +215,7 @@ pid_t wait_child_retrying(pid_t pid, int* status) noexcept {
   pid_t r;
   do {
     Here h = on_fiber(Process);
-    r = h ? park_wait4(h, pid, status, 0, nullptr, Call::waitpid) : RINGLET_REAL(waitpid)(pid, status, 0);
+    r = h ? park_wait4(h, pid, status, 0, nullptr, Call::waitpid, true) : RINGLET_REAL(waitpid)(pid, status, 0);
   } while (r == -1 && errno == EINTR);
   return r;
 }
