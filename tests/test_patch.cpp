@@ -478,7 +478,9 @@ TEST_CASE("patch: RINGLET_PATCH's syntax", "[patch]") {
   CHECK(patch::parse_groups("all", g, err));
   CHECK(g == patch::All);
   CHECK(patch::parse_groups("-dns,-select", g, err));
-  CHECK(g == (patch::Time | patch::Socket | patch::Thread));
+  CHECK(g == (patch::Time | patch::Socket | patch::Thread | patch::Process));
+  CHECK(patch::parse_groups("all,-process", g, err));
+  CHECK(g == (patch::All & ~patch::Process));
   CHECK(patch::parse_groups("-thread", g, err));
   CHECK(g == (patch::All & ~patch::Thread));
   CHECK(patch::parse_groups("time,socket", g, err));
