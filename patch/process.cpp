@@ -162,10 +162,15 @@ int park_until_changed(Here h, const Target& t, Call c, Ask ask, bool to_the_end
         continue;
       case Woke::Deadline:
         continue;
-      case Woke::Interrupted:
+      case Woke::Interrupted: {
         if (to_the_end || thread_signals().no_restart == at.no_restart) continue;  // SA_RESTART, or no signal
+        // The kernel looks for a child to report before it looks at signals: the SIGCHLD of
+        // the very exit waited for ends the wait with that child, not EINTR.
+        const int again = ask();
+        if (again != 0) return again;
         errno = EINTR;
         return -1;
+      }
       case Woke::Deadlock:  // cannot be: every wait here has a deadline; poll on
         continue;
       default:

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,6 +194,42 @@ int main(void) {
   // EINTR and SA_RESTART.
   interrupted_wait(0);
   interrupted_wait(1);
+
+  // A SIGCHLD handler without SA_RESTART: the exit waited for is reported, not EINTR (the
+  // kernel looks for the child before it looks at signals).
+  {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGCHLD, &sa, NULL);
+    usr1_seen = 0;
+    pid = child(200, 12);
+    errno = 0;
+    r = waitpid(pid, &st, 0);
+    printf("waitpid with a SIGCHLD handler without SA_RESTART: %s, errno %s, handler ran %d time(s)\n",
+           r == pid ? "the child" : r < 0 ? "-1" : "something else", err_name(r < 0 ? errno : 0),
+           (int)usr1_seen);
+    if (r < 0) waitpid(pid, &st, 0);
+    usr1_seen = 0;
+    pid = child(200, 12);
+    errno = 0;
+    r = wait(&st);
+    printf("wait with a SIGCHLD handler without SA_RESTART: %s, errno %s, handler ran %d time(s)\n",
+           r == pid ? "the child" : r < 0 ? "-1" : "something else", err_name(r < 0 ? errno : 0),
+           (int)usr1_seen);
+    if (r < 0) waitpid(pid, &st, 0);
+    signal(SIGCHLD, SIG_DFL);
+  }
+
+  // waitid(P_PIDFD) on a pidfd of our own.
+  pid = child(200, 13);
+  int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  memset(&si, 0, sizeof si);
+  errno = 0;
+  r = pfd >= 0 ? waitid((idtype_t)3 /* P_PIDFD */, (id_t)pfd, &si, WEXITED) : -1;
+  printf("waitid(P_PIDFD): %d, errno %s, si_status %d\n", r, err_name(r < 0 ? errno : 0), r == 0 ? si.si_status : -1);
+  if (r != 0) waitpid(pid, &st, 0);
+  if (pfd >= 0) close(pfd);
 
   // Nothing is reaped that was not asked about: a child that exits at once stays a zombie
   // while we wait for another one, and is still there to collect afterwards.
