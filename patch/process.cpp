@@ -7,9 +7,12 @@
 // for SIGCHLD and only the child the program asked about is ever reaped.
 //  - One child (waitpid(pid > 0), waitid(P_PID / P_PIDFD)) waiting for its exit: a pidfd
 //    (Linux >= 5.3) polled on the reactor, with a re-check every second as a safety net.
-//  - Stops and continues (WUNTRACED, WSTOPPED, WCONTINUED), which a pidfd does not report,
-//    any child (-1, 0, -pgid, P_ALL, P_PGID), or no pidfd (older kernels, out of
-//    descriptors): a bounded poll, re-asking after 1 ms, 2 ms, 4 ms... up to 50 ms apart.
+//  - Any child (-1, 0, -pgid, P_ALL, P_PGID), stops and continues (WUNTRACED, WSTOPPED,
+//    WCONTINUED: a pidfd reports only the exit), or no pidfd (older kernels): a watcher, an
+//    OS thread of ours blocked in waitid(..., WNOWAIT) on the same selection, which reaps
+//    nothing and writes an eventfd the fiber polls; cancelled and joined when the wait ends.
+//  - No watcher either (no thread or descriptor to be had, __WNOTHREAD): a bounded poll,
+//    re-asking after 1 ms, 2 ms, 4 ms... up to 50 ms apart.
 // Off a fiber, with WNOHANG, or with the group off: the real call.
 //
 // system and popen are rebuilt on posix_spawn (as glibc builds them) so that their waits
@@ -17,14 +20,18 @@
 // FILE does.
 #include <fcntl.h>
 #include <signal.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -58,7 +65,79 @@ struct Target {
   enum Kind { Any, Pid, Pidfd } kind = Any;
   long id = 0;           // the pid, or the program's pidfd
   bool stops = false;    // WUNTRACED / WSTOPPED / WCONTINUED: a pidfd does not tell these
+  // The same selection as a waitid that only looks (WNOWAIT), for a watcher thread; not
+  // with __WNOTHREAD (the watcher has no children of its own).
+  bool watcher_ok = false;
+  idtype_t idtype = P_ALL;
+  id_t wid = 0;
+  int wopts = 0;
 };
+
+// A watcher: an OS thread of ours blocked in waitid(..., WNOWAIT) for the wait's selection,
+// which reaps nothing and only writes an eventfd the fiber polls when a child may be
+// reported. For the waits a pidfd cannot serve (any child, stops). Joined by its Watch
+// (cancelled first if still waiting: waitid is a cancellation point).
+struct Watcher {
+  pthread_t thread{};
+  int efd = -1;
+  idtype_t idtype = P_ALL;
+  id_t id = 0;
+  int options = 0;
+  std::atomic<int> result{0};  // 0: waiting; 1: a child to report; -1: waitid failed
+};
+
+void* watcher_main(void* arg) {  // not noexcept: a cancellation unwinds through it
+  auto* w = static_cast<Watcher*>(arg);
+  siginfo_t si;
+  int r;
+  do {
+    si.si_pid = 0;
+    r = RINGLET_REAL(waitid)(w->idtype, w->id, &si, w->options);
+  } while (r == -1 && errno == EINTR);
+  w->result.store(r == 0 ? 1 : -1, std::memory_order_release);
+  const std::uint64_t one = 1;
+  (void)!ringlet::detail::sys::write(w->efd, &one, sizeof one);
+  return nullptr;
+}
+
+// A watcher for t, or null if none can be had (no thread, no descriptor): then the caller
+// polls.
+Watcher* start_watcher(const Target& t) noexcept {
+  auto* w = new (std::nothrow) Watcher;
+  if (!w) return nullptr;
+  w->efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (w->efd < 0) {
+    delete w;
+    return nullptr;
+  }
+  w->idtype = t.idtype;
+  w->id = t.wid;
+  w->options = t.wopts;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  // Every signal blocked in it: the program's signals stay the carrier's.
+  sigset_t all, old;
+  sigfillset(&all);
+  RINGLET_REAL(pthread_sigmask)(SIG_SETMASK, &all, &old);
+  const int e = RINGLET_REAL(pthread_create)(&w->thread, &attr, &watcher_main, w);
+  RINGLET_REAL(pthread_sigmask)(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (e != 0) {
+    ringlet::detail::sys::close(w->efd);
+    delete w;
+    return nullptr;
+  }
+  return w;
+}
+
+void stop_watcher(Watcher* w) noexcept {
+  if (!w) return;
+  if (w->result.load(std::memory_order_acquire) == 0) RINGLET_REAL(pthread_cancel)(w->thread);
+  RINGLET_REAL(pthread_join)(w->thread, nullptr);  // at once: it ended, or is cancelled in waitid
+  ringlet::detail::sys::close(w->efd);
+  delete w;
+}
 
 // The pidfd a wait polls, opened on first need and closed at the end.
 class Watch {
@@ -68,6 +147,7 @@ class Watch {
   }
   ~Watch() {
     if (own_) ringlet::detail::sys::close(fd_);
+    stop_watcher(watcher_);
   }
   Watch(const Watch&) = delete;
   Watch& operator=(const Watch&) = delete;
@@ -99,7 +179,27 @@ class Watch {
       const pollfd p{fd_, POLLIN, 0};
       return wait_fds(h, &p, 1, deadline_after_ns(kPidfdRecheckNs));
     }
+    if (t_.watcher_ok && fruitless_ < 3) {
+      if (!watcher_ && !(watcher_ = start_watcher(t_))) t_.watcher_ok = false;
+      if (watcher_) {
+        const pollfd p{watcher_->efd, POLLIN, 0};
+        return wait_fds(h, &p, 1, deadline_after_ns(kPidfdRecheckNs));
+      }
+    }
     return {0, timed_sleep(h, deadline_after_ns(next_backoff()))};
+  }
+
+  // After a wake with nothing to report: a watcher that has answered is done with (a new
+  // one watches next time); one whose waitid failed, or that keeps answering for nothing,
+  // is given up for the bounded poll.
+  void nothing_to_report() noexcept {
+    if (!watcher_) return;
+    const int r = watcher_->result.load(std::memory_order_acquire);
+    if (r == 0) return;
+    if (r < 0) t_.watcher_ok = false;
+    else ++fruitless_;
+    stop_watcher(watcher_);
+    watcher_ = nullptr;
   }
 
   // The pidfd said "exited" but the kernel had nothing to report yet (the pidfd is woken
@@ -127,6 +227,8 @@ class Watch {
   bool stale_ = false;
   bool deaf_ = false;
   std::int64_t backoff_ = kFirstPollNs;
+  Watcher* watcher_ = nullptr;
+  int fruitless_ = 0;
 };
 
 // The shared loop: ask() is the real call with WNOHANG (1: a child to report, 0: none yet,
@@ -158,6 +260,8 @@ int park_until_changed(Here h, const Target& t, Call c, Ask ask, bool to_the_end
             if (again != 0) return again;
           }
           w.readable_for_nothing();
+        } else {
+          w.nothing_to_report();
         }
         continue;
       case Woke::Deadline:
@@ -189,6 +293,11 @@ Target target_of_pid(pid_t pid, int options) noexcept {
   t.kind = pid > 0 ? Target::Pid : Target::Any;
   t.id = pid;
   t.stops = options & (WUNTRACED | WCONTINUED);
+  // wait4's selection as waitid's: pid, any, a group, the caller's group.
+  t.watcher_ok = !(options & __WNOTHREAD);
+  t.idtype = pid > 0 ? P_PID : pid == -1 ? P_ALL : P_PGID;
+  t.wid = static_cast<id_t>(pid > 0 ? pid : pid < -1 ? -pid : pid == 0 ? ::getpgrp() : 0);
+  t.wopts = WEXITED | WNOWAIT | ((options & WUNTRACED) ? WSTOPPED : 0) | (options & (WCONTINUED | __WALL | __WCLONE));
   return t;
 }
 
@@ -423,6 +532,10 @@ RINGLET_HOOK int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) 
   t.kind = idtype == P_PID ? Target::Pid : static_cast<int>(idtype) == P_PIDFD ? Target::Pidfd : Target::Any;
   t.id = static_cast<long>(id);
   t.stops = options & (WSTOPPED | WCONTINUED);
+  t.watcher_ok = !(options & __WNOTHREAD);
+  t.idtype = idtype;
+  t.wid = id;
+  t.wopts = options | WNOWAIT;
   // With WNOHANG, "nothing yet" is si_pid == 0; the kernel needs somewhere to say it even
   // when the caller passed no siginfo.
   siginfo_t local;

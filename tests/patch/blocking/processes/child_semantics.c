@@ -59,7 +59,7 @@ static void on_usr1(int sig) {
 
 // waitpid for a child that sends us SIGUSR1 after 200 ms and exits after 600 ms; the
 // handler has SA_RESTART or not.
-static void interrupted_wait(int restart) {
+static void interrupted_wait(int restart, int any) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_usr1;
@@ -76,10 +76,10 @@ static void interrupted_wait(int restart) {
   }
   int st = 0;
   errno = 0;
-  pid_t r = waitpid(pid, &st, 0);
+  pid_t r = any ? wait(&st) : waitpid(pid, &st, 0);
   int e = r < 0 ? errno : 0;
-  printf("waitpid with a SIGUSR1 handler %s SA_RESTART: %s, errno %s, handler ran %d time(s)\n",
-         restart ? "with" : "without", r == pid ? "the child" : r < 0 ? "-1" : "something else",
+  printf("%s with a SIGUSR1 handler %s SA_RESTART: %s, errno %s, handler ran %d time(s)\n",
+         any ? "wait" : "waitpid", restart ? "with" : "without", r == pid ? "the child" : r < 0 ? "-1" : "something else",
          err_name(e), (int)usr1_seen);
   if (r == pid) print_status("  its status", st);
   if (r < 0) {  // the child is still ours: wait for it again
@@ -192,8 +192,10 @@ int main(void) {
   waitpid(pid, &st, 0);
 
   // EINTR and SA_RESTART.
-  interrupted_wait(0);
-  interrupted_wait(1);
+  interrupted_wait(0, 0);
+  interrupted_wait(1, 0);
+  interrupted_wait(0, 1);
+  interrupted_wait(1, 1);
 
   // A SIGCHLD handler without SA_RESTART: the exit waited for is reported, not EINTR (the
   // kernel looks for the child before it looks at signals).
