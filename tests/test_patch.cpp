@@ -557,6 +557,26 @@ double fetch_from_fibers(const std::string& url, int n) {
 
 }  // namespace
 
+TEST_CASE("patch: a fiber killed while system() waits reaps the child first, then ends", "[patch]") {
+  CountingScope counting;
+  in_scheduler([] {
+    int st = -2;
+    auto g = ringlet::spawn([&] {
+      st = ::system("sleep 0.3; exit 5");
+      ringlet::yield();  // the kill, kept pending, is raised here
+      st = -3;
+    });
+    ringlet::sleep(50ms);  // it waits in system()
+    g.kill();
+    CHECK_THROWS_AS(g.get(), ringlet::GreenletExit);
+    REQUIRE(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 5);
+  });
+  // Backed-off sleeps after the kill, not a spin on the pending kill.
+  CHECK(patch::stats("waitpid").waited < 100);
+  CHECK(patch::stats("system").on_fiber == 1);
+}
+
 TEST_CASE("patch: libcurl's blocking easy API from 50 fibers finishes in about one delay", "[patch][curl]") {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   ringlet::test::HttpTestServer server{"slow hello", 200ms};
