@@ -57,7 +57,7 @@ static void on_usr1(int sig) {
   ++usr1_seen;
 }
 
-// waitpid for a child that sends us SIGUSR1 after 200 ms and exits after 600 ms; the
+// waitpid for a child that sends us SIGUSR1 after 400 ms and exits after 900 ms; the
 // handler has SA_RESTART or not.
 static void interrupted_wait(int restart, int any) {
   struct sigaction sa;
@@ -69,9 +69,9 @@ static void interrupted_wait(int restart, int any) {
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
-    msleep(200);
-    kill(parent, SIGUSR1);
     msleep(400);
+    kill(parent, SIGUSR1);
+    msleep(500);
     _exit(11);
   }
   int st = 0;
@@ -245,10 +245,10 @@ int main(void) {
 
   // A child reaped by one thread is not reaped again by another's waitpid(-1).
   struct reaper a = {child(300, 31), 0, 0};
-  pid_t c2 = child(800, 32);
+  pid_t c2 = child(1500, 32);
   pthread_t ta;
   pthread_create(&ta, NULL, wait_specific, &a);
-  msleep(550);  // c1 has exited and thread A has reaped it
+  msleep(1000);  // c1 has exited (at 300 ms) and thread A has reaped it
   r = waitpid(-1, &st, 0);
   printf("waitpid(-1) in main while thread A reaped the first child: got the second: %s\n", r == c2 ? "yes" : "no");
   print_status("  its status", st);
