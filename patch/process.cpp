@@ -315,7 +315,9 @@ pid_t park_wait4(Here h, pid_t pid, int* status, int options, rusage* ru, Call c
 
 RINGLET_SLOW pid_t do_wait4(pid_t pid, int* status, int options, rusage* ru, Call c) noexcept {
   Here h = on_fiber(Process);
-  if (!h || (options & WNOHANG)) {
+  // In a signal handler (a SIGCHLD handler reaping) the call is the real one: parking there
+  // would switch fibers under the interrupted code.
+  if (!h || (options & WNOHANG) || in_signal_handler()) {
     count_passed(c);
     return RINGLET_REAL(wait4)(pid, status, options, ru);
   }
@@ -523,7 +525,7 @@ RINGLET_HOOK int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) 
   RINGLET_PASS_IF_PLAIN_THREAD(waitid, waitid, idtype, id, info, options);
   auto real = RINGLET_REAL(waitid);
   Here h = on_fiber(Process);
-  if (!h || (options & WNOHANG)) {
+  if (!h || (options & WNOHANG) || in_signal_handler()) {
     count_passed(Call::waitid);
     return real(idtype, id, info, options);
   }
