@@ -3,7 +3,7 @@
 // the wait blocked the OS thread that carries both threads as fibers, the ticks could only
 // end after it. The verdict is that order, never a measured time. The child's status is
 // printed too (as natively).
-//   child_waits system|pclose|waitpid|waitid|wait|wait4|spawn
+//   child_waits system|pclose|waitpid|waitid|waitid-any|wait|wait4|wait-nothread|stopped|spawn
 #define _GNU_SOURCE
 #include <errno.h>
 #include <semaphore.h>
@@ -54,7 +54,7 @@ static void print_status(const char* what, int st) {
 int main(int argc, char** argv) {
   alarm(60);
   if (argc != 2) {
-    fprintf(stderr, "usage: child_waits system|pclose|waitpid|waitid|wait|wait4|spawn\n");
+    fprintf(stderr, "usage: child_waits system|pclose|waitpid|waitid|waitid-any|wait|wait4|wait-nothread|stopped|spawn\n");
     return 2;
   }
   const char* c = argv[1];
@@ -98,6 +98,33 @@ int main(int argc, char** argv) {
     pid_t r = wait4(-1, &st, 0, &ru);
     printf("wait4(-1) returned the child: %s\n", r == pid ? "yes" : "no");
     print_status("wait4", st);
+  } else if (strcmp(c, "wait-nothread") == 0) {
+    // __WNOTHREAD: only this thread's children (the patch then polls, backing off).
+    pid_t pid = fork_sleeper(11);
+    int st = 0;
+    pid_t r = wait4(-1, &st, __WNOTHREAD, NULL);
+    printf("wait4(-1, __WNOTHREAD) returned the child: %s\n", r == pid ? "yes" : "no");
+    print_status("wait4(-1, __WNOTHREAD)", st);
+  } else if (strcmp(c, "waitid-any") == 0) {
+    pid_t pid = fork_sleeper(10);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int r = waitid(P_ALL, 0, &si, WEXITED);
+    printf("waitid(P_ALL): %d, si_pid is the child: %s, si_status %d\n", r, si.si_pid == pid ? "yes" : "no",
+           si.si_status);
+  } else if (strcmp(c, "stopped") == 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      sleep(1);
+      raise(SIGSTOP);
+      _exit(0);
+    }
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WUNTRACED);
+    printf("waitpid(WUNTRACED) returned the child: %s, stopped by signal %d\n", r == pid ? "yes" : "no",
+           WIFSTOPPED(st) ? WSTOPSIG(st) : 0);
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
   } else if (strcmp(c, "spawn") == 0) {
     pid_t pid;
     char* args[] = {"sh", "-c", "sleep 1; exit 9", NULL};
