@@ -577,6 +577,26 @@ TEST_CASE("patch: a fiber killed while system() waits reaps the child first, the
   CHECK(patch::stats("system").on_fiber == 1);
 }
 
+TEST_CASE("patch: a popen stream made on a fiber is pclosed by a plain thread, and the reverse", "[patch]") {
+  CountingScope counting;
+  FILE* from_fiber = nullptr;
+  FILE* from_plain = ::popen("exit 6", "r");  // glibc's own (no fiber here)
+  REQUIRE(from_plain != nullptr);
+  int st_plain = -2;
+  in_scheduler([&] {
+    from_fiber = ::popen("exit 5", "r");
+    st_plain = ::pclose(from_plain);  // glibc's stream: glibc's pclose
+  });
+  REQUIRE(from_fiber != nullptr);
+  const int st = ::pclose(from_fiber);  // the patch's stream, closed and waited for off a fiber
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 5);
+  REQUIRE(WIFEXITED(st_plain));
+  CHECK(WEXITSTATUS(st_plain) == 6);
+  CHECK(patch::stats("popen").on_fiber == 1);
+  CHECK(patch::stats("popen").passed == 1);
+}
+
 TEST_CASE("patch: libcurl's blocking easy API from 50 fibers finishes in about one delay", "[patch][curl]") {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   ringlet::test::HttpTestServer server{"slow hello", 200ms};
