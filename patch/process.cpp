@@ -202,9 +202,9 @@ class Watch {
     watcher_ = nullptr;
   }
 
-  // The pidfd said "exited" but the kernel had nothing to report yet (the pidfd is woken
-  // just before the child becomes a zombie; or a ptrace quirk), or its poll failed: poll
-  // from now on rather than spin on a readable pidfd. With
+  // The pidfd said "exited" but the kernel had nothing to report (not expected: the
+  // pidfd is woken under the same lock that makes the zombie; a ptrace quirk, say), or its
+  // poll failed: wait another way from now on rather than spin on a readable pidfd. With
   // stops asked for the pidfd is never polled: it may stay readable (a zombie the wait does
   // not take) while the wait goes on.
   void readable_for_nothing() noexcept { stale_ = true; }
@@ -253,7 +253,7 @@ int park_until_changed(Here h, const Target& t, Call c, Ask ask, bool to_the_end
     switch (o.why) {
       case Woke::Notified:
         if (pidfd) {
-          // Readable: the child has exited (its zombie may lag the pidfd by a moment).
+          // Readable: the child has exited.
           // An error from the poll: poll instead from now on.
           if (o.res >= 0) {
             const int again = ask();
