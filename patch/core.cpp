@@ -55,6 +55,7 @@ const char* call_name(Call c) noexcept {
       "pthread_create", "pthread_join", "pthread_mutex_lock", "pthread_cond_wait", "pthread_rwlock",
       "pthread_barrier_wait", "sem_wait", "sched_yield", "sendfile",
       "flock", "fcntl_setlkw", "lockf", "open_fifo", "pshared_wait", "ipc",
+      "waitpid", "wait4", "waitid", "system", "popen", "pclose",
   };
   static_assert(sizeof names / sizeof names[0] == static_cast<unsigned>(Call::count_));
   return names[static_cast<unsigned>(c)];

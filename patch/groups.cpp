@@ -7,7 +7,7 @@ namespace ringlet::patch {
 
 bool parse_groups(const std::string& spec, unsigned& groups, std::string& error) {
   static const std::pair<const char*, unsigned> names[] = {
-      {"all", All}, {"time", Time}, {"socket", Socket}, {"select", Select}, {"dns", Dns}, {"thread", Thread}, {"none", 0}};
+      {"all", All}, {"time", Time}, {"socket", Socket}, {"select", Select}, {"dns", Dns}, {"thread", Thread}, {"process", Process}, {"none", 0}};
   unsigned g = All;
   bool first = true;
   std::size_t pos = 0;
@@ -29,7 +29,7 @@ bool parse_groups(const std::string& spec, unsigned& groups, std::string& error)
     for (auto [n, b] : names)
       if (item == n) bits = b;
     if (bits == ~0u) {
-      error = "unknown group '" + item + "' (groups: all, none, time, socket, select, dns, thread; '-name' leaves one out)";
+      error = "unknown group '" + item + "' (groups: all, none, time, socket, select, dns, thread, process; '-name' leaves one out)";
       return false;
     }
     if (minus) g &= ~bits;

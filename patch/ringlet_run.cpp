@@ -37,7 +37,7 @@ constexpr const char* kUsage =
     "\n"
     "options:\n"
     "  --patch GROUPS   which calls to patch (RINGLET_PATCH): all (default), none, or a\n"
-    "                   list of time, socket, select, dns; '-name' leaves one out\n"
+    "                   list of time, socket, select, dns, thread, process; '-name' leaves one out\n"
     "                   (e.g. --patch=-dns)\n"
     "  --stats          print at exit how many calls of each kind went through the\n"
     "                   reactor and how many passed through (RINGLET_PATCH_STATS=1)\n"

@@ -57,6 +57,7 @@ enum class Call : unsigned {
   pthread_create, pthread_join, pthread_mutex_lock, pthread_cond_wait, pthread_rwlock,
   pthread_barrier_wait, sem_wait, sched_yield, sendfile,
   flock, fcntl_setlkw, lockf, open_fifo, pshared_wait, ipc,
+  waitpid, wait4, waitid, system, popen, pclose,
   count_
 };
 const char* call_name(Call c) noexcept;

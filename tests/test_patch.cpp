@@ -478,7 +478,9 @@ TEST_CASE("patch: RINGLET_PATCH's syntax", "[patch]") {
   CHECK(patch::parse_groups("all", g, err));
   CHECK(g == patch::All);
   CHECK(patch::parse_groups("-dns,-select", g, err));
-  CHECK(g == (patch::Time | patch::Socket | patch::Thread));
+  CHECK(g == (patch::Time | patch::Socket | patch::Thread | patch::Process));
+  CHECK(patch::parse_groups("all,-process", g, err));
+  CHECK(g == (patch::All & ~patch::Process));
   CHECK(patch::parse_groups("-thread", g, err));
   CHECK(g == (patch::All & ~patch::Thread));
   CHECK(patch::parse_groups("time,socket", g, err));
@@ -554,6 +556,46 @@ double fetch_from_fibers(const std::string& url, int n) {
 }
 
 }  // namespace
+
+TEST_CASE("patch: a fiber killed while system() waits reaps the child first, then ends", "[patch]") {
+  CountingScope counting;
+  in_scheduler([] {
+    int st = -2;
+    auto g = ringlet::spawn([&] {
+      st = ::system("sleep 0.3; exit 5");
+      ringlet::yield();  // the kill, kept pending, is raised here
+      st = -3;
+    });
+    ringlet::sleep(50ms);  // it waits in system()
+    g.kill();
+    CHECK_THROWS_AS(g.get(), ringlet::GreenletExit);
+    REQUIRE(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 5);
+  });
+  // Backed-off sleeps after the kill, not a spin on the pending kill.
+  CHECK(patch::stats("waitpid").waited < 100);
+  CHECK(patch::stats("system").on_fiber == 1);
+}
+
+TEST_CASE("patch: a popen stream made on a fiber is pclosed by a plain thread, and the reverse", "[patch]") {
+  CountingScope counting;
+  FILE* from_fiber = nullptr;
+  FILE* from_plain = ::popen("exit 6", "r");  // glibc's own (no fiber here)
+  REQUIRE(from_plain != nullptr);
+  int st_plain = -2;
+  in_scheduler([&] {
+    from_fiber = ::popen("exit 5", "r");
+    st_plain = ::pclose(from_plain);  // glibc's stream: glibc's pclose
+  });
+  REQUIRE(from_fiber != nullptr);
+  const int st = ::pclose(from_fiber);  // the patch's stream, closed and waited for off a fiber
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 5);
+  REQUIRE(WIFEXITED(st_plain));
+  CHECK(WEXITSTATUS(st_plain) == 6);
+  CHECK(patch::stats("popen").on_fiber == 1);
+  CHECK(patch::stats("popen").passed == 1);
+}
 
 TEST_CASE("patch: libcurl's blocking easy API from 50 fibers finishes in about one delay", "[patch][curl]") {
   curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -27,7 +27,9 @@ enum Group : unsigned {
   // Whether mutexes, condition variables, rwlocks, barriers and semaphores are fiber-aware
   // is fixed when the library loads (RINGLET_PATCH), not by enable()/disable().
   Thread = 1u << 4,
-  All = Time | Socket | Select | Dns | Thread,
+  // waitpid, wait, wait3, wait4, waitid, system, popen, pclose: waits for a child park.
+  Process = 1u << 5,
+  All = Time | Socket | Select | Dns | Thread | Process,
 };
 
 // The groups in force (all by default, or as RINGLET_PATCH says).
