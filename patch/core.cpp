@@ -54,6 +54,7 @@ const char* call_name(Call c) noexcept {
       "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname_r",
       "pthread_create", "pthread_join", "pthread_mutex_lock", "pthread_cond_wait", "pthread_rwlock",
       "pthread_barrier_wait", "sem_wait", "sched_yield", "sendfile",
+      "stdio_file", "stdio_lock",
   };
   static_assert(sizeof names / sizeof names[0] == static_cast<unsigned>(Call::count_));
   return names[static_cast<unsigned>(c)];

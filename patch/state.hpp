@@ -56,6 +56,9 @@ enum class Call : unsigned {
   getaddrinfo, getnameinfo, gethostbyname, gethostbyname_r,
   pthread_create, pthread_join, pthread_mutex_lock, pthread_cond_wait, pthread_rwlock,
   pthread_barrier_wait, sem_wait, sched_yield, sendfile,
+  // stdio (patch/stdio/): FILEs made ours (on_fiber) or left glibc's (passed) by fdopen/fopen;
+  // stdio calls that waited for another thread's FILE lock (waited).
+  stdio_file, stdio_lock,
   count_
 };
 const char* call_name(Call c) noexcept;
