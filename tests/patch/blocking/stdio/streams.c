@@ -1,0 +1,108 @@
+// The rest of stdio on FILEs over pipes, as natively: fileno, ftell/fseek (ESPIPE),
+// setvbuf (unbuffered, line-buffered), ungetc, getc/putc macros (the _unlocked forms),
+// fscanf, freopen onto a regular file and back, fflush(NULL). On a fiber thread too.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char* en(int e) {
+  const char* n = strerrorname_np(e);
+  return e == 0 ? "0" : n ? n : "?";
+}
+
+// What is readable on fd right now (non-blocking), as a string.
+static const char* pending(int fd) {
+  static char buf[256];
+  int fl = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  fcntl(fd, F_SETFL, fl);
+  buf[n > 0 ? n : 0] = 0;
+  for (char* p = buf; *p; ++p)
+    if (*p == '\n') *p = '|';
+  return buf;
+}
+
+static void* run(void* arg) {
+  const char* who = arg;
+  int p[2];
+  if (pipe(p)) return NULL;
+  FILE* w = fdopen(p[1], "w");
+  FILE* r = fdopen(p[0], "r");
+  printf("[%s] fileno: %d %d\n", who, fileno(w) == p[1], fileno(r) == p[0]);
+  errno = 0;
+  long t = ftell(r);
+  printf("[%s] ftell(pipe): %ld errno %s\n", who, t, en(errno));
+  errno = 0;
+  int s = fseek(w, 0, SEEK_SET);
+  printf("[%s] fseek(pipe): %d errno %s\n", who, s, en(errno));
+
+  // Fully buffered by default: nothing reaches the pipe before fflush.
+  fputs("buffered\n", w);
+  printf("[%s] before fflush: '%s'\n", who, pending(p[0]));
+  fflush(w);
+  printf("[%s] after fflush: '%s'\n", who, pending(p[0]));
+  // fflush(NULL) flushes it too.
+  fputs("flushed by fflush(NULL)\n", w);
+  fflush(NULL);
+  printf("[%s] after fflush(NULL): '%s'\n", who, pending(p[0]));
+  // Line-buffered, then unbuffered.
+  setvbuf(w, NULL, _IOLBF, 0);
+  fputs("line one\nhalf ", w);
+  printf("[%s] line-buffered: '%s'\n", who, pending(p[0]));
+  fflush(w);
+  (void)pending(p[0]);
+  setvbuf(w, NULL, _IONBF, 0);
+  putc('x', w);
+  fputc('y', w);
+  putc_unlocked('z', w);
+  printf("[%s] unbuffered: '%s'\n", who, pending(p[0]));
+
+  // Reading: ungetc, getc macros, fscanf.
+  fprintf(w, "42 seventeen\nabc\n");
+  int n = 0;
+  char word[32] = "";
+  int got = fscanf(r, "%d %31s", &n, word);
+  printf("[%s] fscanf: %d -> %d '%s'\n", who, got, n, word);
+  int c = getc(r);  // the newline
+  c = getc_unlocked(r);
+  ungetc('Q', r);
+  char line[32];
+  fgets(line, sizeof line, r);
+  printf("[%s] getc %c, ungetc then fgets: %s", who, c, line);
+
+  // freopen onto a regular file, then freopen(NULL) to change the mode.
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/ringlet-stdio-streams-%d-%s", (int)getpid(), who);
+  FILE* f = freopen(path, "w", w);
+  printf("[%s] freopen(file, \"w\"): %s, fileno kept %d\n", who, f == w ? "same FILE" : "other", fileno(w) == p[1]);
+  fprintf(w, "into the file\n");
+  fflush(w);
+  f = freopen(NULL, "r", w);
+  printf("[%s] freopen(NULL, \"r\"): %s\n", who, f == w ? "same FILE" : "NULL");
+  if (f && fgets(line, sizeof line, w)) printf("[%s] read back: %s", who, line);
+  errno = 0;
+  t = ftell(w);
+  printf("[%s] ftell(file): %ld errno %s\n", who, t, en(errno));
+  rewind(w);
+  printf("[%s] after rewind: ftell %ld, getc %c\n", who, ftell(w), getc(w));
+  unlink(path);
+  fclose(w);
+  fclose(r);
+  return NULL;
+}
+
+int main(void) {
+  alarm(60);
+  run("main");
+  fflush(stdout);
+  pthread_t t;
+  pthread_create(&t, NULL, run, "thread");
+  pthread_join(t, NULL);
+  return 0;
+}
