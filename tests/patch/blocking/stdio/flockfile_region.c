@@ -2,7 +2,9 @@
 // 4 threads printf in a loop: natively every line is whole and each region's two lines are
 // adjacent (the printfs wait for the region). stdout is a pipe or a regular file: the
 // program runs itself with stdout redirected and checks what the child wrote.
-//   flockfile_region pipe | file
+//   flockfile_region pipe | file | slow-pipe
+// slow-pipe: the reader starts 300 ms late and each worker prints at least 2000 lines, so
+// the pipe fills and writes wait inside the FILE while other threads want it.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -13,10 +15,11 @@
 
 enum { kWorkers = 4, kRegions = 5 };
 static volatile int g_done;
+static int g_min_lines = 50;
 
 static void* worker(void* arg) {
   int w = (int)(long)arg;
-  for (int i = 0; !g_done || i < 50; ++i) {
+  for (int i = 0; !g_done || i < g_min_lines; ++i) {
     printf("worker %d line %d\n", w, i);
     if (i % 8 == 0) usleep(1000);  // let the others (and the region) run
   }
@@ -73,8 +76,12 @@ static int check(const char* what, FILE* in) {
 int main(int argc, char** argv) {
   alarm(60);
   if (argc < 2) return 2;
-  if (strcmp(argv[1], "child") == 0) return child();
-  const int use_pipe = strcmp(argv[1], "pipe") == 0;
+  if (strcmp(argv[1], "child") == 0) {
+    if (argc > 2) g_min_lines = atoi(argv[2]);
+    return child();
+  }
+  const int slow = strcmp(argv[1], "slow-pipe") == 0;
+  const int use_pipe = slow || strcmp(argv[1], "pipe") == 0;
   int p[2] = {-1, -1};
   char path[64];
   int fd;
@@ -91,12 +98,13 @@ int main(int argc, char** argv) {
   if (pid == 0) {
     dup2(fd, 1);
     if (use_pipe) close(p[0]);
-    execl("/proc/self/exe", argv[0], "child", (char*)NULL);
+    execl("/proc/self/exe", argv[0], "child", slow ? "2000" : "50", (char*)NULL);
     _exit(127);
   }
   FILE* in;
   if (use_pipe) {
     close(p[1]);
+    if (slow) usleep(300 * 1000);
     in = fdopen(p[0], "r");
   } else {
     int st;
