@@ -33,13 +33,16 @@ int _IO_putc(int, FILE*);
 
 using namespace ringlet::patch::detail;
 
-// A hook whose FILE is `fpexpr`: glibc's call, under the FILE's lock of ours if need be.
-#define STDIO_HOOK(ret, name, params, fpexpr, args)           \
-  RINGLET_HOOK ret name params {                              \
-    FILE* fp_ = fpexpr;                                       \
-    if (RINGLET_LIKELY(stdio_plain(fp_))) return RINGLET_REAL(name) args; \
-    StdioGuard g_(fp_);                                       \
-    return RINGLET_REAL(name) args;                           \
+// A hook whose FILE is `fpexpr`: glibc's call, under the FILE's lock of ours if need be
+// (out of line: the common path is two loads, a test and a tail call).
+#define STDIO_HOOK(ret, name, params, fpexpr, args)                        \
+  static RINGLET_SLOW ret ringlet_locked_##name params {                   \
+    StdioGuard g_(fpexpr);                                                 \
+    return RINGLET_REAL(name) args;                                        \
+  }                                                                        \
+  RINGLET_HOOK ret name params {                                           \
+    if (RINGLET_LIKELY(stdio_plain(fpexpr))) return RINGLET_REAL(name) args; \
+    return ringlet_locked_##name args;                                     \
   }
 
 // A variadic hook forwarding to glibc's v-form `vname`.
