@@ -5,7 +5,10 @@
 //   blocked_read fread-fifo    fread on a FIFO opened with fopen; another thread writes after 1 s
 //   blocked_read getline-stdin getline(stdin) where stdin is a pipe: the program runs itself
 //                              with a pipe on stdin and writes the line after 1 s
+//   blocked_read fgets-tty     fgets on a pseudo-terminal opened with fopen (line-buffered, as
+//                              a terminal is); another thread types the line after 1 s
 #define _GNU_SOURCE
+#include <stdlib.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -97,6 +100,31 @@ int main(int argc, char** argv) {
     int r = read_while_ticking(mode, fp, 1, 0);
     pthread_join(w, NULL);
     fclose(fp);
+    return r;
+  }
+  if (strcmp(mode, "fgets-tty") == 0) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) || unlockpt(m)) {
+      perror("posix_openpt");
+      return 2;
+    }
+    g_wfd = m;
+    FILE* fp = fopen(ptsname(m), "r+");
+    if (!fp) {
+      perror("fopen");
+      return 2;
+    }
+    // A terminal's FILE is line-buffered: a line written reaches the other side at once.
+    fputs("to the terminal\n", fp);
+    char echo[64];
+    ssize_t n = read(m, echo, sizeof echo);
+    printf("%s: line-buffered: %s\n", mode, n > 0 ? "yes" : "NO");
+    pthread_t w;
+    pthread_create(&w, NULL, late_writer, NULL);
+    int r = read_while_ticking(mode, fp, 0, 0);
+    pthread_join(w, NULL);
+    fclose(fp);
+    close(m);
     return r;
   }
   if (strcmp(mode, "getline-stdin") == 0) {
