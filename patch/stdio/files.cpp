@@ -368,6 +368,13 @@ FILE* reopen_ours(const char* path, const char* mode, FILE* fp, Cookie* c) {
   constexpr int kLinked = 0x80, kIsFilebuf = 0x2000, kUserLock = 0x8000;
   int rw = m.kind == 'r' ? kNoWrites : m.kind == 'w' ? kNoReads : kNoReads | kAppending;
   if (m.plus) rw &= kAppending;
+  constexpr int kUserBuf = 1;
+  // What glibc's close would free: a buffer it allocated, the ungetc backup area.
+  if (fp->_IO_buf_base && !(fp->_flags & kUserBuf)) std::free(fp->_IO_buf_base);
+  constexpr int kInBackup = 0x100;  // then the read pointers are the backup area's
+  if (char* backup = (fp->_flags & kInBackup) ? fp->_IO_read_base : fp->_IO_save_base)
+    std::free(backup);
+  fp->_IO_save_base = fp->_IO_backup_base = fp->_IO_save_end = nullptr;
   fp->_flags = (fp->_flags & (kMagicMask | kLinked | kUserLock)) | kIsFilebuf | rw;
   fp->_IO_buf_base = fp->_IO_buf_end = nullptr;
   fp->_IO_read_base = fp->_IO_read_ptr = fp->_IO_read_end = nullptr;
@@ -375,6 +382,7 @@ FILE* reopen_ours(const char* path, const char* mode, FILE* fp, Cookie* c) {
   fp->_old_offset = -1;
   fp->_offset = -1;
   fp->_fileno = c->fd;
+  if (m.kind == 'a') ::lseek64(c->fd, 0, SEEK_END);  // as glibc's fopen "a": ftell says the end
   struct stat st;
   if (fstat(c->fd, &st) == 0) set_buffering(fp, c, st, false);
   return fp;

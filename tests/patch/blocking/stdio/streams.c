@@ -91,6 +91,12 @@ static void* run(void* arg) {
   printf("[%s] ftell(file): %ld errno %s\n", who, t, en(errno));
   rewind(w);
   printf("[%s] after rewind: ftell %ld, getc %c\n", who, ftell(w), getc(w));
+  ungetc('U', w);  // a pushed-back char does not survive freopen
+  f = freopen(NULL, "a", w);
+  printf("[%s] freopen(NULL, \"a\"): %s, ftell %ld\n", who, f == w ? "same FILE" : "NULL", ftell(w));
+  fputs("appended\n", w);
+  f = freopen(NULL, "r", w);
+  if (f && fgets(line, sizeof line, w) && fgets(line, sizeof line, w)) printf("[%s] then: %s", who, line);
   unlink(path);
   fclose(w);
   fclose(r);
