@@ -176,3 +176,14 @@ STDIO_HOOK(int, feof, (FILE* fp), fp, (fp))
 STDIO_HOOK(int, ferror, (FILE* fp), fp, (fp))
 STDIO_HOOK(void, clearerr, (FILE* fp), fp, (fp))
 STDIO_HOOK(void, __fpurge, (FILE* fp), fp, (fp))
+
+// On our FILEs glibc's own locking stays off (_IO_USER_LOCK) whatever the program asks: it
+// is shown the state it set, and our lock is taken either way (it costs a caller that does
+// its own locking an uncontended lock per call, no more).
+RINGLET_HOOK int __fsetlocking(FILE* fp, int type) {
+  if (RINGLET_LIKELY(!stdio_ours(fp))) return RINGLET_REAL(__fsetlocking)(fp, type);
+  Cookie* c = cookie_of(fp);
+  const int old = c->locking;
+  if (type == FSETLOCKING_INTERNAL || type == FSETLOCKING_BYCALLER) c->locking = type;
+  return old;
+}

@@ -126,7 +126,7 @@ FILE* make(int fd, const char* mode, const struct stat& st, bool unbuffered) noe
   c->fp = fp;
   fp->_fileno = fd;  // fileno(), and freopen(NULL, ...), as on glibc's own FILE
   set_buffering(fp, c, st, unbuffered);
-  __fsetlocking(fp, FSETLOCKING_BYCALLER);  // glibc never takes its futex lock on it
+  RINGLET_REAL(__fsetlocking)(fp, FSETLOCKING_BYCALLER);  // glibc never takes its futex lock on it
   fp->_flags2 |= kStdioOurs;
   count_on_fiber(Call::stdio_file);
   link(c);

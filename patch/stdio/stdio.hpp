@@ -60,6 +60,7 @@ struct Cookie {
   char* buf = nullptr;  // the buffer we gave it (st_blksize, as glibc sizes one)
   FILE* fp = nullptr;
   StdioLock lock;
+  int locking = 1;        // what __fsetlocking shows the program (FSETLOCKING_INTERNAL)
   unsigned pins = 0;      // fflush(NULL) is flushing it (registry lock)
   Cookie* next = nullptr;  // the registry of live cookies
   Cookie* prev = nullptr;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +36,10 @@ static void* run(void* arg) {
   FILE* w = fdopen(p[1], "w");
   FILE* r = fdopen(p[0], "r");
   printf("[%s] fileno: %d %d\n", who, fileno(w) == p[1], fileno(r) == p[0]);
+  int l0 = __fsetlocking(w, FSETLOCKING_QUERY);
+  int l1 = __fsetlocking(w, FSETLOCKING_BYCALLER);
+  int l2 = __fsetlocking(w, FSETLOCKING_INTERNAL);
+  printf("[%s] __fsetlocking: %d %d %d %d\n", who, l0, l1, l2, __fsetlocking(w, FSETLOCKING_QUERY));
   errno = 0;
   long t = ftell(r);
   printf("[%s] ftell(pipe): %ld errno %s\n", who, t, en(errno));
