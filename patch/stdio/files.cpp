@@ -170,8 +170,16 @@ bool probe_layout() noexcept {
 void take_std_stream(int fd, FILE*& var, const char* mode, bool unbuffered) noexcept {
   struct stat st;
   if (fstat(fd, &st) != 0 || !can_block(st, fd)) return;
+  // A constructor before ours read ahead from stdin: what it buffered stays with glibc's.
+  if (fd == 0 && var->_IO_read_ptr < var->_IO_read_end) return;
   if (fd != 0) fflush(var);  // anything a constructor printed so far goes first
-  if (FILE* fp = make(fd, mode, st, unbuffered)) var = fp;
+  // A constructor before ours may have set the stream's buffering: kept.
+  constexpr int kUnbuffered = 2, kLineBuf = 0x200;
+  const int was = var->_flags;
+  FILE* fp = make(fd, mode, st, unbuffered || (was & kUnbuffered));
+  if (!fp) return;
+  if ((was & (kLineBuf | kUnbuffered)) == kLineBuf) setvbuf(fp, nullptr, _IOLBF, 0);
+  var = fp;
 }
 
 // After the patch's own constructor (101): the groups are known.
