@@ -4,7 +4,9 @@
 #     (both ends in one process): CPU time per echoed line and wall time, median of the runs;
 #  2. fputs of a 32-byte line to a regular file: median ns per call (each run: the median of
 #     9 batches of 2 000 000), native against ringlet-run (main on a fiber, every fputs
-#     through the hook) and plain LD_PRELOAD off a fiber (RINGLET_PATCH_MAIN=0).
+#     through the hook) and plain LD_PRELOAD off a fiber (RINGLET_PATCH_MAIN=0);
+#  3. fopen + fclose of a regular file: ns per pair, native, ringlet-run, and ringlet-run with
+#     RINGLET_STDIO=native (the fopen hook's stat of the path is the difference).
 #   bench/patch/stdio.sh [--runs N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 cc -O2 -pthread -o "$tmp/stdio_echo" bench/patch/stdio_echo.c
 # -fno-builtin-fputs: gcc would make fputs of a literal an fwrite
 cc -O2 -fno-builtin-fputs -o "$tmp/stdio_fputs" bench/patch/stdio_fputs.c
+cc -O2 -o "$tmp/stdio_fopen" bench/patch/stdio_fopen.c
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(nproc) cores, $runs alternating runs"
@@ -44,3 +47,16 @@ echo "ringlet-run (on fiber): ${p[*]}"
 echo "LD_PRELOAD, off fiber:  ${l[*]}"
 printf 'median native %s  ringlet-run %s  preload-off-fiber %s\n' "$(printf '%s\n' "${n[@]}" | median)" \
   "$(printf '%s\n' "${p[@]}" | median)" "$(printf '%s\n' "${l[@]}" | median)"
+
+echo "## fopen + fclose of a regular file: ns per pair (median)"
+n=(); p=(); o=()
+for ((i = 0; i < runs; i++)); do
+  n+=("$("$tmp/stdio_fopen")")
+  p+=("$(RINGLET_MAX_BLOCKING_MS=0 "$b/patch/ringlet-run" -- "$tmp/stdio_fopen")")
+  o+=("$(RINGLET_STDIO=native RINGLET_MAX_BLOCKING_MS=0 "$b/patch/ringlet-run" -- "$tmp/stdio_fopen")")
+done
+echo "native:                       ${n[*]}"
+echo "ringlet-run:                  ${p[*]}"
+echo "ringlet-run, RINGLET_STDIO=native: ${o[*]}"
+printf 'median native %s  ringlet-run %s  stdio native %s\n' "$(printf '%s\n' "${n[@]}" | median)" \
+  "$(printf '%s\n' "${p[@]}" | median)" "$(printf '%s\n' "${o[@]}" | median)"
