@@ -419,8 +419,10 @@ RINGLET_HOOK FILE* freopen64(const char* path, const char* mode, FILE* fp) {
 RINGLET_HOOK int fclose(FILE* fp) {
   if (RINGLET_LIKELY(stdio_plain(fp))) return RINGLET_REAL(fclose)(fp);
   if (!stdio_ours(fp)) {
-    StdioGuard g(fp);
-    return RINGLET_REAL(fclose)(fp);
+    const bool held = stdio_enter(fp);
+    const int r = RINGLET_REAL(fclose)(fp);
+    if (held) stdio_leave_foreign(fp);  // fp is gone: it only names the lock
+    return r;
   }
   Cookie* c = cookie_of(fp);
   take_lock(c->lock, false);

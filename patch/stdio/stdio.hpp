@@ -78,6 +78,8 @@ void give_lock(StdioLock& l) noexcept;
 // with stdio_leave. Keeps errno.
 bool stdio_enter(FILE* fp) noexcept;
 void stdio_leave(FILE* fp) noexcept;
+// stdio_leave for a FILE not ours that may be gone (fclose): fp only names the lock.
+void stdio_leave_foreign(FILE* fp) noexcept;
 
 // fclose took the FILE's lock and ran glibc's fclose: give the lock back and let the cookie
 // go (freed once nobody flushes or waits on it).

@@ -150,6 +150,12 @@ void stdio_leave(FILE* fp) noexcept {
   errno = e;
 }
 
+void stdio_leave_foreign(FILE* fp) noexcept {
+  const int e = errno;
+  give_listed(fp);
+  errno = e;
+}
+
 void forget_file_locks_after_fork() noexcept {
   // The threads that held them are gone; their waiters too. (Left allocated: a child that
   // forked from a threaded parent should exec or _exit.)
