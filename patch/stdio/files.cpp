@@ -34,20 +34,27 @@ void** cookie_slot(FILE* fp) noexcept {
   return reinterpret_cast<void**>(reinterpret_cast<char*>(fp) + sizeof(FILE) + sizeof(void*));
 }
 
+// errno is kept on success, as glibc's internal read and write keep it (the patched calls
+// may leave the EAGAIN of their first, non-blocking attempt behind a call that then waited).
 ssize_t c_read(void* p, char* buf, size_t n) {
-  return ::read(static_cast<Cookie*>(p)->fd, buf, n);
+  const int e = errno;
+  const ssize_t r = ::read(static_cast<Cookie*>(p)->fd, buf, n);
+  if (r >= 0) errno = e;
+  return r;
 }
 
 // As glibc's own file write: everything, or what was written before an error (0 if none:
 // the error is in errno and the FILE's error flag).
 ssize_t c_write(void* p, const char* buf, size_t n) {
   const int fd = static_cast<Cookie*>(p)->fd;
+  const int e = errno;
   size_t done = 0;
   while (done < n) {
     const ssize_t r = ::write(fd, buf + done, n - done);
-    if (r < 0) break;
+    if (r < 0) return static_cast<ssize_t>(done);
     done += static_cast<size_t>(r);
   }
+  errno = e;
   return static_cast<ssize_t>(done);
 }
 

@@ -9,6 +9,7 @@
 //                              a terminal is); another thread types the line after 1 s
 #define _GNU_SOURCE
 #include <stdlib.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ static int read_while_ticking(const char* what, FILE* fp, int use_fread, int use
   pthread_create(&t, NULL, ticker, NULL);
   char buf[64] = {0};
   int ok;
+  errno = 0;
   if (use_fread) {
     ok = fread(buf, 1, 17, fp) == 17;
   } else if (use_getline) {
@@ -60,8 +62,10 @@ static int read_while_ticking(const char* what, FILE* fp, int use_fread, int use
     ok = fgets(buf, sizeof buf, fp) != NULL;
   }
   const double read_done = now();
+  const int err = errno;
   pthread_join(t, NULL);
-  printf("%s: read %s: %s", what, ok ? "ok" : "FAILED", ok ? buf : "\n");
+  printf("%s: read %s (errno %s): %s", what, ok ? "ok" : "FAILED", err == 0 ? "kept" : strerror(err),
+         ok ? buf : "\n");
   const int before = g_ticks_done < read_done;
   printf("%s: the ticks ended before the read returned: %s\n", what, before ? "yes" : "NO");
   return ok && before ? 0 : 1;

@@ -121,6 +121,39 @@ static void* run(void* name) {
   return NULL;
 }
 
+static void on_usr1(int sig) { (void)sig; }
+
+// fgets parked on an empty pipe when a signal whose handler lacks SA_RESTART comes: NULL,
+// the error flag, EINTR; with SA_RESTART the read goes on and the line comes.
+static int g_wfd;
+static void* reader(void* arg) {
+  char b[32];
+  errno = 0;
+  char* r = fgets(b, sizeof b, (FILE*)arg);
+  printf("signal: fgets %s, ferror %d errno %s\n", r ? b : "NULL", ferror((FILE*)arg), en(errno));
+  return NULL;
+}
+static void signal_case(int flags) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sa.sa_flags = flags;
+  sigaction(SIGUSR1, &sa, NULL);
+  int p[2];
+  if (pipe(p)) return;
+  g_wfd = p[1];
+  FILE* f = fdopen(p[0], "r");
+  pthread_t t;
+  pthread_create(&t, NULL, reader, f);
+  usleep(200 * 1000);
+  pthread_kill(t, SIGUSR1);
+  usleep(200 * 1000);
+  if (write(p[1], "a late line\n", 12) != 12) perror("write");
+  pthread_join(t, NULL);
+  fclose(f);
+  close(p[1]);
+}
+
 int main(void) {
   alarm(60);
   signal(SIGPIPE, SIG_IGN);
@@ -129,5 +162,8 @@ int main(void) {
   pthread_t t;
   pthread_create(&t, NULL, run, "thread");
   pthread_join(t, NULL);
+  fflush(stdout);
+  signal_case(0);
+  signal_case(SA_RESTART);
   return 0;
 }
