@@ -25,27 +25,32 @@
 
 namespace ringlet::patch::detail {
 
-const void* stdio_me() noexcept {
-  if (const void* f = ringlet::detail::current_fiber()) return f;
-  return reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer()) | 1u);
-}
+const void* stdio_me() noexcept { return ringlet::detail::self_identity(); }
 
+// Handed over in FIFO order: the thread that gives the lock back with others waiting gives
+// it to the first of them (who wakes owning it), so a thread that parks inside the FILE and
+// takes it again at once cannot keep the others out for good.
 bool take_lock(StdioLock& l, bool try_only, bool* waited) noexcept {
   const void* me = stdio_me();
   l.mu.lock();
-  while (l.depth && l.owner != me) {
-    if (try_only) {
-      l.mu.unlock();
-      return false;
-    }
-    Waiter w;
-    w.arm();
-    l.waiters.push(&w);
-    wait_on(l.mu, l.waiters, w, Deadline::never(), "stdio FILE lock (patched)");
-    if (waited) *waited = true;
+  if (l.depth == 0) {
+    l.owner = me;
+    l.depth = 1;
+  } else if (l.owner == me) {
+    ++l.depth;
+  } else if (try_only) {
+    l.mu.unlock();
+    return false;
+  } else {
+    do {
+      Waiter w;
+      w.arm();
+      w.slot = const_cast<void*>(me);
+      l.waiters.push(&w);
+      wait_on(l.mu, l.waiters, w, Deadline::never(), "stdio FILE lock (patched)");
+      if (waited) *waited = true;
+    } while (l.owner != me);  // (granted: give_lock made it ours, depth 1)
   }
-  l.owner = me;
-  ++l.depth;
   l.mu.unlock();
   return true;
 }
@@ -54,8 +59,12 @@ void give_lock(StdioLock& l) noexcept {
   const void* me = stdio_me();
   l.mu.lock();
   if (l.depth && l.owner == me && --l.depth == 0) {
-    l.owner = nullptr;
-    l.waiters.grant_one();
+    if (Waiter* w = l.waiters.grant_one()) {
+      l.owner = w->slot;
+      l.depth = 1;
+    } else {
+      l.owner = nullptr;
+    }
   }
   l.mu.unlock();
 }
