@@ -45,16 +45,26 @@ ssize_t c_read(void* p, char* buf, size_t n) {
 
 // As glibc's own file write: everything, or what was written before an error (0 if none:
 // the error is in errno and the FILE's error flag).
+//
+// While it writes (and may park), the FILE shows no pending data: glibc's flush of every FILE
+// (fflush(NULL), exit) takes no lock on ours and would write the same buffer again, parked
+// under its list lock. glibc resets the pointers itself once the write returns.
 ssize_t c_write(void* p, const char* buf, size_t n) {
-  const int fd = static_cast<Cookie*>(p)->fd;
+  auto* c = static_cast<Cookie*>(p);
+  const int fd = c->fd;
   const int e = errno;
+  FILE* fp = c->fp;
+  char* pending = fp ? fp->_IO_write_ptr : nullptr;
+  if (fp) fp->_IO_write_ptr = fp->_IO_write_base < pending ? fp->_IO_write_base : pending;
   size_t done = 0;
+  ssize_t r = 0;
   while (done < n) {
-    const ssize_t r = ::write(fd, buf + done, n - done);
-    if (r < 0) return static_cast<ssize_t>(done);
+    r = ::write(fd, buf + done, n - done);
+    if (r < 0) break;
     done += static_cast<size_t>(r);
   }
-  errno = e;
+  if (fp) fp->_IO_write_ptr = pending;
+  if (r >= 0) errno = e;
   return static_cast<ssize_t>(done);
 }
 
@@ -174,6 +184,12 @@ bool probe_layout() noexcept {
   return ok;
 }
 
+void flush_at_exit() {
+  // Before glibc's exit flush (which holds its list lock, see stdio_flush_ours).
+  int r = 0;
+  stdio_flush_ours(r);
+}
+
 void take_std_stream(int fd, FILE*& var, const char* mode, bool unbuffered) noexcept {
   struct stat st;
   if (fstat(fd, &st) != 0 || !can_block(st, fd)) return;
@@ -206,6 +222,7 @@ __attribute__((constructor(102))) void init_stdio() {
     return;
   }
   g_stdio.ours_mask.store(kStdioOurs, std::memory_order_relaxed);
+  std::atexit(flush_at_exit);
   take_std_stream(0, stdin, "r", false);
   take_std_stream(1, stdout, "w", false);
   take_std_stream(2, stderr, "w", true);
@@ -223,16 +240,26 @@ void stdio_after_close(Cookie* c) noexcept {
   g_reg_mu.unlock();
 }
 
-void stdio_flush_ours(int& result) noexcept {
-  // One cookie at a time, pinned (kept linked) while its lock is awaited; new ones are
-  // linked at the head, so walking on from a pinned one never loops.
+namespace {
+// One pass over our FILEs, each flushed under its lock. One cookie at a time, pinned (kept
+// linked) while its lock is awaited; new ones are linked at the head, so walking on from a
+// pinned one never loops. True if the pass found nothing to do: no lock to wait for, no
+// data to write, so no other thread ran during it.
+bool flush_pass(int& result) noexcept {
+  bool clean = true;
   g_reg_mu.lock();
   Cookie* c = g_reg;
   if (c) ++c->pins;
   g_reg_mu.unlock();
   while (c) {
-    take_lock(c->lock, false);
-    if (!c->closed && c->fp && RINGLET_REAL(fflush)(c->fp) == EOF) result = EOF;
+    bool waited = false;
+    take_lock(c->lock, false, &waited);
+    if (waited) clean = false;
+    FILE* fp = c->closed ? nullptr : c->fp;
+    if (fp && fp->_IO_write_ptr > fp->_IO_write_base) {
+      clean = false;
+      if (RINGLET_REAL(fflush)(fp) == EOF) result = EOF;
+    }
     give_lock(c->lock);
     g_reg_mu.lock();
     Cookie* next = c->next;
@@ -241,6 +268,19 @@ void stdio_flush_ours(int& result) noexcept {
     free_if_done(c);
     g_reg_mu.unlock();
     c = next;
+  }
+  return clean;
+}
+}  // namespace
+
+void stdio_flush_ours(int& result) noexcept {
+  // glibc's own flush of every FILE (fflush(NULL)'s pass, exit's) holds its list lock, a
+  // futex owned by THREAD_SELF: if it found one of ours with data to write and parked in the
+  // write, another fiber's fopen or fclose would wait for that lock in the kernel, and the
+  // parked one could never run again. So ours are flushed here, under their own locks, until
+  // a pass finds nothing to do and so let no other thread run: glibc's pass, right after,
+  // finds them empty (a write parked inside one hides its data, c_write).
+  for (int i = 0; i < 100 && !flush_pass(result); ++i) {
   }
 }
 
