@@ -9,6 +9,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char* en(int e) {
@@ -105,6 +106,23 @@ static void* run(void* arg) {
   unlink(path);
   fclose(w);
   fclose(r);
+
+  // fopen of a FIFO: "+" (O_RDWR, no wait for a peer), "e" (close-on-exec), "x" (EEXIST).
+  snprintf(path, sizeof path, "/tmp/ringlet-stdio-streams-fifo-%d-%s", (int)getpid(), who);
+  mkfifo(path, 0600);
+  FILE* ff = fopen(path, "r+e");
+  printf("[%s] fopen(fifo, \"r+e\"): %s, close-on-exec %d\n", who, ff ? "a FILE" : "NULL",
+         ff ? (fcntl(fileno(ff), F_GETFD) & FD_CLOEXEC) != 0 : -1);
+  if (ff) {
+    fputs("through the fifo\n", ff);
+    fflush(ff);
+    printf("[%s] fifo round trip: %s", who, fgets(line, sizeof line, ff) ? line : "NULL\n");
+    fclose(ff);
+  }
+  errno = 0;
+  ff = fopen(path, "wx");
+  printf("[%s] fopen(fifo, \"wx\"): %s errno %s\n", who, ff ? "a FILE" : "NULL", en(errno));
+  unlink(path);
   return NULL;
 }
 
