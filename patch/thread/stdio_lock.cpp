@@ -166,11 +166,27 @@ void stdio_leave_foreign(FILE* fp) noexcept {
 }
 
 void forget_file_locks_after_fork() noexcept {
-  // The threads that held them are gone; their waiters too. (Left allocated: a child that
-  // forked from a threaded parent should exec or _exit.)
-  g_files = nullptr;
+  // The threads that held them are gone; their waiters too. The caller's own regions stay
+  // (its funlockfile ends them). (The others are left allocated: a child that forked from a
+  // threaded parent should exec or _exit.)
+  const void* me = stdio_me();
+  FileLock* kept = nullptr;
+  int regions = 0;
+  for (FileLock* l = g_files; l;) {
+    FileLock* next = l->next;
+    if (l->lock.depth && l->lock.owner == me) {
+      new (&l->lock.mu) SpinLock;
+      new (&l->lock.waiters) ringlet::detail::WaitList;
+      l->users = l->lock.depth;
+      regions += static_cast<int>(l->lock.depth);
+      l->next = kept;
+      kept = l;
+    }
+    l = next;
+  }
+  g_files = kept;
   new (&g_files_mu) SpinLock;
-  g_stdio.regions.store(0, std::memory_order_relaxed);
+  g_stdio.regions.store(regions, std::memory_order_relaxed);
   stdio_forget_after_fork();
 }
 
