@@ -126,8 +126,10 @@ static void on_usr1(int sig) { (void)sig; }
 // fgets parked on an empty pipe when a signal whose handler lacks SA_RESTART comes: NULL,
 // the error flag, EINTR; with SA_RESTART the read goes on and the line comes.
 static int g_wfd;
+static volatile int g_reading;
 static void* reader(void* arg) {
   char b[32];
+  g_reading = 1;
   errno = 0;
   char* r = fgets(b, sizeof b, (FILE*)arg);
   printf("signal: fgets %s, ferror %d errno %s\n", r ? b : "NULL", ferror((FILE*)arg), en(errno));
@@ -144,8 +146,10 @@ static void signal_case(int flags) {
   g_wfd = p[1];
   FILE* f = fdopen(p[0], "r");
   pthread_t t;
+  g_reading = 0;
   pthread_create(&t, NULL, reader, f);
-  usleep(200 * 1000);
+  while (!g_reading) usleep(1000);
+  usleep(200 * 1000);  // it is in fgets by now
   pthread_kill(t, SIGUSR1);
   usleep(200 * 1000);
   if (write(p[1], "a late line\n", 12) != 12) perror("write");
