@@ -56,6 +56,7 @@ const char* call_name(Call c) noexcept {
       "pthread_barrier_wait", "sem_wait", "sched_yield", "sendfile",
       "flock", "fcntl_setlkw", "lockf", "open_fifo", "pshared_wait", "ipc",
       "waitpid", "wait4", "waitid", "system", "popen", "pclose",
+      "stdio_file", "stdio_lock",
   };
   static_assert(sizeof names / sizeof names[0] == static_cast<unsigned>(Call::count_));
   return names[static_cast<unsigned>(c)];

@@ -58,6 +58,9 @@ enum class Call : unsigned {
   pthread_barrier_wait, sem_wait, sched_yield, sendfile,
   flock, fcntl_setlkw, lockf, open_fifo, pshared_wait, ipc,
   waitpid, wait4, waitid, system, popen, pclose,
+  // stdio (patch/stdio/): FILEs made ours (on_fiber) or left glibc's (passed) by fdopen/fopen;
+  // stdio calls that waited for another thread's FILE lock (waited).
+  stdio_file, stdio_lock,
   count_
 };
 const char* call_name(Call c) noexcept;
