@@ -7,6 +7,8 @@
 //                              with a pipe on stdin and writes the line after 1 s
 //   blocked_read fgets-tty     fgets on a pseudo-terminal opened with fopen (line-buffered, as
 //                              a terminal is); another thread types the line after 1 s
+//   blocked_read fgets-popen   fgets on a popen'ed command that prints its line after 1 s,
+//                              then pclose's status
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <errno.h>
@@ -129,6 +131,17 @@ int main(int argc, char** argv) {
     pthread_join(w, NULL);
     fclose(fp);
     close(m);
+    return r;
+  }
+  if (strcmp(mode, "fgets-popen") == 0) {
+    FILE* fp = popen("sleep 1; echo 'hello, late line'; exit 3", "r");
+    if (!fp) {
+      perror("popen");
+      return 2;
+    }
+    int r = read_while_ticking(mode, fp, 0, 0);
+    const int st = pclose(fp);
+    printf("%s: pclose: %s %d\n", mode, WIFEXITED(st) ? "exit" : "not exited", WEXITSTATUS(st));
     return r;
   }
   if (strcmp(mode, "getline-stdin") == 0) {
