@@ -64,10 +64,14 @@ inline bool restarts(Woke why, Deadline d, const SignalCounts& at) noexcept {
 int wait_ready(int fd, short events, Deadline d, const SignalCounts& at, Call c, const char* what,
                int at_deadline = EAGAIN) noexcept {
   for (;;) {
+    const int saved = errno;
     const IoOutcome o = perform_patched(ringlet::detail::poll_request(fd, events, what), d);
     count_waited(c);
     if (o.why == Woke::Notified) {
-      if (o.res >= 0) return 0;
+      if (o.res >= 0) {
+        errno = saved;  // as a call that did not fail leaves it
+        return 0;
+      }
       errno = static_cast<int>(-o.res);
       return -1;
     }
@@ -81,7 +85,7 @@ int wait_ready(int fd, short events, Deadline d, const SignalCounts& at, Call c,
 // is done, the descriptor's timeout passes (EAGAIN, as SO_RCVTIMEO says), a signal handler
 // runs (EINTR, or a restart if the handler has SA_RESTART and the call has no timeout), or
 // the fiber is killed (EINTR; the kill is raised later in C++).
-long one_op(FdState* st, const IoRequest& req, Deadline d, Call c) noexcept {
+long one_op_attempts(FdState* st, const IoRequest& req, Deadline d, Call c) noexcept {
   const SignalCounts at = thread_signals();
   for (;;) {
     long r = ringlet::detail::attempt_nonblocking(req);
@@ -103,6 +107,16 @@ long one_op(FdState* st, const IoRequest& req, Deadline d, Call c) noexcept {
     if (restarts(o.why, d, at)) continue;  // SA_RESTART: the kernel would have restarted it
     return -woke_errno(o.why);
   }
+}
+
+// The result carries the error (-errno); errno itself is left as the caller had it, as the
+// kernel's call leaves it when it succeeds (the non-blocking attempt's EAGAIN, the reactor's
+// own calls must not show through a read that parked and then succeeded).
+long one_op(FdState* st, const IoRequest& req, Deadline d, Call c) noexcept {
+  const int saved = errno;
+  const long r = one_op_attempts(st, req, d, c);
+  errno = saved;
+  return r;
 }
 
 // Advance an iovec array past n bytes (for the rest of a partial transfer).

@@ -496,6 +496,16 @@ bool take_proc(FILE* f, Proc& out) noexcept {
 }
 
 }  // namespace
+
+bool is_popen_stream(FILE* f) noexcept {
+  if (g_procs_live.load(std::memory_order_relaxed) == 0) return false;
+  std::lock_guard<std::mutex> lock(g_procs_mu);
+  if (!g_procs) return false;
+  for (const Proc& p : *g_procs)
+    if (p.f == f) return true;
+  return false;
+}
+
 }  // namespace ringlet::patch::detail
 
 using namespace ringlet::patch::detail;

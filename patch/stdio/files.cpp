@@ -471,6 +471,9 @@ RINGLET_HOOK int fclose(FILE* fp) {
     if (held) stdio_leave_foreign(fp);  // fp is gone: it only names the lock
     return r;
   }
+  // A stream of the patch's popen: glibc's fclose of a popen stream is its pclose (it waits
+  // for the child and answers its status), and so is this one.
+  if (RINGLET_UNLIKELY(is_popen_stream(fp))) return pclose(fp);
   Cookie* c = cookie_of(fp);
   take_lock(c->lock, false);
   const int r = RINGLET_REAL(fclose)(fp);

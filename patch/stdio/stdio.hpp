@@ -36,6 +36,9 @@ struct StdioState {
 };
 extern StdioState g_stdio;
 
+// A FILE the patch's popen made and nobody closed yet (process.cpp).
+bool is_popen_stream(FILE* f) noexcept;
+
 inline bool stdio_ours(const FILE* fp) noexcept {
   return (fp->_flags2 & g_stdio.ours_mask.load(std::memory_order_relaxed)) != 0;
 }
