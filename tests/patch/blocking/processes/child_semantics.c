@@ -287,6 +287,15 @@ int main(void) {
     fputs("5\n", f);
     print_status("pclose of a w stream fed \"5\" to \"read x; exit $x\"", pclose(f));
   }
+  // glibc's fclose of a popen stream is its pclose: the child is reaped, its status returned.
+  f = popen("exit 4", "r");
+  if (f) {
+    print_status("fclose of a popen stream of \"exit 4\"", fclose(f));
+    errno = 0;
+    const pid_t left = waitpid(-1, &st, WNOHANG);
+    printf("  a child left to reap after it: %s, errno %s\n", left > 0 ? "yes" : "no",
+           err_name(left < 0 ? errno : 0));
+  }
   f = popen("kill -KILL $$", "re");
   print_status("pclose of a child killed by SIGKILL", f ? pclose(f) : -1);
   errno = 0;
