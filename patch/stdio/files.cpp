@@ -38,6 +38,7 @@ void** cookie_slot(FILE* fp) noexcept {
 // may leave the EAGAIN of their first, non-blocking attempt behind a call that then waited).
 ssize_t c_read(void* p, char* buf, size_t n) {
   const int e = errno;
+  static_cast<Cookie*>(p)->byte_io = true;
   const ssize_t r = ::read(static_cast<Cookie*>(p)->fd, buf, n);
   if (r >= 0) errno = e;
   return r;
@@ -53,6 +54,7 @@ ssize_t c_write(void* p, const char* buf, size_t n) {
   auto* c = static_cast<Cookie*>(p);
   const int fd = c->fd;
   const int e = errno;
+  c->byte_io = true;
   FILE* fp = c->fp;
   char* pending = fp ? fp->_IO_write_ptr : nullptr;
   if (fp) fp->_IO_write_ptr = fp->_IO_write_base < pending ? fp->_IO_write_base : pending;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <stdio.h>
+#include <wchar.h>
 
 #include <atomic>
 #include <cstdint>
@@ -65,6 +66,13 @@ struct Cookie {
   StdioLock lock;
   int locking = 1;        // what __fsetlocking shows the program (FSETLOCKING_INTERNAL)
   unsigned pins = 0;      // fflush(NULL) is flushing it (registry lock)
+  // Wide-character stdio (wide.cpp): the orientation fwide answers (0 none yet, 1 wide, -1
+  // bytes), whether bytes went through the FILE (a byte call orients it), and the
+  // conversion state of its multibyte characters.
+  int orient = 0;
+  bool byte_io = false;
+  mbstate_t in_state{};
+  mbstate_t out_state{};
   Cookie* next = nullptr;  // the registry of live cookies
   Cookie* prev = nullptr;
 };
