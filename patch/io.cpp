@@ -192,6 +192,7 @@ RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
     return RINGLET_REAL(read)(fd, buf, n);
   }
   count_on_fiber(Call::read);
+  if (st->bits.load(std::memory_order_relaxed) & kSignalfd) return signalfd_read(st, fd, buf, n);
   const bool sock = st->bits.load(std::memory_order_relaxed) & kSocket;
   return ret(one_op(st, buf_req(sock ? Op::Recv : Op::Read, fd, buf, n, 0, "read (patched)"),
                     timeout_of(st->rcvtimeo_ns), Call::read));

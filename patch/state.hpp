@@ -56,6 +56,7 @@ enum class Call : unsigned {
   getaddrinfo, getnameinfo, gethostbyname, gethostbyname_r,
   pthread_create, pthread_join, pthread_mutex_lock, pthread_cond_wait, pthread_rwlock,
   pthread_barrier_wait, sem_wait, sched_yield, sendfile,
+  sigwait, sigtimedwait, sigsuspend, pause, recvmmsg, sendmmsg, epoll_pwait2, splice, tee,
   count_
 };
 const char* call_name(Call c) noexcept;
@@ -116,6 +117,7 @@ enum FdBits : std::uint32_t {
   kSocket = 1u << 2,
   kStream = 1u << 3,       // SOCK_STREAM socket, pipe, FIFO, tty: blocking writes write all
   kNonblock = 1u << 4,     // the program made it non-blocking: never wait for it
+  kSignalfd = 1u << 5,     // a signalfd (managed: its reads wait, see signal_wait.cpp)
 };
 struct FdState {
   std::atomic<std::uint32_t> bits{0};
@@ -144,6 +146,14 @@ struct SignalCounts {
 SignalCounts& thread_signals() noexcept;
 // True while a program's signal handler runs on this thread (under our trampoline).
 bool in_signal_handler() noexcept;
+// How many times the program's handler of each signal ran on this OS thread (NSIG entries).
+const unsigned* handler_runs() noexcept;
+// signal_wait.cpp: fibers waiting for signals arbitrate the carrier's mask; while any does
+// (g_mask_waits != 0), main's pthread_sigmask goes through carrier_sigmask (an errno value).
+extern std::atomic<int> g_mask_waits;
+int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept;
+// A read of a blocking signalfd on a fiber (io.cpp's read hook).
+long signalfd_read(FdState* st, int fd, void* buf, std::size_t n) noexcept;
 
 // --- waiting -----------------------------------------------------------------------------
 // How a wait ended is the runtime's Woke; a hook turns it into its libc answer with
