@@ -1,5 +1,5 @@
 // Hooks of the "time" and "select" groups: sleeps, and the calls a program's own event loop
-// waits in (poll, ppoll, select, pselect, epoll_wait, epoll_pwait).
+// waits in (poll, ppoll, select, pselect, epoll_wait, epoll_pwait, epoll_pwait2).
 //
 // On a fiber each first asks the kernel without waiting; if nothing is ready it parks the
 // fiber on the reactor until something may be, then asks again. The answer always comes from
@@ -352,6 +352,24 @@ static int epoll_common(int ep, epoll_event* evs, int max, int timeout, const si
   // The epoll set is itself pollable: readable when one of its members is ready.
   const pollfd p{ep, POLLIN, 0};
   return wait_loop(h, &p, 1, deadline_ms(timeout), c, [&] { return real(ep, evs, max, 0, nullptr); }, mask);
+}
+
+// epoll_pwait2: epoll_pwait with a timespec timeout (NULL: none).
+RINGLET_HOOK int epoll_pwait2(int ep, epoll_event* evs, int max, const timespec* tmo, const sigset_t* mask) {
+  Here h = on_fiber(Select);
+  auto real = RINGLET_REAL(epoll_pwait2);
+  if (!h || max <= 0 || (tmo && ((tmo->tv_sec == 0 && tmo->tv_nsec == 0) || tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
+                                 tmo->tv_nsec >= 1'000'000'000))) {
+    count_passed(Call::epoll_pwait2);
+    return real(ep, evs, max, tmo, mask);
+  }
+  count_on_fiber(Call::epoll_pwait2);
+  const timespec zero{0, 0};
+  int r = real(ep, evs, max, &zero, mask);
+  if (r != 0) return r;
+  const pollfd p{ep, POLLIN, 0};
+  const Deadline d = tmo ? deadline_after_ns(ns_of(*tmo)) : Deadline::never();
+  return wait_loop(h, &p, 1, d, Call::epoll_pwait2, [&] { return real(ep, evs, max, &zero, nullptr); }, mask);
 }
 
 RINGLET_HOOK int epoll_wait(int ep, epoll_event* evs, int max, int timeout) {
