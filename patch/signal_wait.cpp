@@ -209,6 +209,18 @@ RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept
   return -1;
 }
 
+// fork keeps its caller only: the waits of the other fibers are gone in the child, and with
+// them their claims on the mask. The child's thread gets main's own mask back.
+void forked_child() noexcept {
+  if (g_arb.active == 0) return;
+  const sigset_t m = g_arb.main_mask;
+  g_arb = Arbiter{};
+  g_mask_waits.store(0, std::memory_order_relaxed);
+  real_sigmask(SIG_SETMASK, &m, nullptr);
+}
+
+__attribute__((constructor)) void register_fork_handler() { ::pthread_atfork(nullptr, nullptr, &forked_child); }
+
 }  // namespace
 
 // main's pthread_sigmask while fibers wait for signals (thread/signal_mask.cpp): main's own

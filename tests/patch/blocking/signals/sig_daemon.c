@@ -8,7 +8,9 @@
      sig_daemon default  the signal thread unblocks SIGTERM in its own mask and pauses: SIGTERM
                          reaches it and its default action kills the process */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -130,6 +132,38 @@ static void* signal_thread(void* arg) {
   return NULL;
 }
 
+/* Every OS thread of the process blocks SIGHUP, SIGINT and SIGTERM (/proc/self/task/N/status,
+   SigBlk): natively the program's threads, under ringlet-run also the carrier (main's mask)
+   and every helper ringlet made (monitor, resolver, io workers), which must block them all so
+   that a signal sent to the process stays pending for sigwait. */
+static int all_threads_block(void) {
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return 0;
+  int ok = 1, n = 0;
+  struct dirent* e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+    FILE* f = fopen(path, "r");
+    if (!f) continue;  /* ended meanwhile */
+    while (fgets(line, sizeof line, f)) {
+      unsigned long long m;
+      if (sscanf(line, "SigBlk: %llx", &m) == 1) {
+        const unsigned long long want = (1ull << (SIGHUP - 1)) | (1ull << (SIGINT - 1)) | (1ull << (SIGTERM - 1));
+        if ((m & want) != want) {
+          ok = 0;
+          fprintf(stderr, "daemon: thread %s does not block them: SigBlk %llx\n", e->d_name, m);
+        }
+        ++n;
+      }
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return ok && n > 0;
+}
+
 static int run_daemon(void) {
   status_fd = 3;
   sigset_t s;
@@ -141,6 +175,11 @@ static int run_daemon(void) {
   pthread_t t;
   for (long i = 0; i < 8; ++i) pthread_create(&t, NULL, worker, (void*)i);
   pthread_create(&t, NULL, signal_thread, NULL);
+  /* a name lookup: under ringlet-run it starts the resolver threads */
+  struct addrinfo* ai = NULL;
+  if (getaddrinfo("localhost", "80", NULL, &ai) == 0) freeaddrinfo(ai);
+  say(all_threads_block() ? "daemon: every OS thread blocks SIGHUP, SIGINT and SIGTERM\n"
+                          : "daemon: an OS thread does NOT block SIGHUP, SIGINT or SIGTERM\n");
   ack();
   if (mode_default) {
     /* main waits too, for a signal that never comes (its mask still blocks SIGTERM) */
