@@ -174,12 +174,13 @@ static int run_daemon(void) {
   pthread_sigmask(SIG_BLOCK, &s, NULL);
   pthread_t t;
   for (long i = 0; i < 8; ++i) pthread_create(&t, NULL, worker, (void*)i);
-  pthread_create(&t, NULL, signal_thread, NULL);
-  /* a name lookup: under ringlet-run it starts the resolver threads */
+  /* a name lookup: under ringlet-run it starts the resolver threads. (Checked before the
+     signal thread starts: a thread in sigwait shows its set unblocked in SigBlk.) */
   struct addrinfo* ai = NULL;
   if (getaddrinfo("localhost", "80", NULL, &ai) == 0) freeaddrinfo(ai);
   say(all_threads_block() ? "daemon: every OS thread blocks SIGHUP, SIGINT and SIGTERM\n"
                           : "daemon: an OS thread does NOT block SIGHUP, SIGINT or SIGTERM\n");
+  pthread_create(&t, NULL, signal_thread, NULL);
   ack();
   if (mode_default) {
     /* main waits too, for a signal that never comes (its mask still blocks SIGTERM) */
