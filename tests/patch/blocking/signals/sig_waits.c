@@ -30,6 +30,16 @@ static void* sender(void* arg) {
   return NULL;
 }
 
+/* SIGUSR1 after 0.5 s, then SIGUSR2 after 1 s */
+static void* two_senders(void* arg) {
+  (void)arg;
+  sleep_ms(500);
+  kill(getpid(), SIGUSR1);
+  sleep_ms(500);
+  kill(getpid(), SIGUSR2);
+  return NULL;
+}
+
 static volatile sig_atomic_t handled;
 static void on_signal(int sig) { handled = sig; }
 
@@ -148,6 +158,24 @@ static int case_sigtimedwait(void) {
   return 0;
 }
 
+/* sigwait for SIGUSR2 while a handler of SIGUSR1 (not blocked) runs: it waits on (never
+   EINTR) and returns SIGUSR2. */
+static int case_sigwait_handler(void) {
+  block(SIGUSR2);
+  handle(SIGUSR1, 0);
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGUSR2);
+  pthread_t a = start_ticker(), b;
+  start_quiet(&b, two_senders, NULL);
+  int sig = 0;
+  int r = sigwait(&s, &sig);
+  printf("sigwait across a handler: %d, %s, handler ran %s; %s\n", r, sig == SIGUSR2 ? "SIGUSR2" : "other",
+         handled == SIGUSR1 ? "yes" : "no", ticks_verdict());
+  finish(a, b);
+  return 0;
+}
+
 /* sigwaitinfo for SIGUSR2 while a handler of SIGUSR1 (not blocked) runs: EINTR. */
 static int case_sigwaitinfo_eintr(void) {
   block(SIGUSR2);
@@ -262,6 +290,7 @@ int main(int argc, char** argv) {
   const char* c = argc > 1 ? argv[1] : "";
   if (!strcmp(c, "sigwait")) return case_sigwait();
   if (!strcmp(c, "sigwait-thread")) return case_sigwait_thread();
+  if (!strcmp(c, "sigwait-handler")) return case_sigwait_handler();
   if (!strcmp(c, "sigwaitinfo")) return case_sigwaitinfo();
   if (!strcmp(c, "sigwaitinfo-eintr")) return case_sigwaitinfo_eintr();
   if (!strcmp(c, "sigtimedwait")) return case_sigtimedwait();
