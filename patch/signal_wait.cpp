@@ -54,15 +54,22 @@ int real_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
   return RINGLET_REAL(pthread_sigmask)(how, set, old);
 }
 
+// glibc's own signals (SIGCANCEL, SIGSETXID): sigaddset refuses them (EINVAL), and
+// pthread_sigmask leaves them alone.
+bool internal_signal(int sig) noexcept { return sig >= 32 && sig < SIGRTMIN; }
+
 // Put the arbitrated mask on the carrier. A signal it unblocks that is pending runs its
-// handler before this returns.
+// handler before this returns. errno is kept (the callers' answers are in it).
 void apply() noexcept {
+  const int saved = errno;
   sigset_t eff = g_arb.main_mask;
   for (int sig = 1; sig < NSIG; ++sig) {
+    if (internal_signal(sig)) continue;
     if (g_arb.block[sig]) sigaddset(&eff, sig);
     else if (g_arb.unblock[sig]) sigdelset(&eff, sig);
   }
   real_sigmask(SIG_SETMASK, &eff, nullptr);
+  errno = saved;
 }
 
 // One wait's claim on the carrier's mask: `block` signals kept pending, `unblock` signals
@@ -96,6 +103,7 @@ class MaskClaim {
  private:
   void count(int by) noexcept {
     for (int sig = 1; sig < NSIG; ++sig) {
+      if (internal_signal(sig)) continue;
       if (block_ && sigismember(block_, sig) == 1) g_arb.block[sig] += static_cast<unsigned>(by);
       if (unblock_ && sigismember(unblock_, sig) == 1) g_arb.unblock[sig] += static_cast<unsigned>(by);
     }
@@ -121,7 +129,7 @@ struct Runs {
   bool for_unblocked(const sigset_t& mask) const noexcept {
     const unsigned* now = handler_runs();
     for (int sig = 1; sig < NSIG; ++sig)
-      if (now[sig] != n[sig] && sigismember(&mask, sig) != 1) return true;
+      if (now[sig] != n[sig] && !internal_signal(sig) && sigismember(&mask, sig) != 1) return true;
     return false;
   }
 };
@@ -193,13 +201,8 @@ RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept
   count_on_fiber(c);
   count_waited(c);
   const Runs runs;
-  const bool main_caller = current_rec() == nullptr;
-  sigset_t accept;
-  sigemptyset(&accept);
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sigismember(&mask, sig) != 1 && sig != SIGKILL && sig != SIGSTOP) sigaddset(&accept, sig);
   {
-    MaskClaim claim{nullptr, main_caller ? nullptr : &accept, main_caller ? &mask : nullptr};
+    WaitMask claim{&mask};
     while (!runs.for_unblocked(mask)) {
       const Woke w = timed_sleep(h, Deadline::never());
       if (w != Woke::Interrupted) break;  // killed, or an enclosing Timeout: EINTR too
@@ -223,6 +226,41 @@ __attribute__((constructor)) void register_fork_handler() { ::pthread_atfork(nul
 
 }  // namespace
 
+// The claims are counted as MaskClaim counts them; kept apart so that state.hpp need not
+// know the arbiter.
+WaitMask::WaitMask(const sigset_t* mask) noexcept {
+  if (!mask) return;
+  on_ = true;
+  main_ = current_rec() == nullptr;
+  sigemptyset(&accept_);
+  if (g_arb.active++ == 0) {
+    g_arb.sched = Scheduler::current();
+    real_sigmask(SIG_BLOCK, nullptr, &g_arb.main_mask);
+  }
+  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+  if (main_) {  // main's own wait: its mask is `mask`, as natively
+    saved_main_ = g_arb.main_mask;
+    g_arb.main_mask = *mask;
+  } else {  // a fiber thread's: what it accepts is let through
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (!internal_signal(sig) && sigismember(mask, sig) != 1 && sig != SIGKILL && sig != SIGSTOP) {
+        sigaddset(&accept_, sig);
+        ++g_arb.unblock[sig];
+      }
+  }
+  apply();
+}
+
+WaitMask::~WaitMask() {
+  if (!on_) return;
+  if (main_) g_arb.main_mask = saved_main_;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (!internal_signal(sig) && sigismember(&accept_, sig) == 1) --g_arb.unblock[sig];
+  apply();
+  if (--g_arb.active == 0) g_arb.sched = nullptr;
+  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+}
+
 // main's pthread_sigmask while fibers wait for signals (thread/signal_mask.cpp): main's own
 // mask is changed and shown; the carrier gets it with the waits' claims.
 int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
@@ -235,7 +273,7 @@ int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
         break;
       case SIG_UNBLOCK:
         for (int sig = 1; sig < NSIG; ++sig)
-          if (sigismember(set, sig) == 1) sigdelset(&g_arb.main_mask, sig);
+          if (!internal_signal(sig) && sigismember(set, sig) == 1) sigdelset(&g_arb.main_mask, sig);
         break;
       case SIG_SETMASK:
         g_arb.main_mask = *set;

@@ -154,6 +154,23 @@ extern std::atomic<int> g_mask_waits;
 int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept;
 // A read of a blocking signalfd on a fiber (io.cpp's read hook).
 long signalfd_read(FdState* st, int fd, void* buf, std::size_t n) noexcept;
+// While the calling fiber waits with `mask` as its signal mask (sigsuspend, pause, ppoll,
+// pselect, epoll_pwait; null: no change): the signals it accepts are unblocked on the
+// carrier (for main, the carrier's mask is `mask`), and put back at the end of the scope.
+// A pending signal it unblocks runs its handler in the constructor.
+class WaitMask {
+ public:
+  explicit WaitMask(const sigset_t* mask) noexcept;
+  ~WaitMask();
+  WaitMask(const WaitMask&) = delete;
+  WaitMask& operator=(const WaitMask&) = delete;
+
+ private:
+  bool on_ = false;
+  bool main_ = false;
+  sigset_t accept_{};
+  sigset_t saved_main_{};
+};
 
 // --- waiting -----------------------------------------------------------------------------
 // How a wait ended is the runtime's Woke; a hook turns it into its libc answer with

@@ -68,25 +68,19 @@ int sleep_for(Here h, std::int64_t ns, timespec* rem, Call c) noexcept {
   return 0;
 }
 
-// Sets the signal mask a ppoll/pselect/epoll_pwait asks for while it waits (on the whole
-// thread: the other fibers that run meanwhile see it too), and puts the old one back.
+// Sets the signal mask a ppoll/pselect/epoll_pwait asks for while it waits, and puts the old
+// one back: the carrier's mask, arbitrated with the other fibers' waits (signal_wait.cpp; a
+// fiber thread's own mask is bookkeeping). The other fibers that run meanwhile see it too.
 class MaskScope {
  public:
-  explicit MaskScope(const sigset_t* mask) noexcept {
-    if (!mask) return;
-    const unsigned before = thread_signals().all;
-    set_ = ::pthread_sigmask(SIG_SETMASK, mask, &old_) == 0;
-    signalled_ = thread_signals().all != before;  // a pending signal it unblocked ran
-  }
-  ~MaskScope() {
-    if (set_) ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  bool signalled() const noexcept { return signalled_; }
+  explicit MaskScope(const sigset_t* mask) noexcept
+      : before_(thread_signals().all), claim_(mask), signalled_(thread_signals().all != before_) {}
+  bool signalled() const noexcept { return signalled_; }  // a pending signal it unblocked ran
 
  private:
-  sigset_t old_{};
-  bool set_ = false;
-  bool signalled_ = false;
+  unsigned before_;
+  WaitMask claim_;
+  bool signalled_;
 };
 
 // The shared loop of the poll family: `ask` makes the real call without waiting and returns

@@ -4,6 +4,7 @@
    never ran. One case per run: sig_waits CASE. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -258,6 +259,36 @@ static int case_pause_thread(void) {
   return 0;
 }
 
+/* ppoll in a thread, with a mask that unblocks the signal main blocks: the signal
+   interrupts it (EINTR) and its handler runs, as natively. */
+static void* ppoller(void* arg) {
+  int fd = *(int*)arg;
+  sigset_t none;
+  sigemptyset(&none);
+  struct pollfd p = {fd, POLLIN, 0};
+  errno = 0;
+  int r = ppoll(&p, 1, NULL, &none);
+  printf("ppoll in a thread: %d %s, handler ran %s; %s\n", r, errno == EINTR ? "EINTR" : strerror(errno),
+         handled == SIGUSR1 ? "yes" : "no", ticks_verdict());
+  return NULL;
+}
+
+static int case_ppoll_thread(void) {
+  block(SIGUSR1);
+  handle(SIGUSR1, SA_RESTART);
+  int p[2];
+  if (pipe(p) != 0) return 1;
+  pthread_t t, a, b;
+  pthread_create(&t, NULL, ppoller, &p[0]);
+  start_both(&a, &b);
+  pthread_join(t, NULL);
+  finish(a, b);
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, NULL, &now);
+  printf("main's mask still blocks it: %s\n", sigismember(&now, SIGUSR1) ? "yes" : "no");
+  return 0;
+}
+
 static int case_signalfd(void) {
   block(SIGUSR1);
   sigset_t s;
@@ -298,6 +329,7 @@ int main(int argc, char** argv) {
   if (!strcmp(c, "pause")) return case_pause();
   if (!strcmp(c, "pause-thread")) return case_pause_thread();
   if (!strcmp(c, "signalfd")) return case_signalfd();
+  if (!strcmp(c, "ppoll-thread")) return case_ppoll_thread();
   fprintf(stderr, "usage: sig_waits CASE\n");
   return 2;
 }
