@@ -203,10 +203,28 @@ RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept
   const Runs runs;
   {
     WaitMask claim{&mask};
+    // The fiber parks on a poll of a signalfd of no signal, which never becomes ready: a
+    // handler ends the wait (Interrupted), and the poll in flight tells the runtime's
+    // deadlock breaker (on in ringlet programs that link the patch) that this wait can be
+    // ended from outside. (A signalfd of the accepted signals would turn ready as one
+    // arrives, and the epoll engine's re-poll after its handler took it has been seen to
+    // lose the interrupt.)
+    sigset_t none;
+    sigemptyset(&none);
+    const int sfd = ::signalfd(-1, &none, SFD_NONBLOCK | SFD_CLOEXEC);
     while (!runs.for_unblocked(mask)) {
-      const Woke w = timed_sleep(h, Deadline::never());
+      Woke w;
+      if (sfd >= 0) {
+        const pollfd p{sfd, POLLIN, 0};
+        w = wait_fds(h, &p, 1, Deadline::never()).why;
+        if (w == Woke::Notified) w = timed_sleep(h, deadline_after_ns(10'000'000));
+        if (w == Woke::Deadline) continue;
+      } else {
+        w = timed_sleep(h, Deadline::never());
+      }
       if (w != Woke::Interrupted) break;  // killed, or an enclosing Timeout: EINTR too
     }
+    if (sfd >= 0) ringlet::detail::sys::close(sfd);
   }
   errno = EINTR;
   return -1;
