@@ -134,8 +134,8 @@ struct Runs {
   }
 };
 
-// glibc declares the sets nonnull; a null one still gets the kernel's answer (EFAULT) from
-// the real call, so the test must survive the compiler's assumption.
+// glibc declares the sets nonnull; a null one must still get the kernel's answer (EFAULT)
+// from the real call, so this check must survive the compiler's assumption.
 bool is_null(const void* p) noexcept {
   asm("" : "+r"(p));
   return p == nullptr;
@@ -185,7 +185,7 @@ RINGLET_SLOW int park_for_signal(Here h, const sigset_t& set, siginfo_t* info, D
       o.why = timed_sleep(h, step);
       if (o.why == Woke::Deadline) o.why = Woke::Notified;
     }
-    if (o.why == Woke::Killed || o.why == Woke::Scoped) {
+    if (o.why == Woke::Killed || o.why == Woke::Scoped || o.why == Woke::Deadlock) {
       r = -EINTR;  // the fiber is ended or timed out by C++: the C call returns EINTR
       break;
     }
