@@ -38,8 +38,8 @@ static bool one(const char* what, bool suspend) {
   const double start = now_s();
   try {
     ringlet::run([&] {
-      // On a fiber of its own (run's body joins it): the body itself may run on the
-      // thread's own stack, whose waits a handler does not end (runtime's limit).
+      // On a fiber of its own, while run's body waits in the join: every fiber parked,
+      // nothing else in flight but the wait's own poll.
       ringlet::spawn([&] {
         if (suspend) {
           sigset_t none;
