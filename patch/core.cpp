@@ -15,6 +15,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include <sys/ioctl.h>
 
@@ -57,6 +58,8 @@ const char* call_name(Call c) noexcept {
       "flock", "fcntl_setlkw", "lockf", "open_fifo", "pshared_wait", "ipc",
       "waitpid", "wait4", "waitid", "system", "popen", "pclose",
       "stdio_file", "stdio_lock",
+      "sigwait", "sigtimedwait", "sigsuspend", "pause", "recvmmsg", "sendmmsg", "epoll_pwait2",
+      "splice", "tee",
   };
   static_assert(sizeof names / sizeof names[0] == static_cast<unsigned>(Call::count_));
   return names[static_cast<unsigned>(c)];
@@ -109,6 +112,13 @@ FdState* fd_classified(int fd) noexcept {
       // Terminals wait; other devices (/dev/null, /dev/urandom...) answer at once.
       termios t;
       if (::syscall(SYS_ioctl, fd, TCGETS, &t) == 0) bits |= kManaged | kStream;
+    } else if ((sb.st_mode & S_IFMT) == 0) {
+      // An anonymous inode (eventfd, epoll, timerfd...): only a signalfd's reads wait here.
+      char path[40], link[32];
+      std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      const ssize_t k = ::readlink(path, link, sizeof link - 1);
+      if (k > 0 && std::string_view(link, static_cast<std::size_t>(k)) == "anon_inode:[signalfd]")
+        bits |= kManaged | kSignalfd;
     }
     int fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK)) bits |= kNonblock;
@@ -160,6 +170,7 @@ bool kernel_nonblocking(int fd, FdState* st) noexcept {
 namespace {
 __thread SignalCounts t_signals __attribute__((tls_model("initial-exec")));
 __thread int t_handler_depth __attribute__((tls_model("initial-exec"))) = 0;
+__thread unsigned t_handler_runs[NSIG] __attribute__((tls_model("initial-exec")));
 
 // The program's handler for each signal whose handler we wrapped.
 struct Slot {
@@ -178,6 +189,7 @@ void trampoline(int sig, siginfo_t* si, void* uc) {
   SignalCounts& counts = ringlet::detail::carrier_local(t_signals);
   ++counts.all;
   if (!(flags & SA_RESTART)) ++counts.no_restart;
+  ++ringlet::detail::carrier_local(t_handler_runs)[sig];  // sigsuspend/pause: which one ran
   // Fibers of this thread parked in hooks answer EINTR (or restart, as SA_RESTART says):
   // the scheduler ends their waits at the top of its next pass.
   ringlet::detail::interrupt_waits();
@@ -197,6 +209,7 @@ bool is_trampoline(const struct sigaction& sa) noexcept {
 
 SignalCounts& thread_signals() noexcept { return ringlet::detail::carrier_local(t_signals); }
 bool in_signal_handler() noexcept { return t_handler_depth > 0; }
+const unsigned* handler_runs() noexcept { return ringlet::detail::carrier_local(t_handler_runs); }
 
 // sigaction with the handler wrapped (called by the hooks below).
 int wrapped_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {

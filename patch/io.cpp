@@ -43,7 +43,7 @@ inline FdState* managed(int fd) noexcept {
   FdState* st = fd_classified(fd);
   if (!st) return nullptr;
   const std::uint32_t b = st->bits.load(std::memory_order_relaxed);
-  return (b & (kManaged | kNonblock)) == kManaged ? st : nullptr;
+  return (b & (kManaged | kNonblock | kSignalfd)) == kManaged ? st : nullptr;
 }
 
 Deadline timeout_of(const std::atomic<std::int64_t>& ns) noexcept {
@@ -202,6 +202,13 @@ RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h ? managed(fd) : nullptr;
   if (!st) {
+    // A blocking signalfd: only its reads wait (signal_wait.cpp); every other call on it
+    // passes through.
+    if (FdState* s = h ? fd_state(fd) : nullptr;
+        s && (s->bits.load(std::memory_order_relaxed) & (kSignalfd | kNonblock)) == kSignalfd) {
+      count_on_fiber(Call::read);
+      return signalfd_read(s, fd, buf, n);
+    }
     count_passed(Call::read);
     return RINGLET_REAL(read)(fd, buf, n);
   }

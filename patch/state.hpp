@@ -61,6 +61,7 @@ enum class Call : unsigned {
   // stdio (patch/stdio/): FILEs made ours (on_fiber) or left glibc's (passed) by fdopen/fopen;
   // stdio calls that waited for another thread's FILE lock (waited).
   stdio_file, stdio_lock,
+  sigwait, sigtimedwait, sigsuspend, pause, recvmmsg, sendmmsg, epoll_pwait2, splice, tee,
   count_
 };
 const char* call_name(Call c) noexcept;
@@ -121,6 +122,7 @@ enum FdBits : std::uint32_t {
   kSocket = 1u << 2,
   kStream = 1u << 3,       // SOCK_STREAM socket, pipe, FIFO, tty: blocking writes write all
   kNonblock = 1u << 4,     // the program made it non-blocking: never wait for it
+  kSignalfd = 1u << 5,     // a signalfd (managed: its reads wait, see signal_wait.cpp)
 };
 struct FdState {
   std::atomic<std::uint32_t> bits{0};
@@ -149,6 +151,31 @@ struct SignalCounts {
 SignalCounts& thread_signals() noexcept;
 // True while a program's signal handler runs on this thread (under our trampoline).
 bool in_signal_handler() noexcept;
+// How many times the program's handler of each signal ran on this OS thread (NSIG entries).
+const unsigned* handler_runs() noexcept;
+// signal_wait.cpp: fibers waiting for signals arbitrate the carrier's mask; while any does
+// (g_mask_waits != 0), main's pthread_sigmask goes through carrier_sigmask (an errno value).
+extern std::atomic<int> g_mask_waits;
+int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept;
+// A read of a blocking signalfd on a fiber (io.cpp's read hook).
+long signalfd_read(FdState* st, int fd, void* buf, std::size_t n) noexcept;
+// While the calling fiber waits with `mask` as its signal mask (sigsuspend, pause, ppoll,
+// pselect, epoll_pwait; null: no change): the signals it accepts are unblocked on the
+// carrier (for main, the carrier's mask is `mask`), and put back at the end of the scope.
+// A pending signal it unblocks runs its handler in the constructor.
+class WaitMask {
+ public:
+  explicit WaitMask(const sigset_t* mask) noexcept;
+  ~WaitMask();
+  WaitMask(const WaitMask&) = delete;
+  WaitMask& operator=(const WaitMask&) = delete;
+
+ private:
+  bool on_ = false;
+  bool main_ = false;
+  sigset_t accept_{};
+  sigset_t saved_main_{};
+};
 
 // --- waiting -----------------------------------------------------------------------------
 // How a wait ended is the runtime's Woke; a hook turns it into its libc answer with

@@ -1,5 +1,5 @@
 // Hooks of the "time" and "select" groups: sleeps, and the calls a program's own event loop
-// waits in (poll, ppoll, select, pselect, epoll_wait, epoll_pwait).
+// waits in (poll, ppoll, select, pselect, epoll_wait, epoll_pwait, epoll_pwait2).
 //
 // On a fiber each first asks the kernel without waiting; if nothing is ready it parks the
 // fiber on the reactor until something may be, then asks again. The answer always comes from
@@ -68,25 +68,19 @@ int sleep_for(Here h, std::int64_t ns, timespec* rem, Call c) noexcept {
   return 0;
 }
 
-// Sets the signal mask a ppoll/pselect/epoll_pwait asks for while it waits (on the whole
-// thread: the other fibers that run meanwhile see it too), and puts the old one back.
+// Sets the signal mask a ppoll/pselect/epoll_pwait asks for while it waits, and puts the old
+// one back: the carrier's mask, arbitrated with the other fibers' waits (signal_wait.cpp; a
+// fiber thread's own mask is bookkeeping). The other fibers that run meanwhile see it too.
 class MaskScope {
  public:
-  explicit MaskScope(const sigset_t* mask) noexcept {
-    if (!mask) return;
-    const unsigned before = thread_signals().all;
-    set_ = ::pthread_sigmask(SIG_SETMASK, mask, &old_) == 0;
-    signalled_ = thread_signals().all != before;  // a pending signal it unblocked ran
-  }
-  ~MaskScope() {
-    if (set_) ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  bool signalled() const noexcept { return signalled_; }
+  explicit MaskScope(const sigset_t* mask) noexcept
+      : before_(thread_signals().all), claim_(mask), signalled_(thread_signals().all != before_) {}
+  bool signalled() const noexcept { return signalled_; }  // a pending signal it unblocked ran
 
  private:
-  sigset_t old_{};
-  bool set_ = false;
-  bool signalled_ = false;
+  unsigned before_;
+  WaitMask claim_;
+  bool signalled_;
 };
 
 // The shared loop of the poll family: `ask` makes the real call without waiting and returns
@@ -352,6 +346,24 @@ static int epoll_common(int ep, epoll_event* evs, int max, int timeout, const si
   // The epoll set is itself pollable: readable when one of its members is ready.
   const pollfd p{ep, POLLIN, 0};
   return wait_loop(h, &p, 1, deadline_ms(timeout), c, [&] { return real(ep, evs, max, 0, nullptr); }, mask);
+}
+
+// epoll_pwait2: epoll_pwait with a timespec timeout (NULL: none).
+RINGLET_HOOK int epoll_pwait2(int ep, epoll_event* evs, int max, const timespec* tmo, const sigset_t* mask) {
+  Here h = on_fiber(Select);
+  auto real = RINGLET_REAL(epoll_pwait2);
+  if (!h || max <= 0 || (tmo && ((tmo->tv_sec == 0 && tmo->tv_nsec == 0) || tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
+                                 tmo->tv_nsec >= 1'000'000'000))) {
+    count_passed(Call::epoll_pwait2);
+    return real(ep, evs, max, tmo, mask);
+  }
+  count_on_fiber(Call::epoll_pwait2);
+  const timespec zero{0, 0};
+  int r = real(ep, evs, max, &zero, mask);
+  if (r != 0) return r;
+  const pollfd p{ep, POLLIN, 0};
+  const Deadline d = tmo ? deadline_after_ns(ns_of(*tmo)) : Deadline::never();
+  return wait_loop(h, &p, 1, d, Call::epoll_pwait2, [&] { return real(ep, evs, max, &zero, nullptr); }, mask);
 }
 
 RINGLET_HOOK int epoll_wait(int ep, epoll_event* evs, int max, int timeout) {

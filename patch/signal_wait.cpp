@@ -1,0 +1,410 @@
+// Waiting for signals on a fiber: sigwait, sigwaitinfo, sigtimedwait, sigsuspend, pause, and
+// reads of a blocking signalfd. Natively each blocks its thread until a signal comes; here
+// it parks the calling fiber thread, and the others of the OS thread (the carrier) run.
+//
+// A fiber thread's signal mask is bookkeeping (thread/signal_mask.cpp); the carrier's real
+// mask is main's. While fibers wait for signals the carrier's mask is arbitrated here:
+//   - a sigwait-family wait needs its set S pending, not delivered: S is blocked on the
+//     carrier for the wait's duration, and the fiber parks on a signalfd for S (readable
+//     while one of S is pending for the carrier or the process), then takes the signal with
+//     a sigtimedwait that cannot block;
+//   - sigsuspend(mask)/pause need a handler to run: the signals the wait accepts are
+//     unblocked on the carrier for its duration (for main, its mask becomes `mask`, as
+//     natively), and the fiber parks until the trampoline (core.cpp) says a handler ran for
+//     a signal the wait accepts.
+// The carrier's mask is then main's own mask, plus what the sigwait-family waits block,
+// less what the sigsuspend/pause waits unblock (a blocked wait wins). main's own
+// sigprocmask/pthread_sigmask meanwhile change main's mask here, and are shown it
+// (carrier_sigmask). Every other OS thread ringlet makes blocks every signal
+// (runtime/native_thread.cpp), so a process-directed signal is left pending or reaches the
+// carrier, never a helper.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "internal/sys.hpp"
+#include "state.hpp"
+#include "thread/common.hpp"
+
+namespace ringlet::patch::detail {
+
+std::atomic<int> g_mask_waits{0};
+
+namespace {
+
+using ringlet::Deadline;
+
+// All of it is touched on the carrier only (fibers never run elsewhere).
+struct Arbiter {
+  int active = 0;                 // waits in progress
+  Scheduler* sched = nullptr;     // the carrier's scheduler, while active
+  sigset_t main_mask{};           // main's own mask, while active
+  unsigned block[NSIG] = {};      // sigwait-family waits that need the signal pending
+  unsigned unblock[NSIG] = {};    // sigsuspend/pause waits that need its handler to run
+};
+Arbiter g_arb;
+
+int real_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  return RINGLET_REAL(pthread_sigmask)(how, set, old);
+}
+
+// glibc's own signals (SIGCANCEL, SIGSETXID): sigaddset refuses them (EINVAL), and
+// pthread_sigmask leaves them alone.
+bool internal_signal(int sig) noexcept { return sig >= 32 && sig < SIGRTMIN; }
+
+// Put the arbitrated mask on the carrier. A signal it unblocks that is pending runs its
+// handler before this returns. errno is kept (the callers' answers are in it).
+void apply() noexcept {
+  const int saved = errno;
+  sigset_t eff = g_arb.main_mask;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (internal_signal(sig)) continue;
+    if (g_arb.block[sig]) sigaddset(&eff, sig);
+    else if (g_arb.unblock[sig]) sigdelset(&eff, sig);
+  }
+  real_sigmask(SIG_SETMASK, &eff, nullptr);
+  errno = saved;
+}
+
+// One wait's claim on the carrier's mask: `block` signals kept pending, `unblock` signals
+// let through; `main_mask` replaces main's mask for the wait (main's own sigsuspend).
+class MaskClaim {
+ public:
+  MaskClaim(const sigset_t* block, const sigset_t* unblock, const sigset_t* main_mask) noexcept
+      : block_(block), unblock_(unblock), replaced_(main_mask != nullptr) {
+    if (g_arb.active++ == 0) {
+      g_arb.sched = Scheduler::current();
+      real_sigmask(SIG_BLOCK, nullptr, &g_arb.main_mask);
+    }
+    g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+    if (replaced_) {
+      saved_main_ = g_arb.main_mask;
+      g_arb.main_mask = *main_mask;
+    }
+    count(+1);
+    apply();
+  }
+  ~MaskClaim() {
+    count(-1);
+    if (replaced_) g_arb.main_mask = saved_main_;
+    apply();  // with no wait left: main's own mask again
+    if (--g_arb.active == 0) g_arb.sched = nullptr;
+    g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+  }
+  MaskClaim(const MaskClaim&) = delete;
+  MaskClaim& operator=(const MaskClaim&) = delete;
+
+ private:
+  void count(int by) noexcept {
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (internal_signal(sig)) continue;
+      if (block_ && sigismember(block_, sig) == 1) g_arb.block[sig] += static_cast<unsigned>(by);
+      if (unblock_ && sigismember(unblock_, sig) == 1) g_arb.unblock[sig] += static_cast<unsigned>(by);
+    }
+  }
+  const sigset_t* block_;
+  const sigset_t* unblock_;
+  bool replaced_;
+  sigset_t saved_main_{};
+};
+
+// The caller's own mask: a fiber thread's bookkeeping, or main's.
+void caller_mask(sigset_t* out) noexcept {
+  if (ThreadRec* r = current_rec()) *out = r->sigmask;
+  else if (g_arb.active > 0) *out = g_arb.main_mask;
+  else real_sigmask(SIG_BLOCK, nullptr, out);
+}
+
+// Snapshot of the trampoline's per-signal handler runs on this carrier.
+struct Runs {
+  unsigned n[NSIG];
+  Runs() noexcept { std::memcpy(n, handler_runs(), sizeof n); }
+  // A handler ran since the snapshot for a signal `mask` does not block.
+  bool for_unblocked(const sigset_t& mask) const noexcept {
+    const unsigned* now = handler_runs();
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (now[sig] != n[sig] && !internal_signal(sig) && sigismember(&mask, sig) != 1) return true;
+    return false;
+  }
+};
+
+// glibc declares the sets nonnull; a null one must still get the kernel's answer (EFAULT)
+// from the real call, so this check must survive the compiler's assumption.
+bool is_null(const void* p) noexcept {
+  asm("" : "+r"(p));
+  return p == nullptr;
+}
+
+bool valid_timeout(const timespec* t) noexcept {
+  return t->tv_sec >= 0 && t->tv_nsec >= 0 && t->tv_nsec < 1'000'000'000;
+}
+
+// sigtimedwait on a fiber: the signal number, or -errno. `eintr`: a handler for a signal
+// the caller does not block ends the wait with EINTR (sigwaitinfo, sigtimedwait; sigwait
+// waits on). The first try (nothing pending) was made by the caller.
+RINGLET_SLOW int park_for_signal(Here h, const sigset_t& set, siginfo_t* info, Deadline d, bool eintr,
+                                 Call c) noexcept {
+  auto real = RINGLET_REAL(sigtimedwait);
+  const timespec zero{0, 0};
+  sigset_t interrupting;
+  caller_mask(&interrupting);
+  sigorset(&interrupting, &interrupting, &set);  // a handler for one of the set cannot run
+  const Runs runs;
+  count_waited(c);
+  MaskClaim claim{&set, nullptr, nullptr};
+  const int sfd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  int r;
+  for (;;) {
+    r = real(&set, info, &zero);
+    if (r > 0) break;
+    if (errno != EAGAIN) {
+      r = -errno;
+      break;
+    }
+    if (eintr && runs.for_unblocked(interrupting)) {
+      r = -EINTR;
+      break;
+    }
+    if (d.passed()) {
+      r = -EAGAIN;
+      break;
+    }
+    IoOutcome o;
+    if (sfd >= 0) {
+      const pollfd p{sfd, POLLIN, 0};
+      o = wait_fds(h, &p, 1, d);
+    } else {  // no descriptor left for the signalfd: look again every 5 ms
+      Deadline step = deadline_after_ns(5'000'000);
+      if (!d.is_never() && d.remaining() < step.remaining()) step = d;
+      o.why = timed_sleep(h, step);
+      if (o.why == Woke::Deadline) o.why = Woke::Notified;
+    }
+    if (o.why == Woke::Killed || o.why == Woke::Scoped || o.why == Woke::Deadlock) {
+      r = -EINTR;  // the fiber is ended or timed out by C++: the C call returns EINTR
+      break;
+    }
+    // Notified (ready), Deadline (looked at above), Interrupted (a handler ran): look again.
+  }
+  if (sfd >= 0) ringlet::detail::sys::close(sfd);
+  return r;
+}
+
+// sigsuspend(mask) on a fiber: parks until a handler runs for a signal `mask` does not
+// block, then -1/EINTR, as natively.
+RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept {
+  count_on_fiber(c);
+  count_waited(c);
+  const Runs runs;
+  {
+    WaitMask claim{&mask};
+    // The fiber parks on a poll of a signalfd of no signal, which never becomes ready: a
+    // handler ends the wait (Interrupted), and the poll in flight tells the runtime's
+    // deadlock breaker (on in ringlet programs that link the patch) that this wait can be
+    // ended from outside. (A signalfd of the accepted signals would turn ready as one
+    // arrives, and the epoll engine's re-poll after its handler took it has been seen to
+    // lose the interrupt.)
+    sigset_t none;
+    sigemptyset(&none);
+    const int sfd = ::signalfd(-1, &none, SFD_NONBLOCK | SFD_CLOEXEC);
+    while (!runs.for_unblocked(mask)) {
+      Woke w;
+      if (sfd >= 0) {
+        const pollfd p{sfd, POLLIN, 0};
+        w = wait_fds(h, &p, 1, Deadline::never()).why;
+        if (w == Woke::Notified) w = timed_sleep(h, deadline_after_ns(10'000'000));
+        if (w == Woke::Deadline) continue;
+      } else {
+        w = timed_sleep(h, Deadline::never());
+      }
+      if (w != Woke::Interrupted) break;  // killed, or an enclosing Timeout: EINTR too
+    }
+    if (sfd >= 0) ringlet::detail::sys::close(sfd);
+  }
+  errno = EINTR;
+  return -1;
+}
+
+// fork keeps its caller only: the waits of the other fibers are gone in the child, and with
+// them their claims on the mask. The child's thread gets main's own mask back.
+void forked_child() noexcept {
+  if (g_arb.active == 0) return;
+  const sigset_t m = g_arb.main_mask;
+  g_arb = Arbiter{};
+  g_mask_waits.store(0, std::memory_order_relaxed);
+  real_sigmask(SIG_SETMASK, &m, nullptr);
+}
+
+__attribute__((constructor)) void register_fork_handler() { ::pthread_atfork(nullptr, nullptr, &forked_child); }
+
+}  // namespace
+
+// The claims are counted as MaskClaim counts them; kept apart so that state.hpp need not
+// know the arbiter.
+WaitMask::WaitMask(const sigset_t* mask) noexcept {
+  if (!mask) return;
+  on_ = true;
+  main_ = current_rec() == nullptr;
+  sigemptyset(&accept_);
+  if (g_arb.active++ == 0) {
+    g_arb.sched = Scheduler::current();
+    real_sigmask(SIG_BLOCK, nullptr, &g_arb.main_mask);
+  }
+  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+  if (main_) {  // main's own wait: its mask is `mask`, as natively
+    saved_main_ = g_arb.main_mask;
+    g_arb.main_mask = *mask;
+  } else {  // a fiber thread's: what it accepts is let through
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (!internal_signal(sig) && sigismember(mask, sig) != 1 && sig != SIGKILL && sig != SIGSTOP) {
+        sigaddset(&accept_, sig);
+        ++g_arb.unblock[sig];
+      }
+  }
+  apply();
+}
+
+WaitMask::~WaitMask() {
+  if (!on_) return;
+  if (main_) g_arb.main_mask = saved_main_;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (!internal_signal(sig) && sigismember(&accept_, sig) == 1) --g_arb.unblock[sig];
+  apply();
+  if (--g_arb.active == 0) g_arb.sched = nullptr;
+  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+}
+
+// main's pthread_sigmask while fibers wait for signals (thread/signal_mask.cpp): main's own
+// mask is changed and shown; the carrier gets it with the waits' claims.
+int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  if (g_arb.active == 0 || Scheduler::current() != g_arb.sched) return real_sigmask(how, set, old);
+  const sigset_t prev = g_arb.main_mask;
+  if (set) {
+    switch (how) {
+      case SIG_BLOCK:
+        sigorset(&g_arb.main_mask, &g_arb.main_mask, set);
+        break;
+      case SIG_UNBLOCK:
+        for (int sig = 1; sig < NSIG; ++sig)
+          if (!internal_signal(sig) && sigismember(set, sig) == 1) sigdelset(&g_arb.main_mask, sig);
+        break;
+      case SIG_SETMASK:
+        g_arb.main_mask = *set;
+        break;
+      default:
+        return EINVAL;
+    }
+  }
+  if (old) *old = prev;
+  if (set) apply();
+  return 0;
+}
+
+// A read of a signalfd the program left blocking: wait until it is readable (one of its
+// signals pending for the carrier or the process), then read. A handler without
+// SA_RESTART ends the wait with EINTR, as it ends the kernel's read.
+long signalfd_read(FdState* st, int fd, void* buf, std::size_t n) noexcept {
+  Here h = on_fiber(Socket);
+  const SignalCounts at = thread_signals();
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (n < sizeof(signalfd_siginfo) || ringlet::detail::sys::poll(&p, 1, 0) != 0 || kernel_nonblocking(fd, st))
+      return RINGLET_REAL(read)(fd, buf, n);  // ready, an error to tell, or non-blocking now
+    const IoOutcome o = wait_fds(h, &p, 1, Deadline::never());
+    count_waited(Call::read);
+    if (o.why == Woke::Notified) continue;
+    // SA_RESTART handlers (or none) ran: the kernel would have restarted the read.
+    if (o.why == Woke::Interrupted && thread_signals().no_restart == at.no_restart) continue;
+    errno = woke_errno(o.why);
+    return -1;
+  }
+}
+
+}  // namespace ringlet::patch::detail
+
+using namespace ringlet::patch::detail;
+using ringlet::Deadline;
+using ringlet::patch::Select;
+
+RINGLET_HOOK int sigtimedwait(const sigset_t* set, siginfo_t* info, const timespec* tmo) {
+  Here h = on_fiber(Select);
+  auto real = RINGLET_REAL(sigtimedwait);
+  if (!h || is_null(set) || (tmo && (!valid_timeout(tmo) || (tmo->tv_sec == 0 && tmo->tv_nsec == 0)))) {
+    count_passed(Call::sigtimedwait);
+    return real(set, info, tmo);
+  }
+  count_on_fiber(Call::sigtimedwait);
+  const timespec zero{0, 0};
+  const int saved = errno;
+  int r = real(set, info, &zero);
+  if (r > 0 || errno != EAGAIN) return r;
+  errno = saved;
+  const Deadline d = tmo ? deadline_after_ns(static_cast<std::int64_t>(tmo->tv_sec) * 1'000'000'000 + tmo->tv_nsec)
+                         : Deadline::never();
+  r = park_for_signal(h, *set, info, d, true, Call::sigtimedwait);
+  if (r < 0) {
+    errno = -r;
+    return -1;
+  }
+  return r;
+}
+
+RINGLET_HOOK int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
+  Here h = on_fiber(Select);
+  if (!h || is_null(set)) {
+    count_passed(Call::sigtimedwait);
+    return RINGLET_REAL(sigwaitinfo)(set, info);
+  }
+  return sigtimedwait(set, info, nullptr);
+}
+
+// POSIX: the signal in *sig and 0, or an error number; never EINTR (glibc waits on).
+RINGLET_HOOK int sigwait(const sigset_t* set, int* sig) {
+  Here h = on_fiber(Select);
+  if (!h || is_null(set)) {
+    count_passed(Call::sigwait);
+    return RINGLET_REAL(sigwait)(set, sig);
+  }
+  count_on_fiber(Call::sigwait);
+  const int saved = errno;
+  const timespec zero{0, 0};
+  siginfo_t si;
+  int r = RINGLET_REAL(sigtimedwait)(set, &si, &zero);
+  if (r <= 0) {
+    if (errno != EAGAIN) {
+      r = errno;
+      errno = saved;
+      return r;
+    }
+    r = park_for_signal(h, *set, &si, Deadline::never(), false, Call::sigwait);
+  }
+  errno = saved;
+  if (r < 0) return -r;
+  *sig = r;
+  return 0;
+}
+
+RINGLET_HOOK int sigsuspend(const sigset_t* mask) {
+  Here h = on_fiber(Select);
+  if (!h || is_null(mask)) {
+    count_passed(Call::sigsuspend);
+    return RINGLET_REAL(sigsuspend)(mask);
+  }
+  return park_for_handler(h, *mask, Call::sigsuspend);
+}
+
+RINGLET_HOOK int pause(void) {
+  Here h = on_fiber(Select);
+  if (!h) {
+    count_passed(Call::pause);
+    return RINGLET_REAL(pause)();
+  }
+  sigset_t mask;
+  caller_mask(&mask);
+  return park_for_handler(h, mask, Call::pause);
+}
