@@ -13,6 +13,8 @@
 #                 ringlet-run, for the reason WHY, said in the report; it must still differ
 #                 (else the list is stale and the run fails), and is left out of the
 #                 comparison; repeatable. Every other case must end the same way.
+# --hangs NAME=WHY  the test case NAME hangs under ringlet-run for the reason WHY: it is left
+#                 out of both runs (regrtest -i), and the reason said in the report; repeatable.
 # REGRTEST_PYTHON the interpreter (default: python3 on PATH).
 # REGRTEST_KEEP   a directory to keep the logs in (native.log, patched.log, the outcome lists
 #                 native.txt and patched.txt, diff.txt) instead of a temporary one.
@@ -20,13 +22,14 @@
 # of the named test modules (Debian: libpython3.11-testsuite).
 set -uo pipefail
 rr=$1; shift
-min_cases=100 min_waited=100 min_fiber=() known_gap=()
+min_cases=100 min_waited=100 min_fiber=() known_gap=() hangs=()
 while (($#)); do
   case $1 in
     --min-cases) min_cases=$2; shift 2 ;;
     --min-waited) min_waited=$2; shift 2 ;;
     --min-fiber) min_fiber+=("$2"); shift 2 ;;
     --known-gap) known_gap+=("$2"); shift 2 ;;
+    --hangs) hangs+=("$2"); shift 2 ;;
     *) break ;;
   esac
 done
@@ -50,7 +53,12 @@ fi
 # not from every python3 a test case starts, many of which must write nothing on stderr.
 # VSOCK tests hang in sandboxes without a vsock transport, natively as much as patched.
 boot='import os, runpy; os.environ.pop("RINGLET_PATCH_STATS", None); runpy.run_module("test", run_name="__main__", alter_sys=True)'
-args=(-c "$boot" -v --timeout 300 -i '*VSOCK*' "${tests[@]}")
+ignore=(-i '*VSOCK*')
+for h in "${hangs[@]}"; do
+  ignore+=(-i "*${h%%=*}*")
+  echo "regrtest: left out of both runs, it hangs under ringlet-run: ${h%%=*}: ${h#*=}"
+done
+args=(-c "$boot" -v --timeout 300 "${ignore[@]}" "${tests[@]}")
 # "test id outcome" lines, outcome reduced to ok/skipped/FAIL/ERROR/... A case starts with
 # "name (id)" at the start of a line; its outcome follows " ... " on that line, or comes on a
 # later one: after a docstring line ("Docstring ... ok"), or alone after whatever the case, or
