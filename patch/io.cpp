@@ -38,19 +38,6 @@ inline long ret(long r) noexcept {
   return r;
 }
 
-// The descriptor if a call on it should be made cooperative, else null.
-inline FdState* managed(int fd) noexcept {
-  FdState* st = fd_classified(fd);
-  if (!st) return nullptr;
-  const std::uint32_t b = st->bits.load(std::memory_order_relaxed);
-  return (b & (kManaged | kNonblock | kSignalfd)) == kManaged ? st : nullptr;
-}
-
-Deadline timeout_of(const std::atomic<std::int64_t>& ns) noexcept {
-  const std::int64_t v = ns.load(std::memory_order_relaxed);
-  return v > 0 ? deadline_after_ns(v) : Deadline::never();
-}
-
 // A wait that a signal ended: true if the kernel would restart the call (every handler
 // that ran since `at` has SA_RESTART, and the call has no timeout).
 inline bool restarts(Woke why, Deadline d, const SignalCounts& at) noexcept {
@@ -200,7 +187,7 @@ bool is_stream(const FdState* st) noexcept { return st->bits.load(std::memory_or
 
 RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
   Here h = on_fiber(Socket);
-  FdState* st = h ? managed(fd) : nullptr;
+  FdState* st = h ? managed_fd(fd) : nullptr;
   if (!st) {
     // A blocking signalfd: only its reads wait (signal_wait.cpp); every other call on it
     // passes through.
@@ -220,7 +207,7 @@ RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
 
 RINGLET_SLOW long do_recv(int fd, void* buf, std::size_t n, int flags) noexcept {
   Here h = on_fiber(Socket);
-  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed_fd(fd) : nullptr;
   if (!st) {
     count_passed(Call::recv);
     return RINGLET_REAL(recv)(fd, buf, n, flags);
@@ -235,7 +222,7 @@ RINGLET_SLOW long do_recv(int fd, void* buf, std::size_t n, int flags) noexcept 
 RINGLET_SLOW long do_recvfrom(int fd, void* buf, std::size_t n, int flags, sockaddr* addr, socklen_t* alen) noexcept {
   if (!addr) return do_recv(fd, buf, n, flags);
   Here h = on_fiber(Socket);
-  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed_fd(fd) : nullptr;
   if (!st) {
     count_passed(Call::recvfrom);
     return RINGLET_REAL(recvfrom)(fd, buf, n, flags, addr, alen);
@@ -281,7 +268,7 @@ RINGLET_HOOK int socket(int domain, int type, int protocol) {
 
 static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call c) {
   Here h = on_fiber(Socket);
-  FdState* st = h ? managed(fd) : nullptr;
+  FdState* st = h ? managed_fd(fd) : nullptr;
   int r;
   if (!st) {
     count_passed(c);
@@ -326,7 +313,7 @@ RINGLET_HOOK int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
 
 RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
   Here h = on_fiber(Socket);
-  FdState* st = h ? managed(fd) : nullptr;
+  FdState* st = h ? managed_fd(fd) : nullptr;
   int fl = -1;
   if (st) fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
   if (!st || fl < 0 || (fl & O_NONBLOCK)) {
@@ -398,7 +385,7 @@ RINGLET_HOOK ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, 
 
 RINGLET_HOOK ssize_t readv(int fd, const iovec* iov, int n) {
   Here h = on_fiber(Socket);
-  FdState* st = h ? managed(fd) : nullptr;
+  FdState* st = h ? managed_fd(fd) : nullptr;
   if (!st || n <= 0) {
     count_passed(Call::readv);
     return RINGLET_REAL(readv)(fd, iov, n);
@@ -411,7 +398,7 @@ RINGLET_HOOK ssize_t readv(int fd, const iovec* iov, int n) {
 
 RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   Here h = on_fiber(Socket);
-  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed_fd(fd) : nullptr;
   if (!st) {
     count_passed(Call::recvmsg);
     return RINGLET_REAL(recvmsg)(fd, msg, flags);
@@ -430,7 +417,7 @@ RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 
 static RINGLET_SLOW ssize_t do_write(int fd, const void* buf, size_t n) {
   Here h = on_fiber(Socket);
-  FdState* st = h ? managed(fd) : nullptr;
+  FdState* st = h ? managed_fd(fd) : nullptr;
   if (!st) {
     count_passed(Call::write);
     return RINGLET_REAL(write)(fd, buf, n);
@@ -451,7 +438,7 @@ RINGLET_HOOK ssize_t write(int fd, const void* buf, size_t n) {
 static RINGLET_SLOW ssize_t send_common(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
                                         socklen_t tolen, Call c) {
   Here h = on_fiber(Socket);
-  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed_fd(fd) : nullptr;
   if (!st) {
     count_passed(c);
     return to ? RINGLET_REAL(sendto)(fd, buf, n, flags, to, tolen) : RINGLET_REAL(send)(fd, buf, n, flags);
@@ -490,7 +477,7 @@ RINGLET_HOOK ssize_t sendto(int fd, const void* buf, size_t n, int flags, const 
 
 RINGLET_HOOK ssize_t writev(int fd, const iovec* iov, int n) {
   Here h = on_fiber(Socket);
-  FdState* st = h ? managed(fd) : nullptr;
+  FdState* st = h ? managed_fd(fd) : nullptr;
   if (!st || n <= 0) {
     count_passed(Call::writev);
     return RINGLET_REAL(writev)(fd, iov, n);
@@ -505,7 +492,7 @@ RINGLET_HOOK ssize_t writev(int fd, const iovec* iov, int n) {
 
 RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   Here h = on_fiber(Socket);
-  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed(fd) : nullptr;
+  FdState* st = h && !(flags & MSG_DONTWAIT) ? managed_fd(fd) : nullptr;
   if (!st) {
     count_passed(Call::sendmsg);
     return RINGLET_REAL(sendmsg)(fd, msg, flags);
@@ -531,7 +518,7 @@ RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 // call it may send fewer bytes than asked.
 static ssize_t sendfile_common(int out, int in, off_t* offset, size_t count) {
   Here h = on_fiber(Socket);
-  FdState* st = h ? managed(out) : nullptr;
+  FdState* st = h ? managed_fd(out) : nullptr;
   if (!st || !(st->bits.load(std::memory_order_relaxed) & kSocket)) {
     count_passed(Call::sendfile);
     return RINGLET_REAL(sendfile)(out, in, offset, count);

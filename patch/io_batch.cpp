@@ -20,20 +20,6 @@ namespace {
 
 using ringlet::Deadline;
 
-// The descriptor if a call on it should wait on the reactor (a blocking socket, pipe,
-// FIFO or terminal), else null.
-FdState* managed_fd(int fd) noexcept {
-  FdState* st = fd_classified(fd);
-  if (!st) return nullptr;
-  const std::uint32_t b = st->bits.load(std::memory_order_relaxed);
-  return (b & (kManaged | kNonblock | kSignalfd)) == kManaged ? st : nullptr;
-}
-
-Deadline timeout_of(const std::atomic<std::int64_t>& ns) noexcept {
-  const std::int64_t v = ns.load(std::memory_order_relaxed);
-  return v > 0 ? deadline_after_ns(v) : Deadline::never();
-}
-
 // Wait until fd is ready for `events`: 0, or the errno the kernel's blocking call would
 // have answered: EAGAIN at the descriptor's timeout, EINTR for a signal whose handler lacks
 // SA_RESTART (or any signal when the call has a timeout), a kill or a Timeout.

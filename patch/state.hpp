@@ -140,6 +140,14 @@ void fd_forget(int fd) noexcept;
 void fd_copy(int from, int to) noexcept;
 void fd_set_created(int fd, std::uint32_t bits) noexcept;
 bool kernel_nonblocking(int fd, FdState* st) noexcept;
+// The entry of fd if a call on it should wait on the reactor (a socket, pipe, FIFO or
+// terminal left blocking; a signalfd has its own path), else null.
+inline FdState* managed_fd(int fd) noexcept {
+  FdState* st = fd_classified(fd);
+  if (!st) return nullptr;
+  const std::uint32_t b = st->bits.load(std::memory_order_relaxed);
+  return (b & (kManaged | kNonblock | kSignalfd)) == kManaged ? st : nullptr;
+}
 
 // --- signals -----------------------------------------------------------------------------
 // Counted by the handler trampoline on the thread the signal interrupts: every caught
@@ -205,5 +213,10 @@ void set_main_exit(void* jmpbuf, void* body) noexcept;
 
 // A deadline from a relative timespec / timeval / milliseconds (negative: never).
 ringlet::Deadline deadline_after_ns(std::int64_t ns) noexcept;
+// The deadline of a descriptor's SO_RCVTIMEO / SO_SNDTIMEO (0: none).
+inline ringlet::Deadline timeout_of(const std::atomic<std::int64_t>& ns) noexcept {
+  const std::int64_t v = ns.load(std::memory_order_relaxed);
+  return v > 0 ? deadline_after_ns(v) : ringlet::Deadline::never();
+}
 
 }  // namespace ringlet::patch::detail
