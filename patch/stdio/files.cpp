@@ -225,9 +225,13 @@ __attribute__((constructor(102))) void init_stdio() {
   }
   g_stdio.ours_mask.store(kStdioOurs, std::memory_order_relaxed);
   std::atexit(flush_at_exit);
+  FILE* const old_in = stdin;
+  FILE* const old_out = stdout;
+  FILE* const old_err = stderr;
   take_std_stream(0, stdin, "r", false);
   take_std_stream(1, stdout, "w", false);
   take_std_stream(2, stderr, "w", true);
+  stdio_retarget_iostreams(old_in, old_out, old_err);
 }
 
 }  // namespace

@@ -37,6 +37,10 @@ struct StdioState {
 };
 extern StdioState g_stdio;
 
+// C++'s standard streams synchronised with glibc's old standard FILEs move to the ones the
+// patch took in their place (iostreams.cpp).
+void stdio_retarget_iostreams(FILE* old_in, FILE* old_out, FILE* old_err) noexcept;
+
 // A FILE the patch's popen made and nobody closed yet (process.cpp).
 bool is_popen_stream(FILE* f) noexcept;
 
