@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# A blocking-inside-glibc test program (issue 20) natively, then under ringlet-run on the
-# default engine and on epoll, with the blocking monitor on at 100 ms. Each patched run must
-# end with the native run's exit code, print the native run's stdout exactly, and draw no
-# report from the monitor (no fiber held its scheduler: the blocking call parked). stderr is
-# otherwise not compared, only shown when a run differs.
-#   compare.sh RINGLET_RUN PROG [ARGS...]
+# A patch test program natively, then under ringlet-run on the default engine and on epoll
+# (and, with --fsgsbase0, with RINGLET_FSGSBASE=0: thread-local blocks switched with
+# arch_prctl instead of wrfsbase), with the blocking monitor on at 100 ms (--monitor-ms N;
+# 0: off). Each patched run must end with the native run's exit code, print the native run's
+# stdout exactly, and draw no report from the monitor (no fiber held its scheduler: what
+# blocked parked). stderr is otherwise not compared, only shown when a run differs.
+#   compare.sh [--fsgsbase0] [--monitor-ms N] RINGLET_RUN PROG [ARGS...]
 # Extra environment for every run (natively too) may come in COMPARE_ENV="A=1 B=2".
 # Exit 0 if the native run passes (exit 0) and every patched run agrees with it; 1 otherwise.
 set -uo pipefail
-(($# >= 2)) || { echo "usage: compare.sh RINGLET_RUN PROG [ARGS...]" >&2; exit 2; }
+fsgsbase0=0 monitor_ms=100
+while (($#)); do
+  case $1 in
+    --fsgsbase0) fsgsbase0=1; shift ;;
+    --monitor-ms) monitor_ms=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+(($# >= 2)) || { echo "usage: compare.sh [--fsgsbase0] [--monitor-ms N] RINGLET_RUN PROG [ARGS...]" >&2; exit 2; }
 rr=$1
 prog=$2
 shift 2
 name=$(basename "$prog")
-work=$(mktemp -d "/tmp/ringlet-blocking-$name-XXXXXX")
+work=$(mktemp -d "/tmp/ringlet-compare-$name-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 read -r -a extra_env <<<"${COMPARE_ENV:-}"
 
@@ -28,15 +37,22 @@ run() {
   rc=$?
   end=$(date +%s%N)
   echo "$rc" >"$work/$label.rc"
-  printf '%s: %-8s exit %3d  %6.2f s%s\n' "$name" "$label" "$rc" \
+  printf '%s: %-10s exit %3d  %6.2f s%s\n' "$name" "$label" "$rc" \
     "$(awk -v ns=$((end - start)) 'BEGIN { printf "%.2f", ns / 1e9 }')" \
     "$( ((rc == 124 || rc == 137)) && echo '  (timed out)')"
 }
 
 run native env -u RINGLET_BACKEND "$prog" "$@"
 patched=(default epoll)
-run default env -u RINGLET_BACKEND RINGLET_MAX_BLOCKING_MS=100 "$rr" -- "$prog" "$@"
-run epoll env RINGLET_BACKEND=epoll RINGLET_MAX_BLOCKING_MS=100 "$rr" -- "$prog" "$@"
+run default env -u RINGLET_BACKEND -u RINGLET_FSGSBASE RINGLET_MAX_BLOCKING_MS=$monitor_ms \
+  "$rr" -- "$prog" "$@"
+run epoll env -u RINGLET_FSGSBASE RINGLET_BACKEND=epoll RINGLET_MAX_BLOCKING_MS=$monitor_ms \
+  "$rr" -- "$prog" "$@"
+if ((fsgsbase0)); then
+  patched+=(fsgsbase0)
+  run fsgsbase0 env -u RINGLET_BACKEND RINGLET_FSGSBASE=0 RINGLET_MAX_BLOCKING_MS=$monitor_ms \
+    "$rr" -- "$prog" "$@"
+fi
 
 status=0
 native_rc=$(cat "$work/native.rc")
@@ -57,14 +73,14 @@ for label in "${patched[@]}"; do
     fi
     status=1
   fi
-  if grep -q 'has held its scheduler' "$work/$label.err"; then
+  if ((monitor_ms > 0)) && grep -q 'has held its scheduler' "$work/$label.err"; then
     echo "$name: in the run '$label' the blocking monitor saw a fiber hold its scheduler:"
     grep -A4 'has held its scheduler' "$work/$label.err" | head -30
     status=1
   fi
 done
 if ((status == 0)); then
-  echo "$name: all runs agree with the native one, and no fiber held its scheduler:"
+  echo "$name: all runs agree with the native one$( ((monitor_ms > 0)) && echo ', and no fiber held its scheduler'):"
   sed 's/^/  /' "$work/native.out"
 fi
 exit $status
