@@ -166,6 +166,7 @@ struct ThreadRec {
   sigset_t sigmask;  // the thread's own signal mask (thread/signal_mask.cpp, signal_wait.cpp)
   std::uint64_t sig_pending = 0;  // sent to it (pthread_kill...) and not yet taken: bit sig-1
   SignalCounts sig_counts;        // handlers run for it (its hooks' EINTR), see signal_route.cpp
+  stack_t altstack{nullptr, SS_DISABLE, 0};  // its sigaltstack: bookkeeping (signal_route.cpp)
 };
 
 inline pthread_t handle_of(ThreadRec* r) noexcept {

@@ -31,6 +31,10 @@
 #include "common.hpp"
 #include "identity.hpp"
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)  // linux/signal.h's; glibc 2.36's headers leave it out
+#endif
+
 namespace ringlet::patch::detail {
 namespace {
 
@@ -218,6 +222,45 @@ RINGLET_HOOK int raise(int sig) {
     return 0;
   }
   return RINGLET_REAL(raise)(sig);
+}
+
+// A fiber thread's alternate signal stack is its own bookkeeping, answered back to it: the
+// kernel knows one per OS thread, which main (or ringlet's fault handler) owns, and a thread
+// that ends and frees its stack must not leave the carrier pointing at freed memory.
+// Handlers with SA_ONSTACK run on the OS thread's alternate stack.
+RINGLET_HOOK int sigaltstack(const stack_t* ss, stack_t* old) {
+  ThreadRec* r = current_rec();
+  if (RINGLET_LIKELY(r == nullptr)) return RINGLET_REAL(sigaltstack)(ss, old);
+  stack_t cur = r->altstack;
+  const char* sp = static_cast<const char*>(__builtin_frame_address(0));
+  const bool on_it = !(cur.ss_flags & SS_DISABLE) && sp >= static_cast<const char*>(cur.ss_sp) &&
+                     sp < static_cast<const char*>(cur.ss_sp) + cur.ss_size;
+  if (ss) {
+    if (on_it) {
+      errno = EPERM;
+      return -1;
+    }
+    const int mode = ss->ss_flags & ~static_cast<int>(SS_AUTODISARM);
+    if (mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK) {
+      errno = EINVAL;
+      return -1;
+    }
+    if (mode == SS_DISABLE) {
+      r->altstack = stack_t{nullptr, SS_DISABLE, 0};
+    } else {
+      if (ss->ss_size < static_cast<std::size_t>(MINSIGSTKSZ)) {
+        errno = ENOMEM;
+        return -1;
+      }
+      r->altstack = *ss;
+      r->altstack.ss_flags = ss->ss_flags & static_cast<int>(SS_AUTODISARM);
+    }
+  }
+  if (old) {
+    *old = cur;
+    if (on_it) old->ss_flags = SS_ONSTACK | (cur.ss_flags & static_cast<int>(SS_AUTODISARM));
+  }
+  return 0;
 }
 
 RINGLET_HOOK int sigpending(sigset_t* set) {

@@ -3,7 +3,7 @@
 // raise) by that thread; only the blocking call of the thread that ran the handler ends with
 // EINTR (or restarts, as SA_RESTART says). Run natively and under ringlet-run by compare.sh:
 // the same output. Each case prints what it saw; exit 0 when every check held.
-//   thread_signals daemon|process|directed|restart|pending|self|sigwait-directed
+//   thread_signals daemon|process|directed|restart|pending|self|sigwait-directed|altstack
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -312,6 +312,53 @@ static int sigwait_directed_case(void) {
   return g_failed;
 }
 
+// --- altstack: each thread's sigaltstack is its own ------------------------------------
+static atomic_int g_alt_ok[2];
+static pthread_barrier_t g_alt_bar;
+
+static void* alt_thread(void* p) {
+  const int i = (int)(long)p;
+  stack_t ss = {0}, got = {0};
+  ss.ss_size = 1 << 16;
+  ss.ss_sp = malloc(ss.ss_size);
+  int ok = sigaltstack(&ss, NULL) == 0;
+  pthread_barrier_wait(&g_alt_bar);  // both set theirs
+  ok &= sigaltstack(NULL, &got) == 0 && got.ss_sp == ss.ss_sp && got.ss_size == ss.ss_size && got.ss_flags == 0;
+  pthread_barrier_wait(&g_alt_bar);
+  if (i == 0) {  // the first disables and frees its own; the second's stays
+    stack_t off = {0};
+    off.ss_flags = SS_DISABLE;
+    ok &= sigaltstack(&off, NULL) == 0;
+    ok &= sigaltstack(NULL, &got) == 0 && (got.ss_flags & SS_DISABLE);
+    free(ss.ss_sp);
+  }
+  pthread_barrier_wait(&g_alt_bar);
+  if (i == 1) ok &= sigaltstack(NULL, &got) == 0 && got.ss_sp == ss.ss_sp && got.ss_flags == 0;
+  stack_t tiny = {0};
+  tiny.ss_sp = ss.ss_sp;
+  tiny.ss_size = 16;
+  ok &= sigaltstack(&tiny, NULL) == -1 && errno == ENOMEM;
+  atomic_store(&g_alt_ok[i], ok);
+  pthread_barrier_wait(&g_alt_bar);
+  if (i == 1) free(ss.ss_sp);
+  return NULL;
+}
+
+static int altstack_case(void) {
+  stack_t before = {0}, after = {0};
+  sigaltstack(NULL, &before);
+  pthread_barrier_init(&g_alt_bar, NULL, 2);
+  pthread_t t[2];
+  for (long i = 0; i < 2; ++i) pthread_create(&t[i], NULL, alt_thread, (void*)i);
+  for (int i = 0; i < 2; ++i) pthread_join(t[i], NULL);
+  sigaltstack(NULL, &after);
+  check(atomic_load(&g_alt_ok[0]), "thread 0 sees its own stack, then none after disabling it");
+  check(atomic_load(&g_alt_ok[1]), "thread 1 keeps its own");
+  check(after.ss_sp == before.ss_sp && after.ss_flags == before.ss_flags && after.ss_size == before.ss_size,
+        "main's is as it was");
+  return g_failed;
+}
+
 int main(int argc, char** argv) {
   alarm(30);
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -323,6 +370,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "pending")) return pending_case();
   if (!strcmp(mode, "self")) return self_case();
   if (!strcmp(mode, "sigwait-directed")) return sigwait_directed_case();
-  fprintf(stderr, "usage: thread_signals daemon|process|directed|restart|pending|self|sigwait-directed\n");
+  if (!strcmp(mode, "altstack")) return altstack_case();
+  fprintf(stderr, "usage: thread_signals daemon|process|directed|restart|pending|self|sigwait-directed|altstack\n");
   return 2;
 }
