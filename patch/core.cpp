@@ -170,7 +170,6 @@ bool kernel_nonblocking(int fd, FdState* st) noexcept {
 namespace {
 __thread SignalCounts t_signals __attribute__((tls_model("initial-exec")));
 __thread int t_handler_depth __attribute__((tls_model("initial-exec"))) = 0;
-__thread unsigned t_handler_runs[NSIG] __attribute__((tls_model("initial-exec")));
 
 // The program's handler for each signal whose handler we wrapped.
 struct Slot {
@@ -184,15 +183,17 @@ void trampoline(int sig, siginfo_t* si, void* uc) {
   const int saved = errno;
   Slot& slot = g_slots[sig];
   const int flags = slot.flags.load(std::memory_order_relaxed);
-  // Counted per OS thread (a fiber thread's own TLS block would keep them from the fibers
-  // that compare them).
-  SignalCounts& counts = ringlet::detail::carrier_local(t_signals);
-  ++counts.all;
-  if (!(flags & SA_RESTART)) ++counts.no_restart;
-  ++ringlet::detail::carrier_local(t_handler_runs)[sig];  // sigsuspend/pause: which one ran
-  // Fibers of this thread parked in hooks answer EINTR (or restart, as SA_RESTART says):
-  // the scheduler ends their waits at the top of its next pass.
+  // Fibers of this thread parked in hooks look at their thread's counts (EINTR, a restart
+  // as SA_RESTART says, or a signal left for them to take): the scheduler ends their waits
+  // at the top of its next pass.
   ringlet::detail::interrupt_waits();
+  SignalCounts* counts = nullptr;
+  if (!signal_taker(sig, si, &counts)) {  // left for a fiber thread that accepts it
+    errno = saved;
+    return;
+  }
+  ++counts->all;
+  if (!(flags & SA_RESTART)) ++counts->no_restart;
   errno = saved;
   void* fn = slot.fn.load(std::memory_order_relaxed);
   ++t_handler_depth;
@@ -207,9 +208,10 @@ bool is_trampoline(const struct sigaction& sa) noexcept {
 
 }  // namespace
 
-SignalCounts& thread_signals() noexcept { return ringlet::detail::carrier_local(t_signals); }
+// Main's (and the scheduler's, and ringlet's own fibers'): per OS thread, so a fiber
+// thread's own TLS block does not hide them.
+SignalCounts& carrier_signals() noexcept { return ringlet::detail::carrier_local(t_signals); }
 bool in_signal_handler() noexcept { return t_handler_depth > 0; }
-const unsigned* handler_runs() noexcept { return ringlet::detail::carrier_local(t_handler_runs); }
 
 // sigaction with the handler wrapped (called by the hooks below).
 int wrapped_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {

@@ -2,18 +2,20 @@
 // reads of a blocking signalfd. Natively each blocks its thread until a signal comes; here
 // it parks the calling fiber thread, and the others of the OS thread (the carrier) run.
 //
-// A fiber thread's signal mask is bookkeeping (thread/signal_mask.cpp); the carrier's real
-// mask is main's. While fibers wait for signals the carrier's mask is arbitrated here:
+// A fiber thread's signal mask is bookkeeping (thread/signal_mask.cpp), and so is main's once
+// a fiber thread exists; the carrier's real mask is arbitrated here:
+//   - a signal is blocked on the carrier only if main and every fiber thread block it, so
+//     that a signal sent to the process reaches the carrier while some thread accepts it
+//     (thread/signal_route.cpp then finds which one runs the handler);
 //   - a sigwait-family wait needs its set S pending, not delivered: S is blocked on the
 //     carrier for the wait's duration, and the fiber parks on a signalfd for S (readable
 //     while one of S is pending for the carrier or the process), then takes the signal with
 //     a sigtimedwait that cannot block;
-//   - sigsuspend(mask)/pause need a handler to run: the signals the wait accepts are
-//     unblocked on the carrier for its duration (for main, its mask becomes `mask`, as
-//     natively), and the fiber parks until the trampoline (core.cpp) says a handler ran for
-//     a signal the wait accepts.
+//   - sigsuspend(mask)/pause need a handler to run: the waiting thread's mask is `mask` for
+//     its duration, so what it accepts is let through (and routed to it when no thread
+//     running accepts it), and the fiber parks until a handler ran for it (its SignalCounts).
 // The carrier's mask is then main's own mask, plus what the sigwait-family waits block,
-// less what the sigsuspend/pause waits unblock (a blocked wait wins). main's own
+// less what some fiber thread accepts (a blocked wait wins). main's own
 // sigprocmask/pthread_sigmask meanwhile change main's mask here, and are shown it
 // (carrier_sigmask). Every other OS thread ringlet makes blocks every signal
 // (runtime/native_thread.cpp), so a process-directed signal is left pending or reaches the
@@ -42,11 +44,12 @@ using ringlet::Deadline;
 
 // All of it is touched on the carrier only (fibers never run elsewhere).
 struct Arbiter {
-  int active = 0;                 // waits in progress
+  int active = 0;                 // waits in progress, +1 once fiber threads exist
   Scheduler* sched = nullptr;     // the carrier's scheduler, while active
   sigset_t main_mask{};           // main's own mask, while active
+  bool threads = false;           // a fiber thread was made: its mask counts from then on
   unsigned block[NSIG] = {};      // sigwait-family waits that need the signal pending
-  unsigned unblock[NSIG] = {};    // sigsuspend/pause waits that need its handler to run
+  unsigned accept[NSIG] = {};     // fiber threads whose mask lets the signal through
 };
 Arbiter g_arb;
 
@@ -66,53 +69,68 @@ void apply() noexcept {
   for (int sig = 1; sig < NSIG; ++sig) {
     if (internal_signal(sig)) continue;
     if (g_arb.block[sig]) sigaddset(&eff, sig);
-    else if (g_arb.unblock[sig]) sigdelset(&eff, sig);
+    else if (g_arb.accept[sig]) sigdelset(&eff, sig);
   }
   real_sigmask(SIG_SETMASK, &eff, nullptr);
   errno = saved;
 }
 
-// One wait's claim on the carrier's mask: `block` signals kept pending, `unblock` signals
-// let through; `main_mask` replaces main's mask for the wait (main's own sigsuspend).
+// The arbiter in force (main's mask taken as bookkeeping) while there is a claim on it.
+void claim_begin() noexcept {
+  if (g_arb.active++ == 0) {
+    g_arb.sched = Scheduler::current();
+    real_sigmask(SIG_BLOCK, nullptr, &g_arb.main_mask);
+  }
+  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+}
+
+void claim_end() noexcept {
+  if (--g_arb.active == 0) g_arb.sched = nullptr;
+  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+}
+
+// A sigwait-family wait's claim on the carrier's mask: its set is kept pending.
 class MaskClaim {
  public:
-  MaskClaim(const sigset_t* block, const sigset_t* unblock, const sigset_t* main_mask) noexcept
-      : block_(block), unblock_(unblock), replaced_(main_mask != nullptr) {
-    if (g_arb.active++ == 0) {
-      g_arb.sched = Scheduler::current();
-      real_sigmask(SIG_BLOCK, nullptr, &g_arb.main_mask);
-    }
-    g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
-    if (replaced_) {
-      saved_main_ = g_arb.main_mask;
-      g_arb.main_mask = *main_mask;
-    }
+  explicit MaskClaim(const sigset_t* block) noexcept : block_(block) {
+    claim_begin();
     count(+1);
     apply();
   }
   ~MaskClaim() {
     count(-1);
-    if (replaced_) g_arb.main_mask = saved_main_;
-    apply();  // with no wait left: main's own mask again
-    if (--g_arb.active == 0) g_arb.sched = nullptr;
-    g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+    apply();  // with no wait left: main's own mask again (less what fiber threads accept)
+    claim_end();
   }
   MaskClaim(const MaskClaim&) = delete;
   MaskClaim& operator=(const MaskClaim&) = delete;
 
  private:
   void count(int by) noexcept {
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (internal_signal(sig)) continue;
-      if (block_ && sigismember(block_, sig) == 1) g_arb.block[sig] += static_cast<unsigned>(by);
-      if (unblock_ && sigismember(unblock_, sig) == 1) g_arb.unblock[sig] += static_cast<unsigned>(by);
-    }
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (!internal_signal(sig) && sigismember(block_, sig) == 1) g_arb.block[sig] += static_cast<unsigned>(by);
   }
   const sigset_t* block_;
-  const sigset_t* unblock_;
-  bool replaced_;
-  sigset_t saved_main_{};
 };
+
+// Count r's mask into the fiber threads' (by = +1) or out of it (-1); true if a signal's
+// count went from or to 0 (the carrier's mask may change).
+// (Bit sig-1 of glibc's first word of a sigset_t is signal sig: one pass over the signals the
+// mask lets through, at every pthread_create and thread end.)
+bool count_thread_mask(const sigset_t& mask, int by) noexcept {
+  static_assert(NSIG - 1 <= 64 && sizeof(mask.__val[0]) == 8);
+  constexpr std::uint64_t kInternal = (std::uint64_t{1} << 31) | (std::uint64_t{1} << 32);  // 32, 33
+  std::uint64_t accepts = ~static_cast<std::uint64_t>(mask.__val[0]) & ~kInternal;
+  bool changed = false;
+  while (accepts) {
+    const int sig = __builtin_ctzll(accepts) + 1;
+    accepts &= accepts - 1;
+    const unsigned before = g_arb.accept[sig];
+    g_arb.accept[sig] = before + static_cast<unsigned>(by);
+    changed |= before == 0 || g_arb.accept[sig] == 0;
+  }
+  return changed;
+}
 
 // The caller's own mask: a fiber thread's bookkeeping, or main's.
 void caller_mask(sigset_t* out) noexcept {
@@ -120,19 +138,6 @@ void caller_mask(sigset_t* out) noexcept {
   else if (g_arb.active > 0) *out = g_arb.main_mask;
   else real_sigmask(SIG_BLOCK, nullptr, out);
 }
-
-// Snapshot of the trampoline's per-signal handler runs on this carrier.
-struct Runs {
-  unsigned n[NSIG];
-  Runs() noexcept { std::memcpy(n, handler_runs(), sizeof n); }
-  // A handler ran since the snapshot for a signal `mask` does not block.
-  bool for_unblocked(const sigset_t& mask) const noexcept {
-    const unsigned* now = handler_runs();
-    for (int sig = 1; sig < NSIG; ++sig)
-      if (now[sig] != n[sig] && !internal_signal(sig) && sigismember(&mask, sig) != 1) return true;
-    return false;
-  }
-};
 
 // glibc declares the sets nonnull; a null one must still get the kernel's answer (EFAULT)
 // from the real call, so this check must survive the compiler's assumption.
@@ -145,29 +150,27 @@ bool valid_timeout(const timespec* t) noexcept {
   return t->tv_sec >= 0 && t->tv_nsec >= 0 && t->tv_nsec < 1'000'000'000;
 }
 
-// sigtimedwait on a fiber: the signal number, or -errno. `eintr`: a handler for a signal
-// the caller does not block ends the wait with EINTR (sigwaitinfo, sigtimedwait; sigwait
-// waits on). The first try (nothing pending) was made by the caller.
+// sigtimedwait on a fiber: the signal number, or -errno. `eintr`: a handler run for the
+// caller (so for a signal it does not block) ends the wait with EINTR (sigwaitinfo,
+// sigtimedwait; sigwait waits on). The first try (nothing pending) was made by the caller.
 RINGLET_SLOW int park_for_signal(Here h, const sigset_t& set, siginfo_t* info, Deadline d, bool eintr,
                                  Call c) noexcept {
   auto real = RINGLET_REAL(sigtimedwait);
   const timespec zero{0, 0};
-  sigset_t interrupting;
-  caller_mask(&interrupting);
-  sigorset(&interrupting, &interrupting, &set);  // a handler for one of the set cannot run
-  const Runs runs;
+  const unsigned handled = thread_signals().all;
   count_waited(c);
-  MaskClaim claim{&set, nullptr, nullptr};
+  MaskClaim claim{&set};
   const int sfd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   int r;
   for (;;) {
+    if ((r = take_own_pending(set, info)) > 0) break;  // sent to this thread (pthread_kill)
     r = real(&set, info, &zero);
     if (r > 0) break;
     if (errno != EAGAIN) {
       r = -errno;
       break;
     }
-    if (eintr && runs.for_unblocked(interrupting)) {
+    if (eintr && thread_signals().all != handled) {
       r = -EINTR;
       break;
     }
@@ -189,7 +192,8 @@ RINGLET_SLOW int park_for_signal(Here h, const sigset_t& set, siginfo_t* info, D
       r = -EINTR;  // the fiber is ended or timed out by C++: the C call returns EINTR
       break;
     }
-    // Notified (ready), Deadline (looked at above), Interrupted (a handler ran): look again.
+    // Notified (ready), Deadline (looked at above), Interrupted (a handler ran, or a signal
+    // was sent to a thread): look again.
   }
   if (sfd >= 0) ringlet::detail::sys::close(sfd);
   return r;
@@ -200,7 +204,8 @@ RINGLET_SLOW int park_for_signal(Here h, const sigset_t& set, siginfo_t* info, D
 RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept {
   count_on_fiber(c);
   count_waited(c);
-  const Runs runs;
+  // A handler is run for this thread only for a signal its mask (here: `mask`) accepts.
+  const unsigned handled = thread_signals().all;
   {
     WaitMask claim{&mask};
     // The fiber parks on a poll of a signalfd of no signal, which never becomes ready: a
@@ -212,7 +217,7 @@ RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept
     sigset_t none;
     sigemptyset(&none);
     const int sfd = ::signalfd(-1, &none, SFD_NONBLOCK | SFD_CLOEXEC);
-    while (!runs.for_unblocked(mask)) {
+    while (thread_signals().all == handled) {
       Woke w;
       if (sfd >= 0) {
         const pollfd p{sfd, POLLIN, 0};
@@ -231,52 +236,87 @@ RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept
 }
 
 // fork keeps its caller only: the waits of the other fibers are gone in the child, and with
-// them their claims on the mask. The child's thread gets main's own mask back.
+// them their claims on the mask and their masks. If the caller is main, the child's thread
+// gets main's own mask back; if it is a fiber thread, it stays one, the only thread left
+// (main's mask then blocks everything: main is gone).
 void forked_child() noexcept {
   if (g_arb.active == 0) return;
   const sigset_t m = g_arb.main_mask;
   g_arb = Arbiter{};
   g_mask_waits.store(0, std::memory_order_relaxed);
-  real_sigmask(SIG_SETMASK, &m, nullptr);
+  ThreadRec* me = current_rec();
+  if (!me) {
+    real_sigmask(SIG_SETMASK, &m, nullptr);
+    return;
+  }
+  claim_begin();
+  g_arb.threads = true;
+  sigfillset(&g_arb.main_mask);
+  count_thread_mask(me->sigmask, +1);
+  apply();
 }
 
 __attribute__((constructor)) void register_fork_handler() { ::pthread_atfork(nullptr, nullptr, &forked_child); }
 
 }  // namespace
 
-// The claims are counted as MaskClaim counts them; kept apart so that state.hpp need not
-// know the arbiter.
+// --- fiber threads' masks (thread/common.hpp) ---------------------------------------------
+
+void thread_mask_added(ThreadRec* r) noexcept {
+  if (!g_arb.threads) {  // the first: main's mask becomes bookkeeping for good
+    g_arb.threads = true;
+    claim_begin();
+  }
+  if (count_thread_mask(r->sigmask, +1)) apply();
+}
+
+void thread_mask_removed(ThreadRec* r) noexcept {
+  if (g_arb.threads && count_thread_mask(r->sigmask, -1)) apply();
+}
+
+void set_thread_mask(ThreadRec* r, const sigset_t& mask) noexcept {
+  if (!g_arb.threads) {  // not counted (cannot happen: counted from its creation)
+    r->sigmask = mask;
+    return;
+  }
+  bool changed = count_thread_mask(r->sigmask, -1);
+  r->sigmask = mask;
+  changed |= count_thread_mask(mask, +1);
+  if (changed) apply();
+}
+
+bool thread_masks_on() noexcept { return g_arb.threads; }
+bool main_blocks(int sig) noexcept { return sigismember(&g_arb.main_mask, sig) == 1; }
+unsigned threads_accepting(int sig) noexcept { return sig > 0 && sig < NSIG ? g_arb.accept[sig] : 0; }
+
+// A fiber thread's wait with another mask: its mask for the wait. main's: main's mask, as
+// natively.
 WaitMask::WaitMask(const sigset_t* mask) noexcept {
   if (!mask) return;
   on_ = true;
-  main_ = current_rec() == nullptr;
-  sigemptyset(&accept_);
-  if (g_arb.active++ == 0) {
-    g_arb.sched = Scheduler::current();
-    real_sigmask(SIG_BLOCK, nullptr, &g_arb.main_mask);
+  if (ThreadRec* r = current_rec()) {
+    rec_ = r;
+    saved_ = r->sigmask;
+    set_thread_mask(r, *mask);
+    deliver_pending(r);
+    return;
   }
-  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
-  if (main_) {  // main's own wait: its mask is `mask`, as natively
-    saved_main_ = g_arb.main_mask;
-    g_arb.main_mask = *mask;
-  } else {  // a fiber thread's: what it accepts is let through
-    for (int sig = 1; sig < NSIG; ++sig)
-      if (!internal_signal(sig) && sigismember(mask, sig) != 1 && sig != SIGKILL && sig != SIGSTOP) {
-        sigaddset(&accept_, sig);
-        ++g_arb.unblock[sig];
-      }
-  }
+  claim_begin();
+  saved_ = g_arb.main_mask;
+  g_arb.main_mask = *mask;
   apply();
+  deliver_main_pending(*mask);
 }
 
 WaitMask::~WaitMask() {
   if (!on_) return;
-  if (main_) g_arb.main_mask = saved_main_;
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (!internal_signal(sig) && sigismember(&accept_, sig) == 1) --g_arb.unblock[sig];
+  if (rec_) {
+    set_thread_mask(static_cast<ThreadRec*>(rec_), saved_);
+    return;
+  }
+  g_arb.main_mask = saved_;
   apply();
-  if (--g_arb.active == 0) g_arb.sched = nullptr;
-  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+  claim_end();
 }
 
 // main's pthread_sigmask while fibers wait for signals (thread/signal_mask.cpp): main's own
@@ -301,7 +341,10 @@ int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
     }
   }
   if (old) *old = prev;
-  if (set) apply();
+  if (set) {
+    apply();
+    deliver_main_pending(g_arb.main_mask);
+  }
   return 0;
 }
 
@@ -339,6 +382,7 @@ RINGLET_HOOK int sigtimedwait(const sigset_t* set, siginfo_t* info, const timesp
     return real(set, info, tmo);
   }
   count_on_fiber(Call::sigtimedwait);
+  if (const int own = take_own_pending(*set, info)) return own;
   const timespec zero{0, 0};
   const int saved = errno;
   int r = real(set, info, &zero);
@@ -371,6 +415,10 @@ RINGLET_HOOK int sigwait(const sigset_t* set, int* sig) {
     return RINGLET_REAL(sigwait)(set, sig);
   }
   count_on_fiber(Call::sigwait);
+  if (const int own = take_own_pending(*set, nullptr)) {
+    *sig = own;
+    return 0;
+  }
   const int saved = errno;
   const timespec zero{0, 0};
   siginfo_t si;

@@ -150,27 +150,44 @@ inline FdState* managed_fd(int fd) noexcept {
 }
 
 // --- signals -----------------------------------------------------------------------------
-// Counted by the handler trampoline on the thread the signal interrupts: every caught
-// signal, and those whose handler lacks SA_RESTART.
+// Counted by the handler trampoline for the thread a caught signal is handled for: every
+// caught signal, and those whose handler lacks SA_RESTART. A fiber thread has its own
+// (ThreadRec::sig_counts); main, ringlet's own fibers and the scheduler share the carrier's.
 struct SignalCounts {
   unsigned all = 0;
   unsigned no_restart = 0;
 };
+// The calling thread's counts. A fiber thread first runs the handlers of signals that wait
+// for it and its mask accepts (thread/signal_route.cpp): a hook that compares the counts
+// before and after a wait sees them, and answers EINTR or restarts as SA_RESTART says.
 SignalCounts& thread_signals() noexcept;
+// The carrier's own counts (main's).
+SignalCounts& carrier_signals() noexcept;
 // True while a program's signal handler runs on this thread (under our trampoline).
 bool in_signal_handler() noexcept;
-// How many times the program's handler of each signal ran on this OS thread (NSIG entries).
-const unsigned* handler_runs() noexcept;
-// signal_wait.cpp: fibers waiting for signals arbitrate the carrier's mask; while any does
-// (g_mask_waits != 0), main's pthread_sigmask goes through carrier_sigmask (an errno value).
+// thread/signal_route.cpp: for the trampoline, which thread a caught signal is handled for.
+// true: run the handler now, counted in *counts (the interrupted fiber thread's if it
+// accepts the signal, else main's); false: it was left for a fiber thread that accepts it
+// (it runs at that thread's next hook; the caller interrupts the parked waits).
+bool signal_taker(int sig, const siginfo_t* si, SignalCounts** counts) noexcept;
+// A signal sent to the calling thread (a fiber thread's pthread_kill or tgkill, or main's
+// tgkill while main blocked it) that is in `set`: taken, its number returned and *info
+// filled (if info); 0 if none.
+int take_own_pending(const sigset_t& set, siginfo_t* info) noexcept;
+// Main changed its mask (or waits with another): re-send it what it now accepts.
+void deliver_main_pending(const sigset_t& main_mask) noexcept;
+// signal_wait.cpp: fiber threads' masks and the fibers waiting for signals arbitrate the
+// carrier's mask; while any does (g_mask_waits != 0: from the first pthread_create on a
+// fiber on, or during a wait), main's pthread_sigmask goes through carrier_sigmask (an errno
+// value), which keeps main's own mask as bookkeeping.
 extern std::atomic<int> g_mask_waits;
 int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept;
 // A read of a blocking signalfd on a fiber (io.cpp's read hook).
 long signalfd_read(FdState* st, int fd, void* buf, std::size_t n) noexcept;
 // While the calling fiber waits with `mask` as its signal mask (sigsuspend, pause, ppoll,
-// pselect, epoll_pwait; null: no change): the signals it accepts are unblocked on the
-// carrier (for main, the carrier's mask is `mask`), and put back at the end of the scope.
-// A pending signal it unblocks runs its handler in the constructor.
+// pselect, epoll_pwait; null: no change): its mask (a fiber thread's, or main's) is `mask`,
+// and the old one is put back at the end of the scope. A pending signal it unblocks runs
+// its handler in the constructor.
 class WaitMask {
  public:
   explicit WaitMask(const sigset_t* mask) noexcept;
@@ -180,9 +197,8 @@ class WaitMask {
 
  private:
   bool on_ = false;
-  bool main_ = false;
-  sigset_t accept_{};
-  sigset_t saved_main_{};
+  void* rec_ = nullptr;  // the fiber thread waiting (a ThreadRec), null for main
+  sigset_t saved_{};
 };
 
 // --- waiting -----------------------------------------------------------------------------

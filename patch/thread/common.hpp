@@ -163,7 +163,10 @@ struct ThreadRec {
   pid_t tid = 0;          // its own id (identity.cpp), 0 once it ended
   bool tls_wanted = false;   // it gets a TLS block of its own (tls.hpp)...
   TlsBlock* tls = nullptr;   // ...made and owned by the thread itself
-  sigset_t sigmask;  // the thread's own signal mask: bookkeeping only (see pthread_sigmask)
+  sigset_t sigmask;  // the thread's own signal mask (thread/signal_mask.cpp, signal_wait.cpp)
+  std::uint64_t sig_pending = 0;  // sent to it (pthread_kill...) and not yet taken: bit sig-1
+  SignalCounts sig_counts;        // handlers run for it (its hooks' EINTR), see signal_route.cpp
+  stack_t altstack{nullptr, SS_DISABLE, 0};  // its sigaltstack: bookkeeping (signal_route.cpp)
 };
 
 inline pthread_t handle_of(ThreadRec* r) noexcept {
@@ -186,6 +189,25 @@ inline ThreadRec* current_rec() noexcept {
   return r ? *r : nullptr;
 }
 inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(t) & 1u) != 0; }
+
+// --- signals and fiber threads ----------------------------------------------------------
+// signal_wait.cpp keeps the carrier's real mask: blocked are the signals main and every fiber
+// thread block (so that a signal sent to the process reaches a thread that accepts it), plus
+// the sets of sigwait-family waits. Each fiber thread's mask is counted from its creation to
+// its end; a change goes through set_thread_mask.
+void thread_mask_added(ThreadRec* r) noexcept;
+void thread_mask_removed(ThreadRec* r) noexcept;
+void set_thread_mask(ThreadRec* r, const sigset_t& mask) noexcept;
+// Once a fiber thread was made (and so only on the carrier): main's own mask blocks sig /
+// how many fiber threads accept sig. thread_masks_on(): since the first one.
+bool thread_masks_on() noexcept;
+bool main_blocks(int sig) noexcept;
+unsigned threads_accepting(int sig) noexcept;
+// signal_route.cpp: run, on the calling fiber thread, the handlers of the signals sent to it
+// or left for it that its mask now accepts (each before this returns).
+void deliver_pending(ThreadRec* r) noexcept;
+// pthread_kill for a fiber thread: 0 or an errno value.
+int signal_fiber_thread(ThreadRec* t, int sig) noexcept;
 
 // once_keys.cpp: the thread's key destructors, as glibc: up to PTHREAD_DESTRUCTOR_ITERATIONS
 // rounds.

@@ -80,11 +80,22 @@ pid_t patched_gettid() noexcept {
 
 // tgkill / tkill for an id; -2 when it is no fiber thread's (the caller goes to the kernel).
 long signal_thread_id(pid_t tgid, pid_t tid, int sig) noexcept {
-  pid_t carrier = 0;
-  if (!find_live(tid, &carrier)) return -2;
-  if (tgid != -1 && tgid != getpid()) return -2;
-  if (sig == 0) return 0;
-  return RINGLET_REAL(syscall)(SYS_tgkill, getpid(), carrier, sig);
+  if (tid <= kPidMaxLimit || (tgid != -1 && tgid != getpid())) return -2;
+  ThreadRec* r = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_ids_mu);
+    if (!g_ids) return -2;
+    auto it = g_ids->find(tid);
+    if (it == g_ids->end()) return -2;
+    r = it->second;
+  }
+  // Fiber threads end on their carrier, where this runs too (or the signal goes to the
+  // carrier from a plain thread): r stays valid.
+  if (const int e = signal_fiber_thread(r, sig)) {
+    errno = e;
+    return -1;
+  }
+  return 0;
 }
 
 // The kernel id to use for a sched_*affinity call about `pid`.

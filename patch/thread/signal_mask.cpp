@@ -10,26 +10,35 @@ using ringlet::Deadline;
 using ringlet::patch::Thread;
 
 // A fiber thread's signal mask is its own bookkeeping, answered back to it, and not applied
-// to the OS thread: that thread carries every fiber, main included, and a helper "thread"
-// that blocks every signal (the usual way to leave them to main) must not block them for
-// main too. Signals reach the carrier with main's mask.
+// to the OS thread as such: that thread carries every fiber, main included, and a helper
+// "thread" that blocks every signal (the usual way to leave them to main) must not block
+// them for main too. The carrier lets through what main or any fiber thread accepts
+// (signal_wait.cpp), and a signal is handled for a thread that accepts it
+// (signal_route.cpp). One the change unblocks that was sent to the thread, or left for it,
+// runs its handler before this returns, as natively.
 static int fiber_sigmask(ThreadRec* r, int how, const sigset_t* set, sigset_t* old) noexcept {
   if (old) *old = r->sigmask;
   if (!set) return 0;
+  sigset_t m = r->sigmask;
   switch (how) {
     case SIG_BLOCK:
-      sigorset(&r->sigmask, &r->sigmask, set);
+      sigorset(&m, &m, set);
       break;
     case SIG_UNBLOCK:
       for (int sig = 1; sig < NSIG; ++sig)
-        if (sigismember(set, sig) == 1) sigdelset(&r->sigmask, sig);
+        if (sigismember(set, sig) == 1) sigdelset(&m, sig);
       break;
     case SIG_SETMASK:
-      r->sigmask = *set;
+      m = *set;
       break;
     default:
       return EINVAL;
   }
+  // What cannot be blocked stays unblocked, as the kernel leaves it.
+  sigdelset(&m, SIGKILL);
+  sigdelset(&m, SIGSTOP);
+  set_thread_mask(r, m);
+  deliver_pending(r);
   return 0;
 }
 

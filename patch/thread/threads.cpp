@@ -59,6 +59,7 @@ __attribute__((noinline)) void finish_thread(ThreadRec* r, void* result) noexcep
     r->tls = nullptr;
   }
   release_thread_id(r);
+  thread_mask_removed(r);  // and what was sent to it and not taken is dropped, as natively
   r->mu.lock();
   r->result = result;
   r->done = true;
@@ -191,15 +192,17 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     free_rec(r);
     return EAGAIN;  // what pthread_create says when it cannot allocate the thread
   }
-  // A new thread starts with its creator's mask.
+  // A new thread starts with its creator's mask (main's: through the hook, which knows it).
   if (ThreadRec* parent = current_rec()) r->sigmask = parent->sigmask;
-  else RINGLET_REAL(pthread_sigmask)(SIG_BLOCK, nullptr, &r->sigmask);
+  else pthread_sigmask(SIG_BLOCK, nullptr, &r->sigmask);
+  thread_mask_added(r);
   try {
     ringlet::SpawnOptions o;
     o.stack_size = stack;
     o.name = "thread-" + std::to_string(g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1);
     r->handle = ringlet::spawn(o, [r]() noexcept { thread_body(r); });
   } catch (...) {
+    thread_mask_removed(r);
     free_rec(r);
     return EAGAIN;  // no stack could be mapped: what pthread_create says
   }
@@ -409,9 +412,7 @@ RINGLET_HOOK int pthread_kill(pthread_t t, int sig) {
   if (!is_fake(t)) return RINGLET_REAL(pthread_kill)(t, sig);
   ThreadRec* r = rec_of(t);
   if (!r || r->done) return ESRCH;
-  if (sig == 0) return 0;
-  // A fiber has no signal state of its own: the signal goes to the OS thread carrying it.
-  return RINGLET_REAL(pthread_kill)(r->carrier ? r->carrier : RINGLET_REAL(pthread_self)(), sig);
+  return signal_fiber_thread(r, sig);  // signal_route.cpp
 }
 
 RINGLET_HOOK int pthread_setname_np(pthread_t t, const char* name) {
