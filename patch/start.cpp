@@ -84,11 +84,16 @@ void check_threads_setting() {
                  "so far (several carriers are not built yet); using 1\n", v);
 }
 
-// RINGLET_MAX_BLOCKING_MS for a patched program: 100 ms unless set. A malformed value is
-// said and the default kept: the program's run is not ours to end over a setting.
+// RINGLET_MAX_BLOCKING_MS for a patched program. Unset, the monitor is off — an unmodified
+// program's stderr is no place for our reports — unless RINGLET_MONITOR_FILE asks for them
+// (then 100 ms). A malformed value is said and 100 ms used: the program's run is not ours
+// to end over a setting.
 long monitor_setting() {
   const char* v = std::getenv("RINGLET_MAX_BLOCKING_MS");
-  if (!v || !*v) return 100;
+  if (!v || !*v) {
+    const char* file = std::getenv("RINGLET_MONITOR_FILE");
+    return file && *file ? 100 : 0;
+  }
   char* end = nullptr;
   const long ms = std::strtol(v, &end, 10);
   if (end != v && *end == '\0' && ms >= 0) return ms;
@@ -113,8 +118,8 @@ __attribute__((noinline)) int main_body(int argc, char** argv, char** envp) {
 int main_on_fiber(int argc, char** argv, char** envp) {
   ringlet::RunOptions opts;
   opts.stack_size = main_stack_size();
-  // The blocking monitor is on by default for a patched program (gevent's
-  // max_blocking_time); RINGLET_MAX_BLOCKING_MS=0 turns it off.
+  // The blocking monitor (gevent's max_blocking_time): on when RINGLET_MAX_BLOCKING_MS or
+  // RINGLET_MONITOR_FILE is set.
   opts.max_blocking_ms = monitor_setting();
   // Threads that all wait (for a signal handler's sem_post, say) wait, as they would
   // natively: no deadlock breaker, whose EINTR a C caller would retry at once, forever.

@@ -1,10 +1,12 @@
 // Deadlock detection: when every fiber is parked and nothing can wake one, say who waits on
 // what, hand the error to main (or kill them all), and let run() throw.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "internal/scheduler.hpp"
+#include "internal/sys.hpp"
 #include "ringlet/fiber.hpp"
 
 namespace ringlet::detail {
@@ -48,13 +50,8 @@ bool Scheduler::all_stuck() const noexcept {
          (!group_ && process_threads() - quiet_threads.load(std::memory_order_relaxed) <= 1);
 }
 
-// Every fiber is parked and nothing can wake one. Say who waits on what; hand the error to
-// the main fiber if it is among them (it may handle it), else kill them all and let run()
-// throw. A second deadlock among fibers already killed ends the loop.
-void Scheduler::break_deadlock() {
-  std::string report =
-      "ringlet: deadlock: every fiber is parked and nothing can wake them "
-      "(this operation would block forever):";
+std::string Scheduler::describe_waits() const {
+  std::string report;
   for (const Fiber* f = all_head_; f; f = st(f).all_next) {
     report += "\n  fiber '" + f->display_name() + "' (#" + std::to_string(f->id) + ") ";
     if (st(f).status == FiberStatus::Parked) {
@@ -67,7 +64,32 @@ void Scheduler::break_deadlock() {
       report += "is not parked";
     }
   }
-  deadlock_report_ = report;
+  return report;
+}
+
+// With RunOptions::deadlock_waits (ringlet-run): the program stays as it would natively,
+// blocked, at 0 % CPU; the deadlock is never silent: said once on stderr (again only if the
+// fibers ran in between). RINGLET_DEADLOCK=abort aborts instead (a core dump to look at).
+void Scheduler::say_deadlock() {
+  deadlock_said_at_ = switches_.load(std::memory_order_relaxed);
+  const char* mode = std::getenv("RINGLET_DEADLOCK");
+  const bool abort_now = mode && std::strcmp(mode, "abort") == 0;
+  std::string report =
+      "ringlet: deadlock: every thread waits and nothing can wake one:" + describe_waits() + "\n";
+  if (abort_now) report += "ringlet: RINGLET_DEADLOCK=abort: aborting\n";
+  else if (mode && *mode) report += std::string("ringlet: RINGLET_DEADLOCK='") + mode + "' is not 'abort'; ignored\n";
+  if (!abort_now) report += "ringlet: the program stays blocked, as it would natively (RINGLET_DEADLOCK=abort aborts instead)\n";
+  (void)sys::write(2, report.data(), report.size());
+  if (abort_now) std::abort();
+}
+
+// Every fiber is parked and nothing can wake one. Say who waits on what; hand the error to
+// the main fiber if it is among them (it may handle it), else kill them all and let run()
+// throw. A second deadlock among fibers already killed ends the loop.
+void Scheduler::break_deadlock() {
+  deadlock_report_ =
+      "ringlet: deadlock: every fiber is parked and nothing can wake them "
+      "(this operation would block forever):" + describe_waits();
   if (main_ && !main_done_ && st(main_).status == FiberStatus::Parked && st(main_).interruptible) {
     wake(main_, st(main_).park_token, WakeReason::Deadlock);
     return;

@@ -4,9 +4,12 @@
 // held by one fiber (a loop that never blocks, a libc call that blocks its thread).
 // The monitor then signals that thread; the handler, running on the fiber that holds it,
 // copies the fiber's name and a backtrace, which the monitor formats and prints. When the
-// fiber finally switches, the monitor says how long it held on in all.
+// fiber finally switches, the monitor says how long it held on in all. Reports go to
+// stderr, or to the file RINGLET_MONITOR_FILE names (appended); a stack already reported is
+// named by its report's number and counted, not printed again.
 #include <dlfcn.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
@@ -103,10 +106,46 @@ std::int64_t now_ns() {
       .count();
 }
 
+// Where reports go: RINGLET_MONITOR_FILE (appended, made if missing), else stderr. A file
+// that cannot be opened is said once on stderr, which then gets the reports.
+int report_fd() {
+  static const int fd = [] {
+    const char* path = std::getenv("RINGLET_MONITOR_FILE");
+    if (!path || !*path) return 2;
+    const int f = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (f >= 0) return f;
+    const std::string msg = std::string("ringlet: RINGLET_MONITOR_FILE='") + path + "' cannot be opened (" +
+                            std::strerror(errno) + "); the monitor reports on stderr\n";
+    (void)sys::write(2, msg.data(), msg.size());
+    return 2;
+  }();
+  return fd;
+}
+
 void say(const std::string& text) {
   // The runtime's own write (an interposed write must not see it); stderr may be a
   // pipe nobody reads, so a short write is simply dropped.
-  (void)sys::write(2, text.data(), text.size());
+  (void)sys::write(report_fd(), text.data(), text.size());
+}
+
+// The stacks reported so far: a repeat is counted and named by its first report's number.
+struct Seen {
+  std::uint64_t hash;
+  unsigned report;  // its number, from 1
+  unsigned times;
+};
+
+// A stack's identity: the functions on it (where each frame's function starts, so the exact
+// instruction a loop was interrupted at does not make a new place).
+std::uint64_t stack_hash(void* const* frames, int first, int depth) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (int i = first; i < depth; ++i) {
+    Dl_info info{};
+    const void* at = dladdr(frames[i], &info) && info.dli_saddr ? info.dli_saddr : frames[i];
+    h ^= reinterpret_cast<std::uintptr_t>(at);
+    h *= 1099511628211ull;
+  }
+  return h;
 }
 
 std::string format_frames(void* const* frames, int first, int depth) {
@@ -224,15 +263,28 @@ class Monitor {
     } else if (got) {
       w.who = "fiber '" + (g_capture.name[0] ? std::string(g_capture.name)
                                               : "fiber-" + std::to_string(g_capture.id)) +
-              "' (#" + std::to_string(g_capture.id) + ")";
+              "' (#" + std::to_string(g_capture.id) + ", core " + std::to_string(w.s->core()) + ")";
     } else {
       w.who = "a fiber";
     }
     text = "ringlet: " + w.who + " has held its scheduler for " + std::to_string(held_ms) +
            " ms without switching (threshold " + std::to_string(w.threshold_ms) +
            " ms); every other fiber of the thread waits meanwhile.";
-    if (got) text += " It is running at:\n" + format_frames(g_capture.frames, g_capture.first, g_capture.depth);
-    else text += " (no backtrace: the thread did not answer the monitor's signal, or the program uses that signal)\n";
+    if (got) {
+      const std::uint64_t h = stack_hash(g_capture.frames, g_capture.first, g_capture.depth);
+      auto it = std::find_if(seen_.begin(), seen_.end(), [&](const Seen& x) { return x.hash == h; });
+      if (it != seen_.end()) {
+        ++it->times;
+        text += " Same place as report " + std::to_string(it->report) + " (" + std::to_string(it->times) +
+                " times now).\n";
+      } else {
+        seen_.push_back(Seen{h, ++reports_, 1});
+        text = "ringlet: report " + std::to_string(reports_) + ": " + text.substr(9) + " It is running at:\n" +
+               format_frames(g_capture.frames, g_capture.first, g_capture.depth);
+      }
+    } else {
+      text += " (no backtrace: the thread did not answer the monitor's signal, or the program uses that signal)\n";
+    }
     say(text);
   }
 
@@ -241,6 +293,8 @@ class Monitor {
   std::vector<Watched> watched_;
   Scheduler* busy_ = nullptr;
   bool started_ = false;
+  std::vector<Seen> seen_;
+  unsigned reports_ = 0;
 };
 
 Monitor& monitor() {

@@ -259,7 +259,11 @@ void Scheduler::loop() {
       if (live_ != 0) kill_daemons();
       if (ready_head_) continue;
     }
-    if (!deadlock_waits_ && all_stuck()) {
+    if (deadlock_waits_) {
+      // Threads that all wait keep waiting, as natively; a proven deadlock is said once.
+      if (signal_waits_ == 0 && deadlock_said_at_ != switches_.load(std::memory_order_relaxed) && all_stuck())
+        say_deadlock();
+    } else if (all_stuck()) {
       break_deadlock();
       if (ready_head_) continue;
       // Fibers that ignore kills stay behind; run_main/run_worker report them. The other

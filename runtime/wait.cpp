@@ -145,11 +145,13 @@ namespace {
 class WaitAccount {
  public:
   WaitAccount(Scheduler& s, const WaitSpec& spec) noexcept
-      : s_(s), remote_(spec.remote), any_thread_(spec.any_thread) {
+      : s_(s), remote_(spec.remote), any_thread_(spec.any_thread), by_signal_(spec.signal_wakeable) {
     if (remote_) s_.expect_remote_wake();
     if (any_thread_) s_.primitive_wait_begin();
+    if (by_signal_) s_.signal_wait_begin();
   }
   ~WaitAccount() {
+    if (by_signal_) s_.signal_wait_end();
     if (any_thread_) s_.primitive_wait_end();
     if (remote_) s_.remote_wake_done();
   }
@@ -160,6 +162,7 @@ class WaitAccount {
   Scheduler& s_;
   bool remote_;
   bool any_thread_;
+  bool by_signal_;
 };
 
 // A timed-out wait: the wait's own deadline, or an enclosing Timeout's that came first.

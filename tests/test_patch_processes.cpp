@@ -538,11 +538,17 @@ TEST_CASE("ringlet-run: python3's ThreadingHTTPServer (http.server) under ab -c 
 TEST_CASE("ringlet-run: the monitor names a thread that spins for 300 ms and shows where", "[patch][process][thread]") {
   const std::string prog = env_or_skip("RINGLET_SPIN_PROG");
   REQUIRE_TOOL(prog, "RINGLET_SPIN_PROG");
-  Run r = run(patched({prog}, false));
+  // Off by default: an unmodified program's stderr gets no report.
+  Run plain = run(patched({prog}, false));
+  CHECK(plain.code() == 0);
+  CHECK(plain.out == "done\n");
+  CHECK(plain.err.find("held its scheduler") == std::string::npos);
+  Run r = run(patched({prog}, false), {"RINGLET_MAX_BLOCKING_MS=100"});
   INFO(r.err);
   CHECK(r.code() == 0);
   CHECK(r.out == "done\n");
-  CHECK(r.err.find("ringlet: fiber 'spinner' (#") != std::string::npos);
+  CHECK(r.err.find("ringlet: report 1: fiber 'spinner' (#") != std::string::npos);
+  CHECK(r.err.find(", core 0) has held its scheduler") != std::string::npos);
   CHECK(r.err.find("has held its scheduler for") != std::string::npos);
   CHECK(r.err.find("threshold 100 ms") != std::string::npos);
   CHECK(r.err.find("spin_for+0x") != std::string::npos);  // where it spins, symbolised
@@ -564,5 +570,45 @@ TEST_CASE("ringlet-run: the monitor names a thread that spins for 300 ms and sho
   CHECK(bad.out == "done\n");
   CHECK(bad.err.find("RINGLET_MAX_BLOCKING_MS='soon' is not a number of milliseconds") != std::string::npos);
   CHECK(bad.err.find("RINGLET_THREADS=4: a patched program's fibers run on one OS thread") != std::string::npos);
-  CHECK(bad.err.find("held its scheduler") != std::string::npos);  // the 100 ms default
+  CHECK(bad.err.find("held its scheduler") != std::string::npos);  // 100 ms, as asked for
+}
+
+TEST_CASE("ringlet-run: monitor reports go to RINGLET_MONITOR_FILE; a stack seen before is counted", "[patch][process][thread]") {
+  const std::string prog = env_or_skip("RINGLET_SPIN_PROG");
+  REQUIRE_TOOL(prog, "RINGLET_SPIN_PROG");
+  char dir[] = "/tmp/ringlet-monitor-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string file = std::string(dir) + "/monitor.log";
+  // The file alone turns the monitor on (100 ms) for a patched program; stderr stays clean.
+  Run r = run(patched({prog, "repeat"}, false), {"RINGLET_MONITOR_FILE=" + file});
+  INFO(r.err);
+  CHECK(r.code() == 0);
+  CHECK(r.out == "done\n");
+  CHECK(r.err.find("ringlet:") == std::string::npos);
+  std::string log;
+  if (FILE* f = std::fopen(file.c_str(), "r")) {
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) log.append(buf, n);
+    std::fclose(f);
+  }
+  INFO(log);
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("has held its scheduler") == 3);
+  CHECK(count("ringlet: report 1: fiber 'spinner'") == 1);
+  CHECK(count("spin_here+0x") == 1);  // the backtrace once
+  CHECK(count("Same place as report 1 (2 times now).") == 1);
+  CHECK(count("Same place as report 1 (3 times now).") == 1);
+  CHECK(count("let its scheduler go after") == 3);
+  // A file that cannot be opened is said on stderr, which then gets the reports.
+  Run bad = run(patched({prog}, false), {"RINGLET_MONITOR_FILE=/nonexistent/dir/monitor.log"});
+  CHECK(bad.code() == 0);
+  CHECK(bad.err.find("RINGLET_MONITOR_FILE='/nonexistent/dir/monitor.log' cannot be opened") != std::string::npos);
+  CHECK(bad.err.find("has held its scheduler") != std::string::npos);
+  std::remove(file.c_str());
+  rmdir(dir);
 }

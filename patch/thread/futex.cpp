@@ -53,6 +53,7 @@ long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const 
   spec.deadline = d;
   spec.interruptible = false;
   spec.any_thread = true;
+  spec.signal_wakeable = true;  // an atomic's notify from a handler (C++20 semaphores, latches)
   const auto r = ringlet::detail::wait_in(b.spin, b.waiters, w, spec);
   b.spin.unlock();
   if (r == ringlet::detail::Woke::Notified) return 0;

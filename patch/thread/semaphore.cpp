@@ -65,6 +65,7 @@ int sem_wait_until(PSem* s, Deadline d) noexcept {
   spec.what = "sem_wait (patched)";
   spec.deadline = d;
   spec.any_thread = true;
+  spec.signal_wakeable = true;  // a handler's sem_post: threads that all wait here are no deadlock
   for (;;) {
     Waiter w;
     s->spin.lock();

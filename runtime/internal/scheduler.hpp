@@ -137,6 +137,8 @@ class Scheduler {
   // long as the process has other threads, its wait is not a proven deadlock.
   void primitive_wait_begin() noexcept { ++primitive_waits_; }
   void primitive_wait_end() noexcept { --primitive_waits_; }
+  void signal_wait_begin() noexcept { ++signal_waits_; }
+  void signal_wait_end() noexcept { --signal_waits_; }
 
   // Run fn in a new fiber here; any thread may call it.
   void post_task(std::function<void()> fn);
@@ -194,6 +196,8 @@ class Scheduler {
   void abandon(Fiber* f, std::exception_ptr error) noexcept;
   bool all_stuck() const noexcept;
   void break_deadlock();
+  std::string describe_waits() const;  // every fiber and what it waits on, for a report
+  void say_deadlock();                 // deadlock_waits: report once, keep waiting (or abort)
   void kill_daemons();
   void check_stack(Fiber* f);
   void load_tp(void* tp) noexcept;  // make tp (null: home) the thread pointer in force
@@ -244,6 +248,8 @@ class Scheduler {
   int spin_credit_ = kSpinCredit;  // 0 with spin_window_ 0: never
   std::atomic<std::size_t> remote_expected_{0};
   std::size_t primitive_waits_ = 0;
+  std::size_t signal_waits_ = 0;       // parked waits a signal handler may end
+  std::uint64_t deadlock_said_at_ = ~std::uint64_t{0};  // switch count when say_deadlock spoke
 
   std::atomic<std::uint64_t> switches_{0};  // written by this thread only
   std::atomic<bool> idle_{false};

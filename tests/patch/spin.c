@@ -1,5 +1,7 @@
 /* A "thread" that never blocks: it spins for 300 ms. Under ringlet-run it holds the only
- * scheduler thread, and the blocking monitor must name it and show where it spins. */
+ * scheduler thread, and the blocking monitor must name it and show where it spins.
+ * `spin repeat`: it spins three times at the same place (a loop that calls nothing), so the
+ * monitor reports the stack once and counts the repeats. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -18,15 +20,37 @@ __attribute__((noinline)) void spin_for(double seconds) {
   while (now() < end) n++;
 }
 
+/* About `seconds` of a loop with no call in it. */
+__attribute__((noinline)) void spin_here(double seconds) {
+  double t0 = now();
+  unsigned long per = 1000000;
+  for (volatile unsigned long n = 0; n < per; n++) {
+  }
+  const double took = now() - t0;
+  const unsigned long total = (unsigned long)((double)per * seconds / (took > 0 ? took : 1e-6));
+  for (volatile unsigned long n = 0; n < total; n++) {
+  }
+}
+
+static int repeat = 0;
+
 static void* spinner(void* arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "spinner");
   usleep(10000);
-  spin_for(0.3);
+  if (!repeat) {
+    spin_for(0.3);
+    return NULL;
+  }
+  for (int i = 0; i < 3; i++) {
+    spin_here(0.4);
+    usleep(20000);
+  }
   return NULL;
 }
 
-int main(void) {
+int main(int argc, char** argv) {
+  repeat = argc > 1 && argv[1][0] == 'r';
   pthread_t t;
   if (pthread_create(&t, NULL, spinner, NULL) != 0) return 1;
   for (int i = 0; i < 20; i++) usleep(25000); /* patched sleeps: short switches */

@@ -37,7 +37,9 @@ struct RunOptions {
   long spin_us = -1;
   // When every fiber waits and nothing can wake one. false: a deadlock, broken (below).
   // true: wait on, as threads would, until a signal handler or another thread wakes one
-  // (ringlet-run sets it: a program whose threads all wait, for a signal say, waits).
+  // (ringlet-run sets it: a program whose threads all wait, for a signal say, waits); unless
+  // one of the waits is one a signal handler may end (WaitSpec::signal_wakeable), the
+  // deadlock is said once on stderr, and RINGLET_DEADLOCK=abort aborts the process instead.
   bool deadlock_waits = false;
 };
 

@@ -42,6 +42,10 @@ struct WaitSpec {
   // may (a primitive: not a proven deadlock while the process has other threads).
   bool remote = false;
   bool any_thread = false;
+  // A signal handler of the program may end it (sem_post is async-signal-safe): while such a
+  // wait is parked, a run with RunOptions::deadlock_waits does not call "every fiber waits"
+  // a deadlock.
+  bool signal_wakeable = false;
 };
 
 // Park the caller on w (armed, and published where its waker finds it) until a waker
