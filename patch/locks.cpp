@@ -17,6 +17,7 @@
 #include "internal/sys.hpp"
 #include "offload.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 
 namespace ringlet::patch::detail {
 
@@ -181,16 +182,24 @@ RINGLET_HOOK int flock(int fd, int op) {
   return flock_slow(fd, op);
 }
 
-RINGLET_HOOK int lockf(int fd, int cmd, off_t len) {
+static int cancel_point_lockf(int fd, int cmd, off_t len) noexcept {
   if (RINGLET_LIKELY(ringlet::detail::Scheduler::current() == nullptr) || cmd != F_LOCK || !on_fiber(Socket))
     return RINGLET_REAL(lockf)(fd, cmd, len);
   return lockf_slow(RINGLET_REAL(lockf64), fd, len);
 }
 
-RINGLET_HOOK int lockf64(int fd, int cmd, off64_t len) {
+RINGLET_HOOK int lockf(int fd, int cmd, off_t len) {
+  return RINGLET_CANCEL_POINT(cancel_point_lockf(fd, cmd, len));
+}
+
+static int cancel_point_lockf64(int fd, int cmd, off64_t len) noexcept {
   if (RINGLET_LIKELY(ringlet::detail::Scheduler::current() == nullptr) || cmd != F_LOCK || !on_fiber(Socket))
     return RINGLET_REAL(lockf64)(fd, cmd, len);
   return lockf_slow(RINGLET_REAL(lockf64), fd, len);
+}
+
+RINGLET_HOOK int lockf64(int fd, int cmd, off64_t len) {
+  return RINGLET_CANCEL_POINT(cancel_point_lockf64(fd, cmd, len));
 }
 
 // open and its variants: the mode argument is there only with O_CREAT or O_TMPFILE.
