@@ -64,16 +64,16 @@ void kill_on_owner(Scheduler* owner, Fiber* f, ThreadRec* r) noexcept {
 }
 
 void strike(ThreadRec* r) noexcept {
-  Fiber* f = r->handle.native();
-  if (!f || f->finished.load(std::memory_order_acquire)) return;
+  Fiber* f = r == &g_main_rec ? g_main_fiber : r->handle.native();
+  if (!f || (r != &g_main_rec && f->finished.load(std::memory_order_acquire))) return;
   Scheduler* owner = ringlet::detail::st(f).sched;
   if (Scheduler::current() == owner) return kill_on_owner(owner, f, r);
   // Another OS thread: the owner's loop does it (the handle keeps the fiber; r lives as
   // long as the fiber has not finished).
   try {
-    owner->post_call([owner, g = r->handle, r] {
-      Fiber* f = g.native();
-      if (!f || f->finished.load(std::memory_order_acquire)) return;
+    owner->post_call([owner, g = r->handle, r, main_fiber = f] {
+      Fiber* f = r == &g_main_rec ? main_fiber : g.native();
+      if (!f || (r != &g_main_rec && f->finished.load(std::memory_order_acquire))) return;
       if (r->cancel_depth == 0 || !cancel_acts(r)) return;
       kill_on_owner(owner, f, r);
     });
@@ -98,12 +98,20 @@ void say_async_once() noexcept {
 using namespace ringlet::patch::detail;
 
 RINGLET_HOOK int pthread_cancel(pthread_t t) {
-  if (!is_fake(t)) return RINGLET_REAL(pthread_cancel)(t);
-  ThreadRec* r = rec_of(t);
-  if (!r || r->done) return r ? 0 : ESRCH;
+  ThreadRec* r;
+  if (!is_fake(t)) {
+    // The OS thread whose main is the main fiber: main is cancelled, not the thread that
+    // carries every fiber.
+    if (!g_main_fiber || g_main_rec.exiting || !RINGLET_REAL(pthread_equal)(t, g_main_thread))
+      return RINGLET_REAL(pthread_cancel)(t);
+    r = &g_main_rec;
+  } else {
+    r = rec_of(t);
+    if (!r || r->done) return r ? 0 : ESRCH;
+  }
   r->cancel.store(true, std::memory_order_release);
   if (!cancel_acts(r)) return 0;  // disabled: it acts once enabled, at the next point
-  if (r == current_rec()) {
+  if (r == cancel_rec()) {
     if (r->cancel_async) act_cancel(r);  // asynchronous: at once, as glibc does for itself
     return 0;
   }
@@ -112,7 +120,7 @@ RINGLET_HOOK int pthread_cancel(pthread_t t) {
 }
 
 RINGLET_HOOK void pthread_testcancel(void) {
-  if (ThreadRec* r = current_rec()) {
+  if (ThreadRec* r = cancel_rec()) {
     if (cancel_acts(r)) act_cancel(r);
     return;
   }
@@ -120,7 +128,7 @@ RINGLET_HOOK void pthread_testcancel(void) {
 }
 
 RINGLET_HOOK int pthread_setcancelstate(int state, int* old) {
-  ThreadRec* r = current_rec();
+  ThreadRec* r = cancel_rec();
   if (!r) return RINGLET_REAL(pthread_setcancelstate)(state, old);
   if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) return EINVAL;
   if (old) *old = r->cancel_disabled ? PTHREAD_CANCEL_DISABLE : PTHREAD_CANCEL_ENABLE;
@@ -130,7 +138,7 @@ RINGLET_HOOK int pthread_setcancelstate(int state, int* old) {
 }
 
 RINGLET_HOOK int pthread_setcanceltype(int type, int* old) {
-  ThreadRec* r = current_rec();
+  ThreadRec* r = cancel_rec();
   if (!r) return RINGLET_REAL(pthread_setcanceltype)(type, old);
   if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) return EINVAL;
   if (old) *old = r->cancel_async ? PTHREAD_CANCEL_ASYNCHRONOUS : PTHREAD_CANCEL_DEFERRED;
@@ -148,7 +156,7 @@ RINGLET_HOOK int pthread_setcanceltype(int type, int* old) {
 // CFA of this call is the caller's stack pointer, which the unwind compares as glibc
 // compares the buffer's saved one.
 RINGLET_HOOK __attribute__((noinline)) void __pthread_register_cancel(__pthread_unwind_buf_t* buf) {
-  if (ThreadRec* r = current_rec()) {
+  if (ThreadRec* r = cancel_rec()) {
     cleanup_prev(buf) = r->cleanup_top;
     cleanup_sp(buf) = __builtin_dwarf_cfa();
     r->cleanup_top = buf;
@@ -158,7 +166,7 @@ RINGLET_HOOK __attribute__((noinline)) void __pthread_register_cancel(__pthread_
 }
 
 RINGLET_HOOK void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
-  if (ThreadRec* r = current_rec()) {
+  if (ThreadRec* r = cancel_rec()) {
     r->cleanup_top = static_cast<__pthread_unwind_buf_t*>(cleanup_prev(buf));
     return;
   }
@@ -168,7 +176,7 @@ RINGLET_HOOK void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
 // pthread_cleanup_push_defer_np: also the deferred type for the region, the old one kept in
 // the buffer.
 RINGLET_HOOK __attribute__((noinline)) void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
-  if (ThreadRec* r = current_rec()) {
+  if (ThreadRec* r = cancel_rec()) {
     cleanup_prev(buf) = r->cleanup_top;
     cleanup_sp(buf) = __builtin_dwarf_cfa();
     buf->__pad[2] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(r->cancel_async));
@@ -180,7 +188,7 @@ RINGLET_HOOK __attribute__((noinline)) void __pthread_register_cancel_defer(__pt
 }
 
 RINGLET_HOOK void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
-  if (ThreadRec* r = current_rec()) {
+  if (ThreadRec* r = cancel_rec()) {
     r->cleanup_top = static_cast<__pthread_unwind_buf_t*>(cleanup_prev(buf));
     if (buf->__pad[2]) pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, nullptr);
     return;
@@ -190,7 +198,7 @@ RINGLET_HOOK void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* bu
 
 // Called by the code of pthread_cleanup_push once its routine ran during an unwind.
 RINGLET_HOOK void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
-  if (ThreadRec* r = current_rec()) continue_exit(r);
+  if (ThreadRec* r = cancel_rec()) continue_exit(r);
   RINGLET_REAL(__pthread_unwind_next)(buf);
   __builtin_unreachable();
 }

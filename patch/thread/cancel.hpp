@@ -34,7 +34,7 @@ bool cancel_leave(ThreadRec* r) noexcept;
 
 template <class F>
 inline auto cancel_point(F&& call) -> decltype(call()) {
-  ThreadRec* r = current_rec();
+  ThreadRec* r = cancel_rec();
   if (RINGLET_LIKELY(r == nullptr) || r->cancel_depth != 0) return call();
   if (cancel_enter(r)) act_cancel(r);
   auto v = call();
@@ -43,14 +43,14 @@ inline auto cancel_point(F&& call) -> decltype(call()) {
 }
 
 // For the waits of the thread group (wait_on): may a cancel end this wait of the caller? (a
-// fiber thread inside a cancellation point, cancellation enabled)
+// fiber thread (or main) inside a cancellation point, cancellation enabled)
 inline bool cancel_may_end_wait() noexcept {
-  ThreadRec* r = current_rec();
+  ThreadRec* r = cancel_rec();
   return r && r->cancel_depth != 0 && !r->cancel_disabled && !r->exiting;
 }
 // After such a wait ended without its grant: does the caller's cancel act now?
 inline bool cancel_acts_here() noexcept {
-  ThreadRec* r = current_rec();
+  ThreadRec* r = cancel_rec();
   return r && r->cancel_depth != 0 && cancel_acts(r);
 }
 

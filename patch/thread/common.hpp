@@ -199,6 +199,21 @@ inline ThreadRec* current_rec() noexcept {
   ThreadRec** r = g_self_rec.find();
   return r ? *r : nullptr;
 }
+// The main fiber of a whole-binary program (threads.cpp): its OS thread's pthread_t, and a
+// record of main's own for cancellation and C cleanup handlers (not its identity).
+extern Fiber* g_main_fiber;
+extern pthread_t g_main_thread;
+extern ThreadRec g_main_rec;
+// The record whose cancellation state applies to the caller: a fiber thread's, main's on
+// the main fiber, else null.
+inline ThreadRec* cancel_rec() noexcept {
+  Scheduler* s = Scheduler::current();
+  if (RINGLET_LIKELY(!s)) return nullptr;
+  Fiber* f = s->running();
+  if (!f) return nullptr;
+  if (ThreadRec** r = g_self_rec.find(); r && *r) return *r;
+  return f == g_main_fiber ? &g_main_rec : nullptr;
+}
 inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(t) & 1u) != 0; }
 
 // pthread_exit on a fiber thread (threads.cpp): a forced unwind to thread_body, running the

@@ -34,6 +34,15 @@ namespace ringlet::patch::detail {
 
 ringlet::FiberLocal<ThreadRec*> g_self_rec;
 
+// The main fiber of a whole-binary program (start.cpp sets it up): where its pthread_exit
+// unwinds to, and its record for cancellation and C cleanup handlers only (main keeps its
+// own pthread_self and thread id: g_self_rec is not set for it).
+jmp_buf* g_main_exit_jb = nullptr;
+Fiber* g_main_fiber = nullptr;
+void* g_main_exit_body = nullptr;
+pthread_t g_main_thread{};
+ThreadRec g_main_rec;
+
 namespace {
 
 // Fiber threads that have not finished; in a forked child whose main is gone (fork was
@@ -118,15 +127,17 @@ __attribute__((noinline)) void thread_body(ThreadRec* r) noexcept {
 _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
                               _Unwind_Exception*, _Unwind_Context* ctx, void* param) {
   auto* r = static_cast<ThreadRec*>(param);
+  const bool main = r == &g_main_rec;
+  const void* body = main ? g_main_exit_body : reinterpret_cast<void*>(&thread_body);
   const bool end = (actions & _UA_END_OF_STACK) ||
-                   _Unwind_GetRegionStart(ctx) == reinterpret_cast<_Unwind_Ptr>(&thread_body);
+                   _Unwind_GetRegionStart(ctx) == reinterpret_cast<_Unwind_Ptr>(body);
   if (__pthread_unwind_buf_t* b = r->cleanup_top) {
     if (end || !(_Unwind_GetCFA(ctx) < reinterpret_cast<_Unwind_Word>(cleanup_sp(b)))) {
       r->cleanup_top = static_cast<__pthread_unwind_buf_t*>(cleanup_prev(b));
       longjmp(reinterpret_cast<struct __jmp_buf_tag*>(b->__cancel_jmp_buf), 1);
     }
   }
-  if (end) longjmp(r->exit_jb, 1);
+  if (end) longjmp(main ? *g_main_exit_jb : r->exit_jb, 1);
   return _URC_NO_REASON;
 }
 
@@ -155,21 +166,6 @@ void exit_not_rethrown(_Unwind_Reason_Code, _Unwind_Exception*) {
 }
 
 namespace {
-
-// pthread_exit on the main fiber of a whole-binary program (start.cpp sets it up).
-jmp_buf* g_main_exit_jb = nullptr;
-Fiber* g_main_fiber = nullptr;
-void* g_main_exit_body = nullptr;
-
-_Unwind_Reason_Code main_exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
-                                   _Unwind_Exception*, _Unwind_Context* ctx, void*) {
-  if ((actions & _UA_END_OF_STACK) ||
-      _Unwind_GetRegionStart(ctx) == reinterpret_cast<_Unwind_Ptr>(g_main_exit_body))
-    longjmp(*g_main_exit_jb, 1);
-  return _URC_NO_REASON;
-}
-
-_Unwind_Exception g_main_exit_exc;
 
 std::size_t default_thread_stack() noexcept {
   static std::size_t cached = [] {
@@ -304,6 +300,8 @@ void set_main_exit(void* jb, void* body) noexcept {
   g_main_exit_body = body;
   Scheduler* s = Scheduler::current();
   g_main_fiber = s ? s->running() : nullptr;
+  g_main_thread = RINGLET_REAL(pthread_self)();
+  g_main_rec.magic = 0;  // never a handle: only cancel_rec() finds it
 }
 
 }  // namespace ringlet::patch::detail
@@ -411,11 +409,7 @@ RINGLET_HOOK void pthread_exit(void* value) {
   Scheduler* s = Scheduler::current();
   if (s && g_main_exit_jb && s->running() == g_main_fiber && g_main_fiber) {
     // The main thread's pthread_exit: main ends, the process lives until the last thread.
-    std::memset(&g_main_exit_exc, 0, sizeof g_main_exit_exc);
-    g_main_exit_exc.exception_class = 0x52474c5400455849ull;
-    g_main_exit_exc.exception_cleanup = &exit_not_rethrown;
-    _Unwind_ForcedUnwind(&g_main_exit_exc, &main_exit_stop, nullptr);
-    std::abort();
+    exit_fiber_thread(&g_main_rec, value);
   }
   if (s && s->running()) {
     static const char msg[] =

@@ -3,7 +3,8 @@
 // (pthread_cleanup_push is glibc's __pthread_register_cancel form) and, by cancel_cpp.cpp,
 // as C++ (the destructor form), where each thread also holds an object whose destructor
 // logs. The threads log into a buffer; main prints it after the joins.
-//   cancel MODE   (read sleep cond accept poll join sem disabled self completed exit nested)
+//   cancel MODE   (read sleep cond accept poll join sem disabled self completed exit nested
+//                  main main-exit)
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -214,6 +215,36 @@ static void* t_nested(void* a) {
   return NULL;
 }
 
+// main cancelled by a thread (or ending by pthread_exit): its cleanup handler runs, the
+// thread goes on and prints, and the process ends when it does (exit status 0).
+static pthread_t main_thread;
+static int main_exits;
+static void* t_main_watcher(void* a) {
+  (void)a;
+  usleep(100 * 1000);
+  if (!main_exits) {
+    int e = pthread_cancel(main_thread);
+    note("pthread_cancel(main) returned %d\n", e);
+  }
+  usleep(200 * 1000);
+  note("the thread outlives main\n");
+  fputs(logbuf, stdout);
+  return NULL;
+}
+static int main_mode(int exits) {
+  main_exits = exits;
+  main_thread = pthread_self();
+  GUARD("main");
+  pthread_t t;
+  if (pthread_create(&t, NULL, t_main_watcher, NULL) != 0) return 1;
+  pthread_cleanup_push(cleanup, (void*)"main");
+  if (exits) pthread_exit(NULL);
+  sleep(20);
+  note("main's sleep returned (not reached)\n");
+  pthread_cleanup_pop(0);
+  return 3;
+}
+
 static void report(const char* what, void* res) {
   if (res == PTHREAD_CANCELED) printf("%s: joined, PTHREAD_CANCELED\n", what);
   else printf("%s: joined, %ld\n", what, (long)res);
@@ -231,6 +262,8 @@ int main(int argc, char** argv) {
   pthread_mutex_init(&mu, &ma);
   sem_init(&sem, 0, 0);
   void* (*fn)(void*) = NULL;
+  if (!strcmp(mode, "main")) return main_mode(0);
+  if (!strcmp(mode, "main-exit")) return main_mode(1);
   if (!strcmp(mode, "read")) fn = t_read;
   else if (!strcmp(mode, "sleep")) fn = t_sleep;
   else if (!strcmp(mode, "cond")) fn = t_cond;
