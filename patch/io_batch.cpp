@@ -213,7 +213,7 @@ RINGLET_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   return RINGLET_CANCEL_POINT(cancel_point_sendmmsg(fd, vec, vlen, flags));
 }
 
-RINGLET_HOOK ssize_t splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t len, unsigned flags) {
+static ssize_t cancel_point_splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t len, unsigned flags) noexcept {
   Here h = on_fiber(Socket);
   FdState *sin = nullptr, *sout = nullptr;
   if (!h || (flags & SPLICE_F_NONBLOCK) || len == 0 || !splice_ends(in, out, sin, sout)) {
@@ -226,7 +226,11 @@ RINGLET_HOOK ssize_t splice(int in, loff_t* off_in, int out, loff_t* off_out, si
                      [&](unsigned f) { return real(in, off_in, out, off_out, len, f); });
 }
 
-RINGLET_HOOK ssize_t tee(int in, int out, size_t len, unsigned flags) {
+RINGLET_HOOK ssize_t splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t len, unsigned flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_splice(in, off_in, out, off_out, len, flags));
+}
+
+static ssize_t cancel_point_tee(int in, int out, size_t len, unsigned flags) noexcept {
   Here h = on_fiber(Socket);
   FdState *sin = nullptr, *sout = nullptr;
   if (!h || (flags & SPLICE_F_NONBLOCK) || len == 0 || !splice_ends(in, out, sin, sout)) {
@@ -237,4 +241,8 @@ RINGLET_HOOK ssize_t tee(int in, int out, size_t len, unsigned flags) {
   auto real = RINGLET_REAL(tee);
   return splice_loop(in, out, sin, sout, flags, Call::tee, "tee (patched)",
                      [&](unsigned f) { return real(in, out, len, f); });
+}
+
+RINGLET_HOOK ssize_t tee(int in, int out, size_t len, unsigned flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_tee(in, out, len, flags));
 }

@@ -82,6 +82,16 @@ void strike(ThreadRec* r) noexcept {
   }
 }
 
+void say_stdio_once() noexcept {
+  static std::atomic<bool> said{false};
+  if (said.exchange(true)) return;
+  static const char msg[] =
+      "ringlet patch: pthread_cancel of a thread inside stdio on a pipe, socket or terminal "
+      "FILE: stdio on the patch's FILEs is no cancellation point; the cancel acts at the "
+      "thread's next one\n";
+  (void)ringlet::detail::sys::write(2, msg, sizeof msg - 1);
+}
+
 void say_async_once() noexcept {
   static std::atomic<bool> said{false};
   if (said.exchange(true)) return;
@@ -110,6 +120,7 @@ RINGLET_HOOK int pthread_cancel(pthread_t t) {
     if (!r || r->done) return r ? 0 : ESRCH;
   }
   r->cancel.store(true, std::memory_order_release);
+  if (r->cancel_off != 0 && !r->cancel_disabled && !r->exiting) say_stdio_once();
   if (!cancel_acts(r)) return 0;  // disabled: it acts once enabled, at the next point
   if (r == cancel_rec()) {
     if (r->cancel_async) act_cancel(r);  // asynchronous: at once, as glibc does for itself

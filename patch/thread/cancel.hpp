@@ -23,7 +23,8 @@ namespace ringlet::patch::detail {
 
 // Cancellation acts now on r: requested, enabled, and r is not already exiting.
 inline bool cancel_acts(const ThreadRec* r) noexcept {
-  return r->cancel.load(std::memory_order_acquire) && !r->cancel_disabled && !r->exiting;
+  return r->cancel.load(std::memory_order_acquire) && !r->cancel_disabled && !r->exiting &&
+         r->cancel_off == 0;
 }
 // The outermost cancellation point of r begins (false) or the cancel acts at entry (true).
 bool cancel_enter(ThreadRec* r) noexcept;
@@ -46,13 +47,31 @@ inline auto cancel_point(F&& call) -> decltype(call()) {
 // fiber thread (or main) inside a cancellation point, cancellation enabled)
 inline bool cancel_may_end_wait() noexcept {
   ThreadRec* r = cancel_rec();
-  return r && r->cancel_depth != 0 && !r->cancel_disabled && !r->exiting;
+  return r && r->cancel_depth != 0 && !r->cancel_disabled && !r->exiting && r->cancel_off == 0;
 }
 // After such a wait ended without its grant: does the caller's cancel act now?
 inline bool cancel_acts_here() noexcept {
   ThreadRec* r = cancel_rec();
   return r && r->cancel_depth != 0 && cancel_acts(r);
 }
+
+// The patch's own calls of hooked cancellation points from code that cannot be unwound
+// (noexcept frames: the stdio cookie functions under glibc's stdio, messages): no cancel acts
+// or ends a wait inside the scope; one that comes meanwhile stays pending for the next point.
+class CancelOff {
+ public:
+  CancelOff() noexcept : r_(cancel_rec()) {
+    if (r_) ++r_->cancel_off;
+  }
+  ~CancelOff() {
+    if (r_) --r_->cancel_off;
+  }
+  CancelOff(const CancelOff&) = delete;
+  CancelOff& operator=(const CancelOff&) = delete;
+
+ private:
+  ThreadRec* r_;
+};
 
 }  // namespace ringlet::patch::detail
 

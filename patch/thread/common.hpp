@@ -165,6 +165,7 @@ struct ThreadRec {
   bool exiting = false;          // pthread_exit or a cancel unwinds it: no more acting
   bool cancel_killed = false;    // pthread_cancel killed its fiber during the point
   unsigned cancel_depth = 0;     // inside a cancellation point's hook (nested ones too)
+  unsigned cancel_off = 0;       // inside the patch's own uncancellable calls (CancelOff)
   // C cleanup handlers pushed without -fexceptions (__pthread_register_cancel): the newest
   // registered buffer; each links to the previous one (cancel.cpp).
   __pthread_unwind_buf_t* cleanup_top = nullptr;
