@@ -18,8 +18,8 @@
 // implementation: they live in memory other processes read.
 //
 // Nothing here throws into C code. Waits on these objects are not interruptible by kill()
-// (a C caller has no way to see GreenletExit); sem_wait answers EINTR to a signal, as
-// the kernel's does.
+// (a C caller has no way to see GreenletExit), but for the cancel of a fiber thread at a
+// cancellation point (cancel.hpp); sem_wait answers EINTR to a signal, as the kernel's does.
 #pragma once
 
 #include <errno.h>
