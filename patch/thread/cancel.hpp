@@ -11,7 +11,7 @@
 // never ends a later wait that is no cancellation point.
 //
 // Acting is pthread_exit(PTHREAD_CANCELED): a forced unwind. It must not cross a noexcept
-// frame (std::terminate), so it starts in cancel_point's own frame, called by the exported
+// frame (std::terminate), so it starts in cancel_point_on_scheduler's own frame, called by the exported
 // hook (glibc's headers declare cancellation points without __THROW), after the noexcept
 // inner call has returned. Nested points (a hook's work calling another hooked call) act
 // only at the outermost one.
@@ -33,15 +33,18 @@ bool cancel_leave(ThreadRec* r) noexcept;
 // pthread_exit(PTHREAD_CANCELED) on r, from the hook's outermost frame.
 [[noreturn]] void act_cancel(ThreadRec* r);
 
+// On a scheduler: out of line, so that a plain thread's call pays one thread-local load
+// (RINGLET_CANCEL_POINT makes that test itself: no lambda is built on the fast path).
 template <class F>
-inline auto cancel_point(F&& call) -> decltype(call()) {
+RINGLET_SLOW auto cancel_point_on_scheduler(F&& call) -> decltype(call()) {
   ThreadRec* r = cancel_rec();
-  if (RINGLET_LIKELY(r == nullptr) || r->cancel_depth != 0) return call();
+  if (r == nullptr || r->cancel_depth != 0) return call();
   if (cancel_enter(r)) act_cancel(r);
   auto v = call();
   if (cancel_leave(r)) act_cancel(r);
   return v;
 }
+
 
 // For the waits of the thread group (wait_on): may a cancel end this wait of the caller? (a
 // fiber thread (or main) inside a cancellation point, cancellation enabled)
@@ -77,5 +80,7 @@ class CancelOff {
 
 // The body of a cancellation point's hook: `return RINGLET_CANCEL_POINT(inner(args));`,
 // inner being noexcept.
-#define RINGLET_CANCEL_POINT(...) \
-  (::ringlet::patch::detail::cancel_point([&]() noexcept { return __VA_ARGS__; }))
+#define RINGLET_CANCEL_POINT(...)                                                       \
+  (RINGLET_LIKELY(::ringlet::detail::Scheduler::current() == nullptr)                   \
+       ? (__VA_ARGS__)                                                                  \
+       : ::ringlet::patch::detail::cancel_point_on_scheduler([&]() noexcept { return __VA_ARGS__; }))
