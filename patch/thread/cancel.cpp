@@ -32,11 +32,14 @@ bool cancel_enter(ThreadRec* r) noexcept {
 bool cancel_leave(ThreadRec* r) noexcept {
   --r->cancel_depth;
   const bool woke = ringlet::detail::take_kill_wake();
-  if (r->cancel_killed) {
+  const bool acts = woke && cancel_acts(r);
+  // Ours, or another kill (a ringlet program's deadlock breaker) that ended this wait: C code
+  // cannot see GreenletExit, and a kill left pending would end every later wait at once.
+  if (r->cancel_killed || (woke && !acts)) {
     r->cancel_killed = false;
-    ringlet::detail::drop_kill();  // ours: it must not end a later wait
+    ringlet::detail::drop_kill();
   }
-  return woke && cancel_acts(r);
+  return acts;
 }
 
 void act_cancel(ThreadRec* r) {
