@@ -4,7 +4,7 @@
 // as C++ (the destructor form), where each thread also holds an object whose destructor
 // logs. The threads log into a buffer; main prints it after the joins.
 //   cancel MODE   (read sleep cond accept poll join sem disabled self completed exit nested
-//                  main main-exit)
+//                  mixed main main-exit)
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -245,6 +245,28 @@ static int main_mode(int exits) {
   return 3;
 }
 
+// C frame -> C++ frame (mixed.cpp) -> C frame, each with its cleanup: innermost first.
+#ifdef __cplusplus
+extern "C" {
+#endif
+void cancel_note(const char* what) { note("%s", what); }
+void cancel_cxx_middle(void (*inner)(void));
+#ifdef __cplusplus
+}
+#endif
+static void mixed_inner(void) {
+  pthread_cleanup_push(cleanup, (void*)"inner C frame");
+  sleep(20);
+  pthread_cleanup_pop(0);
+}
+static void* t_mixed(void* a) {
+  (void)a;
+  pthread_cleanup_push(cleanup, (void*)"outer C frame");
+  cancel_cxx_middle(mixed_inner);
+  pthread_cleanup_pop(0);
+  return NULL;
+}
+
 static void report(const char* what, void* res) {
   if (res == PTHREAD_CANCELED) printf("%s: joined, PTHREAD_CANCELED\n", what);
   else printf("%s: joined, %ld\n", what, (long)res);
@@ -275,6 +297,7 @@ int main(int argc, char** argv) {
   else if (!strcmp(mode, "completed")) fn = t_completed;
   else if (!strcmp(mode, "exit")) fn = t_exit;
   else if (!strcmp(mode, "nested")) fn = t_nested;
+  else if (!strcmp(mode, "mixed")) fn = t_mixed;
   else if (!strcmp(mode, "accept")) {
     fn = t_accept;
     lfd = socket(AF_INET, SOCK_STREAM, 0);
