@@ -586,3 +586,47 @@ TEST_CASE("threads: a fiber joins a plain OS thread without stopping the others"
     CHECK(ticker.ticks.load() - ticks_before >= 5);
   });
 }
+
+namespace {
+std::atomic<int> g_cancel_unwound{0};
+struct CountsUnwind {
+  ~CountsUnwind() { g_cancel_unwound.fetch_add(1); }
+};
+}  // namespace
+
+TEST_CASE("threads: pthread_cancel from a plain OS thread ends a fiber thread's read", "[patch][thread]") {
+  if (!kFibers) return;  // threads stay real in ASan builds: glibc's own cancellation
+  in_scheduler([] {
+    Ticker ticker;
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    g_cancel_unwound = 0;
+    pthread_t t{};
+    REQUIRE(pthread_create(&t, nullptr, [](void* p) -> void* {
+      CountsUnwind guard;
+      char c;
+      (void)read(*static_cast<int*>(p), &c, 1);  // parks until the cancel
+      return nullptr;
+    }, &fds[0]) == 0);
+    const unsigned groups = patch::enabled();
+    patch::disable(patch::Thread);
+    std::thread canceller([t] {
+      std::this_thread::sleep_for(100ms);
+      pthread_cancel(t);  // another OS thread: posted to the fiber's scheduler
+    });
+    patch::enable(groups);
+    const int ticks_before = ticker.ticks.load();
+    void* ret = nullptr;
+    CHECK(pthread_join(t, &ret) == 0);
+    CHECK(ret == PTHREAD_CANCELED);
+    CHECK(g_cancel_unwound.load() == 1);
+    CHECK(ticker.ticks.load() - ticks_before >= 5);
+    canceller.join();
+    // The pipe is untouched and its ends still work.
+    CHECK(write(fds[1], "x", 1) == 1);
+    char c = 0;
+    CHECK(read(fds[0], &c, 1) == 1);
+    close(fds[0]);
+    close(fds[1]);
+  });
+}
