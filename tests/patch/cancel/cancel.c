@@ -4,7 +4,10 @@
 // as C++ (the destructor form), where each thread also holds an object whose destructor
 // logs. The threads log into a buffer; main prints it after the joins.
 //   cancel MODE   (read sleep cond accept poll join sem disabled self completed exit nested
-//                  mixed main main-exit)
+//                  mixed main main-exit, point-CALL: point_call's list)
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // ppoll
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char logbuf[4096];
@@ -245,6 +253,100 @@ static int main_mode(int exits) {
   return 3;
 }
 
+// More cancellation points, each parked for good until the cancel: the call must not
+// return (its thread logs only its cleanup handler).
+static int point_call(const char* m) {
+  struct timespec ts = {20, 0};
+  if (!strcmp(m, "nanosleep")) return nanosleep(&ts, NULL);
+  if (!strcmp(m, "clock_nanosleep")) return clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+  if (!strcmp(m, "usleep")) return usleep(20 * 1000 * 1000 - 1);
+  if (!strcmp(m, "select")) {
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(pfd[0], &rs);
+    return select(pfd[0] + 1, &rs, NULL, NULL, NULL);
+  }
+  if (!strcmp(m, "pselect")) {
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(pfd[0], &rs);
+    return pselect(pfd[0] + 1, &rs, NULL, NULL, &ts, NULL);
+  }
+  if (!strcmp(m, "ppoll")) {
+    struct pollfd p = {pfd[0], POLLIN, 0};
+    return ppoll(&p, 1, &ts, NULL);
+  }
+  if (!strcmp(m, "epoll_wait")) {
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {EPOLLIN, {0}};
+    epoll_ctl(ep, EPOLL_CTL_ADD, pfd[0], &ev);
+    return epoll_wait(ep, &ev, 1, -1);
+  }
+  if (!strcmp(m, "write")) {  // a full pipe
+    fcntl(pfd[1], F_SETFL, O_NONBLOCK);
+    static char big[65536];
+    while (write(pfd[1], big, sizeof big) > 0) {}
+    fcntl(pfd[1], F_SETFL, 0);
+    return (int)write(pfd[1], big, sizeof big);
+  }
+  if (!strcmp(m, "recv")) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    char c;
+    return (int)recv(sv[0], &c, 1, 0);
+  }
+  if (!strcmp(m, "sigwait")) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    int sig;
+    return sigwait(&set, &sig);
+  }
+  if (!strcmp(m, "sigtimedwait")) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    return sigtimedwait(&set, NULL, &ts);
+  }
+  if (!strcmp(m, "pause")) return pause();
+  if (!strcmp(m, "waitpid")) {
+    pid_t child = fork();
+    if (child == 0) {
+      sleep(2);
+      _exit(0);
+    }
+    return (int)waitpid(child, NULL, 0);
+  }
+  if (!strcmp(m, "cond_timedwait")) {
+    pthread_mutex_lock(&mu);
+    struct timespec at;
+    clock_gettime(CLOCK_REALTIME, &at);
+    at.tv_sec += 20;
+    int e = pthread_cond_timedwait(&cv, &mu, &at);
+    pthread_mutex_unlock(&mu);
+    return e;
+  }
+  if (!strcmp(m, "sem_timedwait")) {
+    struct timespec at;
+    clock_gettime(CLOCK_REALTIME, &at);
+    at.tv_sec += 20;
+    return sem_timedwait(&sem, &at);
+  }
+  return -100;
+}
+static const char* point_mode;
+static void* t_point(void* a) {
+  (void)a;
+  GUARD(point_mode);
+  pthread_cleanup_push(cleanup, (void*)point_mode);
+  int r = point_call(point_mode);
+  note("%s returned %d (not reached)\n", point_mode, r);
+  pthread_cleanup_pop(0);
+  return NULL;
+}
+
 // C frame -> C++ frame (mixed.cpp) -> C frame, each with its cleanup: innermost first.
 #ifdef __cplusplus
 extern "C" {
@@ -298,6 +400,10 @@ int main(int argc, char** argv) {
   else if (!strcmp(mode, "exit")) fn = t_exit;
   else if (!strcmp(mode, "nested")) fn = t_nested;
   else if (!strcmp(mode, "mixed")) fn = t_mixed;
+  else if (!strncmp(mode, "point-", 6)) {
+    fn = t_point;
+    point_mode = mode + 6;
+  }
   else if (!strcmp(mode, "accept")) {
     fn = t_accept;
     lfd = socket(AF_INET, SOCK_STREAM, 0);
