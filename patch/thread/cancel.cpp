@@ -115,8 +115,9 @@ RINGLET_HOOK int pthread_cancel(pthread_t t) {
   if (!is_fake(t)) {
     // The OS thread whose main is the main fiber: main is cancelled, not the thread that
     // carries every fiber.
-    if (!g_main_fiber || g_main_rec.exiting || !RINGLET_REAL(pthread_equal)(t, g_main_thread))
+    if (!g_main_fiber || !RINGLET_REAL(pthread_equal)(t, g_main_thread))
       return RINGLET_REAL(pthread_cancel)(t);
+    if (g_main_rec.exiting) return 0;  // main has ended; its OS thread carries the others
     r = &g_main_rec;
   } else {
     r = rec_of(t);
