@@ -13,7 +13,8 @@
 #include <errno.h>
 #include <pthread.h>
 
-#include <cstdio>
+#include <atomic>
+#include <cstdint>
 
 #include "ringlet/fiber.hpp"
 #include "internal/sys.hpp"
@@ -70,9 +71,12 @@ void strike(ThreadRec* r) noexcept {
   Fiber* f = r == &g_main_rec ? g_main_fiber : r->handle.native();
   if (!f || (r != &g_main_rec && f->finished.load(std::memory_order_acquire))) return;
   Scheduler* owner = ringlet::detail::st(f).sched;
-  if (Scheduler::current() == owner) return kill_on_owner(owner, f, r);
-  // Another OS thread: the owner's loop does it (the handle keeps the fiber; r lives as
-  // long as the fiber has not finished).
+  if (Scheduler::current() == owner) {
+    if (r->cancel_depth != 0) kill_on_owner(owner, f, r);  // parked (or about to) in a point
+    return;
+  }
+  // Another OS thread: the owner's loop looks and does it (the handle keeps the fiber; r
+  // lives as long as the fiber has not finished).
   try {
     owner->post_call([owner, g = r->handle, r, main_fiber = f] {
       Fiber* f = r == &g_main_rec ? main_fiber : g.native();
@@ -130,7 +134,7 @@ RINGLET_HOOK int pthread_cancel(pthread_t t) {
     if (r->cancel_async) act_cancel(r);  // asynchronous: at once, as glibc does for itself
     return 0;
   }
-  if (r->cancel_depth != 0) strike(r);  // parked (or about to park) in a cancellation point
+  strike(r);  // if it waits in a cancellation point
   return 0;
 }
 

@@ -11,10 +11,10 @@
 // never ends a later wait that is no cancellation point.
 //
 // Acting is pthread_exit(PTHREAD_CANCELED): a forced unwind. It must not cross a noexcept
-// frame (std::terminate), so it starts in cancel_point_on_scheduler's own frame, called by the exported
-// hook (glibc's headers declare cancellation points without __THROW), after the noexcept
-// inner call has returned. Nested points (a hook's work calling another hooked call) act
-// only at the outermost one.
+// frame (std::terminate), so it starts in cancel_point_on_scheduler's own frame, called by
+// the exported hook (glibc's headers declare cancellation points without __THROW), after
+// the noexcept inner call has returned. Nested points (a hook's work calling another hooked
+// call) act only at the outermost one.
 #pragma once
 
 #include "common.hpp"
@@ -44,7 +44,6 @@ RINGLET_SLOW auto cancel_point_on_scheduler(F&& call) -> decltype(call()) {
   if (cancel_leave(r)) act_cancel(r);
   return v;
 }
-
 
 // For the waits of the thread group (wait_on): may a cancel end this wait of the caller? (a
 // fiber thread (or main) inside a cancellation point, cancellation enabled)
