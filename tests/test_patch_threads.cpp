@@ -640,3 +640,40 @@ TEST_CASE("threads: pthread_cancel from a plain OS thread ends a fiber thread's 
     close(s);
   });
 }
+
+namespace {
+std::atomic<int> g_received{-1};
+}  // namespace
+
+TEST_CASE("threads: a recv that data woke before the cancel came returns it; the cancel acts next", "[patch][thread]") {
+  if (!kFibers) return;
+  in_scheduler([] {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    REQUIRE(s >= 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+    g_received = -1;
+    pthread_t t{};
+    REQUIRE(pthread_create(&t, nullptr, [](void* p) -> void* {
+      char buf[8] = {0};
+      g_received = static_cast<int>(recv(*static_cast<int*>(p), buf, sizeof buf, 0));
+      pthread_testcancel();
+      g_received = -2;  // not reached
+      return nullptr;
+    }, &s) == 0);
+    ringlet::sleep(50ms);  // it is parked in recv
+    // The datagram is there before the cancel: its completion is not reaped yet (nothing
+    // switched since), and pthread_cancel must not end the recv with it unread.
+    REQUIRE(sendto(s, "abc", 3, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 3);
+    REQUIRE(pthread_cancel(t) == 0);
+    void* ret = nullptr;
+    CHECK(pthread_join(t, &ret) == 0);
+    CHECK(ret == PTHREAD_CANCELED);
+    CHECK(g_received.load() == 3);
+    close(s);
+  });
+}
