@@ -12,6 +12,7 @@
 
 #include "internal/io.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 
 using namespace ringlet::patch::detail;
 using ringlet::patch::Socket;
@@ -74,7 +75,7 @@ template <class Real>
 static int fcntl_common(Real real, int fd, int cmd, void* arg) {
   if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr) &&
       (cmd == F_SETLKW || cmd == F_OFD_SETLKW))
-    return fcntl_lock_wait(fd, cmd, arg);  // may wait: parks the fiber (locks.cpp)
+    return RINGLET_CANCEL_POINT(fcntl_lock_wait(fd, cmd, arg));  // may park (locks.cpp)
   int r = real(fd, cmd, arg);
   if (r >= 0) {
     if (cmd == F_SETFL) note_nonblock(fd, (reinterpret_cast<long>(arg) & O_NONBLOCK) != 0);

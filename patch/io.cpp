@@ -21,6 +21,7 @@
 #include "internal/io.hpp"
 #include "internal/sys.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 
 extern "C" [[noreturn]] void __chk_fail(void);
 
@@ -304,14 +305,22 @@ static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call
   return r;
 }
 
-RINGLET_HOOK int accept(int fd, sockaddr* addr, socklen_t* len) {
+static int cancel_point_accept(int fd, sockaddr* addr, socklen_t* len) noexcept {
   return accept_common(fd, addr, len, 0, Call::accept);
 }
-RINGLET_HOOK int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+
+RINGLET_HOOK int accept(int fd, sockaddr* addr, socklen_t* len) {
+  return RINGLET_CANCEL_POINT(cancel_point_accept(fd, addr, len));
+}
+static int cancel_point_accept4(int fd, sockaddr* addr, socklen_t* len, int flags) noexcept {
   return accept_common(fd, addr, len, flags, Call::accept4);
 }
 
-RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
+RINGLET_HOOK int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_accept4(fd, addr, len, flags));
+}
+
+static int cancel_point_connect(int fd, const sockaddr* addr, socklen_t len) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h ? managed_fd(fd) : nullptr;
   int fl = -1;
@@ -350,40 +359,69 @@ RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
   return 0;
 }
 
+RINGLET_HOOK int connect(int fd, const sockaddr* addr, socklen_t len) {
+  return RINGLET_CANCEL_POINT(cancel_point_connect(fd, addr, len));
+}
+
 // --- reading -----------------------------------------------------------------------------
 
-RINGLET_HOOK ssize_t read(int fd, void* buf, size_t n) {
+static ssize_t cancel_point_read(int fd, void* buf, size_t n) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(read, read, fd, buf, n);
   return do_read(fd, buf, n);
 }
 
-RINGLET_HOOK ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
+RINGLET_HOOK ssize_t read(int fd, void* buf, size_t n) {
+  return RINGLET_CANCEL_POINT(cancel_point_read(fd, buf, n));
+}
+
+static ssize_t cancel_point___read_chk(int fd, void* buf, size_t n, size_t buflen) noexcept {
   if (n > buflen) __chk_fail();
   return do_read(fd, buf, n);
 }
 
-RINGLET_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
+RINGLET_HOOK ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
+  return RINGLET_CANCEL_POINT(cancel_point___read_chk(fd, buf, n, buflen));
+}
+
+static ssize_t cancel_point_recv(int fd, void* buf, size_t n, int flags) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(recv, recv, fd, buf, n, flags);
   return do_recv(fd, buf, n, flags);
 }
 
-RINGLET_HOOK ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+RINGLET_HOOK ssize_t recv(int fd, void* buf, size_t n, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_recv(fd, buf, n, flags));
+}
+
+static ssize_t cancel_point___recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) noexcept {
   if (n > buflen) __chk_fail();
   return do_recv(fd, buf, n, flags);
 }
 
-RINGLET_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* alen) {
+RINGLET_HOOK ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point___recv_chk(fd, buf, n, buflen, flags));
+}
+
+static ssize_t cancel_point_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* alen) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(recvfrom, recvfrom, fd, buf, n, flags, addr, alen);
+  return do_recvfrom(fd, buf, n, flags, addr, alen);
+}
+
+RINGLET_HOOK ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* alen) {
+  return RINGLET_CANCEL_POINT(cancel_point_recvfrom(fd, buf, n, flags, addr, alen));
+}
+
+static ssize_t cancel_point___recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* addr,
+                                    socklen_t* alen) noexcept {
+  if (n > buflen) __chk_fail();
   return do_recvfrom(fd, buf, n, flags, addr, alen);
 }
 
 RINGLET_HOOK ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* addr,
                                     socklen_t* alen) {
-  if (n > buflen) __chk_fail();
-  return do_recvfrom(fd, buf, n, flags, addr, alen);
+  return RINGLET_CANCEL_POINT(cancel_point___recvfrom_chk(fd, buf, n, buflen, flags, addr, alen));
 }
 
-RINGLET_HOOK ssize_t readv(int fd, const iovec* iov, int n) {
+static ssize_t cancel_point_readv(int fd, const iovec* iov, int n) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h ? managed_fd(fd) : nullptr;
   if (!st || n <= 0) {
@@ -396,7 +434,11 @@ RINGLET_HOOK ssize_t readv(int fd, const iovec* iov, int n) {
   return ret(one_op(st, q, timeout_of(st->rcvtimeo_ns), Call::readv));
 }
 
-RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+RINGLET_HOOK ssize_t readv(int fd, const iovec* iov, int n) {
+  return RINGLET_CANCEL_POINT(cancel_point_readv(fd, iov, n));
+}
+
+static ssize_t cancel_point_recvmsg(int fd, msghdr* msg, int flags) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h && !(flags & MSG_DONTWAIT) ? managed_fd(fd) : nullptr;
   if (!st) {
@@ -411,6 +453,10 @@ RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   q.flags = flags;
   q.what = "recvmsg (patched)";
   return ret(one_op(st, q, timeout_of(st->rcvtimeo_ns), Call::recvmsg));
+}
+
+RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_recvmsg(fd, msg, flags));
 }
 
 // --- writing -----------------------------------------------------------------------------
@@ -430,9 +476,13 @@ static RINGLET_SLOW ssize_t do_write(int fd, const void* buf, size_t n) {
   return ret(one_op(st, q, d, Call::write));
 }
 
-RINGLET_HOOK ssize_t write(int fd, const void* buf, size_t n) {
+static ssize_t cancel_point_write(int fd, const void* buf, size_t n) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(write, write, fd, buf, n);
   return do_write(fd, buf, n);
+}
+
+RINGLET_HOOK ssize_t write(int fd, const void* buf, size_t n) {
+  return RINGLET_CANCEL_POINT(cancel_point_write(fd, buf, n));
 }
 
 static RINGLET_SLOW ssize_t send_common(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
@@ -466,16 +516,24 @@ static RINGLET_SLOW ssize_t send_common(int fd, const void* buf, size_t n, int f
   return ret(one_op(st, q, d, c));
 }
 
-RINGLET_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
+static ssize_t cancel_point_send(int fd, const void* buf, size_t n, int flags) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(send, send, fd, buf, n, flags);
   return send_common(fd, buf, n, flags, nullptr, 0, Call::send);
 }
-RINGLET_HOOK ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tolen) {
+
+RINGLET_HOOK ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_send(fd, buf, n, flags));
+}
+static ssize_t cancel_point_sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tolen) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(sendto, sendto, fd, buf, n, flags, to, tolen);
   return send_common(fd, buf, n, flags, to, tolen, Call::sendto);
 }
 
-RINGLET_HOOK ssize_t writev(int fd, const iovec* iov, int n) {
+RINGLET_HOOK ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tolen) {
+  return RINGLET_CANCEL_POINT(cancel_point_sendto(fd, buf, n, flags, to, tolen));
+}
+
+static ssize_t cancel_point_writev(int fd, const iovec* iov, int n) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h ? managed_fd(fd) : nullptr;
   if (!st || n <= 0) {
@@ -490,7 +548,11 @@ RINGLET_HOOK ssize_t writev(int fd, const iovec* iov, int n) {
   return ret(one_op(st, q, d, Call::writev));
 }
 
-RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+RINGLET_HOOK ssize_t writev(int fd, const iovec* iov, int n) {
+  return RINGLET_CANCEL_POINT(cancel_point_writev(fd, iov, n));
+}
+
+static ssize_t cancel_point_sendmsg(int fd, const msghdr* msg, int flags) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h && !(flags & MSG_DONTWAIT) ? managed_fd(fd) : nullptr;
   if (!st) {
@@ -508,6 +570,10 @@ RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   if (is_stream(st) && msg->msg_iovlen > 0)
     return ret(all_of_vec(st, q, msg->msg_iov, static_cast<int>(msg->msg_iovlen), d, Call::sendmsg));
   return ret(one_op(st, q, d, Call::sendmsg));
+}
+
+RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_sendmsg(fd, msg, flags));
 }
 
 // --- sendfile ----------------------------------------------------------------------------

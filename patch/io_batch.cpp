@@ -14,6 +14,7 @@
 
 #include "internal/sys.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 
 namespace ringlet::patch::detail {
 namespace {
@@ -182,7 +183,7 @@ bool splice_ends(int in, int out, FdState*& sin, FdState*& sout) noexcept {
 using namespace ringlet::patch::detail;
 using ringlet::patch::Socket;
 
-RINGLET_HOOK int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec* tmo) {
+static int cancel_point_recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec* tmo) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h && !(flags & MSG_DONTWAIT) && vlen > 0 ? managed_fd(fd) : nullptr;
   if (!st || (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1'000'000'000))) {
@@ -193,7 +194,11 @@ RINGLET_HOOK int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timesp
   return do_recvmmsg(st, fd, vec, vlen, flags, tmo);
 }
 
-RINGLET_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
+RINGLET_HOOK int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec* tmo) {
+  return RINGLET_CANCEL_POINT(cancel_point_recvmmsg(fd, vec, vlen, flags, tmo));
+}
+
+static int cancel_point_sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h && !(flags & MSG_DONTWAIT) && vlen > 0 ? managed_fd(fd) : nullptr;
   if (!st || !(st->bits.load(std::memory_order_relaxed) & kSocket)) {
@@ -204,7 +209,11 @@ RINGLET_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
   return do_sendmmsg(st, fd, vec, vlen, flags);
 }
 
-RINGLET_HOOK ssize_t splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t len, unsigned flags) {
+RINGLET_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_sendmmsg(fd, vec, vlen, flags));
+}
+
+static ssize_t cancel_point_splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t len, unsigned flags) noexcept {
   Here h = on_fiber(Socket);
   FdState *sin = nullptr, *sout = nullptr;
   if (!h || (flags & SPLICE_F_NONBLOCK) || len == 0 || !splice_ends(in, out, sin, sout)) {
@@ -217,7 +226,11 @@ RINGLET_HOOK ssize_t splice(int in, loff_t* off_in, int out, loff_t* off_out, si
                      [&](unsigned f) { return real(in, off_in, out, off_out, len, f); });
 }
 
-RINGLET_HOOK ssize_t tee(int in, int out, size_t len, unsigned flags) {
+RINGLET_HOOK ssize_t splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t len, unsigned flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_splice(in, off_in, out, off_out, len, flags));
+}
+
+static ssize_t cancel_point_tee(int in, int out, size_t len, unsigned flags) noexcept {
   Here h = on_fiber(Socket);
   FdState *sin = nullptr, *sout = nullptr;
   if (!h || (flags & SPLICE_F_NONBLOCK) || len == 0 || !splice_ends(in, out, sin, sout)) {
@@ -228,4 +241,8 @@ RINGLET_HOOK ssize_t tee(int in, int out, size_t len, unsigned flags) {
   auto real = RINGLET_REAL(tee);
   return splice_loop(in, out, sin, sout, flags, Call::tee, "tee (patched)",
                      [&](unsigned f) { return real(in, out, len, f); });
+}
+
+RINGLET_HOOK ssize_t tee(int in, int out, size_t len, unsigned flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_tee(in, out, len, flags));
 }

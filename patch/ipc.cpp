@@ -16,6 +16,7 @@
 
 #include "offload.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 
 namespace ringlet::patch::detail {
 namespace {
@@ -165,32 +166,56 @@ RINGLET_HOOK int semtimedop(int id, struct sembuf* sops, size_t n, const struct 
   return semop_slow(id, sops, n, timeout, true);
 }
 
-RINGLET_HOOK int msgsnd(int id, const void* msg, size_t size, int flags) {
+static int cancel_point_msgsnd(int id, const void* msg, size_t size, int flags) noexcept {
   if (!on_a_fiber() || (flags & IPC_NOWAIT)) return RINGLET_REAL(msgsnd)(id, msg, size, flags);
   return static_cast<int>(msg_slow(MsgCall{id, const_cast<void*>(msg), size, 0, flags, false}));
 }
 
-RINGLET_HOOK ssize_t msgrcv(int id, void* msg, size_t size, long type, int flags) {
+RINGLET_HOOK int msgsnd(int id, const void* msg, size_t size, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_msgsnd(id, msg, size, flags));
+}
+
+static ssize_t cancel_point_msgrcv(int id, void* msg, size_t size, long type, int flags) noexcept {
   if (!on_a_fiber() || (flags & IPC_NOWAIT)) return RINGLET_REAL(msgrcv)(id, msg, size, type, flags);
   return msg_slow(MsgCall{id, msg, size, type, flags, true});
 }
 
-RINGLET_HOOK ssize_t mq_receive(mqd_t q, char* buf, size_t len, unsigned* prio) {
+RINGLET_HOOK ssize_t msgrcv(int id, void* msg, size_t size, long type, int flags) {
+  return RINGLET_CANCEL_POINT(cancel_point_msgrcv(id, msg, size, type, flags));
+}
+
+static ssize_t cancel_point_mq_receive(mqd_t q, char* buf, size_t len, unsigned* prio) noexcept {
   if (!on_a_fiber()) return RINGLET_REAL(mq_receive)(q, buf, len, prio);
   return mq_slow(MqCall{q, buf, nullptr, len, prio, 0, nullptr, true});
 }
 
-RINGLET_HOOK ssize_t mq_timedreceive(mqd_t q, char* buf, size_t len, unsigned* prio, const struct timespec* abs) {
+RINGLET_HOOK ssize_t mq_receive(mqd_t q, char* buf, size_t len, unsigned* prio) {
+  return RINGLET_CANCEL_POINT(cancel_point_mq_receive(q, buf, len, prio));
+}
+
+static ssize_t cancel_point_mq_timedreceive(mqd_t q, char* buf, size_t len, unsigned* prio, const struct timespec* abs) noexcept {
   if (!on_a_fiber()) return RINGLET_REAL(mq_timedreceive)(q, buf, len, prio, abs);
   return mq_slow(MqCall{q, buf, nullptr, len, prio, 0, abs, true});
 }
 
-RINGLET_HOOK int mq_send(mqd_t q, const char* buf, size_t len, unsigned prio) {
+RINGLET_HOOK ssize_t mq_timedreceive(mqd_t q, char* buf, size_t len, unsigned* prio, const struct timespec* abs) {
+  return RINGLET_CANCEL_POINT(cancel_point_mq_timedreceive(q, buf, len, prio, abs));
+}
+
+static int cancel_point_mq_send(mqd_t q, const char* buf, size_t len, unsigned prio) noexcept {
   if (!on_a_fiber()) return RINGLET_REAL(mq_send)(q, buf, len, prio);
   return static_cast<int>(mq_slow(MqCall{q, nullptr, buf, len, nullptr, prio, nullptr, false}));
 }
 
-RINGLET_HOOK int mq_timedsend(mqd_t q, const char* buf, size_t len, unsigned prio, const struct timespec* abs) {
+RINGLET_HOOK int mq_send(mqd_t q, const char* buf, size_t len, unsigned prio) {
+  return RINGLET_CANCEL_POINT(cancel_point_mq_send(q, buf, len, prio));
+}
+
+static int cancel_point_mq_timedsend(mqd_t q, const char* buf, size_t len, unsigned prio, const struct timespec* abs) noexcept {
   if (!on_a_fiber()) return RINGLET_REAL(mq_timedsend)(q, buf, len, prio, abs);
   return static_cast<int>(mq_slow(MqCall{q, nullptr, buf, len, nullptr, prio, abs, false}));
+}
+
+RINGLET_HOOK int mq_timedsend(mqd_t q, const char* buf, size_t len, unsigned prio, const struct timespec* abs) {
+  return RINGLET_CANCEL_POINT(cancel_point_mq_timedsend(q, buf, len, prio, abs));
 }

@@ -17,6 +17,7 @@
 #include "internal/sys.hpp"
 #include "offload.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 
 namespace ringlet::patch::detail {
 
@@ -181,16 +182,24 @@ RINGLET_HOOK int flock(int fd, int op) {
   return flock_slow(fd, op);
 }
 
-RINGLET_HOOK int lockf(int fd, int cmd, off_t len) {
+static int cancel_point_lockf(int fd, int cmd, off_t len) noexcept {
   if (RINGLET_LIKELY(ringlet::detail::Scheduler::current() == nullptr) || cmd != F_LOCK || !on_fiber(Socket))
     return RINGLET_REAL(lockf)(fd, cmd, len);
   return lockf_slow(RINGLET_REAL(lockf64), fd, len);
 }
 
-RINGLET_HOOK int lockf64(int fd, int cmd, off64_t len) {
+RINGLET_HOOK int lockf(int fd, int cmd, off_t len) {
+  return RINGLET_CANCEL_POINT(cancel_point_lockf(fd, cmd, len));
+}
+
+static int cancel_point_lockf64(int fd, int cmd, off64_t len) noexcept {
   if (RINGLET_LIKELY(ringlet::detail::Scheduler::current() == nullptr) || cmd != F_LOCK || !on_fiber(Socket))
     return RINGLET_REAL(lockf64)(fd, cmd, len);
   return lockf_slow(RINGLET_REAL(lockf64), fd, len);
+}
+
+RINGLET_HOOK int lockf64(int fd, int cmd, off64_t len) {
+  return RINGLET_CANCEL_POINT(cancel_point_lockf64(fd, cmd, len));
 }
 
 // open and its variants: the mode argument is there only with O_CREAT or O_TMPFILE.
@@ -204,7 +213,7 @@ RINGLET_HOOK int lockf64(int fd, int cmd, off64_t len) {
       va_end(ap);                                                                     \
     }                                                                                 \
     if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr)) {         \
-      const int r = open_slow(dirfd_expr, path, flags, mode);                         \
+      const int r = RINGLET_CANCEL_POINT(open_slow(dirfd_expr, path, flags, mode));                         \
       if (r != -2) return r;                                                          \
     }                                                                                 \
     return real_call;                                                                 \
@@ -222,14 +231,14 @@ RINGLET_HOOK int openat64(int dirfd, const char* path, int flags, ...)
 // creat is open(O_CREAT|O_WRONLY|O_TRUNC): on an existing FIFO it waits for a reader.
 RINGLET_HOOK int creat(const char* path, mode_t mode) {
   if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr)) {
-    const int r = open_slow(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    const int r = RINGLET_CANCEL_POINT(open_slow(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode));
     if (r != -2) return r;
   }
   return RINGLET_REAL(creat)(path, mode);
 }
 RINGLET_HOOK int creat64(const char* path, mode_t mode) {
   if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr)) {
-    const int r = open_slow(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    const int r = RINGLET_CANCEL_POINT(open_slow(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode));
     if (r != -2) return r;
   }
   return RINGLET_REAL(creat64)(path, mode);
@@ -243,28 +252,28 @@ extern "C" int __openat64_2(int, const char*, int);
 
 RINGLET_HOOK int __open_2(const char* path, int flags) {
   if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr) && !needs_mode(flags)) {
-    const int r = open_slow(AT_FDCWD, path, flags, 0);
+    const int r = RINGLET_CANCEL_POINT(open_slow(AT_FDCWD, path, flags, 0));
     if (r != -2) return r;
   }
   return RINGLET_REAL(__open_2)(path, flags);
 }
 RINGLET_HOOK int __open64_2(const char* path, int flags) {
   if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr) && !needs_mode(flags)) {
-    const int r = open_slow(AT_FDCWD, path, flags, 0);
+    const int r = RINGLET_CANCEL_POINT(open_slow(AT_FDCWD, path, flags, 0));
     if (r != -2) return r;
   }
   return RINGLET_REAL(__open64_2)(path, flags);
 }
 RINGLET_HOOK int __openat_2(int dirfd, const char* path, int flags) {
   if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr) && !needs_mode(flags)) {
-    const int r = open_slow(dirfd, path, flags, 0);
+    const int r = RINGLET_CANCEL_POINT(open_slow(dirfd, path, flags, 0));
     if (r != -2) return r;
   }
   return RINGLET_REAL(__openat_2)(dirfd, path, flags);
 }
 RINGLET_HOOK int __openat64_2(int dirfd, const char* path, int flags) {
   if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr) && !needs_mode(flags)) {
-    const int r = open_slow(dirfd, path, flags, 0);
+    const int r = RINGLET_CANCEL_POINT(open_slow(dirfd, path, flags, 0));
     if (r != -2) return r;
   }
   return RINGLET_REAL(__openat64_2)(dirfd, path, flags);

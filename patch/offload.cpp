@@ -270,6 +270,9 @@ void offload_wait(OffloadJob& j, OffloadMode mode, const char* what) noexcept {
     }
   }
   if (reason && j.res == -1 && j.err == EINTR) j.err = reason;
+  // The call succeeded although a kill ended the wait: it stands (the lock is held, the
+  // descriptor open), so the kill ended nothing a cancellation point should act on.
+  if (reason && j.res != -1) (void)ringlet::detail::take_kill_wake();
 }
 
 namespace {

@@ -38,6 +38,7 @@
 
 #include "internal/sys.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -511,27 +512,43 @@ bool is_popen_stream(FILE* f) noexcept {
 using namespace ringlet::patch::detail;
 using ringlet::patch::Process;
 
-RINGLET_HOOK pid_t waitpid(pid_t pid, int* status, int options) {
+static pid_t cancel_point_waitpid(pid_t pid, int* status, int options) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(waitpid, waitpid, pid, status, options);
   return do_wait4(pid, status, options, nullptr, Call::waitpid);
 }
 
-RINGLET_HOOK pid_t wait(int* status) {
+RINGLET_HOOK pid_t waitpid(pid_t pid, int* status, int options) {
+  return RINGLET_CANCEL_POINT(cancel_point_waitpid(pid, status, options));
+}
+
+static pid_t cancel_point_wait(int* status) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(waitpid, wait, status);
   return do_wait4(-1, status, 0, nullptr, Call::waitpid);
 }
 
-RINGLET_HOOK pid_t wait3(int* status, int options, struct rusage* ru) {
+RINGLET_HOOK pid_t wait(int* status) {
+  return RINGLET_CANCEL_POINT(cancel_point_wait(status));
+}
+
+static pid_t cancel_point_wait3(int* status, int options, struct rusage* ru) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(wait4, wait3, status, options, ru);
   return do_wait4(-1, status, options, ru, Call::wait4);
 }
 
-RINGLET_HOOK pid_t wait4(pid_t pid, int* status, int options, struct rusage* ru) {
+RINGLET_HOOK pid_t wait3(int* status, int options, struct rusage* ru) {
+  return RINGLET_CANCEL_POINT(cancel_point_wait3(status, options, ru));
+}
+
+static pid_t cancel_point_wait4(pid_t pid, int* status, int options, struct rusage* ru) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(wait4, wait4, pid, status, options, ru);
   return do_wait4(pid, status, options, ru, Call::wait4);
 }
 
-RINGLET_HOOK int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
+RINGLET_HOOK pid_t wait4(pid_t pid, int* status, int options, struct rusage* ru) {
+  return RINGLET_CANCEL_POINT(cancel_point_wait4(pid, status, options, ru));
+}
+
+static int cancel_point_waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(waitid, waitid, idtype, id, info, options);
   auto real = RINGLET_REAL(waitid);
   Here h = on_fiber(Process);
@@ -558,6 +575,10 @@ RINGLET_HOOK int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) 
     return si->si_pid != 0 ? 1 : 0;
   });
   return r < 0 ? -1 : 0;
+}
+
+RINGLET_HOOK int waitid(idtype_t idtype, id_t id, siginfo_t* info, int options) {
+  return RINGLET_CANCEL_POINT(cancel_point_waitid(idtype, id, info, options));
 }
 
 RINGLET_HOOK int system(const char* line) {

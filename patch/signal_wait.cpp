@@ -32,6 +32,7 @@
 
 #include "internal/sys.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 #include "thread/common.hpp"
 
 namespace ringlet::patch::detail {
@@ -374,7 +375,7 @@ using namespace ringlet::patch::detail;
 using ringlet::Deadline;
 using ringlet::patch::Select;
 
-RINGLET_HOOK int sigtimedwait(const sigset_t* set, siginfo_t* info, const timespec* tmo) {
+static int cancel_point_sigtimedwait(const sigset_t* set, siginfo_t* info, const timespec* tmo) noexcept {
   Here h = on_fiber(Select);
   auto real = RINGLET_REAL(sigtimedwait);
   if (!h || is_null(set) || (tmo && (!valid_timeout(tmo) || (tmo->tv_sec == 0 && tmo->tv_nsec == 0)))) {
@@ -398,7 +399,11 @@ RINGLET_HOOK int sigtimedwait(const sigset_t* set, siginfo_t* info, const timesp
   return r;
 }
 
-RINGLET_HOOK int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
+RINGLET_HOOK int sigtimedwait(const sigset_t* set, siginfo_t* info, const timespec* tmo) {
+  return RINGLET_CANCEL_POINT(cancel_point_sigtimedwait(set, info, tmo));
+}
+
+static int cancel_point_sigwaitinfo(const sigset_t* set, siginfo_t* info) noexcept {
   Here h = on_fiber(Select);
   if (!h || is_null(set)) {
     count_passed(Call::sigtimedwait);
@@ -407,8 +412,12 @@ RINGLET_HOOK int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
   return sigtimedwait(set, info, nullptr);
 }
 
+RINGLET_HOOK int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
+  return RINGLET_CANCEL_POINT(cancel_point_sigwaitinfo(set, info));
+}
+
 // POSIX: the signal in *sig and 0, or an error number; never EINTR (glibc waits on).
-RINGLET_HOOK int sigwait(const sigset_t* set, int* sig) {
+static int cancel_point_sigwait(const sigset_t* set, int* sig) noexcept {
   Here h = on_fiber(Select);
   if (!h || is_null(set)) {
     count_passed(Call::sigwait);
@@ -437,7 +446,11 @@ RINGLET_HOOK int sigwait(const sigset_t* set, int* sig) {
   return 0;
 }
 
-RINGLET_HOOK int sigsuspend(const sigset_t* mask) {
+RINGLET_HOOK int sigwait(const sigset_t* set, int* sig) {
+  return RINGLET_CANCEL_POINT(cancel_point_sigwait(set, sig));
+}
+
+static int cancel_point_sigsuspend(const sigset_t* mask) noexcept {
   Here h = on_fiber(Select);
   if (!h || is_null(mask)) {
     count_passed(Call::sigsuspend);
@@ -446,7 +459,11 @@ RINGLET_HOOK int sigsuspend(const sigset_t* mask) {
   return park_for_handler(h, *mask, Call::sigsuspend);
 }
 
-RINGLET_HOOK int pause(void) {
+RINGLET_HOOK int sigsuspend(const sigset_t* mask) {
+  return RINGLET_CANCEL_POINT(cancel_point_sigsuspend(mask));
+}
+
+static int cancel_point_pause(void) noexcept {
   Here h = on_fiber(Select);
   if (!h) {
     count_passed(Call::pause);
@@ -455,4 +472,8 @@ RINGLET_HOOK int pause(void) {
   sigset_t mask;
   caller_mask(&mask);
   return park_for_handler(h, mask, Call::pause);
+}
+
+RINGLET_HOOK int pause(void) {
+  return RINGLET_CANCEL_POINT(cancel_point_pause());
 }

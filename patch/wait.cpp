@@ -16,6 +16,7 @@
 
 #include "internal/sys.hpp"
 #include "state.hpp"
+#include "thread/cancel.hpp"
 
 extern "C" [[noreturn]] void __chk_fail(void);
 
@@ -200,7 +201,7 @@ using ringlet::Deadline;
 
 // --- sleeping ----------------------------------------------------------------------------
 
-RINGLET_HOOK int nanosleep(const timespec* req, timespec* rem) {
+static int cancel_point_nanosleep(const timespec* req, timespec* rem) noexcept {
   Here h = on_fiber(Time);
   if (!h || !req || req->tv_sec < 0 || req->tv_nsec < 0 || req->tv_nsec >= 1'000'000'000) {
     count_passed(Call::nanosleep);
@@ -209,7 +210,11 @@ RINGLET_HOOK int nanosleep(const timespec* req, timespec* rem) {
   return sleep_for(h, ns_of(*req), rem, Call::nanosleep);
 }
 
-RINGLET_HOOK int clock_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) {
+RINGLET_HOOK int nanosleep(const timespec* req, timespec* rem) {
+  return RINGLET_CANCEL_POINT(cancel_point_nanosleep(req, rem));
+}
+
+static int cancel_point_clock_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) noexcept {
   Here h = on_fiber(Time);
   const bool known = clk == CLOCK_MONOTONIC || clk == CLOCK_REALTIME || clk == CLOCK_BOOTTIME ||
                      clk == CLOCK_TAI;
@@ -231,7 +236,11 @@ RINGLET_HOOK int clock_nanosleep(clockid_t clk, int flags, const timespec* req, 
   return e;
 }
 
-RINGLET_HOOK unsigned int sleep(unsigned int seconds) {
+RINGLET_HOOK int clock_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) {
+  return RINGLET_CANCEL_POINT(cancel_point_clock_nanosleep(clk, flags, req, rem));
+}
+
+static unsigned int cancel_point_sleep(unsigned int seconds) noexcept {
   Here h = on_fiber(Time);
   if (!h) {
     count_passed(Call::sleep);
@@ -242,7 +251,11 @@ RINGLET_HOOK unsigned int sleep(unsigned int seconds) {
   return static_cast<unsigned>(rem.tv_sec) + (rem.tv_nsec >= 500'000'000 ? 1 : 0);
 }
 
-RINGLET_HOOK int usleep(useconds_t usec) {
+RINGLET_HOOK unsigned int sleep(unsigned int seconds) {
+  return RINGLET_CANCEL_POINT(cancel_point_sleep(seconds));
+}
+
+static int cancel_point_usleep(useconds_t usec) noexcept {
   Here h = on_fiber(Time);
   if (!h) {
     count_passed(Call::usleep);
@@ -251,28 +264,48 @@ RINGLET_HOOK int usleep(useconds_t usec) {
   return sleep_for(h, static_cast<std::int64_t>(usec) * 1000, nullptr, Call::usleep);
 }
 
+RINGLET_HOOK int usleep(useconds_t usec) {
+  return RINGLET_CANCEL_POINT(cancel_point_usleep(usec));
+}
+
 // --- poll and select ---------------------------------------------------------------------
 
-RINGLET_HOOK int poll(pollfd* fds, nfds_t n, int timeout) {
+static int cancel_point_poll(pollfd* fds, nfds_t n, int timeout) noexcept {
   RINGLET_PASS_IF_PLAIN_THREAD(poll, poll, fds, n, timeout);
   return do_poll(fds, n, timeout);
 }
 
-RINGLET_HOOK int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
+RINGLET_HOOK int poll(pollfd* fds, nfds_t n, int timeout) {
+  return RINGLET_CANCEL_POINT(cancel_point_poll(fds, n, timeout));
+}
+
+static int cancel_point___poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) noexcept {
   if (fdslen / sizeof(pollfd) < n) __chk_fail();
   return do_poll(fds, n, timeout);
 }
 
-RINGLET_HOOK int ppoll(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) {
+RINGLET_HOOK int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
+  return RINGLET_CANCEL_POINT(cancel_point___poll_chk(fds, n, timeout, fdslen));
+}
+
+static int cancel_point_ppoll(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) noexcept {
   return do_ppoll(fds, n, tmo, mask);
 }
 
-RINGLET_HOOK int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask, size_t fdslen) {
+RINGLET_HOOK int ppoll(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) {
+  return RINGLET_CANCEL_POINT(cancel_point_ppoll(fds, n, tmo, mask));
+}
+
+static int cancel_point___ppoll_chk(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask, size_t fdslen) noexcept {
   if (fdslen / sizeof(pollfd) < n) __chk_fail();
   return do_ppoll(fds, n, tmo, mask);
 }
 
-RINGLET_HOOK int select(int nfds, fd_set* rs, fd_set* ws, fd_set* es, timeval* tv) {
+RINGLET_HOOK int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask, size_t fdslen) {
+  return RINGLET_CANCEL_POINT(cancel_point___ppoll_chk(fds, n, tmo, mask, fdslen));
+}
+
+static int cancel_point_select(int nfds, fd_set* rs, fd_set* ws, fd_set* es, timeval* tv) noexcept {
   Here h = on_fiber(Select);
   auto real = RINGLET_REAL(select);
   if (!h || (tv && tv->tv_sec == 0 && tv->tv_usec == 0) || nfds < 0 || nfds > FD_SETSIZE ||
@@ -306,7 +339,11 @@ RINGLET_HOOK int select(int nfds, fd_set* rs, fd_set* ws, fd_set* es, timeval* t
   return r;
 }
 
-RINGLET_HOOK int pselect(int nfds, fd_set* rs, fd_set* ws, fd_set* es, const timespec* ts, const sigset_t* mask) {
+RINGLET_HOOK int select(int nfds, fd_set* rs, fd_set* ws, fd_set* es, timeval* tv) {
+  return RINGLET_CANCEL_POINT(cancel_point_select(nfds, rs, ws, es, tv));
+}
+
+static int cancel_point_pselect(int nfds, fd_set* rs, fd_set* ws, fd_set* es, const timespec* ts, const sigset_t* mask) noexcept {
   Here h = on_fiber(Select);
   auto real = RINGLET_REAL(pselect);
   if (!h || (ts && ts->tv_sec == 0 && ts->tv_nsec == 0) || nfds < 0 || nfds > FD_SETSIZE ||
@@ -331,6 +368,10 @@ RINGLET_HOOK int pselect(int nfds, fd_set* rs, fd_set* ws, fd_set* es, const tim
                           [&] { return real(nfds, rs, ws, es, &zero, nullptr); }, mask);
 }
 
+RINGLET_HOOK int pselect(int nfds, fd_set* rs, fd_set* ws, fd_set* es, const timespec* ts, const sigset_t* mask) {
+  return RINGLET_CANCEL_POINT(cancel_point_pselect(nfds, rs, ws, es, ts, mask));
+}
+
 // --- epoll -------------------------------------------------------------------------------
 
 static int epoll_common(int ep, epoll_event* evs, int max, int timeout, const sigset_t* mask, Call c) {
@@ -349,7 +390,7 @@ static int epoll_common(int ep, epoll_event* evs, int max, int timeout, const si
 }
 
 // epoll_pwait2: epoll_pwait with a timespec timeout (NULL: none).
-RINGLET_HOOK int epoll_pwait2(int ep, epoll_event* evs, int max, const timespec* tmo, const sigset_t* mask) {
+static int cancel_point_epoll_pwait2(int ep, epoll_event* evs, int max, const timespec* tmo, const sigset_t* mask) noexcept {
   Here h = on_fiber(Select);
   auto real = RINGLET_REAL(epoll_pwait2);
   if (!h || max <= 0 || (tmo && ((tmo->tv_sec == 0 && tmo->tv_nsec == 0) || tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
@@ -366,10 +407,22 @@ RINGLET_HOOK int epoll_pwait2(int ep, epoll_event* evs, int max, const timespec*
   return wait_loop(h, &p, 1, d, Call::epoll_pwait2, [&] { return real(ep, evs, max, &zero, nullptr); }, mask);
 }
 
-RINGLET_HOOK int epoll_wait(int ep, epoll_event* evs, int max, int timeout) {
+RINGLET_HOOK int epoll_pwait2(int ep, epoll_event* evs, int max, const timespec* tmo, const sigset_t* mask) {
+  return RINGLET_CANCEL_POINT(cancel_point_epoll_pwait2(ep, evs, max, tmo, mask));
+}
+
+static int cancel_point_epoll_wait(int ep, epoll_event* evs, int max, int timeout) noexcept {
   return epoll_common(ep, evs, max, timeout, nullptr, Call::epoll_wait);
 }
 
-RINGLET_HOOK int epoll_pwait(int ep, epoll_event* evs, int max, int timeout, const sigset_t* mask) {
+RINGLET_HOOK int epoll_wait(int ep, epoll_event* evs, int max, int timeout) {
+  return RINGLET_CANCEL_POINT(cancel_point_epoll_wait(ep, evs, max, timeout));
+}
+
+static int cancel_point_epoll_pwait(int ep, epoll_event* evs, int max, int timeout, const sigset_t* mask) noexcept {
   return epoll_common(ep, evs, max, timeout, mask, Call::epoll_pwait);
+}
+
+RINGLET_HOOK int epoll_pwait(int ep, epoll_event* evs, int max, int timeout, const sigset_t* mask) {
+  return RINGLET_CANCEL_POINT(cancel_point_epoll_pwait(ep, evs, max, timeout, mask));
 }

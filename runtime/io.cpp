@@ -54,7 +54,10 @@ IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
   Fiber* f = s ? s->running() : nullptr;
   if (!f) return perform_on_thread(req, d);
   // The switch point: a kill or an enclosing Timeout that is already due starts nothing.
-  if (st(f).kill_pending) return {-ECANCELED, Woke::Killed};
+  if (st(f).kill_pending) {
+    st(f).kill_woke = true;
+    return {-ECANCELED, Woke::Killed};
+  }
   if (!st(f).deadline.deadline.is_never() && st(f).deadline.deadline.passed())
     return {-ETIMEDOUT, Woke::Scoped};
   const IoOutcome r = s->reactor().submit_and_park(f, req, d);
@@ -66,7 +69,10 @@ IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
   if (r.res >= 0) {
     // It completed although a kill, timeout or signal raced it: keep the result, so no
     // data is lost; a kill stays pending and is raised at the next switch point.
-    if (r.why == Woke::Killed) st(f).kill_pending = true;
+    if (r.why == Woke::Killed) {
+      st(f).kill_pending = true;
+      st(f).kill_woke = false;  // the kill ended nothing (take_kill_wake)
+    }
     return {r.res, Woke::Notified};
   }
   return r;

@@ -183,7 +183,9 @@ __attribute__((always_inline)) inline Woke fiber_wait(Fiber* f, std::uint64_t to
     case WakeReason::None:
     case WakeReason::Notified: return Woke::Notified;
     case WakeReason::TimedOut: return timed_out(spec.deadline, scoped);
-    case WakeReason::Killed: return Woke::Killed;
+    case WakeReason::Killed:
+      st(f).kill_woke = true;
+      return Woke::Killed;
     case WakeReason::Deadlock: return Woke::Deadlock;
     case WakeReason::Interrupted: return Woke::Interrupted;
   }
@@ -235,6 +237,18 @@ bool settle(Woke w) {
       throw DeadlockError(Scheduler::current()->deadlock_report());
   }
   return false;
+}
+
+bool take_kill_wake() noexcept {
+  Fiber* f = current_fiber();
+  if (!f) return false;
+  const bool woke = st(f).kill_woke;
+  st(f).kill_woke = false;
+  return woke;
+}
+
+void drop_kill() noexcept {
+  if (Fiber* f = current_fiber()) st(f).kill_pending = false;
 }
 
 void interrupt_waits() noexcept {

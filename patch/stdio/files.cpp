@@ -19,6 +19,7 @@
 #include <new>
 
 #include "stdio.hpp"
+#include "../thread/cancel.hpp"
 
 namespace ringlet::patch::detail {
 
@@ -39,7 +40,11 @@ void** cookie_slot(FILE* fp) noexcept {
 ssize_t c_read(void* p, char* buf, size_t n) {
   const int e = errno;
   static_cast<Cookie*>(p)->byte_io = true;
-  const ssize_t r = ::read(static_cast<Cookie*>(p)->fd, buf, n);
+  ssize_t r;
+  {
+    CancelOff no_cancel;  // under glibc's stdio: no unwind from here (patch/README.md)
+    r = ::read(static_cast<Cookie*>(p)->fd, buf, n);
+  }
   if (r >= 0) errno = e;
   return r;
 }
@@ -60,6 +65,7 @@ ssize_t c_write(void* p, const char* buf, size_t n) {
   if (fp) fp->_IO_write_ptr = fp->_IO_write_base < pending ? fp->_IO_write_base : pending;
   size_t done = 0;
   ssize_t r = 0;
+  CancelOff no_cancel;  // under glibc's stdio: no unwind from here (patch/README.md)
   while (done < n) {
     r = ::write(fd, buf + done, n - done);
     if (r < 0) break;
@@ -349,7 +355,11 @@ FILE* open_file(const char* path, const char* mode, FILE* (*real)(const char*, c
     if (mode[i] == 'x') flags |= O_EXCL;
     if (mode[i] == 'e') flags |= O_CLOEXEC;
   }
-  const int fd = ::open(path, flags, 0666);
+  int fd;
+  {
+    CancelOff no_cancel;
+    fd = ::open(path, flags, 0666);
+  }
   if (fd < 0) return nullptr;
   FILE* fp;
   if (fstat(fd, &st) == 0 && can_block(st, fd)) {
@@ -404,7 +414,11 @@ FILE* reopen_ours(const char* path, const char* mode, FILE* fp, Cookie* c) {
     if (mode[i] == 'x') flags |= O_EXCL;
     if (mode[i] == 'e') cloexec = true;
   }
-  const int nfd = ::open(path, flags | (cloexec ? O_CLOEXEC : 0), 0666);
+  int nfd;
+  {
+    CancelOff no_cancel;
+    nfd = ::open(path, flags | (cloexec ? O_CLOEXEC : 0), 0666);
+  }
   if (nfd < 0) {
     // As glibc: on failure the stream's descriptor is closed (the FILE stays, unusable).
     const int e = errno;

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "stdio.hpp"
+#include "../thread/cancel.hpp"
 
 extern "C" {
 int __fwprintf_chk(FILE*, int, const wchar_t*, ...);
@@ -188,6 +189,7 @@ void say_no_wide_scanf() noexcept {
       "ringlet patch: wide-character scanf (fwscanf, wscanf) on a FILE on a pipe, socket or "
       "terminal is not supported by the patch's stdio: it fails (EOF). RINGLET_STDIO=native "
       "leaves stdio to glibc (then such reads block the OS thread).\n";
+  CancelOff no_cancel;
   (void)!::write(2, msg, sizeof msg - 1);
 }
 

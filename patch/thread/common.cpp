@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "cancel.hpp"
 #include "common.hpp"
 
 namespace ringlet::patch::detail {
@@ -79,11 +80,14 @@ void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept {
 
 // --- the one wait ------------------------------------------------------------------------
 
-bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* what) noexcept {
+bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* what,
+             bool cancel_point) noexcept {
   ringlet::detail::WaitSpec spec;
   spec.what = what;
   spec.deadline = d;
-  spec.interruptible = false;  // C code cannot see GreenletExit: a kill waits for the next switch point
+  // C code cannot see GreenletExit: a kill waits for the next switch point, but for a
+  // cancel's at a cancellation point (cancel.hpp).
+  spec.interruptible = cancel_point && cancel_may_end_wait();
   spec.any_thread = true;
   return ringlet::detail::wait_in(sp, list, w, spec) == ringlet::detail::Woke::Notified;
 }

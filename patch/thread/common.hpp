@@ -18,8 +18,8 @@
 // implementation: they live in memory other processes read.
 //
 // Nothing here throws into C code. Waits on these objects are not interruptible by kill()
-// (a C caller has no way to see GreenletExit); sem_wait answers EINTR to a signal, as
-// the kernel's does.
+// (a C caller has no way to see GreenletExit), but for the cancel of a fiber thread at a
+// cancellation point (cancel.hpp); sem_wait answers EINTR to a signal, as the kernel's does.
 #pragma once
 
 #include <errno.h>
@@ -89,8 +89,12 @@ void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
 
 // Park the caller on `w`, which it armed and pushed into `list` while holding `sp`. Unlocks
 // while waiting, relocks, unlinks. Returns true if a notifier claimed it, false if the
-// deadline passed first. Not interruptible by kill or the deadlock breaker.
-bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* what) noexcept;
+// deadline passed first. Not interruptible by kill or the deadlock breaker, unless
+// `cancel_point` (a cancellation point's wait: cond, join) and a cancel may end it
+// (cancel.hpp: cancel_may_end_wait); then false may also mean the cancel ended it
+// (cancel_acts_here).
+bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* what,
+             bool cancel_point = false) noexcept;
 
 // The futex table of fibers (futex.cpp): park while *addr == val, until a futex wake made
 // through syscall() for addr (or futex_wake_fibers) or d. 0, or -1 with errno EAGAIN
@@ -153,7 +157,18 @@ struct ThreadRec {
   bool done = false;
   bool detached = false;
   bool joined = false;           // a join took the result (or one is in progress)
+  // Cancellation (cancel.hpp). `cancel`: requested (pthread_cancel, any thread); the rest
+  // belong to the thread itself (or to pthread_cancel on its scheduler).
   std::atomic<bool> cancel{false};
+  bool cancel_disabled = false;  // PTHREAD_CANCEL_DISABLE
+  bool cancel_async = false;     // PTHREAD_CANCEL_ASYNCHRONOUS (acts as deferred but for itself)
+  bool exiting = false;          // pthread_exit or a cancel unwinds it: no more acting
+  bool cancel_killed = false;    // pthread_cancel killed its fiber during the point
+  unsigned cancel_depth = 0;     // inside a cancellation point's hook (nested ones too)
+  unsigned cancel_off = 0;       // inside the patch's own uncancellable calls (CancelOff)
+  // C cleanup handlers pushed without -fexceptions (__pthread_register_cancel): the newest
+  // registered buffer; each links to the previous one (cancel.cpp).
+  __pthread_unwind_buf_t* cleanup_top = nullptr;
   KeyVal* keys = nullptr;        // values of pthread keys for this thread, grown on demand
   unsigned nkeys = 0;
   jmp_buf exit_jb;
@@ -188,6 +203,21 @@ inline ThreadRec* current_rec() noexcept {
   ThreadRec** r = g_self_rec.find();
   return r ? *r : nullptr;
 }
+// The main fiber of a whole-binary program (threads.cpp): its OS thread's pthread_t, and a
+// record of main's own for cancellation and C cleanup handlers (not its identity).
+extern Fiber* g_main_fiber;
+extern pthread_t g_main_thread;
+extern ThreadRec g_main_rec;
+// The record whose cancellation state applies to the caller: a fiber thread's, main's on
+// the main fiber, else null.
+inline ThreadRec* cancel_rec() noexcept {
+  Scheduler* s = Scheduler::current();
+  if (RINGLET_LIKELY(!s)) return nullptr;
+  Fiber* f = s->running();
+  if (!f) return nullptr;
+  if (ThreadRec** r = g_self_rec.find(); r && *r) return *r;
+  return f == g_main_fiber ? &g_main_rec : nullptr;
+}
 inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(t) & 1u) != 0; }
 
 // --- signals and fiber threads ----------------------------------------------------------
@@ -208,6 +238,14 @@ unsigned threads_accepting(int sig) noexcept;
 void deliver_pending(ThreadRec* r) noexcept;
 // pthread_kill for a fiber thread: 0 or an errno value.
 int signal_fiber_thread(ThreadRec* t, int sig) noexcept;
+// pthread_exit on a fiber thread (threads.cpp): a forced unwind to thread_body, running the
+// C++ destructors, the -fexceptions cleanups and the C cleanup handlers of its frames.
+[[noreturn]] void exit_fiber_thread(ThreadRec* r, void* value);
+// __pthread_unwind_next on a fiber thread: the unwind goes on past a C cleanup handler.
+[[noreturn]] void continue_exit(ThreadRec* r);
+// A C cleanup buffer's frame is reached by the unwind when a frame's CFA is not below this.
+inline void*& cleanup_prev(__pthread_unwind_buf_t* b) noexcept { return b->__pad[0]; }
+inline void*& cleanup_sp(__pthread_unwind_buf_t* b) noexcept { return b->__pad[1]; }
 
 // once_keys.cpp: the thread's key destructors, as glibc: up to PTHREAD_DESTRUCTOR_ITERATIONS
 // rounds.

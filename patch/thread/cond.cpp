@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cancel.hpp"
 #include "common.hpp"
 #include "offload.hpp"
 
@@ -43,7 +44,9 @@ int cond_wait(PCond* c, pthread_mutex_t* m, Deadline d) noexcept {
   const std::uint32_t depth = p->depth;
   p->depth = 0;
   mutex_unlock(p);
-  const bool notified = wait_on(c->spin, c->waiters, w, d, "pthread_cond_wait (patched)");
+  // A cancel ends the wait (cancel.hpp); the mutex is taken again below before it acts.
+  const bool notified = wait_on(c->spin, c->waiters, w, d, "pthread_cond_wait (patched)",
+                                /*cancel_point=*/true);
   c->spin.unlock();
   count_waited(Call::pthread_cond_wait);
   mutex_lock(p, Deadline::never(), false);
@@ -165,7 +168,7 @@ RINGLET_HOOK int pthread_cond_broadcast(pthread_cond_t* c) {
   return 0;
 }
 
-RINGLET_HOOK int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
+static int cancel_point_pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) noexcept {
   PCond* p = pc(c);
   if (!sync_patched() || (p->flags & kCondShared)) {
     if ((p->flags & kCondShared) && on_a_fiber()) return shared_cond_wait(c, m, CLOCK_REALTIME, nullptr, false);
@@ -174,7 +177,11 @@ RINGLET_HOOK int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
   return cond_wait(p, m, Deadline::never());
 }
 
-RINGLET_HOOK int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abs) {
+RINGLET_HOOK int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
+  return RINGLET_CANCEL_POINT(cancel_point_pthread_cond_wait(c, m));
+}
+
+static int cancel_point_pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abs) noexcept {
   PCond* p = pc(c);
   if (!sync_patched() || (p->flags & kCondShared)) {
     if ((p->flags & kCondShared) && on_a_fiber())  // the condvar's own clock, as timedwait uses
@@ -187,8 +194,12 @@ RINGLET_HOOK int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, c
   return cond_wait(p, m, d);
 }
 
-RINGLET_HOOK int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
-                                        const struct timespec* abs) {
+RINGLET_HOOK int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abs) {
+  return RINGLET_CANCEL_POINT(cancel_point_pthread_cond_timedwait(c, m, abs));
+}
+
+static int cancel_point_pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
+                                        const struct timespec* abs) noexcept {
   PCond* p = pc(c);
   if (!sync_patched() || (p->flags & kCondShared)) {
     if ((p->flags & kCondShared) && on_a_fiber()) return shared_cond_wait(c, m, clock, abs, true);
@@ -197,4 +208,9 @@ RINGLET_HOOK int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, c
   Deadline d;
   if (const int e = abs_deadline(clock, abs, d)) return e;
   return cond_wait(p, m, d);
+}
+
+RINGLET_HOOK int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
+                                        const struct timespec* abs) {
+  return RINGLET_CANCEL_POINT(cancel_point_pthread_cond_clockwait(c, m, clock, abs));
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cancel.hpp"
 #include "common.hpp"
 #include "offload.hpp"
 
@@ -81,6 +82,8 @@ int sem_wait_until(PSem* s, Deadline d) noexcept {
       o = ringlet::detail::wait_in(s->spin, s->fibers, w, spec);
     }
     s->spin.unlock();
+    // Ended by the caller's cancel (cancel.hpp): it acts without taking a unit.
+    if (o == ringlet::detail::Woke::Killed && cancel_acts_here()) return EINTR;
     if (sem_take(s)) return 0;
     switch (o) {
       case ringlet::detail::Woke::Notified: continue;  // granted, but another took it first
@@ -197,7 +200,7 @@ RINGLET_HOOK int sem_post(sem_t* s) {
   return 0;
 }
 
-RINGLET_HOOK int sem_wait(sem_t* s) {
+static int cancel_point_sem_wait(sem_t* s) noexcept {
   PSem* p = ps(s);
   if (!our_sem(p)) return on_a_fiber() ? shared_sem_wait(s, 0, CLOCK_REALTIME, nullptr) : RINGLET_REAL(sem_wait)(s);
   if (const int e = sem_wait_until(p, Deadline::never())) {
@@ -205,6 +208,10 @@ RINGLET_HOOK int sem_wait(sem_t* s) {
     return -1;
   }
   return 0;
+}
+
+RINGLET_HOOK int sem_wait(sem_t* s) {
+  return RINGLET_CANCEL_POINT(cancel_point_sem_wait(s));
 }
 
 RINGLET_HOOK int sem_trywait(sem_t* s) {
@@ -226,16 +233,24 @@ static int sem_wait_abs(PSem* p, clockid_t clock, const struct timespec* abs) no
   return -1;
 }
 
-RINGLET_HOOK int sem_timedwait(sem_t* s, const struct timespec* abs) {
+static int cancel_point_sem_timedwait(sem_t* s, const struct timespec* abs) noexcept {
   PSem* p = ps(s);
   if (!our_sem(p)) return on_a_fiber() ? shared_sem_wait(s, 1, CLOCK_REALTIME, abs) : RINGLET_REAL(sem_timedwait)(s, abs);
   return sem_wait_abs(p, CLOCK_REALTIME, abs);
 }
 
-RINGLET_HOOK int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
+RINGLET_HOOK int sem_timedwait(sem_t* s, const struct timespec* abs) {
+  return RINGLET_CANCEL_POINT(cancel_point_sem_timedwait(s, abs));
+}
+
+static int cancel_point_sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) noexcept {
   PSem* p = ps(s);
   if (!our_sem(p)) return on_a_fiber() ? shared_sem_wait(s, 2, clock, abs) : RINGLET_REAL(sem_clockwait)(s, clock, abs);
   return sem_wait_abs(p, clock, abs);
+}
+
+RINGLET_HOOK int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
+  return RINGLET_CANCEL_POINT(cancel_point_sem_clockwait(s, clock, abs));
 }
 
 RINGLET_HOOK int sem_getvalue(sem_t* s, int* out) {

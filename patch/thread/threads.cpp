@@ -25,6 +25,7 @@
 #include "internal/native_thread.hpp"
 #include "internal/sys.hpp"
 #include "ringlet/async_result.hpp"
+#include "cancel.hpp"
 #include "common.hpp"
 #include "identity.hpp"
 #include "tls.hpp"
@@ -32,6 +33,15 @@
 namespace ringlet::patch::detail {
 
 ringlet::FiberLocal<ThreadRec*> g_self_rec;
+
+// The main fiber of a whole-binary program (start.cpp sets it up): where its pthread_exit
+// unwinds to, and its record for cancellation and C cleanup handlers only (main keeps its
+// own pthread_self and thread id: g_self_rec is not set for it).
+jmp_buf* g_main_exit_jb = nullptr;
+Fiber* g_main_fiber = nullptr;
+void* g_main_exit_body = nullptr;
+pthread_t g_main_thread{};
+ThreadRec g_main_rec;
 
 namespace {
 
@@ -110,12 +120,25 @@ __attribute__((noinline)) void thread_body(ThreadRec* r) noexcept {
   finish_thread(r, result);
 }
 
+// The stop function of a fiber thread's unwind (pthread_exit, cancellation), as glibc's
+// unwind_stop (nptl/unwind.c): before the unwind leaves the frame that registered the
+// newest C cleanup buffer (its CFA, the stack pointer of the frame above, is not below the
+// buffer's), longjmp into that buffer, whose code runs the routine and calls
+// __pthread_unwind_next (continue_exit). At thread_body, back to it.
 _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
                               _Unwind_Exception*, _Unwind_Context* ctx, void* param) {
   auto* r = static_cast<ThreadRec*>(param);
-  if ((actions & _UA_END_OF_STACK) ||
-      _Unwind_GetRegionStart(ctx) == reinterpret_cast<_Unwind_Ptr>(&thread_body))
-    longjmp(r->exit_jb, 1);
+  const bool main = r == &g_main_rec;
+  const void* body = main ? g_main_exit_body : reinterpret_cast<void*>(&thread_body);
+  const bool end = (actions & _UA_END_OF_STACK) ||
+                   _Unwind_GetRegionStart(ctx) == reinterpret_cast<_Unwind_Ptr>(body);
+  if (__pthread_unwind_buf_t* b = r->cleanup_top) {
+    if (end || !(_Unwind_GetCFA(ctx) < reinterpret_cast<_Unwind_Word>(cleanup_sp(b)))) {
+      r->cleanup_top = static_cast<__pthread_unwind_buf_t*>(cleanup_prev(b));
+      longjmp(reinterpret_cast<struct __jmp_buf_tag*>(b->__cancel_jmp_buf), 1);
+    }
+  }
+  if (end) longjmp(main ? *g_main_exit_jb : r->exit_jb, 1);
   return _URC_NO_REASON;
 }
 
@@ -127,8 +150,9 @@ void exit_not_rethrown(_Unwind_Reason_Code, _Unwind_Exception*) {
   std::abort();
 }
 
-[[noreturn]] void exit_fiber_thread(ThreadRec* r, void* value) {
-  r->result = value;
+}  // namespace
+
+[[noreturn]] void continue_exit(ThreadRec* r) {
   std::memset(&r->exit_exc, 0, sizeof r->exit_exc);
   r->exit_exc.exception_class = 0x52474c5400455849ull;  // "RGLT\0EXI"
   r->exit_exc.exception_cleanup = &exit_not_rethrown;
@@ -136,20 +160,13 @@ void exit_not_rethrown(_Unwind_Reason_Code, _Unwind_Exception*) {
   std::abort();  // the unwinder found no way back to thread_body
 }
 
-// pthread_exit on the main fiber of a whole-binary program (start.cpp sets it up).
-jmp_buf* g_main_exit_jb = nullptr;
-Fiber* g_main_fiber = nullptr;
-void* g_main_exit_body = nullptr;
-
-_Unwind_Reason_Code main_exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
-                                   _Unwind_Exception*, _Unwind_Context* ctx, void*) {
-  if ((actions & _UA_END_OF_STACK) ||
-      _Unwind_GetRegionStart(ctx) == reinterpret_cast<_Unwind_Ptr>(g_main_exit_body))
-    longjmp(*g_main_exit_jb, 1);
-  return _URC_NO_REASON;
+[[noreturn]] void exit_fiber_thread(ThreadRec* r, void* value) {
+  r->result = value;
+  r->exiting = true;  // cancellation points no longer act (glibc's EXITING bit)
+  continue_exit(r);
 }
 
-_Unwind_Exception g_main_exit_exc;
+namespace {
 
 std::size_t default_thread_stack() noexcept {
   static std::size_t cached = [] {
@@ -232,11 +249,18 @@ int join_fiber_thread(ThreadRec* r, void** ret, Deadline d, bool try_only) noexc
     w.arm();
     r->joiners.push(&w);
     count_waited(Call::pthread_join);
-    if (!wait_on(r->mu, r->joiners, w, d, "pthread_join (patched)") && !r->done &&
-        !d.is_never() && d.passed()) {
-      r->joined = false;
-      r->mu.unlock();
-      return ETIMEDOUT;
+    if (!wait_on(r->mu, r->joiners, w, d, "pthread_join (patched)", /*cancel_point=*/true) &&
+        !r->done) {
+      if (!d.is_never() && d.passed()) {
+        r->joined = false;
+        r->mu.unlock();
+        return ETIMEDOUT;
+      }
+      if (cancel_acts_here()) {  // the joiner's cancel: the target stays joinable
+        r->joined = false;
+        r->mu.unlock();
+        return EINTR;
+      }
     }
   }
   void* result = r->result;
@@ -279,6 +303,8 @@ void set_main_exit(void* jb, void* body) noexcept {
   g_main_exit_body = body;
   Scheduler* s = Scheduler::current();
   g_main_fiber = s ? s->running() : nullptr;
+  g_main_thread = RINGLET_REAL(pthread_self)();
+  g_main_rec.magic = 0;  // never a handle: only cancel_rec() finds it
 }
 
 }  // namespace ringlet::patch::detail
@@ -314,13 +340,17 @@ RINGLET_HOOK pthread_t pthread_self(void) {
 
 RINGLET_HOOK int pthread_equal(pthread_t a, pthread_t b) { return a == b; }
 
-RINGLET_HOOK int pthread_join(pthread_t t, void** ret) {
+static int cancel_point_pthread_join(pthread_t t, void** ret) noexcept {
   if (is_fake(t)) {
     ThreadRec* r = rec_of(t);
     return r ? join_fiber_thread(r, ret, Deadline::never(), false) : ESRCH;
   }
   if (Here h = on_fiber(Thread)) return join_real_on_fiber(t, ret, Deadline::never());
   return RINGLET_REAL(pthread_join)(t, ret);
+}
+
+RINGLET_HOOK int pthread_join(pthread_t t, void** ret) {
+  return RINGLET_CANCEL_POINT(cancel_point_pthread_join(t, ret));
 }
 
 RINGLET_HOOK int pthread_tryjoin_np(pthread_t t, void** ret) {
@@ -343,14 +373,22 @@ static int join_until(pthread_t t, void** ret, clockid_t clock, const struct tim
   return r ? join_fiber_thread(r, ret, d, false) : ESRCH;
 }
 
-RINGLET_HOOK int pthread_timedjoin_np(pthread_t t, void** ret, const struct timespec* abs) {
+static int cancel_point_pthread_timedjoin_np(pthread_t t, void** ret, const struct timespec* abs) noexcept {
   if (is_fake(t) || on_fiber(Thread)) return join_until(t, ret, CLOCK_REALTIME, abs);
   return RINGLET_REAL(pthread_timedjoin_np)(t, ret, abs);
 }
 
-RINGLET_HOOK int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clock, const struct timespec* abs) {
+RINGLET_HOOK int pthread_timedjoin_np(pthread_t t, void** ret, const struct timespec* abs) {
+  return RINGLET_CANCEL_POINT(cancel_point_pthread_timedjoin_np(t, ret, abs));
+}
+
+static int cancel_point_pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clock, const struct timespec* abs) noexcept {
   if (is_fake(t) || on_fiber(Thread)) return join_until(t, ret, clock, abs);
   return RINGLET_REAL(pthread_clockjoin_np)(t, ret, clock, abs);
+}
+
+RINGLET_HOOK int pthread_clockjoin_np(pthread_t t, void** ret, clockid_t clock, const struct timespec* abs) {
+  return RINGLET_CANCEL_POINT(cancel_point_pthread_clockjoin_np(t, ret, clock, abs));
 }
 
 RINGLET_HOOK int pthread_detach(pthread_t t) {
@@ -374,11 +412,7 @@ RINGLET_HOOK void pthread_exit(void* value) {
   Scheduler* s = Scheduler::current();
   if (s && g_main_exit_jb && s->running() == g_main_fiber && g_main_fiber) {
     // The main thread's pthread_exit: main ends, the process lives until the last thread.
-    std::memset(&g_main_exit_exc, 0, sizeof g_main_exit_exc);
-    g_main_exit_exc.exception_class = 0x52474c5400455849ull;
-    g_main_exit_exc.exception_cleanup = &exit_not_rethrown;
-    _Unwind_ForcedUnwind(&g_main_exit_exc, &main_exit_stop, nullptr);
-    std::abort();
+    exit_fiber_thread(&g_main_rec, value);
   }
   if (s && s->running()) {
     static const char msg[] =
@@ -391,22 +425,7 @@ RINGLET_HOOK void pthread_exit(void* value) {
   __builtin_unreachable();
 }
 
-RINGLET_HOOK int pthread_cancel(pthread_t t) {
-  if (!is_fake(t)) return RINGLET_REAL(pthread_cancel)(t);
-  ThreadRec* r = rec_of(t);
-  if (!r) return ESRCH;
-  // Deferred cancellation, acted on at pthread_testcancel only (see patch/README.md).
-  r->cancel.store(true, std::memory_order_release);
-  return 0;
-}
-
-RINGLET_HOOK void pthread_testcancel(void) {
-  if (ThreadRec* r = current_rec()) {
-    if (r->cancel.load(std::memory_order_acquire)) exit_fiber_thread(r, PTHREAD_CANCELED);
-    return;
-  }
-  RINGLET_REAL(pthread_testcancel)();
-}
+// pthread_cancel, pthread_testcancel: cancel.cpp.
 
 RINGLET_HOOK int pthread_kill(pthread_t t, int sig) {
   if (!is_fake(t)) return RINGLET_REAL(pthread_kill)(t, sig);

@@ -75,6 +75,7 @@ struct FiberState {
   bool kill_sent = false;
   bool daemon = false;
   bool killed = false;              // ended by GreenletExit
+  bool kill_woke = false;           // a wait ended Woke::Killed since take_kill_wake()
   std::atomic<bool> reported{false};
   // (These two fill what the flags above leave of the first cache line.)
   SpinLock join_lock;               // guards `joiners`, which fibers of any core link into

@@ -71,6 +71,13 @@ Woke wait_in(Lock& lk, WaitList& list, Waiter& w, const WaitSpec& spec) noexcept
 // (or interrupted).
 bool settle(Woke w);
 
+// For a caller that turns kills into an action of its own at its boundary (a C library's
+// hook, which cannot raise GreenletExit): whether a wait of the calling fiber ended
+// Woke::Killed since the last call (cleared), and dropping its pending kill so that later
+// waits are not ended by it. Both do nothing on a plain thread.
+bool take_kill_wake() noexcept;
+void drop_kill() noexcept;
+
 // Ask this thread's scheduler to end, at the top of its next pass, every interruptible wait
 // of its fibers made inside an InterruptScope (Woke::Interrupted). Async-signal-safe: a
 // signal handler calls it (a libc hook's, so that a parked libc call answers EINTR). The
