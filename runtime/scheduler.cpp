@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "internal/cpu_clock.hpp"
 #include "internal/env.hpp"
 #include "internal/signals.hpp"
 #include "ringlet/fiber.hpp"
@@ -144,6 +145,13 @@ void Scheduler::after_fork_child() noexcept {
   if (!reactor_) {
     std::fprintf(stderr, "ringlet: forked child cannot start an engine: %s\n", why.c_str());
     std::abort();
+  }
+  if (cpu_on_) {
+    // The child's thread is a new one, its CPU time from 0; so is the fiber that forked.
+    if (Fiber* f = running()) st(f).cpu_ns.store(0, std::memory_order_relaxed);
+    cpu_base_ = os_thread_cpu_ns();
+    charged_since_base_ = 0;
+    slice_start_ = cheap_now_ns(cheap_clock());
   }
 }
 
@@ -318,6 +326,7 @@ void Scheduler::switch_to(Fiber* next) {
     st(prev).status = FiberStatus::Running;
     return;
   }
+  if (__builtin_expect(cpu_on_, 0)) account_cpu(prev);
   auto* g = static_cast<EhGlobals*>(eh_globals_);
   std::memcpy(st(prev).eh_globals, g, sizeof(EhGlobals));
   std::memcpy(g, st(next).eh_globals, sizeof(EhGlobals));
@@ -354,6 +363,50 @@ void Scheduler::switch_to(Fiber* next) {
 __attribute__((noinline, cold)) void Scheduler::load_tp(void* tp) noexcept {
   set_thread_pointer(tp ? tp : home_tp_);
   cur_tp_ = tp;
+}
+
+void Scheduler::enable_cpu_accounting() noexcept {
+  if (cpu_on_) return;
+  const std::uint64_t cpu = os_thread_cpu_ns();
+  if (Fiber* f = running()) st(f).cpu_ns.store(cpu, std::memory_order_relaxed);
+  cpu_base_ = cpu;
+  charged_since_base_ = 0;
+  slice_start_ = cheap_now_ns(cheap_clock());
+  cpu_on_ = true;
+}
+
+std::uint64_t Scheduler::cpu_charge(std::uint64_t elapsed, std::uint64_t* cpu_now) const noexcept {
+  if (elapsed < kCpuCheckNs) return elapsed;
+  // Long enough to hold a preemption or a blocking call: what the OS thread really ran
+  // since the last check, less what the intervals since then were charged.
+  *cpu_now = os_thread_cpu_ns();
+  const std::uint64_t ran = *cpu_now - cpu_base_;
+  if (ran <= charged_since_base_) return 0;
+  return std::min(ran - charged_since_base_, elapsed);
+}
+
+__attribute__((noinline, cold)) void Scheduler::account_cpu(Fiber* prev) noexcept {
+  const std::uint64_t now = cheap_now_ns(cheap_clock());
+  std::uint64_t cpu_now = 0;
+  const std::uint64_t d = cpu_charge(now - slice_start_, &cpu_now);
+  slice_start_ = now;
+  if (cpu_now) {
+    cpu_base_ = cpu_now;
+    charged_since_base_ = 0;
+  } else {
+    charged_since_base_ += d;
+  }
+  // The loop's own time belongs to no fiber (it still counts in charged_since_base_).
+  if (prev != &native_) st(prev).cpu_ns.store(st(prev).cpu_ns.load(std::memory_order_relaxed) + d,
+                                              std::memory_order_relaxed);
+}
+
+std::uint64_t Scheduler::cpu_time_ns(const Fiber* f) noexcept {
+  const std::uint64_t so_far = st(f).cpu_ns.load(std::memory_order_relaxed);
+  Scheduler* s = current();
+  if (!s || st(f).sched != s || !s->cpu_on_ || s->running_ != f) return so_far;
+  std::uint64_t cpu_now = 0;
+  return so_far + s->cpu_charge(cheap_now_ns(cheap_clock()) - s->slice_start_, &cpu_now);
 }
 
 void Scheduler::adopt_tp(void* tp) noexcept {
