@@ -185,6 +185,9 @@ inline ThreadRec* current_rec() noexcept {
   ThreadRec** r = g_self_rec.find();
   return r ? *r : nullptr;
 }
+// pthread_getcpuclockid of a fiber thread (cpu_clock.cpp).
+int fiber_thread_cpuclockid(ThreadRec* r, clockid_t* clock) noexcept;
+
 inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(t) & 1u) != 0; }
 
 // once_keys.cpp: the thread's key destructors, as glibc: up to PTHREAD_DESTRUCTOR_ITERATIONS
