@@ -27,6 +27,7 @@
 #include "common.hpp"
 #include "identity.hpp"
 #include "internal/fiber_state.hpp"
+#include "internal/sys.hpp"
 
 namespace ringlet::patch::detail {
 namespace {
@@ -202,6 +203,26 @@ RINGLET_HOOK int clock_settime(clockid_t c, const struct timespec* ts) {
     return -1;
   }
   return RINGLET_REAL(clock_settime)(c, ts);
+}
+
+// A timer on a fiber thread's CPU clock is not offered: the kernel's CPU timers follow OS
+// threads. Said once; then the call is the kernel's: on CLOCK_THREAD_CPUTIME_ID or main's
+// clock id a timer of the OS thread's CPU time (every fiber thread it carries), on a fiber
+// thread's clock id EINVAL (the kernel knows no such thread).
+RINGLET_HOOK int timer_create(clockid_t c, struct sigevent* ev, timer_t* out) {
+  std::uint64_t ns = 0;
+  if (RINGLET_UNLIKELY(c < 0 || c == CLOCK_THREAD_CPUTIME_ID) && fiber_clock_ns(c, &ns)) {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      const char msg[] =
+          "ringlet patch: timer_create on a thread's CPU clock: the kernel's CPU timers count OS "
+          "threads, not fiber threads: CLOCK_THREAD_CPUTIME_ID and main's clock count the OS "
+          "thread that carries them (all its fiber threads); a fiber thread's clock id is "
+          "refused (EINVAL)\n";
+      ringlet::detail::sys::write(2, msg, sizeof msg - 1);
+    }
+  }
+  return RINGLET_REAL(timer_create)(c, ev, out);
 }
 
 RINGLET_HOOK int getrusage(int who, struct rusage* ru) {
