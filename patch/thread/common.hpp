@@ -185,6 +185,8 @@ inline ThreadRec* current_rec() noexcept {
   ThreadRec** r = g_self_rec.find();
   return r ? *r : nullptr;
 }
+// Whether any fiber thread was ever made in this process (threads.cpp).
+bool fiber_threads_made() noexcept;
 // pthread_getcpuclockid of a fiber thread (cpu_clock.cpp).
 int fiber_thread_cpuclockid(ThreadRec* r, clockid_t* clock) noexcept;
 

@@ -211,7 +211,8 @@ RINGLET_HOOK int clock_settime(clockid_t c, const struct timespec* ts) {
 // thread's clock id EINVAL (the kernel knows no such thread).
 RINGLET_HOOK int timer_create(clockid_t c, struct sigevent* ev, timer_t* out) {
   std::uint64_t ns = 0;
-  if (RINGLET_UNLIKELY(c < 0 || c == CLOCK_THREAD_CPUTIME_ID) && fiber_clock_ns(c, &ns)) {
+  // (main's timers are exact while it is the only thread.)
+  if (RINGLET_UNLIKELY(c < 0 || c == CLOCK_THREAD_CPUTIME_ID) && fiber_threads_made() && fiber_clock_ns(c, &ns)) {
     static std::atomic<bool> said{false};
     if (!said.exchange(true)) {
       const char msg[] =

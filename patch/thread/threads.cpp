@@ -487,3 +487,7 @@ RINGLET_HOOK int sched_yield(void) {
   }
   return RINGLET_REAL(sched_yield)();
 }
+
+namespace ringlet::patch::detail {
+bool fiber_threads_made() noexcept { return g_thread_seq.load(std::memory_order_relaxed) != 0; }
+}  // namespace ringlet::patch::detail
