@@ -58,7 +58,9 @@ CheapClock calibrate() noexcept {
   while (n1 - n0 < 50'000);
   if (t1 <= t0) return c;
   c.mult = static_cast<std::uint64_t>((static_cast<unsigned __int128>(n1 - n0) << 32) / (t1 - t0));
-  c.tsc = c.mult != 0;
+  c.ticks_per_us = (t1 - t0) * 1000 / (n1 - n0);
+  c.tsc = c.mult != 0 && c.ticks_per_us != 0;
+  if (!c.tsc) c = CheapClock{};
 #endif
   return c;
 }

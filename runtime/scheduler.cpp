@@ -151,7 +151,7 @@ void Scheduler::after_fork_child() noexcept {
     if (Fiber* f = running()) st(f).cpu_ns.store(0, std::memory_order_relaxed);
     cpu_base_ = os_thread_cpu_ns();
     charged_since_base_ = 0;
-    slice_start_ = cheap_now_ns(cheap_clock());
+    slice_start_ = cheap_ticks(clock_);
   }
 }
 
@@ -367,16 +367,17 @@ __attribute__((noinline, cold)) void Scheduler::load_tp(void* tp) noexcept {
 
 void Scheduler::enable_cpu_accounting() noexcept {
   if (cpu_on_) return;
+  clock_ = cheap_clock();
+  check_ticks_ = kCpuCheckNs / 1000 * clock_.ticks_per_us;
   const std::uint64_t cpu = os_thread_cpu_ns();
   if (Fiber* f = running()) st(f).cpu_ns.store(cpu, std::memory_order_relaxed);
   cpu_base_ = cpu;
   charged_since_base_ = 0;
-  slice_start_ = cheap_now_ns(cheap_clock());
+  slice_start_ = cheap_ticks(clock_);
   cpu_on_ = true;
 }
 
 std::uint64_t Scheduler::cpu_charge(std::uint64_t elapsed, std::uint64_t* cpu_now) const noexcept {
-  if (elapsed < kCpuCheckNs) return elapsed;
   // Long enough to hold a preemption or a blocking call: what the OS thread really ran
   // since the last check, less what the intervals since then were charged.
   *cpu_now = os_thread_cpu_ns();
@@ -385,28 +386,35 @@ std::uint64_t Scheduler::cpu_charge(std::uint64_t elapsed, std::uint64_t* cpu_no
   return std::min(ran - charged_since_base_, elapsed);
 }
 
-__attribute__((noinline, cold)) void Scheduler::account_cpu(Fiber* prev) noexcept {
-  const std::uint64_t now = cheap_now_ns(cheap_clock());
-  std::uint64_t cpu_now = 0;
-  const std::uint64_t d = cpu_charge(now - slice_start_, &cpu_now);
+inline void Scheduler::account_cpu(Fiber* prev) noexcept {
+  const std::uint64_t now = cheap_ticks(clock_);
+  const std::uint64_t d = now - slice_start_;
   slice_start_ = now;
-  if (cpu_now) {
-    cpu_base_ = cpu_now;
-    charged_since_base_ = 0;
-  } else {
-    charged_since_base_ += d;
-  }
+  if (__builtin_expect(d >= check_ticks_, 0)) return account_long_interval(prev, d);
+  const std::uint64_t ns = ticks_to_ns_short(clock_, d);
+  charged_since_base_ += ns;
   // The loop's own time belongs to no fiber (it still counts in charged_since_base_).
-  if (prev != &native_) st(prev).cpu_ns.store(st(prev).cpu_ns.load(std::memory_order_relaxed) + d,
-                                              std::memory_order_relaxed);
+  if (prev != &native_)
+    st(prev).cpu_ns.store(st(prev).cpu_ns.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
+}
+
+__attribute__((noinline, cold)) void Scheduler::account_long_interval(Fiber* prev, std::uint64_t ticks) noexcept {
+  std::uint64_t cpu_now = 0;
+  const std::uint64_t ns = cpu_charge(ticks_to_ns(clock_, ticks), &cpu_now);
+  cpu_base_ = cpu_now;
+  charged_since_base_ = 0;
+  if (prev != &native_)
+    st(prev).cpu_ns.store(st(prev).cpu_ns.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
 }
 
 std::uint64_t Scheduler::cpu_time_ns(const Fiber* f) noexcept {
   const std::uint64_t so_far = st(f).cpu_ns.load(std::memory_order_relaxed);
   Scheduler* s = current();
   if (!s || st(f).sched != s || !s->cpu_on_ || s->running_ != f) return so_far;
+  const std::uint64_t d = cheap_ticks(s->clock_) - s->slice_start_;
+  if (d < s->check_ticks_) return so_far + ticks_to_ns_short(s->clock_, d);
   std::uint64_t cpu_now = 0;
-  return so_far + s->cpu_charge(cheap_now_ns(cheap_clock()) - s->slice_start_, &cpu_now);
+  return so_far + s->cpu_charge(ticks_to_ns(s->clock_, d), &cpu_now);
 }
 
 void Scheduler::adopt_tp(void* tp) noexcept {

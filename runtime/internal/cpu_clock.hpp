@@ -18,21 +18,30 @@
 namespace ringlet::detail {
 
 struct CheapClock {
-  bool tsc = false;          // rdtsc, converted with mult; else CLOCK_MONOTONIC in ns
-  std::uint64_t mult = 0;    // ns per tick, in 32.32 fixed point
+  bool tsc = false;                      // rdtsc; else CLOCK_MONOTONIC, a tick a ns
+  std::uint64_t mult = std::uint64_t{1} << 32;  // ns per tick, in 32.32 fixed point
+  std::uint64_t ticks_per_us = 1000;
 };
 
 // Decided and calibrated once per process (about 50 us of calibration on first use).
 const CheapClock& cheap_clock() noexcept;
 
-// Now, in ns on the cheap clock (its origin is arbitrary: only differences mean anything).
-inline std::uint64_t cheap_now_ns(const CheapClock& c) noexcept {
+// Now, in ticks of the cheap clock (its origin is arbitrary: only differences mean anything).
+inline std::uint64_t cheap_ticks(const CheapClock& c) noexcept {
 #if defined(__x86_64__)
-  if (c.tsc) return static_cast<std::uint64_t>((static_cast<unsigned __int128>(__rdtsc()) * c.mult) >> 32);
+  if (c.tsc) return __rdtsc();
 #endif
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+inline std::uint64_t ticks_to_ns(const CheapClock& c, std::uint64_t ticks) noexcept {
+  return static_cast<std::uint64_t>((static_cast<unsigned __int128>(ticks) * c.mult) >> 32);
+}
+// The same for fewer ticks than a second holds (no 128-bit product needed).
+inline std::uint64_t ticks_to_ns_short(const CheapClock& c, std::uint64_t ticks) noexcept {
+  return (ticks * c.mult) >> 32;
 }
 
 // The calling OS thread's CPU time (user + system) in ns, the kernel's own count: the raw

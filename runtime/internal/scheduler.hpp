@@ -20,6 +20,7 @@
 #include "ringlet/detail/fiber.hpp"
 #include "ringlet/detail/wait.hpp"
 #include "ringlet/run.hpp"
+#include "internal/cpu_clock.hpp"
 #include "internal/fiber_state.hpp"
 #include "internal/inbox.hpp"
 #include "internal/reactor.hpp"
@@ -214,9 +215,11 @@ class Scheduler {
   void kill_daemons();
   void check_stack(Fiber* f);
   void load_tp(void* tp) noexcept;  // make tp (null: home) the thread pointer in force
-  void account_cpu(Fiber* prev) noexcept;  // charge prev for the interval ending now
-  // What an interval of `elapsed` ns ending now (OS thread CPU time cpu_now, or 0: not read
-  // yet) is charged; a long one reads the CPU time into *cpu_now.
+  // Charge prev for the interval ending now (inline: short intervals; long ones out of line).
+  void account_cpu(Fiber* prev) noexcept;
+  void account_long_interval(Fiber* prev, std::uint64_t ticks) noexcept;
+  // What a long interval of `elapsed` ns ending now is charged; the OS thread's CPU time,
+  // read for it, in *cpu_now.
   std::uint64_t cpu_charge(std::uint64_t elapsed, std::uint64_t* cpu_now) const noexcept;
 
   // --- run queue ---
@@ -271,8 +274,11 @@ class Scheduler {
   std::atomic<bool> idle_{false};
   std::atomic<bool> interrupt_requested_{false};  // set from signal handlers on this thread
   long monitor_ms_ = 0;
-  // Per-fiber run time (enable_cpu_accounting): the cheap clock at the last switch; the OS
-  // thread's CPU time at the last check of it; what intervals were charged since.
+  // Per-fiber run time (enable_cpu_accounting): the cheap clock and the ticks of
+  // kCpuCheckNs on it; its reading at the last switch; the OS thread's CPU time at the last
+  // check of it; what intervals were charged since.
+  CheapClock clock_;
+  std::uint64_t check_ticks_ = 0;
   std::uint64_t slice_start_ = 0;
   std::uint64_t cpu_base_ = 0;
   std::uint64_t charged_since_base_ = 0;
