@@ -106,9 +106,15 @@ std::uint64_t user_part(std::uint64_t total, const rusage& os) noexcept {
   return static_cast<std::uint64_t>(static_cast<unsigned __int128>(total) * u / (u + s));
 }
 
+// glibc's clock_gettime, once looked up: the hook's pass-through is a test of the clock id,
+// a load and a jump (RINGLET_REAL's inline lookup made it save registers first).
+std::atomic<int (*)(clockid_t, timespec*)> g_real_clock_gettime{nullptr};
+
 RINGLET_SLOW int cpu_clock_gettime(clockid_t c, timespec* ts) noexcept {
+  auto* real = RINGLET_REAL(clock_gettime);
+  g_real_clock_gettime.store(real, std::memory_order_relaxed);
   std::uint64_t ns = 0;
-  if (!fiber_clock_ns(c, &ns)) return RINGLET_REAL(clock_gettime)(c, ts);
+  if (!fiber_clock_ns(c, &ns)) return real(c, ts);
   if ((c & kTypeMask) == kVirt && c < 0) {
     rusage os{};
     RINGLET_REAL(getrusage)(RUSAGE_THREAD, &os);
@@ -185,8 +191,11 @@ using namespace ringlet::patch::detail;
 // CPU clocks are CLOCK_PROCESS_CPUTIME_ID (2), CLOCK_THREAD_CPUTIME_ID (3) and the negative
 // ids of clock_getcpuclockid/pthread_getcpuclockid.
 RINGLET_HOOK int clock_gettime(clockid_t c, struct timespec* ts) {
-  if (RINGLET_LIKELY(c >= 0 && c != CLOCK_THREAD_CPUTIME_ID)) return RINGLET_REAL(clock_gettime)(c, ts);
-  return cpu_clock_gettime(c, ts);
+  if (RINGLET_LIKELY(c >= 0 && c != CLOCK_THREAD_CPUTIME_ID)) {
+    if (auto* real = g_real_clock_gettime.load(std::memory_order_relaxed); RINGLET_LIKELY(real != nullptr))
+      return real(c, ts);
+  }
+  return cpu_clock_gettime(c, ts);  // a CPU clock, or the first call: glibc's looked up
 }
 
 RINGLET_HOOK int clock_getres(clockid_t c, struct timespec* res) {
