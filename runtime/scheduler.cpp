@@ -326,14 +326,15 @@ void Scheduler::switch_to(Fiber* next) {
     st(prev).status = FiberStatus::Running;
     return;
   }
-  if (__builtin_expect(cpu_on_, 0)) account_cpu(prev);
   auto* g = static_cast<EhGlobals*>(eh_globals_);
   std::memcpy(st(prev).eh_globals, g, sizeof(EhGlobals));
   std::memcpy(g, st(next).eh_globals, sizeof(EhGlobals));
   running_ = next;
   // A fiber with a TLS block of its own: load its thread pointer before anything below
   // touches a thread-local, so that tls_identity is written where `next` will read it.
-  if (__builtin_expect(st(next).tp != cur_tp_, 0)) load_tp(st(next).tp);
+  // While CPU time is accounted, cur_tp_ matches no fiber and every switch comes here too
+  // (the plain switch pays no test of its own for accounting).
+  if (__builtin_expect(st(next).tp != cur_tp_, 0)) switch_slow(prev, st(next).tp);
   tls_identity = next == &native_ ? nullptr : next;
   st(prev).saved_errno = *errno_;
   *errno_ = st(next).saved_errno;
@@ -360,9 +361,15 @@ void Scheduler::switch_to(Fiber* next) {
   after_switch(t.fctx, static_cast<Fiber*>(t.data));
 }
 
-__attribute__((noinline, cold)) void Scheduler::load_tp(void* tp) noexcept {
+__attribute__((noinline, cold)) void Scheduler::switch_slow(Fiber* prev, void* next_tp) noexcept {
+  if (cpu_on_) account_cpu(prev);
+  if (next_tp != tp_in_force_) load_tp(next_tp);
+}
+
+void Scheduler::load_tp(void* tp) noexcept {
   set_thread_pointer(tp ? tp : home_tp_);
-  cur_tp_ = tp;
+  tp_in_force_ = tp;
+  if (!cpu_on_) cur_tp_ = tp;
 }
 
 void Scheduler::enable_cpu_accounting() noexcept {
@@ -375,6 +382,7 @@ void Scheduler::enable_cpu_accounting() noexcept {
   charged_since_base_ = 0;
   slice_start_ = cheap_ticks(clock_);
   cpu_on_ = true;
+  cur_tp_ = accounting_tp();  // from now on every switch takes switch_slow
 }
 
 std::uint64_t Scheduler::cpu_charge(std::uint64_t elapsed, std::uint64_t* cpu_now) const noexcept {

@@ -215,6 +215,8 @@ class Scheduler {
   void kill_daemons();
   void check_stack(Fiber* f);
   void load_tp(void* tp) noexcept;  // make tp (null: home) the thread pointer in force
+  // A switch to a fiber whose thread pointer is not cur_tp_: load it, and account CPU time.
+  void switch_slow(Fiber* prev, void* next_tp) noexcept;
   // Charge prev for the interval ending now (inline: short intervals; long ones out of line).
   void account_cpu(Fiber* prev) noexcept;
   void account_long_interval(Fiber* prev, std::uint64_t ticks) noexcept;
@@ -245,7 +247,12 @@ class Scheduler {
   int direct_budget_ = 0;  // fiber-to-fiber switches left before the loop polls again
   bool cpu_on_ = false;    // enable_cpu_accounting(): charge fibers at every switch
   void* home_tp_ = nullptr;  // this OS thread's own thread pointer
-  void* cur_tp_ = nullptr;   // the TLS block in force: a fiber's own, or null for home's
+  void* tp_in_force_ = nullptr;  // the TLS block in force: a fiber's own, or null for home's
+  // What switch_to compares the next fiber's tp with: tp_in_force_, or accounting_tp() (no
+  // fiber's: a TCB is aligned) while CPU time is accounted, so that every switch takes
+  // switch_slow.
+  void* cur_tp_ = nullptr;
+  static void* accounting_tp() noexcept { return reinterpret_cast<void*>(1); }
 
   Fiber* all_head_ = nullptr;    // live fibers
   std::size_t live_ = 0;
