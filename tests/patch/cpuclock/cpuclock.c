@@ -10,6 +10,8 @@
 //                      pthread_getcpuclockid of it (exited, not yet joined)
 //   cpuclock own-sleep clock_nanosleep on the caller's own CPU clock (EINVAL), and a
 //                      clock_settime of a thread's CPU clock (EPERM)
+//   cpuclock fork      a forked child's thread starts a CPU clock of its own at ~0: fork
+//                      after 100 ms of CPU from main, then from a thread
 //   cpuclock sleep-other
 //                      clock_nanosleep on another thread's CPU clock: 100 ms of a thread that
 //                      spins for 300 ms of wall time returns after ~100 ms; an absolute
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,6 +195,47 @@ static int own_sleep(void) {
   return 0;
 }
 
+// --- fork ----------------------------------------------------------------------------------
+
+static void spin_process_cpu(int64_t ns) {
+  const int64_t p0 = ns_of(CLOCK_PROCESS_CPUTIME_ID);
+  while (ns_of(CLOCK_PROCESS_CPUTIME_ID) - p0 < ns) {
+  }
+}
+
+// Fork after spinning: the child's own clock starts near 0, the parent's keeps its time.
+static void fork_after_spin(const char* who) {
+  spin_process_cpu(100 * MS);
+  const int64_t before = ns_of(CLOCK_THREAD_CPUTIME_ID);
+  fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int64_t child = ns_of(CLOCK_THREAD_CPUTIME_ID);
+    fprintf(stderr, "%s: child's clock %.1f ms\n", who, child / 1e6);
+    printf("%s: the child's own clock starts afresh %s\n", who, child < 20 * MS ? "ok" : "WRONG");
+    fflush(stdout);
+    _exit(0);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  fprintf(stderr, "%s: parent's clock %.1f ms\n", who, before / 1e6);
+  printf("%s: the parent's clock kept its time %s\n", who, before >= 90 * MS ? "ok" : "WRONG");
+}
+
+static void* fork_thread(void* arg) {
+  (void)arg;
+  fork_after_spin("thread");
+  return NULL;
+}
+
+static int fork_test(void) {
+  fork_after_spin("main");
+  pthread_t t;
+  pthread_create(&t, NULL, fork_thread, NULL);
+  pthread_join(t, NULL);
+  return 0;
+}
+
 // --- sleep-other ---------------------------------------------------------------------------
 
 static double mono_s(void) {
@@ -261,6 +305,7 @@ int main(int argc, char** argv) {
   if (argc == 2 && strcmp(argv[1], "ended") == 0) return ended();
   if (argc == 2 && strcmp(argv[1], "own-sleep") == 0) return own_sleep();
   if (argc == 2 && strcmp(argv[1], "sleep-other") == 0) return sleep_other();
-  fprintf(stderr, "usage: cpuclock threads|ended|own-sleep|sleep-other\n");
+  if (argc == 2 && strcmp(argv[1], "fork") == 0) return fork_test();
+  fprintf(stderr, "usage: cpuclock threads|ended|own-sleep|fork|sleep-other\n");
   return 2;
 }
