@@ -110,6 +110,7 @@ __attribute__((noinline)) int main_body(int argc, char** argv, char** envp) {
   static jmp_buf exit_jb;
   if (setjmp(exit_jb) == 0) {
     ringlet::patch::detail::set_main_exit(&exit_jb, reinterpret_cast<void*>(&main_body));
+    ringlet::patch::detail::start_main_cpu_clock();
     std::exit(g_main(argc, argv, envp));
   }
   return 0;

@@ -226,6 +226,12 @@ int woke_errno(Woke w) noexcept;
 
 // Whole-binary mode: where pthread_exit on the main fiber unwinds to (start.cpp).
 void set_main_exit(void* jmpbuf, void* body) noexcept;
+// Called by main's fiber as it starts (whole-binary mode): main gets a CPU clock of its own,
+// apart from the fiber threads' (thread/cpu_clock.cpp); nothing if the thread group is off.
+void start_main_cpu_clock() noexcept;
+// The CPU time (ns) on clock c if it is another fiber thread's (or main's, from a fiber
+// thread): true. False for every other clock, the caller's own included.
+bool other_fiber_cpu_clock_ns(clockid_t c, std::uint64_t* ns) noexcept;
 
 // A deadline from a relative timespec / timeval / milliseconds (negative: never).
 ringlet::Deadline deadline_after_ns(std::int64_t ns) noexcept;

@@ -214,10 +214,40 @@ RINGLET_HOOK int nanosleep(const timespec* req, timespec* rem) {
   return RINGLET_CANCEL_POINT(cancel_point_nanosleep(req, rem));
 }
 
+// A sleep on another thread's CPU clock, when that thread is a fiber thread (or main): the
+// kernel does not know the clock. Natively the kernel wakes the sleeper once the thread's
+// CPU time reaches the target; here the fiber sleeps for the CPU time still missing (no
+// thread gains CPU time faster than the wall clock runs), reads the clock again, and so on:
+// late by at most the sleep's own latency. If the thread ends first, the sleep goes on until
+// a signal, as the kernel's does. -2: not such a clock.
+RINGLET_SLOW static int sleep_on_cpu_clock(Here h, clockid_t clk, int flags, const timespec* req,
+                                           timespec* rem) noexcept {
+  std::uint64_t now = 0;
+  if (!other_fiber_cpu_clock_ns(clk, &now)) return -2;
+  const std::uint64_t target = (flags & TIMER_ABSTIME) ? static_cast<std::uint64_t>(ns_of(*req))
+                                                       : now + static_cast<std::uint64_t>(ns_of(*req));
+  const int saved = errno;
+  while (now < target) {
+    if (sleep_for(h, static_cast<std::int64_t>(target - now), nullptr, Call::clock_nanosleep) != 0) {
+      const int e = errno;
+      errno = saved;
+      other_fiber_cpu_clock_ns(clk, &now);
+      if (rem && !(flags & TIMER_ABSTIME)) *rem = timespec_of(now < target ? static_cast<std::int64_t>(target - now) : 0);
+      return e;
+    }
+    other_fiber_cpu_clock_ns(clk, &now);  // an ended thread's: unchanged, the wait goes on
+  }
+  return 0;
+}
+
 static int cancel_point_clock_nanosleep(clockid_t clk, int flags, const timespec* req, timespec* rem) noexcept {
   Here h = on_fiber(Time);
   const bool known = clk == CLOCK_MONOTONIC || clk == CLOCK_REALTIME || clk == CLOCK_BOOTTIME ||
                      clk == CLOCK_TAI;
+  if (h && clk < 0 && req && req->tv_sec >= 0 && req->tv_nsec >= 0 && req->tv_nsec < 1'000'000'000) {
+    const int r = sleep_on_cpu_clock(h, clk, flags, req, rem);
+    if (r != -2) return r;
+  }
   if (!h || !known || !req || req->tv_sec < 0 || req->tv_nsec < 0 || req->tv_nsec >= 1'000'000'000) {
     count_passed(Call::clock_nanosleep);
     return RINGLET_REAL(clock_nanosleep)(clk, flags, req, rem);

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "internal/cpu_clock.hpp"
 #include "internal/env.hpp"
 #include "internal/signals.hpp"
 #include "ringlet/fiber.hpp"
@@ -144,6 +145,13 @@ void Scheduler::after_fork_child() noexcept {
   if (!reactor_) {
     std::fprintf(stderr, "ringlet: forked child cannot start an engine: %s\n", why.c_str());
     std::abort();
+  }
+  if (cpu_on_) {
+    // The child's thread is a new one, its CPU time from 0; so is the fiber that forked.
+    if (Fiber* f = running()) st(f).cpu_ns.store(0, std::memory_order_relaxed);
+    cpu_base_ = os_thread_cpu_ns();
+    charged_since_base_ = 0;
+    slice_start_ = cheap_ticks(clock_);
   }
 }
 
@@ -328,7 +336,9 @@ void Scheduler::switch_to(Fiber* next) {
   running_ = next;
   // A fiber with a TLS block of its own: load its thread pointer before anything below
   // touches a thread-local, so that tls_identity is written where `next` will read it.
-  if (__builtin_expect(st(next).tp != cur_tp_, 0)) load_tp(st(next).tp);
+  // While CPU time is accounted, cur_tp_ matches no fiber and every switch comes here too
+  // (the plain switch pays no test of its own for accounting).
+  if (__builtin_expect(st(next).tp != cur_tp_, 0)) switch_slow(prev, st(next).tp);
   tls_identity = next == &native_ ? nullptr : next;
   st(prev).saved_errno = *errno_;
   *errno_ = st(next).saved_errno;
@@ -355,9 +365,68 @@ void Scheduler::switch_to(Fiber* next) {
   after_switch(t.fctx, static_cast<Fiber*>(t.data));
 }
 
-__attribute__((noinline, cold)) void Scheduler::load_tp(void* tp) noexcept {
+__attribute__((noinline, cold)) void Scheduler::switch_slow(Fiber* prev, void* next_tp) noexcept {
+  if (cpu_on_) account_cpu(prev);
+  if (next_tp != tp_in_force_) load_tp(next_tp);
+}
+
+void Scheduler::load_tp(void* tp) noexcept {
   set_thread_pointer(tp ? tp : home_tp_);
-  cur_tp_ = tp;
+  tp_in_force_ = tp;
+  if (!cpu_on_) cur_tp_ = tp;
+}
+
+void Scheduler::enable_cpu_accounting() noexcept {
+  if (cpu_on_) return;
+  clock_ = cheap_clock();
+  check_ticks_ = kCpuCheckNs / 1000 * clock_.ticks_per_us;
+  const std::uint64_t cpu = os_thread_cpu_ns();
+  if (Fiber* f = running()) st(f).cpu_ns.store(cpu, std::memory_order_relaxed);
+  cpu_base_ = cpu;
+  charged_since_base_ = 0;
+  slice_start_ = cheap_ticks(clock_);
+  cpu_on_ = true;
+  cur_tp_ = accounting_tp();  // from now on every switch takes switch_slow
+}
+
+std::uint64_t Scheduler::cpu_charge(std::uint64_t elapsed, std::uint64_t* cpu_now) const noexcept {
+  // Long enough to hold a preemption or a blocking call: what the OS thread really ran
+  // since the last check, less what the intervals since then were charged.
+  *cpu_now = os_thread_cpu_ns();
+  const std::uint64_t ran = *cpu_now - cpu_base_;
+  if (ran <= charged_since_base_) return 0;
+  return std::min(ran - charged_since_base_, elapsed);
+}
+
+inline void Scheduler::account_cpu(Fiber* prev) noexcept {
+  const std::uint64_t now = cheap_ticks(clock_);
+  const std::uint64_t d = now - slice_start_;
+  slice_start_ = now;
+  if (__builtin_expect(d >= check_ticks_, 0)) return account_long_interval(prev, d);
+  const std::uint64_t ns = ticks_to_ns_short(clock_, d);
+  charged_since_base_ += ns;
+  // The loop's own time belongs to no fiber (it still counts in charged_since_base_).
+  if (prev != &native_)
+    st(prev).cpu_ns.store(st(prev).cpu_ns.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
+}
+
+__attribute__((noinline, cold)) void Scheduler::account_long_interval(Fiber* prev, std::uint64_t ticks) noexcept {
+  std::uint64_t cpu_now = 0;
+  const std::uint64_t ns = cpu_charge(ticks_to_ns(clock_, ticks), &cpu_now);
+  cpu_base_ = cpu_now;
+  charged_since_base_ = 0;
+  if (prev != &native_)
+    st(prev).cpu_ns.store(st(prev).cpu_ns.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
+}
+
+std::uint64_t Scheduler::cpu_time_ns(const Fiber* f) noexcept {
+  const std::uint64_t so_far = st(f).cpu_ns.load(std::memory_order_relaxed);
+  Scheduler* s = current();
+  if (!s || st(f).sched != s || !s->cpu_on_ || s->running_ != f) return so_far;
+  const std::uint64_t d = cheap_ticks(s->clock_) - s->slice_start_;
+  if (d < s->check_ticks_) return so_far + ticks_to_ns_short(s->clock_, d);
+  std::uint64_t cpu_now = 0;
+  return so_far + s->cpu_charge(ticks_to_ns(s->clock_, d), &cpu_now);
 }
 
 void Scheduler::adopt_tp(void* tp) noexcept {

@@ -218,6 +218,11 @@ inline ThreadRec* cancel_rec() noexcept {
   if (ThreadRec** r = g_self_rec.find(); r && *r) return *r;
   return f == g_main_fiber ? &g_main_rec : nullptr;
 }
+// Whether any fiber thread was ever made in this process (threads.cpp).
+bool fiber_threads_made() noexcept;
+// pthread_getcpuclockid of a fiber thread (cpu_clock.cpp).
+int fiber_thread_cpuclockid(ThreadRec* r, clockid_t* clock) noexcept;
+
 inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(t) & 1u) != 0; }
 
 // --- signals and fiber threads ----------------------------------------------------------

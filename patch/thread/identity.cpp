@@ -19,8 +19,6 @@
 namespace ringlet::patch::detail {
 namespace {
 
-constexpr pid_t kPidMaxLimit = 4'194'304;
-
 std::mutex g_ids_mu;
 std::unordered_map<pid_t, ThreadRec*>* g_ids = nullptr;  // live fiber threads by id
 pid_t g_next_id = kPidMaxLimit + 1;
@@ -96,6 +94,17 @@ long signal_thread_id(pid_t tgid, pid_t tid, int sig) noexcept {
     return -1;
   }
   return 0;
+}
+
+bool fiber_thread_cpu_ns(pid_t tid, std::uint64_t* ns) noexcept {
+  if (tid <= kPidMaxLimit) return false;
+  std::lock_guard<std::mutex> lock(g_ids_mu);  // the record and its fiber stay while listed
+  if (!g_ids) return false;
+  auto it = g_ids->find(tid);
+  if (it == g_ids->end()) return false;
+  const Fiber* f = it->second->handle.native();  // null: pthread_create has not returned yet
+  *ns = f ? Scheduler::cpu_time_ns(f) : 0;
+  return true;
 }
 
 // The kernel id to use for a sched_*affinity call about `pid`.

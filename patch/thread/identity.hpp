@@ -3,9 +3,14 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 namespace ringlet::patch::detail {
 
 struct ThreadRec;
+
+// PID_MAX_LIMIT: the largest id the kernel ever hands out; fiber threads' ids are above it.
+inline constexpr pid_t kPidMaxLimit = 4'194'304;
 
 // Give r an id of its own (false: out of memory); give it back when r ends.
 bool assign_thread_id(ThreadRec* r) noexcept;
@@ -18,6 +23,8 @@ pid_t patched_gettid() noexcept;
 // tgkill (tgid -1: tkill) for a live fiber thread's id: 0 or -1/errno; -2 if tid names no
 // fiber thread.
 long signal_thread_id(pid_t tgid, pid_t tid, int sig) noexcept;
+// The run time so far (ns) of the live fiber thread with id tid; false if tid names none.
+bool fiber_thread_cpu_ns(pid_t tid, std::uint64_t* ns) noexcept;
 // The kernel id a sched_*affinity call about pid acts on.
 pid_t affinity_target(pid_t pid) noexcept;
 

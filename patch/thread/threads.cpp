@@ -205,6 +205,8 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
   r->detached = detached;
   r->tls_wanted = tls_per_thread();
   __libc_single_threaded = 0;  // as glibc's pthread_create says: the process has threads now
+  // Its CPU clock (cpu_clock.cpp) counts from its start.
+  Scheduler::current()->enable_cpu_accounting();
   if (!assign_thread_id(r)) {
     free_rec(r);
     return EAGAIN;  // what pthread_create says when it cannot allocate the thread
@@ -489,8 +491,12 @@ RINGLET_HOOK int pthread_getaffinity_np(pthread_t t, size_t n, cpu_set_t* set) {
 RINGLET_HOOK int pthread_setaffinity_np(pthread_t t, size_t n, const cpu_set_t* set) {
   RINGLET_ON_CARRIER(pthread_setaffinity_np, t, n, set);
 }
+// A fiber thread's CPU clock is its own (cpu_clock.cpp); main's real pthread_t gives its OS
+// thread's clock id, which the clock calls answer with main's time.
 RINGLET_HOOK int pthread_getcpuclockid(pthread_t t, clockid_t* clock) {
-  RINGLET_ON_CARRIER(pthread_getcpuclockid, t, clock);
+  if (!is_fake(t)) return RINGLET_REAL(pthread_getcpuclockid)(t, clock);
+  ThreadRec* r = rec_of(t);
+  return r ? fiber_thread_cpuclockid(r, clock) : ESRCH;
 }
 
 RINGLET_HOOK int sched_yield(void) {
@@ -501,3 +507,7 @@ RINGLET_HOOK int sched_yield(void) {
   }
   return RINGLET_REAL(sched_yield)();
 }
+
+namespace ringlet::patch::detail {
+bool fiber_threads_made() noexcept { return g_thread_seq.load(std::memory_order_relaxed) != 0; }
+}  // namespace ringlet::patch::detail

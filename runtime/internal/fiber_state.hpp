@@ -1,6 +1,7 @@
 // What the runtime keeps in every fiber besides what the installed header shows: the
 // scheduling state (switch context, run-queue hooks, wake token, status, kill and interrupt
-// flags, stack, scoped deadline, joiners, sanitizer contexts, errno, fiber-local storage).
+// flags, stack, scoped deadline, joiners, sanitizer contexts, errno, fiber-local storage,
+// run time).
 // Private to the runtime (and to ringlet's own tests and benchmarks).
 //
 // It lives inside the fiber's single allocation: ringlet/detail/fiber.hpp reserves
@@ -95,6 +96,9 @@ struct FiberState {
   WaitList joiners;                 // fibers waiting for this one to finish
   FlsTable* fls = nullptr;
   void* tp = nullptr;               // its own TLS block's thread pointer; null: its OS thread's
+  // Run time so far in ns, while its scheduler accounts CPU time (Scheduler::
+  // enable_cpu_accounting); written by that scheduler's thread only, at switches.
+  std::atomic<std::uint64_t> cpu_ns{0};
 };
 
 static_assert(offsetof(FiberState, saved_errno) + sizeof(int) <= 64,

@@ -20,6 +20,7 @@
 #include "ringlet/detail/fiber.hpp"
 #include "ringlet/detail/wait.hpp"
 #include "ringlet/run.hpp"
+#include "internal/cpu_clock.hpp"
 #include "internal/fiber_state.hpp"
 #include "internal/inbox.hpp"
 #include "internal/reactor.hpp"
@@ -166,6 +167,23 @@ class Scheduler {
   void* home_tp() const noexcept { return home_tp_; }
   void adopt_tp(void* tp) noexcept;
 
+  // --- per-fiber run time (off unless turned on) ---
+  // From now on, charge each fiber here with the time it runs, at every switch (the patch
+  // turns it on to give each fiber thread a CPU clock of its own). What the OS thread ran
+  // before goes to the fiber running now; the loop's own time (the native context) goes to
+  // no fiber. Intervals shorter than kCpuCheckNs are charged as the cheap clock measures
+  // them (cpu_clock.hpp); a longer one as the OS thread's CPU time grew over it, so time
+  // the thread was preempted or blocked in a system call the runtime does not see is not
+  // charged (less what the short intervals since the last check were charged: their own
+  // preemptions and blocking show up there). Idempotent; on this scheduler's thread.
+  void enable_cpu_accounting() noexcept;
+  bool cpu_accounting() const noexcept { return cpu_on_; }
+  static constexpr std::uint64_t kCpuCheckNs = 50'000;
+  // f's run time so far, in ns: up to now if f runs on the caller's OS thread (the
+  // running fiber's current interval included), else up to its last switch out. 0 if its
+  // scheduler does not account.
+  static std::uint64_t cpu_time_ns(const Fiber* f) noexcept;
+
   // Used by the SIGSEGV handler (async-signal context: plain reads only).
   static Fiber* running_fiber_unsafe() noexcept;
 
@@ -201,6 +219,14 @@ class Scheduler {
   void kill_daemons();
   void check_stack(Fiber* f);
   void load_tp(void* tp) noexcept;  // make tp (null: home) the thread pointer in force
+  // A switch to a fiber whose thread pointer is not cur_tp_: load it, and account CPU time.
+  void switch_slow(Fiber* prev, void* next_tp) noexcept;
+  // Charge prev for the interval ending now (inline: short intervals; long ones out of line).
+  void account_cpu(Fiber* prev) noexcept;
+  void account_long_interval(Fiber* prev, std::uint64_t ticks) noexcept;
+  // What a long interval of `elapsed` ns ending now is charged; the OS thread's CPU time,
+  // read for it, in *cpu_now.
+  std::uint64_t cpu_charge(std::uint64_t elapsed, std::uint64_t* cpu_now) const noexcept;
 
   // --- run queue ---
   Fiber* ready_head_ = nullptr;
@@ -223,8 +249,14 @@ class Scheduler {
   NativeContext native_;
   Fiber* running_ = &native_;
   int direct_budget_ = 0;  // fiber-to-fiber switches left before the loop polls again
+  bool cpu_on_ = false;    // enable_cpu_accounting(): charge fibers at every switch
   void* home_tp_ = nullptr;  // this OS thread's own thread pointer
-  void* cur_tp_ = nullptr;   // the TLS block in force: a fiber's own, or null for home's
+  void* tp_in_force_ = nullptr;  // the TLS block in force: a fiber's own, or null for home's
+  // What switch_to compares the next fiber's tp with: tp_in_force_, or accounting_tp() (no
+  // fiber's: a TCB is aligned) while CPU time is accounted, so that every switch takes
+  // switch_slow.
+  void* cur_tp_ = nullptr;
+  static void* accounting_tp() noexcept { return reinterpret_cast<void*>(1); }
 
   Fiber* all_head_ = nullptr;    // live fibers
   std::size_t live_ = 0;
@@ -255,6 +287,14 @@ class Scheduler {
   std::atomic<bool> idle_{false};
   std::atomic<bool> interrupt_requested_{false};  // set from signal handlers on this thread
   long monitor_ms_ = 0;
+  // Per-fiber run time (enable_cpu_accounting): the cheap clock and the ticks of
+  // kCpuCheckNs on it; its reading at the last switch; the OS thread's CPU time at the last
+  // check of it; what intervals were charged since.
+  CheapClock clock_;
+  std::uint64_t check_ticks_ = 0;
+  std::uint64_t slice_start_ = 0;
+  std::uint64_t cpu_base_ = 0;
+  std::uint64_t charged_since_base_ = 0;
   bool deadlock_waits_ = false;  // RunOptions::deadlock_waits
 
   void* altstack_ = nullptr;
