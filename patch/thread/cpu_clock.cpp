@@ -47,13 +47,13 @@ clockid_t make_clock(pid_t tid, clockid_t type) noexcept {
 
 // main running as a fiber (the launcher): its fiber, and the kernel id of the OS thread that
 // carries it (whose clock id stands for main's).
-std::atomic<Fiber*> g_main_fiber{nullptr};
+std::atomic<Fiber*> g_clock_main{nullptr};
 std::atomic<pid_t> g_main_tid{0};
 
 pid_t real_gettid() noexcept { return static_cast<pid_t>(RINGLET_REAL(syscall)(SYS_gettid)); }
 
 void main_forked_child() noexcept {
-  Fiber* m = g_main_fiber.load(std::memory_order_relaxed);
+  Fiber* m = g_clock_main.load(std::memory_order_relaxed);
   Scheduler* s = Scheduler::current();
   // fork keeps its caller only: main, on its OS thread's new id, or nobody.
   if (m && s && s->running() == m) g_main_tid.store(real_gettid(), std::memory_order_relaxed);
@@ -67,7 +67,7 @@ const Fiber* self_fiber() noexcept {
   if (!s || !s->cpu_accounting()) return nullptr;
   Fiber* f = s->running();
   if (!f) return nullptr;
-  if (f == g_main_fiber.load(std::memory_order_relaxed) || current_rec()) return f;
+  if (f == g_clock_main.load(std::memory_order_relaxed) || current_rec()) return f;
   return nullptr;
 }
 
@@ -85,7 +85,7 @@ bool fiber_clock_ns(clockid_t c, std::uint64_t* ns) noexcept {
   if (pid > kPidMaxLimit) return fiber_thread_cpu_ns(pid, ns);
   const pid_t main_tid = g_main_tid.load(std::memory_order_relaxed);
   if (main_tid && pid == main_tid) {
-    *ns = Scheduler::cpu_time_ns(g_main_fiber.load(std::memory_order_relaxed));
+    *ns = Scheduler::cpu_time_ns(g_clock_main.load(std::memory_order_relaxed));
     return true;
   }
   return false;
@@ -157,7 +157,7 @@ void start_main_cpu_clock() noexcept {
   s->enable_cpu_accounting();
   f->add_ref();  // main's record stays, for its clock, even after a pthread_exit in main
   g_main_tid.store(real_gettid(), std::memory_order_relaxed);
-  g_main_fiber.store(f, std::memory_order_release);
+  g_clock_main.store(f, std::memory_order_release);
   pthread_atfork(nullptr, nullptr, &main_forked_child);
 }
 
