@@ -597,20 +597,29 @@ struct CountsUnwind {
 };
 }  // namespace
 
+namespace {
+// A UDP socket on 127.0.0.1, made by the hooked socket(); its address in sa.
+int bound_udp_socket(sockaddr_in& sa) {
+  const int s = socket(AF_INET, SOCK_DGRAM, 0);
+  REQUIRE(s >= 0);
+  sa = sockaddr_in{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+  return s;
+}
+}  // namespace
+
 TEST_CASE("threads: pthread_cancel from a plain OS thread ends a fiber thread's recv", "[patch][thread]") {
   if (!kFibers) return;  // threads stay real in ASan builds: glibc's own cancellation
   in_scheduler([] {
     Ticker ticker;
     // A socket made by the hooked socket(): its descriptor entry is fresh (a pipe's number
     // may carry a stale entry of a file glibc closed internally: patch/README.md).
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    REQUIRE(s >= 0);
     sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-    REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+    int s = bound_udp_socket(sa);
     g_cancel_unwound = 0;
     pthread_t t{};
     REQUIRE(pthread_create(&t, nullptr, [](void* p) -> void* {
@@ -648,14 +657,8 @@ std::atomic<int> g_received{-1};
 TEST_CASE("threads: a recv that data woke before the cancel came returns it; the cancel acts next", "[patch][thread]") {
   if (!kFibers) return;
   in_scheduler([] {
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    REQUIRE(s >= 0);
     sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-    REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+    int s = bound_udp_socket(sa);
     g_received = -1;
     pthread_t t{};
     REQUIRE(pthread_create(&t, nullptr, [](void* p) -> void* {
