@@ -22,6 +22,7 @@
 // restart as SA_RESTART says), so a handler run for one thread interrupts only its call.
 #include <errno.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,12 +40,11 @@ namespace ringlet::patch::detail {
 namespace {
 
 constexpr std::uint64_t bit(int sig) noexcept { return std::uint64_t{1} << (sig - 1); }
-// Signals 1..64 of a sigset_t as bits (glibc keeps them in its first word).
+// Signals 1..64 of a sigset_t as bits: glibc keeps them in its first word, signal sig at bit
+// sig-1 (the bit() above).
 std::uint64_t bits_of(const sigset_t& s) noexcept {
-  std::uint64_t b = 0;
-  for (int sig = 1; sig < NSIG && sig <= 64; ++sig)
-    if (sigismember(&s, sig) == 1) b |= bit(sig);
-  return b;
+  static_assert(NSIG - 1 <= 64 && sizeof(s.__val[0]) == 8);
+  return static_cast<std::uint64_t>(s.__val[0]);
 }
 int lowest(std::uint64_t b) noexcept { return __builtin_ctzll(b) + 1; }
 
@@ -261,6 +261,39 @@ RINGLET_HOOK int sigaltstack(const stack_t* ss, stack_t* old) {
     if (on_it) old->ss_flags = SS_ONSTACK | (cur.ss_flags & static_cast<int>(SS_AUTODISARM));
   }
   return 0;
+}
+
+// A process started with posix_spawn inherits the signal mask of the thread that starts it.
+// The OS thread's real mask is not that thread's (it lets through what any thread accepts),
+// so unless the program set the child's mask itself, it is set to the caller's.
+namespace {
+const posix_spawnattr_t* with_callers_mask(const posix_spawnattr_t* attr, posix_spawnattr_t* mine) noexcept {
+  if (!thread_masks_on() || !Scheduler::current()) return attr;
+  short flags = 0;
+  if (attr) {
+    if (posix_spawnattr_getflags(attr, &flags) != 0 || (flags & POSIX_SPAWN_SETSIGMASK)) return attr;
+    *mine = *attr;
+  } else if (posix_spawnattr_init(mine) != 0) {
+    return attr;
+  }
+  sigset_t m;
+  pthread_sigmask(SIG_BLOCK, nullptr, &m);  // the hook: the calling thread's own mask
+  posix_spawnattr_setsigmask(mine, &m);
+  posix_spawnattr_setflags(mine, static_cast<short>(flags | POSIX_SPAWN_SETSIGMASK));
+  return mine;
+}
+}  // namespace
+
+RINGLET_HOOK int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* fa,
+                             const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  posix_spawnattr_t mine;
+  return RINGLET_REAL(posix_spawn)(pid, path, fa, with_callers_mask(attr, &mine), argv, envp);
+}
+
+RINGLET_HOOK int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* fa,
+                              const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  posix_spawnattr_t mine;
+  return RINGLET_REAL(posix_spawnp)(pid, file, fa, with_callers_mask(attr, &mine), argv, envp);
 }
 
 RINGLET_HOOK int sigpending(sigset_t* set) {

@@ -3,7 +3,7 @@
 // raise) by that thread; only the blocking call of the thread that ran the handler ends with
 // EINTR (or restarts, as SA_RESTART says). Run natively and under ringlet-run by compare.sh:
 // the same output. Each case prints what it saw; exit 0 when every check held.
-//   thread_signals daemon|process|directed|restart|pending|self|sigwait-directed|altstack
+//   thread_signals daemon|process|directed|restart|pending|self|sigwait-directed|altstack|spawn-mask
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -359,6 +359,64 @@ static int altstack_case(void) {
   return g_failed;
 }
 
+// --- spawn-mask: a spawned program starts with the mask of the thread that spawned it ----
+#include <spawn.h>
+#include <sys/wait.h>
+extern char** environ;
+
+// The SigBlk line of a child's /proc/self/status, as the child's own cat prints it.
+static void child_sigblk(const char* who, int use_p) {
+  int fds[2];
+  if (pipe(fds) != 0) abort();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  char* argv[] = {"grep", "SigBlk", "/proc/self/status", NULL};
+  pid_t pid;
+  int r = use_p ? posix_spawnp(&pid, "grep", &fa, NULL, argv, environ)
+                : posix_spawn(&pid, "/bin/grep", &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  if (r != 0) {
+    printf("%s: posix_spawn failed: %s\n", who, strerror(r));
+    g_failed = 1;
+    close(fds[0]);
+    return;
+  }
+  char buf[256] = {0};
+  ssize_t n = read(fds[0], buf, sizeof buf - 1);
+  close(fds[0]);
+  waitpid(pid, NULL, 0);
+  if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = 0;
+  printf("%s: child's %s\n", who, buf);
+}
+
+static void* usr2_blocker(void* p) {
+  (void)p;
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGUSR2);
+  pthread_sigmask(SIG_SETMASK, &s, NULL);
+  child_sigblk("a thread blocking SIGUSR2 only", 1);
+  return NULL;
+}
+
+static int spawn_mask_case(void) {
+  // main blocks SIGUSR1; a reader thread accepts it (so the OS thread may let it through).
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &s, NULL);
+  start_readers(0, SIGUSR1);
+  child_sigblk("main blocking SIGUSR1", 0);
+  pthread_t t;
+  pthread_create(&t, NULL, usr2_blocker, NULL);
+  pthread_join(t, NULL);
+  finish_readers();
+  return g_failed;
+}
+
 int main(int argc, char** argv) {
   alarm(30);
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -371,6 +429,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "self")) return self_case();
   if (!strcmp(mode, "sigwait-directed")) return sigwait_directed_case();
   if (!strcmp(mode, "altstack")) return altstack_case();
-  fprintf(stderr, "usage: thread_signals daemon|process|directed|restart|pending|self|sigwait-directed|altstack\n");
+  if (!strcmp(mode, "spawn-mask")) return spawn_mask_case();
+  fprintf(stderr, "usage: thread_signals daemon|process|directed|restart|pending|self|sigwait-directed|altstack|spawn-mask\n");
   return 2;
 }
