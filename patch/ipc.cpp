@@ -21,22 +21,9 @@
 namespace ringlet::patch::detail {
 namespace {
 
-int finish(const OffloadJob& j) noexcept {
-  if (j.res == -1) errno = j.err;
-  return static_cast<int>(j.res);
-}
-
 inline bool on_a_fiber() noexcept {
   return RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr) && on_fiber(Socket);
 }
-
-struct SemopCall {
-  int id;
-  sembuf* sops;
-  size_t n;
-  const timespec* timeout;  // semtimedop's relative timeout, or null
-  bool timed;
-};
 
 RINGLET_SLOW int semop_slow(int id, sembuf* sops, size_t n, const timespec* timeout, bool timed) noexcept {
   count_on_fiber(Call::ipc);
@@ -59,20 +46,12 @@ RINGLET_SLOW int semop_slow(int id, sembuf* sops, size_t n, const timespec* time
     const int r = RINGLET_REAL(semop)(id, nowait.data(), n);
     if (r == 0 || errno != EAGAIN) return r;  // done, or EINVAL/E2BIG/EFBIG/EIDRM...
   }
-  SemopCall c{id, sops, n, timeout, timed};
-  OffloadJob j;
-  j.ctx = &c;
-  j.run = [](OffloadJob& job) -> long {
-    auto* sc = static_cast<SemopCall*>(job.ctx);
-    const int r = sc->timed ? RINGLET_REAL(semtimedop)(sc->id, sc->sops, sc->n, sc->timeout)
-                            : RINGLET_REAL(semop)(sc->id, sc->sops, sc->n);
-    job.err = errno;
-    return r;
-  };
-  if (!offload(j, OffloadMode::NeverRestarted, "semop (patched)"))
-    return timed ? RINGLET_REAL(semtimedop)(id, sops, n, timeout) : RINGLET_REAL(semop)(id, sops, n);
+  // semtimedop's relative timeout (or null) bounds the helper's call.
+  auto call = [=] { return timed ? RINGLET_REAL(semtimedop)(id, sops, n, timeout) : RINGLET_REAL(semop)(id, sops, n); };
+  long res;
+  if (!offload_call(call, OffloadMode::NeverRestarted, "semop (patched)", &res)) return call();
   count_waited(Call::ipc);
-  return finish(j);
+  return static_cast<int>(res);
 }
 
 struct MsgCall {
@@ -89,21 +68,15 @@ RINGLET_SLOW ssize_t msg_slow(MsgCall c) noexcept {
   const ssize_t r = c.rcv ? RINGLET_REAL(msgrcv)(c.id, c.buf, c.size, c.type, c.flags | IPC_NOWAIT)
                           : RINGLET_REAL(msgsnd)(c.id, c.buf, c.size, c.flags | IPC_NOWAIT);
   if (r >= 0 || errno != (c.rcv ? ENOMSG : EAGAIN)) return r;
-  OffloadJob j;
-  j.ctx = &c;
-  j.run = [](OffloadJob& job) -> long {
-    auto* m = static_cast<MsgCall*>(job.ctx);
-    const ssize_t res = m->rcv ? RINGLET_REAL(msgrcv)(m->id, m->buf, m->size, m->type, m->flags)
-                               : RINGLET_REAL(msgsnd)(m->id, m->buf, m->size, m->flags);
-    job.err = errno;
-    return res;
-  };
-  if (!offload(j, OffloadMode::NeverRestarted, c.rcv ? "msgrcv (patched)" : "msgsnd (patched)"))
+  auto call = [&c]() -> ssize_t {
     return c.rcv ? RINGLET_REAL(msgrcv)(c.id, c.buf, c.size, c.type, c.flags)
                  : RINGLET_REAL(msgsnd)(c.id, c.buf, c.size, c.flags);
+  };
+  long res;
+  if (!offload_call(call, OffloadMode::NeverRestarted, c.rcv ? "msgrcv (patched)" : "msgsnd (patched)", &res))
+    return call();
   count_waited(Call::ipc);
-  if (j.res == -1) errno = j.err;
-  return j.res;
+  return res;
 }
 
 struct MqCall {
@@ -135,20 +108,13 @@ RINGLET_SLOW ssize_t mq_slow(MqCall c) noexcept {
   const ssize_t r = mq_real(c, &past);
   if (r >= 0 || errno != ETIMEDOUT) return r;
   errno = saved;
-  OffloadJob j;
-  j.ctx = &c;
-  j.run = [](OffloadJob& job) -> long {
-    auto* m = static_cast<MqCall*>(job.ctx);
-    const ssize_t res = mq_real(*m, m->abs);
-    job.err = errno;
-    return res;
-  };
-  if (!offload(j, c.abs ? OffloadMode::NeverRestarted : OffloadMode::Restartable,
-               c.rcv ? "mq_receive (patched)" : "mq_send (patched)"))
-    return mq_real(c, c.abs);
+  auto call = [&c] { return mq_real(c, c.abs); };
+  long res;
+  if (!offload_call(call, c.abs ? OffloadMode::NeverRestarted : OffloadMode::Restartable,
+                    c.rcv ? "mq_receive (patched)" : "mq_send (patched)", &res))
+    return call();
   count_waited(Call::ipc);
-  if (j.res == -1) errno = j.err;
-  return j.res;
+  return res;
 }
 
 }  // namespace

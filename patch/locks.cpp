@@ -26,33 +26,6 @@ int fcntl_lock_wait(int fd, int cmd, void* arg) noexcept;
 
 namespace {
 
-// The job's answer as libc gives it: the result, errno on failure.
-int finish(const OffloadJob& j) noexcept {
-  if (j.res == -1) errno = j.err;
-  return static_cast<int>(j.res);
-}
-
-struct FlockCall {
-  int fd, op;
-};
-
-struct FcntlCall {
-  int fd, cmd;
-  void* arg;
-};
-
-struct LockfCall {
-  int fd, cmd;
-  off64_t len;
-};
-
-struct OpenCall {
-  int dirfd;
-  const char* path;
-  int flags;
-  mode_t mode;
-};
-
 // Is `path` (relative to dirfd) a FIFO? Symbolic links are followed unless the open would
 // not follow them (then it fails by itself).
 bool is_fifo(int dirfd, const char* path, int flags) noexcept {
@@ -86,19 +59,12 @@ RINGLET_SLOW int open_slow(int dirfd, const char* path, int flags, mode_t mode) 
     if (errno != ENXIO) return fd;
     errno = saved;
   }
-  OpenCall c{dirfd, path, flags, mode};
-  OffloadJob j;
-  j.ctx = &c;
-  j.run = [](OffloadJob& job) -> long {
-    auto* oc = static_cast<OpenCall*>(job.ctx);
-    const int r = RINGLET_REAL(openat)(oc->dirfd, oc->path, oc->flags, oc->mode);
-    job.err = errno;
-    return r;
-  };
-  if (!offload(j, OffloadMode::Restartable, "open of a FIFO (patched)")) return -2;
+  auto call = [=] { return RINGLET_REAL(openat)(dirfd, path, flags, mode); };
+  long fd;
+  if (!offload_call(call, OffloadMode::Restartable, "open of a FIFO (patched)", &fd)) return -2;
   count_waited(Call::open_fifo);
-  if (j.res >= 0) fd_forget(static_cast<int>(j.res));  // learnt afresh on first use
-  return finish(j);
+  if (fd >= 0) fd_forget(static_cast<int>(fd));  // learnt afresh on first use
+  return static_cast<int>(fd);
 }
 
 inline bool needs_mode(int flags) noexcept {
@@ -114,18 +80,11 @@ int fcntl_lock_wait(int fd, int cmd, void* arg) noexcept {
   // The attempt that cannot block: F_SETLK / F_OFD_SETLK with the same request.
   const int r = real(fd, cmd == F_SETLKW ? F_SETLK : F_OFD_SETLK, arg);
   if (r == 0 || (errno != EAGAIN && errno != EACCES)) return r;
-  FcntlCall c{fd, cmd, arg};
-  OffloadJob j;
-  j.ctx = &c;
-  j.run = [](OffloadJob& job) -> long {
-    auto* fc = static_cast<FcntlCall*>(job.ctx);
-    const int res = RINGLET_REAL(fcntl64)(fc->fd, fc->cmd, fc->arg);
-    job.err = errno;
-    return res;
-  };
-  if (!offload(j, OffloadMode::Restartable, "fcntl lock (patched)")) return real(fd, cmd, arg);
+  auto call = [=] { return RINGLET_REAL(fcntl64)(fd, cmd, arg); };
+  long res;
+  if (!offload_call(call, OffloadMode::Restartable, "fcntl lock (patched)", &res)) return real(fd, cmd, arg);
   count_waited(Call::fcntl_setlkw);
-  return finish(j);
+  return static_cast<int>(res);
 }
 
 }  // namespace ringlet::patch::detail
@@ -140,18 +99,11 @@ RINGLET_SLOW int flock_slow(int fd, int op) noexcept {
   count_on_fiber(Call::flock);
   const int r = real(fd, op | LOCK_NB);
   if (r == 0 || errno != EWOULDBLOCK) return r;
-  FlockCall c{fd, op};
-  OffloadJob j;
-  j.ctx = &c;
-  j.run = [](OffloadJob& job) -> long {
-    auto* fc = static_cast<FlockCall*>(job.ctx);
-    const int res = RINGLET_REAL(flock)(fc->fd, fc->op);
-    job.err = errno;
-    return res;
-  };
-  if (!offload(j, OffloadMode::Restartable, "flock (patched)")) return real(fd, op);
+  auto call = [=] { return RINGLET_REAL(flock)(fd, op); };
+  long res;
+  if (!offload_call(call, OffloadMode::Restartable, "flock (patched)", &res)) return real(fd, op);
   count_waited(Call::flock);
-  return finish(j);
+  return static_cast<int>(res);
 }
 
 template <class Real>
@@ -159,18 +111,11 @@ RINGLET_SLOW int lockf_slow(Real real, int fd, off64_t len) noexcept {
   count_on_fiber(Call::lockf);
   const int r = real(fd, F_TLOCK, len);
   if (r == 0 || (errno != EAGAIN && errno != EACCES)) return r;
-  LockfCall c{fd, F_LOCK, len};
-  OffloadJob j;
-  j.ctx = &c;
-  j.run = [](OffloadJob& job) -> long {
-    auto* lc = static_cast<LockfCall*>(job.ctx);
-    const int res = RINGLET_REAL(lockf64)(lc->fd, lc->cmd, lc->len);
-    job.err = errno;
-    return res;
-  };
-  if (!offload(j, OffloadMode::Restartable, "lockf (patched)")) return real(fd, F_LOCK, len);
+  auto call = [=] { return RINGLET_REAL(lockf64)(fd, F_LOCK, len); };
+  long res;
+  if (!offload_call(call, OffloadMode::Restartable, "lockf (patched)", &res)) return real(fd, F_LOCK, len);
   count_waited(Call::lockf);
-  return finish(j);
+  return static_cast<int>(res);
 }
 
 }  // namespace

@@ -67,6 +67,25 @@ inline bool offload(OffloadJob& j, OffloadMode mode, const char* what) noexcept 
   return true;
 }
 
+// Make `call` (a blocking libc call: it returns its result, errno set when it fails) on a
+// helper while the fiber parks, ended early as `mode` says. False if no helper could be made
+// (the caller then makes the call itself); else true, *res the call's answer and errno set
+// when it failed, as libc gives it.
+template <class F>
+bool offload_call(F& call, OffloadMode mode, const char* what, long* res) noexcept {
+  OffloadJob j;
+  j.ctx = &call;
+  j.run = [](OffloadJob& job) -> long {
+    const long r = (*static_cast<F*>(job.ctx))();
+    job.err = errno;
+    return r;
+  };
+  if (!offload(j, mode, what)) return false;
+  if (j.res == -1) errno = j.err;
+  *res = j.res;
+  return true;
+}
+
 // Park the fiber for about `ns` (a bounded poll's pause); a kill or a signal does not end it
 // early unless `interruptible`. Returns how the sleep ended.
 ringlet::detail::Woke poll_pause(std::int64_t ns, bool interruptible) noexcept;
