@@ -34,6 +34,15 @@ int wait_for(int fd, short events, Deadline d, const SignalCounts& at, Call c, c
   }
 }
 
+// After a try that moved nothing (r <= 0): 0 to try again once fd is ready, else the errno
+// that ends the call: the try's own error, EAGAIN if fd is non-blocking now, or the wait's.
+int wait_after(int r, FdState* st, int fd, short events, Deadline d, const SignalCounts& at, Call c,
+               const char* what) noexcept {
+  if (r < 0 && errno != EAGAIN) return errno;
+  if (kernel_nonblocking(fd, st)) return EAGAIN;
+  return wait_for(fd, events, d, at, c, what);
+}
+
 std::int64_t ns_of(const timespec& t) noexcept {
   return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
@@ -58,18 +67,7 @@ RINGLET_SLOW int do_recvmmsg(FdState* st, int fd, mmsghdr* vec, unsigned vlen, i
       if (vec[done - 1].msg_hdr.msg_flags & MSG_OOB) break;  // out-of-band data: at once
       continue;
     }
-    if (r < 0 && errno != EAGAIN) {
-      err = errno;
-      break;
-    }
-    if (kernel_nonblocking(fd, st)) {
-      err = EAGAIN;
-      break;
-    }
-    if (int e = wait_for(fd, POLLIN, rcv, at, Call::recvmmsg, "recvmmsg (patched)")) {
-      err = e;
-      break;
-    }
+    if ((err = wait_after(r, st, fd, POLLIN, rcv, at, Call::recvmmsg, "recvmmsg (patched)")) != 0) break;
   }
   if (done == 0) {
     errno = err;
@@ -109,18 +107,7 @@ RINGLET_SLOW int do_sendmmsg(FdState* st, int fd, mmsghdr* vec, unsigned vlen, i
         done += static_cast<unsigned>(r);
         continue;
       }
-      if (r < 0 && errno != EAGAIN) {
-        err = errno;
-        break;
-      }
-      if (kernel_nonblocking(fd, st)) {
-        err = EAGAIN;
-        break;
-      }
-      if (int e = wait_for(fd, POLLOUT, snd, at, Call::sendmmsg, "sendmmsg (patched)")) {
-        err = e;
-        break;
-      }
+      if ((err = wait_after(r, st, fd, POLLOUT, snd, at, Call::sendmmsg, "sendmmsg (patched)")) != 0) break;
     }
   }
   if (done == 0 && vlen > 0) {
