@@ -116,6 +116,7 @@ class EpollReactor final : public Reactor {
       ++waiting_;
       WaitSpec spec;
       spec.what = req.what;
+      spec.fd = req.fd;
       spec.deadline = d;
       const Woke why = detail::wait(w, spec);
       --waiting_;

@@ -104,6 +104,7 @@ void spawn_fiber(Fiber* f, const SpawnOptions& opts) {
     f->release();
     throw std::logic_error("ringlet::spawn called outside ringlet::run (no scheduler on this thread)");
   }
+  st(f).spawned_from = __builtin_return_address(0);
   s->spawn(f, opts);
 }
 
@@ -273,6 +274,7 @@ void spawn_fiber_on(unsigned core, Fiber* f, const SpawnOptions& opts) {
     throw std::out_of_range("ringlet::spawn_on: core " + std::to_string(core) + " does not exist: this run has " +
                             std::to_string(n) + " (RunOptions::threads)");
   }
+  st(f).spawned_from = __builtin_return_address(0);
   Scheduler* target = g ? g->scheds[core] : s;
   if (target == s) {
     s->spawn(f, opts);

@@ -33,6 +33,8 @@ namespace ctx = boost::context::detail;
 namespace ringlet::detail {
 
 __thread Scheduler* Scheduler::tls_current_ = nullptr;
+std::mutex Scheduler::registry_mu;
+Scheduler* Scheduler::g_schedulers = nullptr;
 std::atomic<long> quiet_threads{0};
 
 namespace {
@@ -85,9 +87,36 @@ namespace {
 // A forked child must not touch its parent's ring or epoll set (they are shared with the
 // parent, and a SINGLE_ISSUER ring refuses a second task): it gets an engine of its own.
 void after_fork_in_child() noexcept {
+  forget_other_schedulers();
   if (Scheduler* s = Scheduler::current()) s->after_fork_child();
 }
 }  // namespace
+
+// In a forked child only the forking thread exists: the registry keeps its scheduler only
+// (the others' memory stays; their threads are gone). The mutex may have been held by a
+// thread that is gone: it is made anew.
+void forget_other_schedulers() noexcept {
+  new (&Scheduler::registry_mu) std::mutex;
+  Scheduler* mine = Scheduler::current();
+  Scheduler::g_schedulers = mine;
+  if (mine) mine->next_scheduler_ = nullptr;
+}
+
+void Scheduler::register_self() noexcept {
+  tid_ = static_cast<int>(::gettid());
+  std::lock_guard<std::mutex> lock(registry_mu);
+  next_scheduler_ = g_schedulers;
+  g_schedulers = this;
+}
+
+void Scheduler::unregister_self() noexcept {
+  std::lock_guard<std::mutex> lock(registry_mu);
+  for (Scheduler** p = &g_schedulers; *p; p = &(*p)->next_scheduler_)
+    if (*p == this) {
+      *p = next_scheduler_;
+      break;
+    }
+}
 
 Scheduler::Scheduler(const RunOptions& opts)
     : eh_globals_(abi::__cxa_get_globals()),
@@ -134,6 +163,7 @@ Scheduler::Scheduler(const RunOptions& opts)
   if (spin_window_.count() == 0) spin_credit_ = 0;
   monitor_ms_ = monitor_ms;
   if (monitor_ms_ > 0) monitor_register(this, monitor_ms_);
+  register_self();
 }
 
 void Scheduler::after_fork_child() noexcept {
@@ -181,6 +211,7 @@ void Scheduler::forget_other_fibers() noexcept {
 }
 
 Scheduler::~Scheduler() {
+  unregister_self();
   if (monitor_ms_ > 0) monitor_unregister(this);
   {
     std::lock_guard<std::mutex> lock(link_->mu);
@@ -537,6 +568,7 @@ WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool 
   assert(f != &native_ && "the scheduler loop cannot park");
   st(f).park_token = token;
   st(f).waiting = info;
+  st(f).parked_since_ns = coarse_now_ns();
   st(f).interruptible = interruptible;
   TimerNode timer;
   if (!d.is_never()) {

@@ -261,6 +261,8 @@ class UringReactor final : public Reactor {
     }
     WaitSpec spec;
     spec.what = q.what;
+    spec.fd = q.fd;
+    spec.shown_deadline = d;
     const Woke why = detail::wait(op.waiter, spec);
     if (!op.done) {
       reserve(1);

@@ -177,7 +177,8 @@ __attribute__((always_inline)) inline Woke fiber_wait(Fiber* f, std::uint64_t to
   Scheduler& s = *st(f).sched;
   const Deadline scoped = spec.interruptible ? st(f).deadline.deadline : Deadline::never();
   WaitAccount account(s, spec);
-  const WakeReason r = s.park(token, earliest(spec.deadline, scoped), WaitInfo{spec.what, spec.target},
+  const WakeReason r = s.park(token, earliest(spec.deadline, scoped), WaitInfo{spec.what, spec.target,
+                                       spec.deadline.is_never() ? spec.shown_deadline : spec.deadline, spec.fd},
                               spec.interruptible);
   switch (r) {
     case WakeReason::None:

@@ -49,10 +49,12 @@ struct DeadlineSlot {
   const Timeout* owner = nullptr;
 };
 
-// What a parked fiber waits on, for the deadlock report.
+// What a parked fiber waits on, for the deadlock report and the fiber dump.
 struct WaitInfo {
   const char* what = nullptr;
   const Fiber* target = nullptr;
+  Deadline deadline;   // when the wait ends by itself (never: only a waker ends it)
+  int fd = -1;         // the descriptor an I/O wait is for, else -1
 };
 
 struct FlsTable;  // fiber-local storage, created on first use
@@ -93,6 +95,10 @@ struct FiberState {
 
   Fiber* all_prev = nullptr;        // scheduler's list of live fibers
   Fiber* all_next = nullptr;
+  // For the fiber dump: where spawn was called from (a return address), and when the
+  // current park began (CLOCK_MONOTONIC_COARSE, ns; set by park, read while parked).
+  const void* spawned_from = nullptr;
+  std::int64_t parked_since_ns = 0;
   WaitList joiners;                 // fibers waiting for this one to finish
   FlsTable* fls = nullptr;
   void* tp = nullptr;               // its own TLS block's thread pointer; null: its OS thread's

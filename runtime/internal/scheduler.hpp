@@ -5,6 +5,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -59,6 +61,17 @@ struct CoreGroup {
   std::exception_ptr error;           // the first failure of a core other than 0
   void broadcast() noexcept;          // wake every loop to look at the counts again
 };
+
+// In a forked child: the registry of schedulers keeps the caller's only (scheduler.cpp).
+void forget_other_schedulers() noexcept;
+
+// When a park began, for the fiber dump: the coarse clock (a few ns through the vDSO; its
+// resolution, a tick, is plenty for "parked for 3.2 s").
+inline std::int64_t coarse_now_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
 
 class NativeContext final : public Fiber {
  public:
@@ -187,6 +200,20 @@ class Scheduler {
   // Used by the SIGSEGV handler (async-signal context: plain reads only).
   static Fiber* running_fiber_unsafe() noexcept;
 
+  // --- every scheduler of the process (the fiber dump; the gdb commands walk it in a live
+  // process or a core file: g_schedulers, then next_scheduler_) ---
+  // Call fn(s) for each, registry_mu held (fn must not create or destroy a scheduler).
+  template <class Fn>
+  static void for_each_scheduler(Fn&& fn) {
+    std::lock_guard<std::mutex> lock(registry_mu);
+    for (Scheduler* s = g_schedulers; s; s = s->next_scheduler_) fn(s);
+  }
+  int os_tid() const noexcept { return tid_; }
+  // Live fibers here (this scheduler's thread only, or with its loop stopped).
+  Fiber* first_fiber() const noexcept { return all_head_; }
+  static std::mutex registry_mu;
+  static Scheduler* g_schedulers;
+
  private:
   friend void fiber_entry_trampoline(void* t_fctx, void* t_data);
 
@@ -300,6 +327,11 @@ class Scheduler {
   void* altstack_ = nullptr;
   bool own_altstack_ = false;
   Scheduler* prev_current_ = nullptr;
+  Scheduler* next_scheduler_ = nullptr;  // the registry (g_schedulers)
+  int tid_ = 0;                           // its OS thread (gettid)
+  void register_self() noexcept;
+  void unregister_self() noexcept;
+  friend void forget_other_schedulers() noexcept;
 };
 
 }  // namespace ringlet::detail

@@ -33,6 +33,10 @@ enum class Woke : std::uint8_t {
 struct WaitSpec {
   const char* what = "wait";        // for the deadlock report
   const Fiber* target = nullptr;    // the fiber waited for (joins)
+  int fd = -1;                      // the descriptor an I/O wait is for (the fiber dump)
+  // A deadline the wait does not enforce itself but that ends it (io_uring's linked
+  // timeout), for the fiber dump.
+  Deadline shown_deadline = Deadline::never();
   Deadline deadline = Deadline::never();
   // kill(), the deadlock breaker and an enclosing Timeout end the wait. false: only a
   // waker or `deadline` does (a kill stays pending for the next switch point).
