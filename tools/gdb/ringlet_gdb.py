@@ -510,6 +510,9 @@ ringlet. Usage: info fibers [-no-where]"""
             print("%d fiber(s) on %d scheduler(s). A core file has no clock: 'parked' is the time "
                   "from the fiber's park to the latest park in the dump, a lower bound (>=)." % (
                       len(fibers), len(scheds)))
+        if want_where and len(fibers) > 2000:
+            print("(Finding where each fiber is unwinds its stack, a few ms a fiber: "
+                  "info fibers -no-where lists them at once.)")
         thread0 = gdb.selected_thread()
         missing = False
         try:
