@@ -10,6 +10,7 @@
 #   2. RINGLET_STACK_GUARD=page (mprotect guards, which gcore skips): live and core in full;
 #   3. the kernel's core dump (SIGABRT) of a default run, if core_pattern writes a file here:
 #      in full.
+# And a run under gdb stopped inside a switch (jump_fcontext): info fibers says so.
 # gdb is run as the README says: -iex 'add-auto-load-safe-path LIBDIR'.
 #   gdb_fibers.sh LIBDIR PROG THREADS ENGINE    (ENGINE: default | epoll)
 # Exit 77 (skip) if gdb is missing or may not attach (ptrace).
@@ -118,6 +119,16 @@ for guard in default page; do
 done
 unset RINGLET_STACK_GUARD
 
+# A thread stopped inside a switch (a breakpoint on jump_fcontext): info fibers says that its
+# stacks may be stale there.
+"${gdb_cmd[@]}" -iex 'set breakpoint pending on' -ex 'break jump_fcontext' -ex run -ex 'continue 5' \
+  -ex 'info fibers' -ex kill --args "$prog" "$threads" >"$work/switch" 2>&1
+grep -q "^  (stopped inside a switch: until it ends, this thread's stack may be the fiber it leaves" "$work/switch" \
+  || bad "stopped in jump_fcontext: info fibers does not say so"
+if grep -q "Traceback\|Python Exception\|Error occurred in Python" "$work/switch"; then
+  bad "stopped in jump_fcontext: gdb said: $(grep -m3 "Traceback\|Python Exception\|Error occurred in Python" "$work/switch")"
+fi
+
 # Run 3: the kernel's core dump.
 pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null)
 if [[ $pattern == \|* || $pattern == */* || -z $pattern ]] || ! ulimit -c unlimited 2>/dev/null; then
@@ -137,7 +148,7 @@ else
 fi
 
 if ((fail)); then
-  for f in "$work"/live.* "$work"/gcore.*.out "$work"/kcore.out; do
+  for f in "$work"/live.* "$work"/gcore.*.out "$work"/switch "$work"/kcore.out; do
     [[ -f $f ]] && { echo "--- $(basename "$f"):"; cat "$f"; }
   done
   exit 1

@@ -449,6 +449,34 @@ def _where(f, depth=48):
         return "(%s)" % str(e).splitlines()[0][:60]
 
 
+_SWITCH_FUNCTIONS = ("jump_fcontext", "ringlet::detail::Scheduler::switch_to",
+                     "ringlet::detail::Scheduler::after_switch")
+
+
+def _mid_switch(th):
+    """th was stopped inside a switch: between running_ = next and after_switch, which stores
+    the switched-out fiber's new context, that fiber's saved context is its previous one."""
+    if th is None:
+        return False
+    thread0 = gdb.selected_thread()
+    try:
+        th.switch()
+        frame = gdb.newest_frame()
+        for _ in range(4):
+            if frame is None:
+                break
+            name = frame.name() or ""
+            if name.startswith(_SWITCH_FUNCTIONS):
+                return True
+            frame = frame.older()
+    except gdb.error:
+        pass
+    finally:
+        if thread0 is not None and thread0.is_valid():
+            thread0.switch()
+    return False
+
+
 def _restore(thread):
     _clear_selection()
     if thread is not None and thread.is_valid():
@@ -523,6 +551,9 @@ ringlet. Usage: info fibers [-no-where]"""
                     s.index, s.core, s.tid,
                     " (gdb thread %d)" % th.num if th else " (not among gdb's threads)",
                     ("running " + run.label()) if run else "in its loop (no fiber running)"))
+                if _mid_switch(th):
+                    print("  (stopped inside a switch: until it ends, this thread's stack may "
+                          "be the fiber it leaves, and that fiber's saved context a stale one)")
                 print("  %-8s %-20s %-4s %-9s %-34s %-9s %s" % (
                     "ID", "NAME", "CORE", "STATE", "WAITS ON", "PARKED", "WHERE" if want_where else ""))
                 for f in s.fibers:
