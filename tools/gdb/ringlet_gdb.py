@@ -1,9 +1,11 @@
 # ringlet's gdb commands: every fiber of every scheduler, live (gdb -p) or in a core file.
 #
-#   info fibers                 every fiber: id, name, core, state, its wait, how long it has
-#                               been parked, and where (its first frame outside ringlet)
-#   fiber ID | S.ID             select a fiber: bt, frame, up, info locals... then show its
-#                               frames (ID alone when no other scheduler has a fiber ID)
+#   info fibers [-no-where]     every fiber: id, name, core, state, its wait, how long it has
+#                               been parked, and where (its first frame outside ringlet and
+#                               the C++ library)
+#   fiber S.ID | ID | NAME      select a fiber (S: its scheduler in info fibers; ID alone or
+#                               NAME when no other fiber has it): bt, frame, up, info locals
+#                               then work on its stack
 #   fiber                       which fiber is selected
 #   fiber off                   back to the OS threads' own stacks
 #   fiber bt ID [ARGS]          one fiber's backtrace
@@ -16,12 +18,14 @@
 # r15, rbx, rbp, then the return address; its stack pointer after the return is ctx + 0x40.
 # Selecting such a fiber changes no register (a core file has none to write): an unwinder
 # presents the fiber's saved registers as the caller of the innermost frame of one OS thread
-# (the fiber's scheduler's), and a frame filter hides that innermost frame from bt, so the
-# fiber's frames are #1 and up. The running fiber of a scheduler is on its OS thread's stack:
-# selecting it selects that thread.
+# (the fiber's scheduler's), and a frame filter hides that frame (and the calls inlined into
+# it) from bt, so the fiber's frames follow. The running fiber of a scheduler is on its OS
+# thread's stack: selecting it selects that thread.
 #
-# Loaded by gdb from libringlet.so's .debug_gdb_scripts section (see tools/gdb/meson.build)
-# or with "source ringlet_gdb.py". Needs gdb >= 12 and libringlet's debug info.
+# Loaded by gdb from libringlet.so's .debug_gdb_scripts section, or from its installed
+# libringlet.so.VERSION-gdb.py (see tools/gdb/meson.build), or with "source ringlet_gdb.py".
+# Written for gdb 13 (Debian 12); needs libringlet's debug info. docs/DESIGN.md, "Fibers in
+# gdb", has the whole account.
 
 import itertools
 import os
@@ -577,12 +581,6 @@ ringlet. Usage: info fibers [-no-where]"""
             _restore(thread0)
         if missing:
             print(MISSING_NOTE)
-
-
-def _parse_specs(text, scheds):
-    if text.strip() == "all":
-        return _all_fibers(scheds)
-    return [_find(scheds, t) for t in text.split()]
 
 
 class FiberCommand(gdb.Command):
