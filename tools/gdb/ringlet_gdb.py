@@ -543,7 +543,7 @@ ringlet. Usage: info fibers [-no-where]"""
                   "from the fiber's park to the latest park in the dump, a lower bound (>=)." % (
                       len(fibers), len(scheds)))
         if want_where and len(fibers) > 2000:
-            print("(Finding where each fiber is unwinds its stack, a few ms a fiber: "
+            print("(Finding where each fiber is unwinds its stack, about a millisecond a fiber: "
                   "info fibers -no-where lists them at once.)")
         thread0 = gdb.selected_thread()
         missing = False
