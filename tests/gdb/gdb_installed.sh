@@ -34,7 +34,6 @@ mkdir -p "$work/auto"
 [[ -d $autoload ]] || { echo "SKIP: no $autoload to mount over"; exit 77; }
 cp -a "$autoload/." "$work/auto/"
 cp -a "$work/root$autoload/." "$work/auto/"
-[[ -d $autoload ]] || { echo "SKIP: no $autoload to mount over"; exit 77; }
 cat >"$work/inside.sh" <<INSIDE
 set -u
 mount --bind "$work/root$prefix" "$prefix" && mount --bind "$work/auto" "$autoload" || exit 77
