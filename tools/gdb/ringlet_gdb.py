@@ -273,6 +273,13 @@ def _thread_for_tid(tid):
 
 
 def _saved_regs(f):
+    try:
+        arch = gdb.selected_inferior().architecture().name()
+    except (AttributeError, gdb.error):
+        arch = "i386:x86-64"
+    if arch != "i386:x86-64":
+        raise RingletError("fiber stacks are read for x86_64 only (Boost.Context's SysV "
+                           "layout); this is %s" % arch)
     if f.ctx == 0:
         raise RingletError("%s has no saved context" % f.label())
     try:
