@@ -271,6 +271,7 @@ Woke timed_sleep(Here h, ringlet::Deadline d) noexcept {
     w.arm();
     ringlet::detail::WaitSpec spec;
     spec.what = "sleep (patched)";
+    spec.kind = ringlet::detail::WaitKind::Sleep;
     spec.deadline = d;
     Woke r;
     {

@@ -97,6 +97,7 @@ IoOutcome connect_start(int fd, const sockaddr* addr, socklen_t len, Deadline d)
     w.arm();
     WaitSpec spec;
     spec.what = "connect (listener's backlog full)";
+    spec.kind = WaitKind::Sleep;  // a nap, not a wait on the kernel
     spec.deadline = earliest(d, Deadline::after(std::chrono::milliseconds(2)));
     const Woke r = wait(w, spec);  // nobody wakes it: it ends at the nap's deadline
     if (r != Woke::Deadline) return {-ECANCELED, r};

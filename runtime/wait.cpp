@@ -178,7 +178,8 @@ __attribute__((always_inline)) inline Woke fiber_wait(Fiber* f, std::uint64_t to
   const Deadline scoped = spec.interruptible ? st(f).deadline.deadline : Deadline::never();
   WaitAccount account(s, spec);
   const WakeReason r = s.park(token, earliest(spec.deadline, scoped), WaitInfo{spec.what, spec.target,
-                                       spec.deadline.is_never() ? spec.shown_deadline : spec.deadline, spec.fd},
+                                       spec.deadline.is_never() ? spec.shown_deadline : spec.deadline, spec.fd,
+                                       spec.kind},
                               spec.interruptible);
   switch (r) {
     case WakeReason::None:
@@ -260,6 +261,7 @@ bool block(WaitLock& lk, WaitList& list, Waiter& w, Deadline d,
            const char* what, bool interruptible) {
   WaitSpec spec;
   spec.what = what;
+  spec.kind = WaitKind::Primitive;
   spec.deadline = d;
   spec.interruptible = interruptible;
   spec.any_thread = true;
