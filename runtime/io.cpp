@@ -60,7 +60,9 @@ IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
   }
   if (!st(f).deadline.deadline.is_never() && st(f).deadline.deadline.passed())
     return {-ETIMEDOUT, Woke::Scoped};
+  s->counters().io_submitted.add();
   const IoOutcome r = s->reactor().submit_and_park(f, req, d);
+  if (r.why == Woke::Notified || r.res >= 0) s->counters().io_completed.add();
   if (r.why == Woke::Notified) {
     // The engine retried whatever the kernel ended by itself: a cancellation now is
     // close_waiting()'s (cancel_fd), and the descriptor is gone.

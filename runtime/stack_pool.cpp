@@ -191,6 +191,7 @@ StackSpan StackPool::acquire(std::size_t size) {
   StackSpan s;
   if (!fl.stacks.empty()) {
     s = fl.stacks.back();
+    if (fl.trimmed < fl.stacks.size()) bytes_cached_.sub(s.size);  // the top was not trimmed
     fl.stacks.pop_back();
     fl.trimmed = std::min(fl.trimmed, fl.stacks.size());
     RINGLET_UNPOISON(s.lo, s.size);
@@ -218,13 +219,16 @@ StackSpan StackPool::acquire(std::size_t size) {
   if (s.protection == StackProtection::Checked)
     std::memcpy(s.lo, &kCanary, sizeof kCanary);  // a trimmed stack lost it
   ++stats_.in_use;
+  bytes_in_use_.add(s.size);
   return s;
 }
 
 void StackPool::release(const StackSpan& s) noexcept {
   --stats_.in_use;
+  bytes_in_use_.sub(s.size);
   FreeList& fl = list_for(s.size);
   fl.stacks.push_back(s);
+  bytes_cached_.add(s.size);
 }
 
 void StackPool::trim() noexcept {
@@ -237,6 +241,7 @@ void StackPool::trim() noexcept {
     for (std::size_t i = fl.trimmed; i < upto; ++i)
       ranges.push_back(iovec{fl.stacks[i].lo, fl.stacks[i].size});
     advise_many(ranges, MADV_DONTNEED);
+    bytes_cached_.sub((upto - fl.trimmed) * fl.size);
     fl.trimmed = upto;
   }
 }

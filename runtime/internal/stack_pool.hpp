@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "internal/counters.hpp"
 #include "internal/fiber_state.hpp"
 
 namespace ringlet::detail {
@@ -45,7 +46,11 @@ class StackPool {
     std::size_t in_use = 0, cached = 0, trimmed = 0, mapped_bytes = 0;
     std::size_t guard_markers = 0, guard_pages = 0, checked = 0;
   };
-  Stats stats() const noexcept;
+  Stats stats() const noexcept;  // the owning thread only
+  // Any thread (ringlet::stats): usable bytes of the stacks handed out, and of those kept
+  // for reuse that still hold memory (not trimmed).
+  std::uint64_t bytes_in_use() const noexcept { return bytes_in_use_.get(); }
+  std::uint64_t bytes_cached() const noexcept { return bytes_cached_.get(); }
 
   static const char* protection_name(StackProtection p) noexcept;
 
@@ -67,6 +72,7 @@ class StackPool {
   std::vector<FreeList> lists_;           // few sizes in practice
   std::vector<std::pair<void*, std::size_t>> slabs_;
   Stats stats_;
+  OwnedCounter bytes_in_use_, bytes_cached_;
 };
 
 }  // namespace ringlet::detail
