@@ -167,6 +167,7 @@ Scheduler::Scheduler(const RunOptions& opts)
 }
 
 void Scheduler::after_fork_child() noexcept {
+  tid_ = static_cast<int>(::gettid());  // the child's thread (the registry, ringlet::stats)
   const bool uring = reactor_ && std::strcmp(reactor_->name(), "io_uring") == 0;
   reactor_.reset();  // unmaps and closes the child's references; waits for nothing
   std::string why;
