@@ -576,7 +576,6 @@ WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool 
   st(f).waiting = info;
   st(f).parked_since_ns = coarse_now_ns();
   st(f).interruptible = interruptible;
-  counters_.parks[static_cast<unsigned>(info.kind)].add();
   TimerNode timer;
   if (!d.is_never()) {
     timer.when = d.time();

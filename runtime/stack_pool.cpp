@@ -191,7 +191,7 @@ StackSpan StackPool::acquire(std::size_t size) {
   StackSpan s;
   if (!fl.stacks.empty()) {
     s = fl.stacks.back();
-    if (fl.trimmed < fl.stacks.size()) bytes_cached_.sub(s.size);  // the top was not trimmed
+    if (fl.trimmed >= fl.stacks.size()) bytes_trimmed_.sub(s.size);  // the top was trimmed
     fl.stacks.pop_back();
     fl.trimmed = std::min(fl.trimmed, fl.stacks.size());
     RINGLET_UNPOISON(s.lo, s.size);
@@ -202,6 +202,7 @@ StackSpan StackPool::acquire(std::size_t size) {
     --fl.slab_left;
     s.lo = slot + page_;
     s.size = size;
+    bytes_carved_.add(size);
     s.protection = mode_;
     if (mode_ == StackProtection::GuardPage) {
       ProcessFacts& pf = facts();
@@ -228,7 +229,6 @@ void StackPool::release(const StackSpan& s) noexcept {
   bytes_in_use_.sub(s.size);
   FreeList& fl = list_for(s.size);
   fl.stacks.push_back(s);
-  bytes_cached_.add(s.size);
 }
 
 void StackPool::trim() noexcept {
@@ -241,7 +241,7 @@ void StackPool::trim() noexcept {
     for (std::size_t i = fl.trimmed; i < upto; ++i)
       ranges.push_back(iovec{fl.stacks[i].lo, fl.stacks[i].size});
     advise_many(ranges, MADV_DONTNEED);
-    bytes_cached_.sub((upto - fl.trimmed) * fl.size);
+    bytes_trimmed_.add((upto - fl.trimmed) * fl.size);
     fl.trimmed = upto;
   }
 }

@@ -18,7 +18,6 @@
 #include <utility>
 
 #include "ringlet/detail/fiber.hpp"
-#include "ringlet/detail/wait.hpp"
 #include "ringlet/detail/waiter.hpp"
 #include "ringlet/time.hpp"
 
@@ -56,7 +55,6 @@ struct WaitInfo {
   const Fiber* target = nullptr;
   Deadline deadline;   // when the wait ends by itself (never: only a waker ends it)
   int fd = -1;         // the descriptor an I/O wait is for, else -1
-  WaitKind kind = WaitKind::Other;
 };
 
 struct FlsTable;  // fiber-local storage, created on first use
