@@ -22,6 +22,7 @@
 #include "internal/io.hpp"
 #include "internal/sys.hpp"
 #include "internal/thread_pointer.hpp"
+#include "ringlet/stats.hpp"
 #include "state.hpp"
 
 namespace ringlet::patch {
@@ -271,6 +272,7 @@ Woke timed_sleep(Here h, ringlet::Deadline d) noexcept {
     w.arm();
     ringlet::detail::WaitSpec spec;
     spec.what = "sleep (patched)";
+    spec.kind = ringlet::detail::WaitKind::Sleep;
     spec.deadline = d;
     Woke r;
     {
@@ -347,7 +349,9 @@ std::atomic<bool> g_stats_printed{false};
 void print_stats_now() noexcept {
   if (!g_counting.load() || g_stats_fd < 0 || g_stats_printed.exchange(true)) return;
   try {
-    std::string r = stats_report();
+    // The calls, then the runtime's counters for every scheduler (its fibers, parks, I/O,
+    // stacks): at exit from main the run is still going, so they are the run's totals.
+    std::string r = stats_report() + ringlet::detail::format_stats(ringlet::stats(), "ringlet patch: ");
     ringlet::detail::sys::write(g_stats_fd, r.data(), r.size());
   } catch (...) {
   }

@@ -215,6 +215,7 @@ Woke poll_pause(std::int64_t ns, bool interruptible) noexcept {
   w.arm();
   WaitSpec spec;
   spec.what = "bounded poll (patched)";
+  spec.kind = ringlet::detail::WaitKind::Sleep;  // a pause between two looks
   spec.deadline = deadline_after_ns(ns);
   spec.interruptible = interruptible;
   if (!interruptible) return ringlet::detail::wait(w, spec);

@@ -10,6 +10,8 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,7 +42,13 @@ constexpr const char* kUsage =
     "                   list of time, socket, select, dns, thread, process; '-name' leaves one out\n"
     "                   (e.g. --patch=-dns)\n"
     "  --stats          print at exit how many calls of each kind went through the\n"
-    "                   reactor and how many passed through (RINGLET_PATCH_STATS=1)\n"
+    "                   reactor and how many passed through, and the runtime's counters\n"
+    "                   for every core: fibers, switches, parks, I/O, timers, stacks\n"
+    "                   (RINGLET_PATCH_STATS=1)\n"
+    "  --dump-signal SIG  on signal SIG (a name such as QUIT, SIGQUIT, USR2, or a number)\n"
+    "                   write every fiber thread's state and stack to stderr (or to\n"
+    "                   RINGLET_DUMP_FILE) and keep running (RINGLET_DUMP_SIGNAL); off by\n"
+    "                   default, as the program may use SIGQUIT itself\n"
     "  --backend B      auto, io_uring or epoll (RINGLET_BACKEND)\n"
     "  --check          only say whether the patch can apply to program; exit 0 if so\n"
     "  --force          run even if the check says the patch cannot apply\n"
@@ -165,11 +173,38 @@ std::string why_not(const std::string& path, int depth = 0) {
   return "";
 }
 
+// A signal a dump may be asked with: a name (QUIT, SIGQUIT, usr2) or a number, one that a
+// handler can catch. Its number, or 0 with the reason in `why`.
+int parse_signal(const std::string& s, std::string& why) {
+  int sig = 0;
+  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
+    sig = s.size() <= 3 ? std::atoi(s.c_str()) : -1;
+    if (sig < 1 || sig > SIGRTMAX) {
+      why = "no signal has the number " + s;
+      return 0;
+    }
+  } else {
+    std::string name = s;
+    if (name.size() > 3 && strncasecmp(name.c_str(), "SIG", 3) == 0) name = name.substr(3);
+    for (int i = 1; i < SIGRTMIN && !sig; ++i)
+      if (const char* abbrev = sigabbrev_np(i); abbrev && strcasecmp(abbrev, name.c_str()) == 0) sig = i;
+    if (!sig) {
+      why = "'" + s + "' is not a signal name (QUIT, SIGQUIT, USR2, ...) or number";
+      return 0;
+    }
+  }
+  if (sig == SIGKILL || sig == SIGSTOP) {
+    why = std::string("SIG") + sigabbrev_np(sig) + " cannot be caught";
+    return 0;
+  }
+  return sig;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string patch, backend, lib;
-  bool stats = false, check = false, force = false, verbose = false;
+  std::string patch, backend, lib, dump_signal;
+  bool stats = false, check = false, force = false, verbose = false, dump_given = false;
   int i = 1;
   auto value = [&](const std::string& opt, std::string& out) {
     const std::string a = argv[i];
@@ -202,6 +237,10 @@ int main(int argc, char** argv) {
     else if (a.rfind("--patch", 0) == 0) value("--patch", patch);
     else if (a.rfind("--backend", 0) == 0) value("--backend", backend);
     else if (a.rfind("--lib", 0) == 0) value("--lib", lib);
+    else if (a.rfind("--dump-signal", 0) == 0) {
+      value("--dump-signal", dump_signal);
+      dump_given = true;
+    }
     else die(2, "unknown option '" + a + "' (see --help)");
   }
   if (i >= argc) die(2, "no program to run (usage: ringlet-run [options] [--] program [args...])");
@@ -212,6 +251,12 @@ int main(int argc, char** argv) {
   }
   if (!backend.empty() && backend != "auto" && backend != "io_uring" && backend != "epoll")
     die(2, "--backend must be auto, io_uring or epoll, not '" + backend + "'");
+  int dump_sig = 0;
+  if (dump_given) {
+    std::string why;
+    dump_sig = parse_signal(dump_signal, why);
+    if (!dump_sig) die(2, "--dump-signal: " + why);
+  }
 
   const std::string prog = argv[i];
   auto path = find_program(prog);
@@ -236,9 +281,13 @@ int main(int argc, char** argv) {
   if (!patch.empty()) ::setenv("RINGLET_PATCH", patch.c_str(), 1);
   if (stats) ::setenv("RINGLET_PATCH_STATS", "1", 1);
   if (!backend.empty()) ::setenv("RINGLET_BACKEND", backend.c_str(), 1);
+  // The number: the runtime reads a name or a number; a number needs no spelling agreed.
+  const std::string dump_env = dump_sig ? std::to_string(dump_sig) : "";
+  if (dump_sig) ::setenv("RINGLET_DUMP_SIGNAL", dump_env.c_str(), 1);
   if (verbose)
-    std::fprintf(stderr, "ringlet-run: LD_PRELOAD=%s RINGLET_PATCH=%s%s exec %s\n", preload.c_str(),
-                 patch.empty() ? "all" : patch.c_str(), stats ? " RINGLET_PATCH_STATS=1" : "", path->c_str());
+    std::fprintf(stderr, "ringlet-run: LD_PRELOAD=%s RINGLET_PATCH=%s%s%s%s exec %s\n", preload.c_str(),
+                 patch.empty() ? "all" : patch.c_str(), stats ? " RINGLET_PATCH_STATS=1" : "",
+                 dump_sig ? " RINGLET_DUMP_SIGNAL=" : "", dump_env.c_str(), path->c_str());
   ::execvp(prog.c_str(), argv + i);
   const int e = errno;
   die(e == ENOENT ? 127 : 126, prog + ": " + std::strerror(e));

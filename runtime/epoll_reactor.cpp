@@ -117,6 +117,7 @@ class EpollReactor final : public Reactor {
       WaitSpec spec;
       spec.what = req.what;
       spec.fd = req.fd;
+      spec.kind = WaitKind::Io;
       spec.deadline = d;
       const Woke why = detail::wait(w, spec);
       --waiting_;

@@ -75,6 +75,7 @@ Woke wait_join(Waiter& w, const char* what, const Fiber* target, Deadline d, boo
   WaitSpec spec;
   spec.what = what;
   spec.target = target;
+  spec.kind = WaitKind::Join;
   spec.deadline = d;
   spec.remote = remote;  // a fiber of another core wakes us: not a deadlock meanwhile
   spec.interruptible = interruptible;

@@ -60,7 +60,9 @@ IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
   }
   if (!st(f).deadline.deadline.is_never() && st(f).deadline.deadline.passed())
     return {-ETIMEDOUT, Woke::Scoped};
+  s->counters().io_submitted.add();
   const IoOutcome r = s->reactor().submit_and_park(f, req, d);
+  if (r.why == Woke::Notified || r.res >= 0) s->counters().io_completed.add();
   if (r.why == Woke::Notified) {
     // The engine retried whatever the kernel ended by itself: a cancellation now is
     // close_waiting()'s (cancel_fd), and the descriptor is gone.
@@ -97,6 +99,7 @@ IoOutcome connect_start(int fd, const sockaddr* addr, socklen_t len, Deadline d)
     w.arm();
     WaitSpec spec;
     spec.what = "connect (listener's backlog full)";
+    spec.kind = WaitKind::Sleep;  // a nap, not a wait on the kernel
     spec.deadline = earliest(d, Deadline::after(std::chrono::milliseconds(2)));
     const Woke r = wait(w, spec);  // nobody wakes it: it ends at the nap's deadline
     if (r != Woke::Deadline) return {-ECANCELED, r};

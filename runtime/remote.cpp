@@ -52,6 +52,7 @@ void CoreGroup::broadcast() noexcept {
 
 // A lock-free stack (pushes only; the loop takes it whole): one compare-and-swap per wake.
 void Scheduler::post_remote(Fiber* f) noexcept {
+  if (Scheduler* me = tls_current_) me->counters_.remote_sent.add();  // a plain thread's: no core's
   Fiber* head = inbox_.woken.load(std::memory_order_relaxed);
   do {
     st(f).remote_next = head;
@@ -102,12 +103,15 @@ void Scheduler::drain_remote() {
     // Taken whole, newest first: reversed, the wakes run in the order they were posted.
     Fiber* f = inbox_.woken.exchange(nullptr, std::memory_order_acquire);
     Fiber* fifo = nullptr;
+    std::uint64_t n = 0;
     while (f) {
+      ++n;
       Fiber* next = st(f).remote_next;
       st(f).remote_next = fifo;
       fifo = f;
       f = next;
     }
+    counters_.remote_received.add(n);
     while (fifo) {
       Fiber* next = st(fifo).remote_next;
       st(fifo).remote_next = nullptr;

@@ -167,6 +167,7 @@ Scheduler::Scheduler(const RunOptions& opts)
 }
 
 void Scheduler::after_fork_child() noexcept {
+  tid_ = static_cast<int>(::gettid());  // the child's thread (the registry, ringlet::stats)
   const bool uring = reactor_ && std::strcmp(reactor_->name(), "io_uring") == 0;
   reactor_.reset();  // unmaps and closes the child's references; waits for nothing
   std::string why;
@@ -208,6 +209,7 @@ void Scheduler::forget_other_fibers() noexcept {
     }
     f = next;
   }
+  counters_.alive.set(live_);
 }
 
 Scheduler::~Scheduler() {
@@ -257,6 +259,9 @@ void Scheduler::spawn(Fiber* f, const SpawnOptions& opts, bool counted) {
   all_head_ = f;
   ++live_;
   if (!st(f).daemon) ++live_nondaemon_;
+  counters_.spawned.add();
+  counters_.alive.set(live_);
+  if (live_ > counters_.peak.get()) counters_.peak.set(live_);
   make_ready(f);
 }
 
@@ -502,6 +507,7 @@ void Scheduler::finish_running() {
   if (st(f).all_next) st(st(f).all_next).all_prev = st(f).all_prev;
   --live_;
   if (!st(f).daemon) --live_nondaemon_;
+  counters_.alive.set(live_);
   if (f == main_) main_done_ = true;
   {
     std::lock_guard<SpinLock> lock(st(f).join_lock);
@@ -550,7 +556,7 @@ void Scheduler::fire_timers() {
   const auto now = Clock::now();
   while (!timers_.empty() && timers_.top()->when <= now) {
     TimerNode* n = timers_.pop();
-    wake(n->fiber, n->token, WakeReason::TimedOut);
+    if (wake(n->fiber, n->token, WakeReason::TimedOut)) counters_.timers_fired.add();
   }
 }
 
@@ -576,6 +582,7 @@ WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool 
     timer.fiber = f;
     timer.token = token;
     timers_.push(&timer);
+    counters_.timers_armed.add();
   }
   // A kill that arrived while we were running: wake ourselves so the wait ends at once.
   if (interruptible && st(f).kill_pending) wake(f, token, WakeReason::Killed);

@@ -191,6 +191,7 @@ StackSpan StackPool::acquire(std::size_t size) {
   StackSpan s;
   if (!fl.stacks.empty()) {
     s = fl.stacks.back();
+    if (fl.trimmed >= fl.stacks.size()) bytes_trimmed_.sub(s.size);  // the top was trimmed
     fl.stacks.pop_back();
     fl.trimmed = std::min(fl.trimmed, fl.stacks.size());
     RINGLET_UNPOISON(s.lo, s.size);
@@ -201,6 +202,7 @@ StackSpan StackPool::acquire(std::size_t size) {
     --fl.slab_left;
     s.lo = slot + page_;
     s.size = size;
+    bytes_carved_.add(size);
     s.protection = mode_;
     if (mode_ == StackProtection::GuardPage) {
       ProcessFacts& pf = facts();
@@ -218,11 +220,13 @@ StackSpan StackPool::acquire(std::size_t size) {
   if (s.protection == StackProtection::Checked)
     std::memcpy(s.lo, &kCanary, sizeof kCanary);  // a trimmed stack lost it
   ++stats_.in_use;
+  bytes_in_use_.add(s.size);
   return s;
 }
 
 void StackPool::release(const StackSpan& s) noexcept {
   --stats_.in_use;
+  bytes_in_use_.sub(s.size);
   FreeList& fl = list_for(s.size);
   fl.stacks.push_back(s);
 }
@@ -237,6 +241,7 @@ void StackPool::trim() noexcept {
     for (std::size_t i = fl.trimmed; i < upto; ++i)
       ranges.push_back(iovec{fl.stacks[i].lo, fl.stacks[i].size});
     advise_many(ranges, MADV_DONTNEED);
+    bytes_trimmed_.add((upto - fl.trimmed) * fl.size);
     fl.trimmed = upto;
   }
 }

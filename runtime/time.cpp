@@ -36,6 +36,7 @@ void sleep_until(Deadline d) {
   w.arm();
   WaitSpec spec;
   spec.what = "sleep";
+  spec.kind = WaitKind::Sleep;
   spec.deadline = d;
   settle(wait(w, spec));
 }

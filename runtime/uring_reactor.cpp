@@ -262,6 +262,7 @@ class UringReactor final : public Reactor {
     WaitSpec spec;
     spec.what = q.what;
     spec.fd = q.fd;
+    spec.kind = WaitKind::Io;
     spec.shown_deadline = d;
     const Woke why = detail::wait(op.waiter, spec);
     if (!op.done) {
@@ -272,6 +273,7 @@ class UringReactor final : public Reactor {
       ++aux_;
       WaitSpec cancel;
       cancel.what = "cancellation";
+      cancel.kind = WaitKind::Io;
       cancel.interruptible = false;
       while (!op.done) {
         op.waiter.arm();

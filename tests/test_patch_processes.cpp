@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -241,6 +242,63 @@ TEST_CASE("ringlet-run: a C program waiting in poll, select and nanosleep", "[pa
   CHECK(stat_of(with.err, "poll").second >= 2);
   CHECK(stat_of(with.err, "select").second >= 1);
   CHECK(stat_of(with.err, "nanosleep").second >= 1);
+}
+
+TEST_CASE("ringlet-run: --stats adds the runtime's counters; --dump-signal is checked first", "[patch][process]") {
+  const std::string rr = env_or_skip("RINGLET_RUN");
+  const std::string prog = env_or_skip("RINGLET_POLL_PROG");
+  REQUIRE_TOOL(prog, "RINGLET_POLL_PROG");
+  Run with = run(patched({prog}));
+  INFO(with.err);
+  CHECK(with.code() == 5);
+  // One report per process (the program forks a child that exits through exit()): each has
+  // the runtime's line for its one scheduler, whose thread is that process's.
+  const std::regex core_line(
+      R"(ringlet patch:   core 0 \(tid (\d+)\): fibers (\d+) alive \(peak (\d+)\), (\d+) spawned, (\d+) switches; )"
+      R"(parks (\d+) \(io (\d+), sleep (\d+), primitive \d+, join \d+, other \d+\); io (\d+) submitted, (\d+) completed; )"
+      R"(timers (\d+) armed, (\d+) fired; remote wakes \d+ sent, \d+ received; stacks \d+ [KM]iB in use, \d+ [KM]iB cached)");
+  std::vector<std::smatch> lines;
+  for (auto it = std::sregex_iterator(with.err.begin(), with.err.end(), core_line); it != std::sregex_iterator(); ++it)
+    lines.push_back(*it);
+  REQUIRE(lines.size() == 2);
+  CHECK(with.err.find("ringlet patch: runtime: 1 scheduler\n") != std::string::npos);
+  CHECK(lines[0][1] != lines[1][1]);  // the parent's and the child's threads
+  unsigned long io_parks = 0, sleep_parks = 0, submitted = 0, armed = 0, fired = 0;
+  for (const auto& m : lines) {
+    CHECK(std::stoul(m[2]) >= 1);   // main's fiber, alive at exit
+    CHECK(std::stoul(m[4]) >= 1);   // spawned
+    CHECK(std::stoul(m[5]) >= 2);   // switches
+    io_parks += std::stoul(m[7]);
+    sleep_parks += std::stoul(m[8]);
+    submitted += std::stoul(m[9]);
+    armed += std::stoul(m[11]);
+    fired += std::stoul(m[12]);
+  }
+  CHECK(io_parks >= 3);     // poll for the child's write, poll and select timing out
+  CHECK(sleep_parks >= 1);  // nanosleep
+  CHECK(submitted >= io_parks);
+  CHECK(armed >= 3);
+  CHECK(fired >= 3);
+
+  // A signal that cannot be one is refused before anything runs (the program would print).
+  for (const char* bad : {"NOPE", "SIGNOPE", "0", "99", "KILL", "SIGSTOP", ""}) {
+    Run r = run({rr, "--dump-signal", bad, "--", "echo", "ran"});
+    INFO(bad);
+    CHECK(r.code() == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.rfind("ringlet-run: --dump-signal: ", 0) == 0);
+  }
+  CHECK(run({rr, "--dump-signal"}).code() == 2);
+  // A good one reaches the program's environment, as a number.
+  for (const auto& [arg, num] : std::vector<std::pair<std::string, std::string>>{
+           {"QUIT", "3"}, {"SIGQUIT", "3"}, {"usr2", "12"}, {"10", "10"}}) {
+    Run r = run({rr, "--dump-signal=" + arg, "--", "sh", "-c", "echo $RINGLET_DUMP_SIGNAL"});
+    INFO(arg);
+    CHECK(r.code() == 0);
+    CHECK(r.out == num + "\n");
+  }
+  Run help = run({rr, "--help"});
+  CHECK(help.out.find("--dump-signal SIG") != std::string::npos);
 }
 
 TEST_CASE("ringlet-run: options, exit codes and programs it cannot patch", "[patch][process]") {

@@ -84,6 +84,7 @@ bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* wh
              bool cancel_point) noexcept {
   ringlet::detail::WaitSpec spec;
   spec.what = what;
+  spec.kind = ringlet::detail::WaitKind::Primitive;
   spec.deadline = d;
   // C code cannot see GreenletExit: a kill waits for the next switch point, but for a
   // cancel's at a cancellation point (cancel.hpp).

@@ -50,6 +50,7 @@ long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const 
   b.waiters.push(&w);
   ringlet::detail::WaitSpec spec;
   spec.what = what;
+  spec.kind = ringlet::detail::WaitKind::Primitive;
   spec.deadline = d;
   spec.interruptible = false;
   spec.any_thread = true;

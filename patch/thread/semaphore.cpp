@@ -64,6 +64,7 @@ int sem_wait_until(PSem* s, Deadline d) noexcept {
   // take our spinlock) or any signal ends the wait as it would end the futex wait.
   ringlet::detail::WaitSpec spec;
   spec.what = "sem_wait (patched)";
+  spec.kind = ringlet::detail::WaitKind::Primitive;
   spec.deadline = d;
   spec.any_thread = true;
   spec.signal_wakeable = true;  // a handler's sem_post: threads that all wait here are no deadlock

@@ -22,6 +22,7 @@
 #include "ringlet/detail/fiber.hpp"
 #include "ringlet/detail/wait.hpp"
 #include "ringlet/run.hpp"
+#include "internal/counters.hpp"
 #include "internal/cpu_clock.hpp"
 #include "internal/fiber_state.hpp"
 #include "internal/inbox.hpp"
@@ -171,6 +172,18 @@ class Scheduler {
   std::size_t live_fibers() const noexcept { return live_; }
   std::size_t timers_pending() const noexcept { return timers_.size(); }
 
+  // The counters of ringlet::stats(): written by this scheduler's thread only (OwnedCounter),
+  // read by any. Switches are switches_ below; stack memory is the StackPool's.
+  struct Counters {
+    OwnedCounter alive, peak, spawned;
+    OwnedCounter parks[kWaitKinds];  // by WaitKind
+    OwnedCounter io_submitted, io_completed;
+    OwnedCounter timers_armed, timers_fired;
+    OwnedCounter remote_sent, remote_received;
+  };
+  Counters& counters() noexcept { return counters_; }
+  const Counters& counters() const noexcept { return counters_; }
+
   // For the monitor thread: switches so far, and whether the loop sleeps in the reactor.
   std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
   bool idle() const noexcept { return idle_.load(std::memory_order_relaxed); }
@@ -311,6 +324,7 @@ class Scheduler {
   std::uint64_t deadlock_said_at_ = ~std::uint64_t{0};  // switch count when say_deadlock spoke
 
   std::atomic<std::uint64_t> switches_{0};  // written by this thread only
+  Counters counters_;
   std::atomic<bool> idle_{false};
   std::atomic<bool> interrupt_requested_{false};  // set from signal handlers on this thread
   long monitor_ms_ = 0;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "internal/counters.hpp"
 #include "internal/fiber_state.hpp"
 
 namespace ringlet::detail {
@@ -45,7 +46,18 @@ class StackPool {
     std::size_t in_use = 0, cached = 0, trimmed = 0, mapped_bytes = 0;
     std::size_t guard_markers = 0, guard_pages = 0, checked = 0;
   };
-  Stats stats() const noexcept;
+  Stats stats() const noexcept;  // the owning thread only
+  // Any thread (ringlet::stats): usable bytes of the stacks handed out, and of those kept
+  // for reuse that still hold memory (not trimmed).
+  std::uint64_t bytes_in_use() const noexcept { return bytes_in_use_.get(); }
+  // (Derived, so that release() pays nothing for it: carved, less in use, less trimmed; the
+  // three are read one after the other, so a reader racing the owner may see a moment's
+  // mismatch, clamped at 0.)
+  std::uint64_t bytes_cached() const noexcept {
+    const std::uint64_t trimmed = bytes_trimmed_.get(), in_use = bytes_in_use_.get();
+    const std::uint64_t carved = bytes_carved_.get();
+    return carved > in_use + trimmed ? carved - in_use - trimmed : 0;
+  }
 
   static const char* protection_name(StackProtection p) noexcept;
 
@@ -67,6 +79,8 @@ class StackPool {
   std::vector<FreeList> lists_;           // few sizes in practice
   std::vector<std::pair<void*, std::size_t>> slabs_;
   Stats stats_;
+  // Usable bytes: of stacks handed out now, carved from slabs ever, in the cache and trimmed.
+  OwnedCounter bytes_in_use_, bytes_carved_, bytes_trimmed_;
 };
 
 }  // namespace ringlet::detail

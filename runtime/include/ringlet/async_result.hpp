@@ -84,6 +84,7 @@ class AsyncResult {
   void wait_uninterruptible(const char* what = "AsyncResult::wait") const noexcept {
     detail::WaitSpec spec;
     spec.what = what;
+    spec.kind = detail::WaitKind::Primitive;
     spec.interruptible = false;
     spec.remote = true;
     detail::WaitLock lk(s_->mu);

@@ -11,4 +11,5 @@
 #include "ringlet/sync.hpp"
 #include "ringlet/thread_pool.hpp"
 #include "ringlet/signal.hpp"
+#include "ringlet/stats.hpp"
 #include "ringlet/time.hpp"

@@ -29,9 +29,14 @@ enum class Woke : std::uint8_t {
   Interrupted,  // interrupt_waits(), inside an InterruptScope
 };
 
+// What a wait is for, as the runtime counters (ringlet::stats) sort parks.
+enum class WaitKind : std::uint8_t { Other, Io, Sleep, Primitive, Join };
+inline constexpr unsigned kWaitKinds = 5;
+
 // What a wait is, besides the waiter.
 struct WaitSpec {
   const char* what = "wait";        // for the deadlock report
+  WaitKind kind = WaitKind::Other;  // for the counters
   const Fiber* target = nullptr;    // the fiber waited for (joins)
   int fd = -1;                      // the descriptor an I/O wait is for (the fiber dump)
   // A deadline the wait does not enforce itself but that ends it (io_uring's linked
