@@ -61,7 +61,7 @@ TEST_CASE("another thread wakes parked fibers; a burst costs no lost wake-ups", 
           s.expect_remote_wake();
           slots[i].token.store(token);
           slots[i].fiber.store(self, std::memory_order_release);
-          WakeReason why = s.park(token, ringlet::Deadline::never(), {"remote test", nullptr});
+          WakeReason why = s.park(token, ringlet::Deadline::never(), {"remote test", nullptr, ringlet::Deadline::never(), -1});
           s.remote_wake_done();
           if (why == WakeReason::Notified) ++woken;
         }
