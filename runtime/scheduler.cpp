@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "internal/backtrace.hpp"
 #include "internal/cpu_clock.hpp"
 #include "internal/env.hpp"
 #include "internal/signals.hpp"
@@ -62,6 +63,7 @@ void fiber_entry_trampoline(void* t_fctx, void* t_data) {
 #endif
   s->after_switch(t_fctx, static_cast<Fiber*>(t_data));
   Fiber* f = s->running_;
+  st(f).started = true;
   try {
     if (st(f).kill_pending) {  // killed before it ever ran
       st(f).kill_pending = false;
@@ -82,6 +84,11 @@ void fiber_entry_trampoline(void* t_fctx, void* t_data) {
 namespace {
 void entry(ctx::transfer_t t) { fiber_entry_trampoline(t.fctx, t.data); }
 }  // namespace
+
+bool is_fiber_entry(const void* function_start) noexcept {
+  return function_start == reinterpret_cast<const void*>(&entry) ||
+         function_start == reinterpret_cast<const void*>(&fiber_entry_trampoline);
+}
 
 namespace {
 // A forked child must not touch its parent's ring or epoll set (they are shared with the
@@ -484,6 +491,71 @@ void Scheduler::after_switch(void* from_ctx, Fiber* from) noexcept {
   } else {
     st(from).ctx = from_ctx;
   }
+}
+
+namespace {
+
+// What unwind_suspended hands to grab_frames, on the dumper's stack.
+struct Grab {
+  Fiber* f;
+  void** out;
+  int max;
+  int depth = 0;
+  const void* back_bottom = nullptr;  // the dumper's stack (ASan)
+  std::size_t back_size = 0;
+  void* back_tsan = nullptr;          // the dumper's TSan fiber
+};
+
+// Runs on f's stack, called by ontop_fcontext on top of the point where f stopped: f's
+// registers are loaded and the return address of f's jump_fcontext (in switch_to) is still
+// on the stack, so the unwinder walks from here into f's own frames. Then it jumps back to
+// the dumper, which stores the context this jump leaves as f's. When the scheduler later
+// resumes f as usual, this jump returns the resumer's transfer and grab_frames returns it,
+// so f's jump_fcontext in switch_to returns exactly what it would have (the resumer's
+// context and Fiber*), and after_switch sees no difference. Not instrumented by ASan: its
+// frame must not live on a fake stack it leaves behind (the switches are announced).
+__attribute__((no_sanitize("address"))) ctx::transfer_t grab_frames(ctx::transfer_t t) {
+  auto* g = static_cast<Grab*>(t.data);
+#if RINGLET_ASAN
+  // No fake stack of f's is restored (null): f's own stays saved in st(f) untouched.
+  __sanitizer_finish_switch_fiber(nullptr, &g->back_bottom, &g->back_size);
+#endif
+  const char* lo = st(g->f).stack.lo;
+  g->depth = unwind_here(g->out, g->max, 1, lo, lo + st(g->f).stack.size);  // from switch_to on
+#if RINGLET_ASAN
+  __sanitizer_start_switch_fiber(nullptr, g->back_bottom, g->back_size);
+#endif
+#if RINGLET_TSAN
+  __tsan_switch_to_fiber(g->back_tsan, 0);
+#endif
+  return ctx::jump_fcontext(t.fctx, nullptr);
+}
+
+}  // namespace
+
+int Scheduler::unwind_suspended(Fiber* f, void** out, int max) noexcept {
+  assert(tls_current_ == this && st(f).sched == this && f != running_);
+  assert(st(f).status == FiberStatus::Parked || st(f).status == FiberStatus::Ready);
+  if (!st(f).started || max <= 0) return 0;
+  const char* sp = static_cast<const char*>(st(f).ctx);
+  if (sp < st(f).stack.lo || static_cast<std::size_t>(sp - st(f).stack.lo) < kUnwindRoom) return 0;
+  Grab g{f, out, max};
+  const int saved_errno = errno;
+#if RINGLET_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, st(f).asan_stack_bottom, st(f).asan_stack_size);
+#endif
+#if RINGLET_TSAN
+  g.back_tsan = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(st(f).tsan_fiber, 0);
+#endif
+  const ctx::transfer_t t = ctx::ontop_fcontext(st(f).ctx, &g, &grab_frames);
+#if RINGLET_ASAN
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+  st(f).ctx = t.fctx;  // f now stops inside grab_frames, which resumes it as it was
+  errno = saved_errno;
+  return g.depth;
 }
 
 void Scheduler::switch_out() {
