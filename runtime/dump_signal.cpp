@@ -81,7 +81,7 @@ void dump_loop(int efd) {
 
 bool ours(int sig) {
   struct sigaction cur {};
-  return __sigaction(sig, nullptr, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == &on_dump_signal;
+  return __sigaction(sig, nullptr, &cur) == 0 && is_dump_signal_handler(cur);
 }
 
 // In a forked child the dump thread is gone and the eventfd is the parent's: the handler
@@ -106,6 +106,10 @@ int parse_signal(const char* v) {
 }
 
 }  // namespace
+
+bool is_dump_signal_handler(const struct sigaction& sa) noexcept {
+  return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == &on_dump_signal;
+}
 
 int dump_signal_setting(int from_options) {
   if (from_options >= 0) {

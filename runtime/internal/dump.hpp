@@ -1,6 +1,8 @@
 // The fiber dump's internals shared by dump.cpp and dump_signal.cpp.
 #pragma once
 
+#include <signal.h>
+
 #include <string>
 
 namespace ringlet::detail {
@@ -21,5 +23,8 @@ int dump_signal_setting(int from_options);
 // ours. The handler only writes to an eventfd; a thread started on first use writes the dump.
 void dump_signal_acquire(int sig);
 void dump_signal_release(int sig) noexcept;
+// Whether sa is the dump signal's handler (the runtime's own): a layer that shows a program
+// its signal dispositions (the patch) shows SIG_DFL for it, the disposition it replaced.
+bool is_dump_signal_handler(const struct sigaction& sa) noexcept;
 
 }  // namespace ringlet::detail
