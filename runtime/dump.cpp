@@ -387,7 +387,8 @@ void format_dump(std::string& out, std::vector<CoreRec*>& cores, const CoreRec* 
     std::int64_t since_lo = INT64_MAX, since_hi = -1, left_lo = INT64_MAX, left_hi = -1;
     std::size_t with_deadline = 0;
     for (const FiberRec* m : g->members) {
-      if (m->fd >= 0 && fds.size() <= kNamesShown) fds.push_back(m->fd);
+      if (m->fd >= 0 && fds.size() <= kNamesShown && std::find(fds.begin(), fds.end(), m->fd) == fds.end())
+        fds.push_back(m->fd);
       if (m->since_ns >= 0) since_lo = std::min(since_lo, m->since_ns), since_hi = std::max(since_hi, m->since_ns);
       if (m->left_ns >= 0) {
         ++with_deadline;
