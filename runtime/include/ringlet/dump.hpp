@@ -16,7 +16,10 @@ namespace ringlet {
 // Callable from a fiber of any core, from a plain thread, with or without a run. Parked
 // fibers' stacks are read on their own scheduler's thread without resuming them; a core that
 // does not answer within 200 ms (a fiber holds it without switching) is said to. A calling
-// fiber may switch while it waits for the other cores (its own core is read before).
+// fiber parks while it waits for the other cores and while the frames are named (on a
+// helper thread: libdw needs more stack than a fiber has); its own core is read before, at
+// once. Not from a signal handler (it allocates); from code the loop runs outside any fiber
+// (a post_call), the other cores of its run may not be woken to answer.
 void dump(std::ostream& out);
 std::string dump_text();
 
