@@ -258,11 +258,20 @@ TEST_CASE("dump on SIGQUIT: echo_server with 500 connections keeps serving and e
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<std::uint16_t>(port));
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  auto echo = [](int fd) {
+  std::string why;
+  auto echo = [&why](int fd) {
     char c = 'q', back = 0;
     timeval tv{20, 0};  // generous: a connect beyond the backlog waits for a retransmission
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return ::send(fd, &c, 1, 0) == 1 && ::recv(fd, &back, 1, 0) == 1 && back == c;
+    ssize_t s, r = -2;
+    do s = ::send(fd, &c, 1, 0);
+    while (s < 0 && errno == EINTR);
+    // A socket with SO_RCVTIMEO answers EINTR to any handled signal, SA_RESTART or not.
+    if (s == 1) do r = ::recv(fd, &back, 1, 0);
+      while (r < 0 && errno == EINTR);
+    why = "fd " + std::to_string(fd) + ": send " + std::to_string(s) + ", recv " + std::to_string(r) + ", errno " +
+          std::strerror(errno);
+    return s == 1 && r == 1 && back == c;
   };
   std::vector<int> conns;
   for (int i = 0; i < 500; ++i) {
@@ -271,7 +280,13 @@ TEST_CASE("dump on SIGQUIT: echo_server with 500 connections keeps serving and e
     REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
     conns.push_back(fd);
   }
-  for (int fd : conns) REQUIRE(echo(fd));  // each handler is parked in its read now
+  for (std::size_t i = 0; i < conns.size(); ++i) {
+    const bool ok = echo(conns[i]);
+    INFO("connection " << i << ": " << why << "\n" << server.err());
+    REQUIRE(ok);
+  }
+  // Each handler is back in its read once its reply has gone; give the last ones the time.
+  std::this_thread::sleep_for(300ms);
   server.signal(SIGQUIT);
   REQUIRE(server.wait_for_err("end of the fiber dump"));
   const std::string err = server.err();
