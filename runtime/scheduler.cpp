@@ -509,10 +509,9 @@ struct Grab {
 // Runs on f's stack, called by ontop_fcontext on top of the point where f stopped: f's
 // registers are loaded and the return address of f's jump_fcontext (in switch_to) is still
 // on the stack, so the unwinder walks from here into f's own frames. Then it jumps back to
-// the dumper, which stores the context this jump leaves as f's. When the scheduler later
-// resumes f as usual, this jump returns the resumer's transfer and grab_frames returns it,
-// so f's jump_fcontext in switch_to returns exactly what it would have (the resumer's
-// context and Fiber*), and after_switch sees no difference. Not instrumented by ASan: its
+// the dumper and is never resumed: the dumper puts back the bytes of f's saved context that
+// this frame overwrote, so f's context is again exactly the one its own switch left (a later
+// dump enters the same state, never a frame of an earlier one). Not instrumented by ASan: its
 // frame must not live on a fake stack it leaves behind (the switches are announced).
 __attribute__((no_sanitize("address"))) ctx::transfer_t grab_frames(ctx::transfer_t t) {
   auto* g = static_cast<Grab*>(t.data);
@@ -528,8 +527,14 @@ __attribute__((no_sanitize("address"))) ctx::transfer_t grab_frames(ctx::transfe
 #if RINGLET_TSAN
   __tsan_switch_to_fiber(g->back_tsan, 0);
 #endif
-  return ctx::jump_fcontext(t.fctx, nullptr);
+  ctx::jump_fcontext(t.fctx, nullptr);
+  std::abort();  // never resumed
 }
+
+// Bytes at and above a suspended fiber's saved stack pointer that hold its saved context
+// (Boost.Context: 0x40 on x86-64, 0xb0 on AArch64, the return address included), kept
+// while grab_frames runs below them. More is harmless: nothing above is written meanwhile.
+constexpr std::size_t kSavedContextBytes = 512;
 
 }  // namespace
 
@@ -537,8 +542,13 @@ int Scheduler::unwind_suspended(Fiber* f, void** out, int max) noexcept {
   assert(tls_current_ == this && st(f).sched == this && f != running_);
   assert(st(f).status == FiberStatus::Parked || st(f).status == FiberStatus::Ready);
   if (!st(f).started || max <= 0) return 0;
-  const char* sp = static_cast<const char*>(st(f).ctx);
-  if (sp < st(f).stack.lo || static_cast<std::size_t>(sp - st(f).stack.lo) < kUnwindRoom) return 0;
+  char* const sp = static_cast<char*>(st(f).ctx);
+  char* const top = st(f).stack.lo + st(f).stack.size;
+  if (sp < st(f).stack.lo || sp >= top || static_cast<std::size_t>(sp - st(f).stack.lo) < kUnwindRoom) return 0;
+  // ontop_fcontext pops f's saved registers and calls grab_frames where they were: keep them.
+  unsigned char saved[kSavedContextBytes];
+  const std::size_t keep = std::min<std::size_t>(kSavedContextBytes, static_cast<std::size_t>(top - sp));
+  std::memcpy(saved, sp, keep);
   Grab g{f, out, max};
   const int saved_errno = errno;
 #if RINGLET_ASAN
@@ -549,11 +559,11 @@ int Scheduler::unwind_suspended(Fiber* f, void** out, int max) noexcept {
   g.back_tsan = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(st(f).tsan_fiber, 0);
 #endif
-  const ctx::transfer_t t = ctx::ontop_fcontext(st(f).ctx, &g, &grab_frames);
+  (void)ctx::ontop_fcontext(st(f).ctx, &g, &grab_frames);
 #if RINGLET_ASAN
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
-  st(f).ctx = t.fctx;  // f now stops inside grab_frames, which resumes it as it was
+  std::memcpy(sp, saved, keep);  // st(f).ctx is f's own context again, as its switch left it
   errno = saved_errno;
   return g.depth;
 }
