@@ -257,7 +257,7 @@ void write_dump(std::string& out, const void* caller_ret) {
     if (!t.link->sched) {  // ended since: nothing to read
       req->state.store(3, std::memory_order_relaxed);
       std::lock_guard<SpinLock> g(gather->mu);
-      --gather->remaining;
+      if (--gather->remaining == 0) gather->waiter.claim();
       continue;
     }
     t.link->sched->post_call([gather, req] {
@@ -273,12 +273,10 @@ void write_dump(std::string& out, const void* caller_ret) {
   CoreRec own;
   if (mine) collect(mine, self, caller_ret, own);
 
-  bool wait = false;
-  {
-    std::lock_guard<SpinLock> g(gather->mu);
-    wait = gather->remaining > 0;
-  }
-  if (wait) {
+  // Once armed and possibly claimed, the waiter must wait: a claim before the wait makes a
+  // fiber ready, and only its park takes that back (skipping it would resume it later out of
+  // turn). A claim that came first makes the wait return at once.
+  if (!others.empty()) {
     WaitSpec spec;
     spec.what = "the fiber dump (other cores)";
     spec.deadline = Deadline::after(kCoreWait);

@@ -536,6 +536,14 @@ __attribute__((no_sanitize("address"))) ctx::transfer_t grab_frames(ctx::transfe
 // while grab_frames runs below them. More is harmless: nothing above is written meanwhile.
 constexpr std::size_t kSavedContextBytes = 512;
 
+// A word-by-word copy that ASan does not check: above the saved context lie f's own frames,
+// whose redzones an instrumented build keeps poisoned (the bytes are only kept and put back).
+__attribute__((no_sanitize("address"), noinline)) void copy_words(void* to, const void* from, std::size_t n) noexcept {
+  auto* d = static_cast<volatile std::uintptr_t*>(to);
+  auto* s = static_cast<const volatile std::uintptr_t*>(from);
+  for (std::size_t i = 0; i < n / sizeof(std::uintptr_t); ++i) d[i] = s[i];
+}
+
 }  // namespace
 
 int Scheduler::unwind_suspended(Fiber* f, void** out, int max) noexcept {
@@ -546,9 +554,10 @@ int Scheduler::unwind_suspended(Fiber* f, void** out, int max) noexcept {
   char* const top = st(f).stack.lo + st(f).stack.size;
   if (sp < st(f).stack.lo || sp >= top || static_cast<std::size_t>(sp - st(f).stack.lo) < kUnwindRoom) return 0;
   // ontop_fcontext pops f's saved registers and calls grab_frames where they were: keep them.
-  unsigned char saved[kSavedContextBytes];
-  const std::size_t keep = std::min<std::size_t>(kSavedContextBytes, static_cast<std::size_t>(top - sp));
-  std::memcpy(saved, sp, keep);
+  alignas(std::uintptr_t) unsigned char saved[kSavedContextBytes];
+  const std::size_t keep = std::min<std::size_t>(kSavedContextBytes, static_cast<std::size_t>(top - sp)) &
+                           ~(sizeof(std::uintptr_t) - 1);  // sp is 16-aligned: whole words
+  copy_words(saved, sp, keep);
   Grab g{f, out, max};
   const int saved_errno = errno;
 #if RINGLET_ASAN
@@ -563,7 +572,7 @@ int Scheduler::unwind_suspended(Fiber* f, void** out, int max) noexcept {
 #if RINGLET_ASAN
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
-  std::memcpy(sp, saved, keep);  // st(f).ctx is f's own context again, as its switch left it
+  copy_words(sp, saved, keep);  // st(f).ctx is f's own context again, as its switch left it
   errno = saved_errno;
   return g.depth;
 }
