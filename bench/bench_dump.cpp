@@ -31,7 +31,7 @@ long status_kib(const char* field) {
 }
 
 [[gnu::noinline]] void parked_handler(ringlet::Queue<int>& q) {
-  static volatile int sink;
+  [[maybe_unused]] static volatile int sink;
   sink = q.get().value_or(0);
 }
 

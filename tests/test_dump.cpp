@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <regex>
 #include <string>
@@ -69,7 +71,7 @@ bool names_readable(const std::string& text) {
   while (!stop.load()) ringlet::yield();
 }
 [[gnu::noinline]] void dump_handler(ringlet::Queue<int>& q) {
-  static volatile int sink;
+  [[maybe_unused]] static volatile int sink;
   sink = q.get().value_or(1);  // not dump_getter's code (identical functions are folded)
 }
 [[gnu::noinline]] void dump_on_core_one(ringlet::Event& e) {
@@ -306,4 +308,63 @@ TEST_CASE("dump on SIGQUIT: echo_server with 500 connections keeps serving and e
   server.signal(SIGINT);
   CHECK(server.wait(10s) == 0);
   CHECK_THAT(server.out(), Catch::Contains("stopped: 501 connections served"));
+}
+
+namespace {
+volatile sig_atomic_t g_own_handler_ran = 0;
+void own_handler(int) { g_own_handler_ran = 1; }
+
+std::string read_file(const std::string& path) {
+  std::string s;
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) s.append(buf, n);
+    std::fclose(f);
+  }
+  return s;
+}
+}  // namespace
+
+TEST_CASE("dump on RunOptions::dump_signal into RINGLET_DUMP_FILE; a program's own handler is left alone", "[dump]") {
+  char path[] = "/tmp/ringlet-dump-XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  ::setenv("RINGLET_DUMP_FILE", path, 1);
+  ringlet::RunOptions opts;
+  opts.dump_signal = SIGUSR2;
+  std::string text;
+  ringlet::run(
+      [&] {
+        auto s = ringlet::spawn(ringlet::SpawnOptions{.name = "sleeper"}, [] { dump_sleeper(); });
+        ringlet::sleep(5ms);
+        ::kill(::getpid(), SIGUSR2);
+        for (int i = 0; i < 500 && text.find("end of the fiber dump") == std::string::npos; ++i) {
+          ringlet::sleep(10ms);
+          text = read_file(path);
+        }
+        s.kill();
+      },
+      opts);
+  INFO(text);
+  CHECK_THAT(text, Catch::Contains("'sleeper' [core 0]: parked in sleep"));
+  CHECK_THAT(text, Catch::Contains("fiber #1 'main' [core 0]: parked in sleep"));
+  // After the run the disposition is SIG_DFL again.
+  struct sigaction cur {};
+  sigaction(SIGUSR2, nullptr, &cur);
+  CHECK(cur.sa_handler == SIG_DFL);
+  // A handler of the program's own is never replaced: it runs, and no dump is written.
+  REQUIRE(::truncate(path, 0) == 0);
+  signal(SIGUSR2, own_handler);
+  ringlet::run(
+      [&] {
+        ::kill(::getpid(), SIGUSR2);
+        ringlet::sleep(300ms);
+      },
+      opts);
+  signal(SIGUSR2, SIG_DFL);
+  ::unsetenv("RINGLET_DUMP_FILE");
+  CHECK(g_own_handler_ran == 1);
+  CHECK(read_file(path).empty());
+  ::unlink(path);
 }
