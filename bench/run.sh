@@ -26,6 +26,7 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r) $(nproc) cores, $(go version | c
 "$gobin/million" "$million"
 /usr/bin/python3 bench/gevent/million.py 100000
 ./build-rel/bench/bench_idle
+./build-rel/bench/bench_dump 100000
 ./build-rel/bench/bench_sync
 "$gobin/sync"
 ./build-rel/bench/bench_cross

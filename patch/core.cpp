@@ -19,6 +19,7 @@
 
 #include <sys/ioctl.h>
 
+#include "internal/dump.hpp"
 #include "internal/io.hpp"
 #include "internal/sys.hpp"
 #include "internal/thread_pointer.hpp"
@@ -223,6 +224,11 @@ int wrapped_sigaction(int sig, const struct sigaction* act, struct sigaction* ol
   if (real(sig, nullptr, &cur) != 0) return -1;
   Slot& slot = g_slots[sig];
   struct sigaction shown = cur;
+  if (ringlet::detail::is_dump_signal_handler(cur)) {  // the runtime's fiber dump: shown as what it replaced
+    shown = {};
+    shown.sa_handler = SIG_DFL;
+    sigemptyset(&shown.sa_mask);
+  }
   if (is_trampoline(cur)) {  // show the program its own handler, not ours
     const int flags = slot.flags.load(std::memory_order_relaxed);
     shown.sa_flags = flags;

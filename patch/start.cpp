@@ -125,6 +125,10 @@ int main_on_fiber(int argc, char** argv, char** envp) {
   // Threads that all wait (for a signal handler's sem_post, say) wait, as they would
   // natively: no deadlock breaker, whose EINTR a C caller would retry at once, forever.
   opts.deadlock_waits = true;
+  // The fiber dump on a signal: only when RINGLET_DUMP_SIGNAL asks (the program may own
+  // SIGQUIT, and its default action, a core dump, is the program's).
+  const char* dump_signal = std::getenv("RINGLET_DUMP_SIGNAL");
+  opts.dump_signal = dump_signal && *dump_signal ? -1 : 0;
   check_threads_setting();
   int rc = 0;
   try {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "internal/dump.hpp"
 #include "internal/native_thread.hpp"
 #include "internal/scheduler.hpp"
 #include "ringlet/run.hpp"
@@ -106,9 +107,12 @@ void core_thread(GroupHost* h, unsigned k, RunOptions opts, int cpu) {
 RunHost::RunHost(const RunOptions& opts) {
   std::vector<int> cpus;
   const unsigned n = resolve_threads(opts.threads, cpus);  // a bad count throws before anything
+  const int dump_sig = dump_signal_setting(opts.dump_signal);  // a bad setting throws before anything
   sched_ = new Scheduler(opts);
   try {
     start_cores(opts, n, cpus);
+    dump_signal_acquire(dump_sig);
+    dump_signal_ = dump_sig;
   } catch (...) {
     release_all();
     throw;
@@ -167,6 +171,8 @@ void RunHost::shutdown(bool abort_run) noexcept {
 RunHost::~RunHost() { release_all(); }
 
 void RunHost::release_all() noexcept {
+  dump_signal_release(dump_signal_);
+  dump_signal_ = 0;
   shutdown(true);
   delete sched_;
   sched_ = nullptr;

@@ -30,6 +30,7 @@
 #include <cstring>
 
 #include "common.hpp"
+#include "internal/dump.hpp"
 #include "identity.hpp"
 
 #ifndef SS_AUTODISARM
@@ -199,8 +200,9 @@ int signal_fiber_thread(ThreadRec* t, int sig) noexcept {
     struct sigaction sa {};
     RINGLET_REAL(sigaction)(sig, nullptr, &sa);
     if (dropped(sig, sa)) return 0;
-    // A default action (end, stop, core) acts on the whole process: as the kernel's.
-    if (sa.sa_handler == SIG_DFL) return RINGLET_REAL(pthread_kill)(RINGLET_REAL(pthread_self)(), sig);
+    // A default action (end, stop, core) acts on the whole process: as the kernel's; so does
+    // the runtime's fiber dump (RINGLET_DUMP_SIGNAL), which stands in for SIG_DFL.
+    if (sa.sa_handler == SIG_DFL || ringlet::detail::is_dump_signal_handler(sa)) return RINGLET_REAL(pthread_kill)(RINGLET_REAL(pthread_self)(), sig);
   }
   t->sig_pending |= bit(sig);
   if (t == current_rec()) deliver_pending(t);  // before pthread_kill returns, as natively

@@ -82,6 +82,7 @@ struct FiberState {
   std::atomic<bool> reported{false};
   // (These two fill what the flags above leave of the first cache line.)
   SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
+  bool started = false;             // has run (its context is no longer the one spawn made)
   int saved_errno = 0;              // errno is per fiber: swapped at every switch
 
   StackSpan stack;

@@ -226,6 +226,12 @@ class Scheduler {
   Fiber* first_fiber() const noexcept { return all_head_; }
   static std::mutex registry_mu;
   static Scheduler* g_schedulers;
+  // For the fiber dump, on this scheduler's thread, f one of its fibers that is suspended
+  // (parked or runnable, not new): f's return addresses, innermost first, read on f's own
+  // stack without resuming it (see the definition). 0 if f's stack has less than
+  // kUnwindRoom bytes left below where it stopped.
+  int unwind_suspended(Fiber* f, void** out, int max) noexcept;
+  static constexpr std::size_t kUnwindRoom = 16 << 10;
 
  private:
   friend void fiber_entry_trampoline(void* t_fctx, void* t_data);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ringlet/async_result.hpp"
+#include "ringlet/dump.hpp"
 #include "ringlet/fiber.hpp"
 #include "ringlet/fiber_local.hpp"
 #include "ringlet/io.hpp"

@@ -41,6 +41,12 @@ struct RunOptions {
   // one of the waits is one a signal handler may end (WaitSpec::signal_wakeable), the
   // deadlock is said once on stderr, and RINGLET_DEADLOCK=abort aborts the process instead.
   bool deadlock_waits = false;
+  // The fiber dump (ringlet/dump.hpp) on a signal, as the JVM's kill -3: written to stderr, or
+  // appended to the file RINGLET_DUMP_FILE names, and the program keeps running. -1 =
+  // RINGLET_DUMP_SIGNAL from the environment (QUIT, SIGUSR2, a number; 0 or off: none), else
+  // SIGQUIT; 0 = off. Installed only if the signal's disposition is SIG_DFL when the run
+  // starts (a program's own handler is never replaced); put back when the last run ends.
+  int dump_signal = -1;
 };
 
 // Every fiber is parked, nothing is in flight and no timer is pending: nothing can ever
@@ -72,6 +78,7 @@ class RunHost {
   CoreGroup* group_ = nullptr;  // threads > 1: every core's scheduler
   void* host_ = nullptr;    // threads > 1: the threads that run them (fiber.cpp)
   void* saved_affinity_ = nullptr;  // pin: the calling thread's mask, put back at the end
+  int dump_signal_ = 0;  // the dump signal this run installed or shares (0: none)
 };
 }  // namespace detail
 
