@@ -1,14 +1,17 @@
 // The fiber dump on a signal (RunOptions::dump_signal; SIGQUIT unless told otherwise), as the
 // JVM's kill -3: the program keeps running. The handler only asks, by writing to an eventfd
-// (async-signal-safe); a thread of the runtime's own, started with the first run that
-// installs the handler, reads it and writes the dump to stderr or appends it to the file
-// RINGLET_DUMP_FILE names.
+// (async-signal-safe); a thread of the runtime's own reads it and writes the dump to stderr
+// or appends it to the file RINGLET_DUMP_FILE names. The thread starts with the run that
+// installs the handler if the process has threads already, else at the first signal, from
+// the loop the signal woke (a single-threaded process stays one: see dump_thread_wanted).
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -33,12 +36,17 @@ std::mutex g_mu;
 int g_signal = 0;      // the signal our handler is installed for (0: none)
 int g_users = 0;       // runs that use it
 int g_efd = -1;        // the handler's eventfd (written from the handler: a plain int)
-bool g_thread = false;
+bool g_thread = false;  // the dump thread runs (g_mu)
+std::atomic<bool> g_thread_running{false};  // the same, for the handler
 
 void on_dump_signal(int) {
   const int saved = errno;
   const std::uint64_t one = 1;
-  (void)sys::write(g_efd, &one, sizeof one);
+  (void)sys::write(g_efd, &one, sizeof one);  // kept until the thread reads it
+  if (!g_thread_running.load(std::memory_order_relaxed)) {
+    dump_thread_wanted.store(true, std::memory_order_relaxed);
+    if (Scheduler* s = Scheduler::current()) s->notify_from_signal();
+  }
   errno = saved;
 }
 
@@ -89,6 +97,18 @@ bool ours(int sig) {
 void forget_in_child() noexcept {
   g_efd = -1;
   g_thread = false;
+  g_thread_running.store(false, std::memory_order_relaxed);
+  dump_thread_wanted.store(false, std::memory_order_relaxed);
+}
+
+// g_mu held.
+void start_thread_locked() {
+  if (g_thread || g_efd < 0) return;
+  const int efd = g_efd;
+  NativeThread([efd] { dump_loop(efd); }).detach();
+  quiet_threads.fetch_add(1, std::memory_order_relaxed);
+  g_thread = true;
+  g_thread_running.store(true, std::memory_order_relaxed);
 }
 
 int parse_signal(const char* v) {
@@ -106,6 +126,18 @@ int parse_signal(const char* v) {
 }
 
 }  // namespace
+
+std::atomic<bool> dump_thread_wanted{false};
+
+void start_dump_thread() noexcept {
+  dump_thread_wanted.store(false, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lk(g_mu);
+  try {
+    start_thread_locked();
+  } catch (...) {
+    say_once_on_stderr("ringlet: the fiber dump's thread cannot start; no dump on the signal\n");
+  }
+}
 
 bool is_dump_signal_handler(const struct sigaction& sa) noexcept {
   return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == &on_dump_signal;
@@ -142,12 +174,10 @@ void dump_signal_acquire(int sig) {
     g_efd = ::eventfd(0, EFD_CLOEXEC);
     if (g_efd < 0) return;  // no dump signal in a process out of descriptors
   }
-  if (!g_thread) {
-    const int efd = g_efd;
-    NativeThread([efd] { dump_loop(efd); }).detach();
-    quiet_threads.fetch_add(1, std::memory_order_relaxed);
-    g_thread = true;
-  }
+  // A process with other threads already pays for them: the thread starts now, and a dump
+  // can report a core held by a busy fiber. A single-threaded one starts it at the first
+  // signal (dump_thread_wanted).
+  if (!__libc_single_threaded) start_thread_locked();
   struct sigaction sa {};
   sa.sa_handler = &on_dump_signal;
   sa.sa_flags = SA_RESTART;

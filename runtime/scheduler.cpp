@@ -16,6 +16,7 @@
 
 #include "internal/backtrace.hpp"
 #include "internal/cpu_clock.hpp"
+#include "internal/dump.hpp"
 #include "internal/env.hpp"
 #include "internal/signals.hpp"
 #include "ringlet/fiber.hpp"
@@ -198,14 +199,14 @@ void Scheduler::forget_other_fibers() noexcept {
   ready_head_ = ready_tail_ = nullptr;
   Fiber* f = all_head_;
   all_head_ = nullptr;
-  live_ = 0;
+  set_live(0);
   live_nondaemon_ = 0;
   while (f) {
     Fiber* next = st(f).all_next;
     st(f).all_prev = st(f).all_next = nullptr;
     if (f == keep) {
       all_head_ = f;
-      ++live_;
+      set_live(live_ + 1);
       if (!st(f).daemon) ++live_nondaemon_;
     } else {
       // Every waker holds a token the epoch has left behind: none can make it ready.
@@ -216,7 +217,6 @@ void Scheduler::forget_other_fibers() noexcept {
     }
     f = next;
   }
-  counters_.alive.set(live_);
 }
 
 Scheduler::~Scheduler() {
@@ -241,7 +241,8 @@ void Scheduler::spawn(Fiber* f, const SpawnOptions& opts, bool counted) {
   st(f).daemon = opts.daemon;
   // spawn_on set it already: handles on other cores read it
   if (st(f).sched != this) st(f).sched = this;
-  f->id = next_id_++;
+  f->id = next_id_;
+  __atomic_store_n(&next_id_, next_id_ + 1, __ATOMIC_RELAXED);  // spawned_count() reads it
   try {
     st(f).stack = stacks_.acquire(opts.stack_size);
   } catch (...) {
@@ -264,10 +265,8 @@ void Scheduler::spawn(Fiber* f, const SpawnOptions& opts, bool counted) {
   st(f).all_next = all_head_;
   if (all_head_) st(all_head_).all_prev = f;
   all_head_ = f;
-  ++live_;
+  set_live(live_ + 1);
   if (!st(f).daemon) ++live_nondaemon_;
-  counters_.spawned.add();
-  counters_.alive.set(live_);
   if (live_ > counters_.peak.get()) counters_.peak.set(live_);
   make_ready(f);
 }
@@ -292,6 +291,7 @@ void Scheduler::loop() {
   for (;;) {
     direct_budget_ = kDirectBudget;
     if (interrupt_requested_.load(std::memory_order_relaxed)) interrupt_parked();
+    if (dump_thread_wanted.load(std::memory_order_relaxed)) start_dump_thread();
     // Collect completions without blocking only when fibers are waiting to run (so woken
     // ones queue behind them); with nothing to run, the wait below submits and reaps in
     // the same kernel entry. One entry per round trip for a lone connection, as a
@@ -596,9 +596,8 @@ void Scheduler::finish_running() {
   if (st(f).all_prev) st(st(f).all_prev).all_next = st(f).all_next;
   else all_head_ = st(f).all_next;
   if (st(f).all_next) st(st(f).all_next).all_prev = st(f).all_prev;
-  --live_;
+  set_live(live_ - 1);
   if (!st(f).daemon) --live_nondaemon_;
-  counters_.alive.set(live_);
   if (f == main_) main_done_ = true;
   {
     std::lock_guard<SpinLock> lock(st(f).join_lock);

@@ -20,9 +20,9 @@ CoreStats read_core(const detail::Scheduler& s) {
   CoreStats r;
   r.core = s.core();
   r.os_tid = s.os_tid();
-  r.fibers_alive = c.alive.get();
+  r.fibers_alive = s.alive_count();
   r.fibers_peak = c.peak.get();
-  r.spawned = c.spawned.get();
+  r.spawned = s.spawned_count();
   r.switches = s.switch_count();
   r.parks_io = parks(WaitKind::Io);
   r.parks_sleep = parks(WaitKind::Sleep);

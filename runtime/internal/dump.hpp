@@ -1,6 +1,8 @@
 // The fiber dump's internals shared by dump.cpp and dump_signal.cpp.
 #pragma once
 
+#include <atomic>
+
 #include <signal.h>
 
 #include <string>
@@ -23,6 +25,13 @@ int dump_signal_setting(int from_options);
 // ours. The handler only writes to an eventfd; a thread started on first use writes the dump.
 void dump_signal_acquire(int sig);
 void dump_signal_release(int sig) noexcept;
+// A single-threaded process gets no dump thread at install (a second thread would cost every
+// malloc its lock for the process's life: glibc's __libc_single_threaded): the first signal
+// sets this and wakes the loop of the thread it landed on, whose next pass starts the thread
+// (start_dump_thread); the thread then writes the dump. A loop held by a busy fiber is one
+// the dump could not read anyway.
+extern std::atomic<bool> dump_thread_wanted;
+void start_dump_thread() noexcept;
 // Whether sa is the dump signal's handler (the runtime's own): a layer that shows a program
 // its signal dispositions (the patch) shows SIG_DFL for it, the disposition it replaced.
 bool is_dump_signal_handler(const struct sigaction& sa) noexcept;
