@@ -44,7 +44,11 @@ void on_dump_signal(int) {
   const std::uint64_t one = 1;
   (void)sys::write(g_efd, &one, sizeof one);  // kept until the thread reads it
   if (!g_thread_running.load(std::memory_order_relaxed)) {
-    dump_thread_wanted.store(true, std::memory_order_relaxed);
+    // Said once: the dump waits for a loop, which a fiber that never switches may hold.
+    static constexpr char kNote[] =
+        "ringlet: fiber dump asked for; it is written when this thread's scheduler next runs its loop "
+        "(a fiber that never switches holds it off: gdb's 'info fibers' sees the fibers meanwhile)\n";
+    if (!dump_thread_wanted.exchange(true, std::memory_order_relaxed)) (void)sys::write(2, kNote, sizeof kNote - 1);
     if (Scheduler* s = Scheduler::current()) s->notify_from_signal();
   }
   errno = saved;

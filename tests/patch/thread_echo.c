@@ -1,4 +1,5 @@
 /* A textbook blocking echo server: one POSIX thread per connection. */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 
 static void* serve(void* arg) {
   int fd = (int)(long)arg;
+  pthread_setname_np(pthread_self(), "conn"); /* the fiber dump names threads by it */
   char buf[4096];
   ssize_t n;
   while ((n = read(fd, buf, sizeof buf)) > 0) {
