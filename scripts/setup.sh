@@ -6,7 +6,7 @@ pkgs=(g++ gcc meson ninja-build pkg-config libboost-context-dev liburing-dev cat
       libpython3.11-testsuite
       libcurl4-openssl-dev curl apache2-utils
       libboost-dev libssl-dev openssl zlib1g-dev liburiparser-dev libgumbo-dev
-      clang gdb "$@")
+      clang gdb libdw1 "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
