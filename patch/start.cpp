@@ -17,6 +17,7 @@
 #include <cstring>
 #include <exception>
 
+#include "internal/dump.hpp"
 #include "ringlet/run.hpp"
 #include "state.hpp"
 
@@ -127,8 +128,17 @@ int main_on_fiber(int argc, char** argv, char** envp) {
   opts.deadlock_waits = true;
   // The fiber dump on a signal: only when RINGLET_DUMP_SIGNAL asks (the program may own
   // SIGQUIT, and its default action, a core dump, is the program's).
+  // A value that names no signal is said and ignored, as RINGLET_MAX_BLOCKING_MS's is: the
+  // program runs as it would natively, not aborted by a setting of ours.
   const char* dump_signal = std::getenv("RINGLET_DUMP_SIGNAL");
-  opts.dump_signal = dump_signal && *dump_signal ? -1 : 0;
+  opts.dump_signal = 0;
+  if (dump_signal && *dump_signal) {
+    try {
+      opts.dump_signal = ringlet::detail::dump_signal_setting(-1);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ringlet patch: %s; no dump signal\n", e.what());
+    }
+  }
   check_threads_setting();
   int rc = 0;
   try {

@@ -91,5 +91,11 @@ for _ in $(seq 100); do grep -q "^listening on $port\$" "$work/out" && break; sl
 kill -QUIT $native; wait $native; rc=$?
 native=
 [[ $rc == 131 ]] || bad "natively, SIGQUIT ended the program with $rc, not 131"
+# A RINGLET_DUMP_SIGNAL that names no signal: said once, the program runs as natively.
+native_out=$(/bin/echo hi); native_rc=$?
+patched_out=$(RINGLET_DUMP_SIGNAL=NOPE "$rr" -- /bin/echo hi 2>"$work/err"); patched_rc=$?
+[[ $patched_out == "$native_out" && $patched_rc == "$native_rc" ]] ||
+  bad "RINGLET_DUMP_SIGNAL=NOPE: '$patched_out' exit $patched_rc, natively '$native_out' exit $native_rc"
+grep -q "RINGLET_DUMP_SIGNAL='NOPE' names no signal" "$work/err" || bad "RINGLET_DUMP_SIGNAL=NOPE was not said: $(cat "$work/err")"
 ((fail)) || echo "dump.sh: all checks held on both engines"
 exit $fail
