@@ -54,12 +54,12 @@ std::string Scheduler::describe_waits() const {
   std::string report;
   for (const Fiber* f = all_head_; f; f = st(f).all_next) {
     report += "\n  fiber '" + f->display_name() + "' (#" + std::to_string(f->id) + ") ";
-    if (st(f).status == FiberStatus::Parked) {
+    if (st(f).status == FiberStatus::Parked && st(f).waiting) {
+      const WaitInfo& w = *st(f).waiting;
       report += "waits in ";
-      report += st(f).waiting.what ? st(f).waiting.what : "an unnamed wait";
-      if (st(f).waiting.target)
-        report += " of fiber '" + st(f).waiting.target->display_name() + "' (#" +
-                  std::to_string(st(f).waiting.target->id) + ")";
+      report += w.what ? w.what : "an unnamed wait";
+      if (w.target)
+        report += " of fiber '" + w.target->display_name() + "' (#" + std::to_string(w.target->id) + ")";
     } else {
       report += "is not parked";
     }

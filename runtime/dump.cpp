@@ -106,16 +106,17 @@ void collect(Scheduler* s, Fiber* self, const void* caller_ret, CoreRec& rec) {
     r.status = fs.status;
     r.started = fs.started;
     r.spawned_from = fs.spawned_from;
-    if (fs.status == FiberStatus::Parked) {
-      r.what = fs.waiting.what;
-      r.fd = fs.waiting.fd;
-      if (fs.waiting.target) {
-        r.target_id = fs.waiting.target->id;
-        r.target_name = fs.waiting.target->display_name();
+    if (fs.status == FiberStatus::Parked && fs.waiting) {
+      const WaitInfo& w = *fs.waiting;
+      r.what = w.what;
+      r.fd = w.fd;
+      if (w.target) {
+        r.target_id = w.target->id;
+        r.target_name = w.target->display_name();
       }
-      if (!fs.waiting.deadline.is_never())
-        r.left_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(fs.waiting.deadline.remaining()).count();
-      r.since_ns = std::max<std::int64_t>(0, now - fs.parked_since_ns);
+      if (!w.deadline.is_never())
+        r.left_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(w.deadline.remaining()).count();
+      r.since_ns = std::max<std::int64_t>(0, now - w.since_ns);
     }
     int depth = 0;
     if (f == self) {

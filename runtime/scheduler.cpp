@@ -663,8 +663,8 @@ WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool 
   Fiber* f = running_;
   assert(f != &native_ && "the scheduler loop cannot park");
   st(f).park_token = token;
-  st(f).waiting = info;
-  st(f).parked_since_ns = coarse_now_ns();
+  info.since_ns = coarse_now_ns();
+  st(f).waiting = &info;  // this frame outlives the park
   st(f).interruptible = interruptible;
   TimerNode timer;
   if (!d.is_never()) {
@@ -681,7 +681,7 @@ WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool 
   switch_out();
   if (timer.queued()) timers_.remove(&timer);
   st(f).interruptible = false;
-  st(f).waiting = {};
+  st(f).waiting = nullptr;
   return st(f).reason;
 }
 
