@@ -56,10 +56,10 @@ class StackMissing(RingletError):
 
 MISSING_NOTE = (
     "Fibers marked (stack not in the core file): their saved contexts read as zeros. gdb's "
-    "gcore (generate-core-file) stops copying a mapping at its first unreadable page, and "
-    "ringlet's stack slabs begin with MADV_GUARD_INSTALL guard pages. Use the kernel's core "
-    "dump (ulimit -c; SIGABRT, SIGQUIT), or run the program with RINGLET_STACK_GUARD=page "
-    "before gcore.")
+    "generate-core-file stops copying a mapping at its first unreadable page, and ringlet's "
+    "stack slabs hold MADV_GUARD_INSTALL guard pages. Make the core with gcore in a gdb that "
+    "loaded these commands (it fills in what generate-core-file left out), or use the "
+    "kernel's core dump (ulimit -c; SIGABRT, SIGQUIT).")
 
 
 # --- reading the process -------------------------------------------------------------------
@@ -184,15 +184,22 @@ def _read_fibers():
             fi.sched = sc
             fi.status = str(st["status"]).rsplit("::", 1)[-1]
             fi.running = fi.addr == sc.running_addr
-            w = st["waiting"]
-            fi.what = _cstring(w["what"])
-            fi.fd = int(w["fd"])
-            fi.target = int(w["target"])
-            try:
-                fi.deadline_ns = int(w["deadline"]["at_"]["__d"]["__r"])
-            except gdb.error:
-                fi.deadline_ns = _NEVER
-            fi.parked_since_ns = int(st["parked_since_ns"])
+            # The wait lives in park's frame on the fiber's own stack (a core file made
+            # without the stacks cannot show it).
+            fi.what, fi.fd, fi.target, fi.deadline_ns, fi.parked_since_ns = None, -1, 0, _NEVER, 0
+            wp = st["waiting"]
+            if int(wp) != 0:
+                try:
+                    w = wp.dereference()
+                    fi.what = _cstring(w["what"])
+                    fi.fd = int(w["fd"])
+                    fi.target = int(w["target"])
+                    fi.parked_since_ns = int(w["since_ns"])
+                    fi.deadline_ns = int(w["deadline"]["at_"]["__d"]["__r"])
+                except gdb.error:
+                    pass
+                if fi.what is None:  # every wait names itself: its stack is not in the core
+                    fi.what, fi.fd, fi.target, fi.deadline_ns = "(unknown: stack not in the core file)", -1, 0, _NEVER
             fi.ctx = int(st["ctx"])
             fi.spawned_from = int(st["spawned_from"])
             fi.stack_lo = int(st["stack"]["lo"])
@@ -710,6 +717,95 @@ class FiberBt(gdb.Command):
             raise gdb.GdbError("ringlet: %s" % e)
 
 
+# --- gcore that keeps the fiber stacks ------------------------------------------------------
+#
+# gdb's generate-core-file copies each mapping in 1 MiB reads and stops at the first read
+# that fails, leaving the rest of the mapping as zeros in the file. A MADV_GUARD_INSTALL
+# guard page is such a failure, and ringlet's stack slabs hold one below every stack, so
+# the stacks (and whatever shares their mapping) were lost. gcore here runs
+# generate-core-file, then rewrites, in place, every readable page of a mapping after its
+# first unreadable one (the process is stopped: it is the memory gdb just read). Only
+# memory reads; the file's layout does not change.
+
+_PT_LOAD = 1
+_COPY = 1 << 20
+_PAGE = 4096
+
+
+def _read(inf, addr, n):
+    try:
+        return bytes(inf.read_memory(addr, n))
+    except gdb.MemoryError:
+        return None
+
+
+def fill_core(path, inf):
+    """Fill in core file `path` what generate-core-file could not copy. Returns (mappings
+    mended, bytes written, pages unreadable)."""
+    mended = written = holes = 0
+    with open(path, "r+b") as f:
+        eh = f.read(64)
+        if len(eh) < 64 or eh[:4] != b"\x7fELF" or eh[4] != 2 or eh[5] != 1:
+            raise RingletError("%s is not a 64-bit little-endian ELF file" % path)
+        phoff = struct.unpack_from("<Q", eh, 0x20)[0]
+        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, _flags, offset, vaddr, _paddr, filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
+            if p_type != _PT_LOAD or filesz == 0:
+                continue
+            failed = False
+            wrote = 0
+            done = 0
+            while done < filesz:
+                n = min(_COPY, filesz - done)
+                data = _read(inf, vaddr + done, n)
+                if data is None:
+                    failed = True
+                    for page in range(0, n, _PAGE):
+                        m = min(_PAGE, n - page)
+                        piece = _read(inf, vaddr + done + page, m)
+                        if piece is None:
+                            holes += 1
+                            continue
+                        f.seek(offset + done + page)
+                        f.write(piece)
+                        wrote += m
+                elif failed:
+                    f.seek(offset + done)
+                    f.write(data)
+                    wrote += n
+                done += n
+            mended += wrote > 0
+            written += wrote
+    return mended, written, holes
+
+
+class Gcore(gdb.Command):
+    """Save a core file of the process, fiber stacks included: gcore [FILE] (default core.PID).
+
+generate-core-file, then what it could not copy filled in (it stops copying a mapping at
+its first unreadable page, and ringlet's stack slabs hold guard pages)."""
+
+    def __init__(self):
+        super().__init__("gcore", gdb.COMMAND_FILES, gdb.COMPLETE_FILENAME)
+
+    def invoke(self, arg, from_tty):
+        inf = gdb.selected_inferior()
+        if inf.pid == 0:
+            raise gdb.GdbError("The program is not being run.")
+        path = arg.strip() or "core.%d" % inf.pid
+        gdb.execute("generate-core-file " + path, from_tty)
+        try:
+            mended, written, holes = fill_core(path, inf)
+        except (OSError, RingletError, struct.error) as e:
+            raise gdb.GdbError("ringlet: could not fill in %s: %s" % (path, e))
+        if mended:
+            print("ringlet: filled in %d bytes of %d mapping(s) generate-core-file left out "
+                  "(%d unreadable page(s) stay empty)" % (written, mended, holes))
+
+
 def _on_resume(_event):
     _clear_selection()
 
@@ -727,6 +823,7 @@ def _install():
     FiberCommand()
     FiberBt()
     FiberApply()
+    Gcore()
     gdb.events.cont.connect(_on_resume)
     gdb.events.exited.connect(_on_resume)
 
