@@ -74,10 +74,16 @@ void Socket::close() noexcept {
   // Fibers (of any core) blocked on it: their operations end with EBADF before the number
   // can be reused.
   if (busy_.load() > 0) detail::close_waiting(fd);
+  else detail::fd_replaced(fd);  // nobody waits: the engine drops what it keeps
   detail::sys::close(fd);
 }
 
-int Socket::release() noexcept { return fd_.exchange(-1); }
+int Socket::release() noexcept {
+  const int fd = fd_.exchange(-1);
+  // Its closes are the caller's from now on, unseen: the engine keeps nothing about it.
+  if (fd >= 0 && busy_.load() == 0) detail::fd_replaced(fd);
+  return fd;
+}
 
 Address Socket::local_address() const {
   Address a;
@@ -100,6 +106,7 @@ int Socket::get_option(int level, int name) const {
 long Socket::io(IoRequest& q, Deadline d) {
   if (fd_ < 0) return -EBADF;
   q.fd = fd_;
+  q.closes_seen = true;  // close() below says every close: the engine may keep its registration
   // Counted while inside, so that close() knows to call close_waiting (which makes the
   // operation answer -EBADF).
   struct Busy {

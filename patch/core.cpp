@@ -264,7 +264,9 @@ IoOutcome perform_patched(const IoRequest& req, ringlet::Deadline d) noexcept {
   IoOutcome r;
   {
     ringlet::detail::InterruptScope scope;
-    r = ringlet::detail::perform(req, d);
+    IoRequest q = req;
+    q.closes_seen = true;  // the close/dup2/dup3/close_range/closefrom/fclose hooks say each
+    r = ringlet::detail::perform(q, d);
   }
   if (st) st->waiters.fetch_sub(1, std::memory_order_relaxed);
   return r;

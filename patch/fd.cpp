@@ -19,13 +19,22 @@ using ringlet::patch::Socket;
 
 // --- closing and duplicating -------------------------------------------------------------
 
-// Fibers parked on fd: end their waits (EBADF) before the number is reused. One load when
-// nobody waits.
+// Fibers parked on fd: end their waits (EBADF) before the number is reused; nobody parked:
+// the engine still forgets what it keeps about the number (fd_replaced).
 static void wake_waiters(int fd) noexcept {
   FdState* st = fd_state(fd);
-  if (!st || st->waiters.load(std::memory_order_relaxed) == 0) return;
-  ringlet::detail::close_waiting(fd);
+  if (!st || st->waiters.load(std::memory_order_relaxed) == 0) ringlet::detail::fd_replaced(fd);
+  else ringlet::detail::close_waiting(fd);
 }
+
+namespace ringlet::patch::detail {
+// For a close the close hook does not see (fclose: glibc closes inside).
+void fd_closing(int fd) noexcept {
+  if (fd < 0) return;
+  wake_waiters(fd);
+  fd_forget(fd);
+}
+}  // namespace ringlet::patch::detail
 
 RINGLET_HOOK int close(int fd) {
   if (Here h = on_fiber(Socket)) count_on_fiber(Call::close);
@@ -33,6 +42,24 @@ RINGLET_HOOK int close(int fd) {
   wake_waiters(fd);
   fd_forget(fd);
   return RINGLET_REAL(close)(fd);
+}
+
+// Every number of the range, for the engines (one count, whatever the range). No waiter is
+// woken: a fiber parked on one of them waits on, as a thread blocked in read does natively.
+static void range_closing(unsigned first, unsigned last) noexcept {
+  ringlet::detail::fds_replaced(first, last);
+}
+
+RINGLET_HOOK int close_range(unsigned first, unsigned last, int flags) {
+  count_passed(Call::close);
+  if (!(flags & CLOSE_RANGE_CLOEXEC)) range_closing(first, last);
+  return RINGLET_REAL(close_range)(first, last, flags);
+}
+
+RINGLET_HOOK void closefrom(int lowfd) {
+  count_passed(Call::close);
+  if (lowfd >= 0) range_closing(static_cast<unsigned>(lowfd), ~0u);
+  RINGLET_REAL(closefrom)(lowfd);
 }
 
 RINGLET_HOOK int dup(int fd) {

@@ -138,6 +138,8 @@ FdState* fd_classified(int fd) noexcept;
 // Forget fd (closed), and copy one entry to another (dup).
 void fd_forget(int fd) noexcept;
 void fd_copy(int from, int to) noexcept;
+// fd is being closed where the close hook cannot see it (fclose): as the hook would.
+void fd_closing(int fd) noexcept;
 void fd_set_created(int fd, std::uint32_t bits) noexcept;
 bool kernel_nonblocking(int fd, FdState* st) noexcept;
 // The entry of fd if a call on it should wait on the reactor (a socket, pipe, FIFO or

@@ -1,6 +1,7 @@
 // Closing a descriptor under waiters (gevent's "file descriptor was closed in another
 // greenlet"), on every core: close_waiting(). Its callers are net's Socket::close and the
-// close/dup2/dup3 hooks of libc built on ringlet.
+// close/dup2/dup3 hooks of libc built on ringlet. fd_replaced()/fds_replaced(): a close
+// (or dup2 over a number) nobody waits on, said so that the engines keep nothing stale.
 #include <fcntl.h>
 #include <sys/mman.h>
 
@@ -13,6 +14,7 @@ namespace ringlet::detail {
 std::atomic<std::atomic<std::uint32_t>*> g_close_generations{nullptr};
 std::atomic<std::uint32_t> g_untracked_closes{0};
 std::atomic<bool> g_no_close_table{false};
+std::atomic<std::uint32_t> g_range_closes{0};
 
 namespace {
 // The table of close generations, mapped on first use: untouched pages cost nothing, and
@@ -32,10 +34,8 @@ std::atomic<std::uint32_t>* generations() noexcept {
 }
 }  // namespace
 
-void close_waiting(int fd) noexcept {
-  if (fd < 0) return;
-  // First the generation, then the cancellations: a waiter that ends with -ECANCELED reads
-  // it after its wake-up and knows its descriptor is gone.
+namespace {
+void bump_generation(int fd) noexcept {
   std::atomic<std::uint32_t>* t = fd < kCloseTableFds ? generations() : nullptr;
   if (t) {
     t[fd].fetch_add(1, std::memory_order_release);
@@ -43,6 +43,26 @@ void close_waiting(int fd) noexcept {
     if (fd < kCloseTableFds) g_no_close_table.store(true, std::memory_order_release);
     g_untracked_closes.fetch_add(1, std::memory_order_release);
   }
+}
+}  // namespace
+
+void fd_replaced(int fd) noexcept {
+  if (fd < 0) return;
+  bump_generation(fd);
+  if (Scheduler* s = Scheduler::current()) s->reactor().forget_fd(fd);
+}
+
+void fds_replaced(unsigned first, unsigned last) noexcept {
+  if (first > last) return;
+  g_range_closes.fetch_add(1, std::memory_order_release);
+  if (Scheduler* s = Scheduler::current()) s->reactor().forget_fds(first, last);
+}
+
+void close_waiting(int fd) noexcept {
+  if (fd < 0) return;
+  // First the generation, then the cancellations: a waiter that ends with -ECANCELED reads
+  // it after its wake-up and knows its descriptor is gone.
+  bump_generation(fd);
   Scheduler* s = Scheduler::current();
   if (!s) return;  // a plain thread: no reactor of ours to ask
   s->reactor().cancel_fd(fd);

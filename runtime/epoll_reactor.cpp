@@ -1,12 +1,34 @@
 // The epoll engine, for where io_uring is refused (seccomp, kernel.io_uring_disabled, old
 // kernels). An operation is first tried without blocking (MSG_DONTWAIT / RWF_NOWAIT); on
-// EAGAIN the fiber parks on the fd's readiness, level-triggered, and tries again. Nothing
-// of the fiber's is handed to the kernel, so a killed or timed-out wait simply unlinks.
+// EAGAIN the fiber parks on the fd's readiness and tries again. Nothing of the fiber's is
+// handed to the kernel, so a killed or timed-out wait simply unlinks.
+//
+// The interest set is kept, as a hand-written epoll server keeps it: a descriptor is added
+// (edge-triggered) at its first park and stays, its events only ever growing (EPOLLIN, then
+// EPOLLOUT once something waits to write); fd_replaced()/close_waiting() (close.cpp) remove
+// it before the number is closed or reused. A park on a registration the engine can trust
+// costs no epoll_ctl. No readiness is kept per slot: the attempt that answered EAGAIN and
+// the park follow each other with no epoll_wait between, so any edge after the attempt is
+// reported to the parked waiter.
+//
+// Trust: epoll keys a registration on (open file, number) and drops it silently when the
+// file's last reference goes, so "registered" can be stale after a close the engine did not
+// see. A registration is trusted only for a request whose caller reports every close of its
+// descriptors (IoRequest::closes_seen: net's sockets, the patch's hooks), while the number's
+// close generation is the one the registration was made under. Anything else (a raw
+// io::read on a descriptor its owner may close behind us, readiness-first waits, a wake-up
+// that found nothing) re-checks with EPOLL_CTL_MOD, which also re-arms: ENOENT there means
+// "another file now": it is added afresh. Events carry a tag beside the number, so an old
+// registration kept alive by a dup (or a child's copy) is told from the current one and
+// ignored. A trusted wait that sees nothing for kVerifyAfter is re-checked all the same
+// (closes nobody reported: a raw syscall, a library's own): such a wait is late by one to
+// two periods, never lost.
 #include <poll.h>
 #include <sys/epoll.h>
 #include <linux/kcmp.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "internal/io.hpp"
 #include "internal/reactor.hpp"
 #include "internal/scheduler.hpp"
 #include "internal/sys.hpp"
@@ -21,6 +44,9 @@
 namespace ringlet::detail {
 
 namespace {
+
+// A trusted park that has seen no event for between one and two of these is re-checked.
+constexpr std::uint64_t kVerifyAfterNs = 1'000'000'000;
 
 struct FdWait {
   Waiter* waiter = nullptr;  // shared by a fiber's read and write waits: the first wins
@@ -30,18 +56,37 @@ struct FdWait {
   bool cancelled = false;  // cancel_fd(): the fd is being closed under the waiter
 };
 
+// A trusted park, in the engine's list of waits to re-check if they last (FIFO by park).
+struct TrustedPark {
+  int fd = -1;
+  std::uint32_t round = 0;  // the re-check round it parked in
+  TrustedPark* next = nullptr;
+  TrustedPark* prev = nullptr;
+  bool linked = false;
+};
+
 struct FdSlot {
   FdWait* in = nullptr;   // waiting to read (POLLIN/POLLPRI)
   FdWait* out = nullptr;  // waiting to write
-  std::uint32_t registered = 0;
+  std::uint32_t registered = 0;  // events of our registration for this number (0: none)
+  std::uint32_t tag = 0;         // in each event's data beside the number
+  std::uint32_t gen = 0;         // close_generation(fd) when last added or checked
+  std::uint32_t epoch = 0;       // g_range_closes then
+  std::uint32_t checked_round = 0;
+  bool trusted = false;  // last added or checked by a closes_seen request
+  bool suspect = false;  // a wake-up found nothing to do: check at the next park
 };
+
+constexpr std::uint32_t kIn = EPOLLIN | EPOLLPRI | EPOLLRDHUP;
+constexpr std::uint32_t kOut = EPOLLOUT;
 
 bool uses_rwf_nowait(IoRequest::Op op) noexcept {
   using Op = IoRequest::Op;
   return op == Op::Read || op == Op::Write || op == Op::Readv || op == Op::Writev;
 }
 
-void link(FdWait*& head, FdWait* w) {
+template <class T>
+void link(T*& head, T* w) {
   w->prev = nullptr;
   w->next = head;
   if (head) head->prev = w;
@@ -49,12 +94,19 @@ void link(FdWait*& head, FdWait* w) {
   w->linked = true;
 }
 
-void unlink(FdWait*& head, FdWait* w) {
+template <class T>
+void unlink(T*& head, T* w) {
   if (!w->linked) return;
   if (w->prev) w->prev->next = w->next;
   else head = w->next;
   if (w->next) w->next->prev = w->prev;
   w->linked = false;
+}
+
+std::uint64_t coarse_now_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 class EpollReactor final : public Reactor {
@@ -74,7 +126,7 @@ class EpollReactor final : public Reactor {
     }
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.fd = wake_fd_;
+    ev.data.u64 = kWakeData;
     if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
       why = std::string("epoll_ctl: ") + std::strerror(errno);
       return false;
@@ -83,7 +135,7 @@ class EpollReactor final : public Reactor {
   }
 
   const char* name() const noexcept override { return "epoll"; }
-  std::string describe() const override { return "epoll (readiness, level-triggered)"; }
+  std::string describe() const override { return "epoll (readiness, edge-triggered, interest set kept)"; }
 
   // The epoll half of detail::perform: try, and on EAGAIN wait for readiness and try
   // again. Nothing is handed to the kernel, so no -EAGAIN comes back and a wait that ends
@@ -91,6 +143,7 @@ class EpollReactor final : public Reactor {
   IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
     (void)f;
     bool readiness_first = false;
+    bool woke = false;  // the last park ended with an event
     for (;;) {
       if (!readiness_first) {
         long r = attempt_nonblocking(req);
@@ -98,21 +151,30 @@ class EpollReactor final : public Reactor {
         // the read/write family: from a socket call EOPNOTSUPP is the call's real answer.
         if (r == -EOPNOTSUPP && uses_rwf_nowait(req.op)) readiness_first = true;
         else if (r != -EAGAIN) return {r, Woke::Notified};
+        // Woken, and still nothing: maybe an old registration's event (a file closed
+        // unseen, kept alive by a dup); or another waiter took it. Check at this park.
+        else if (woke && static_cast<std::size_t>(req.fd) < fds_.size()) fds_[static_cast<std::size_t>(req.fd)].suspect = true;
       }
       // One wait node per direction, sharing the waiter: the first readiness wins.
       const short ev = poll_events(req);
       const bool want_in = (ev & (POLLIN | POLLPRI)) != 0 || (ev & POLLOUT) == 0;
       const bool want_out = (ev & POLLOUT) != 0;
+      if (req.fd < 0) return {-EBADF, Woke::Notified};
+      // Readiness-first waits never trust: the check (a MOD) re-arms, reporting what is
+      // ready already, which no attempt has looked at.
+      bool trusted = false;
+      const int reg = arm(req.fd, (want_in ? kIn : 0u) | (want_out ? kOut : 0u),
+                          req.closes_seen && !readiness_first, trusted);
+      if (reg == -EPERM) return {do_syscall(req), Woke::Notified};  // regular file
+      if (reg < 0) return {reg, Woke::Notified};
       Waiter w;
       w.arm();
       FdWait in_wait{&w}, out_wait{&w};
-      int reg = want_in ? add(req.fd, false, &in_wait) : 0;
-      if (reg == 0 && want_out) {
-        reg = add(req.fd, true, &out_wait);
-        if (reg < 0 && want_in) remove(req.fd, false, &in_wait);
-      }
-      if (reg == -EPERM) return {do_syscall(req), Woke::Notified};  // regular file
-      if (reg < 0) return {reg, Woke::Notified};
+      FdSlot& s = fds_[static_cast<std::size_t>(req.fd)];
+      if (want_in) link(s.in, &in_wait);
+      if (want_out) link(s.out, &out_wait);
+      TrustedPark tp;
+      if (trusted) park_trusted(tp, req.fd);
       ++waiting_;
       WaitSpec spec;
       spec.what = req.what;
@@ -121,11 +183,15 @@ class EpollReactor final : public Reactor {
       spec.deadline = d;
       const Woke why = detail::wait(w, spec);
       --waiting_;
-      if (want_in) remove(req.fd, false, &in_wait);
-      if (want_out) remove(req.fd, true, &out_wait);
+      unlink_trusted(&tp);
+      // fds_ may have grown meanwhile: find the slot again.
+      FdSlot& s2 = fds_[static_cast<std::size_t>(req.fd)];
+      if (want_in) unlink(s2.in, &in_wait);
+      if (want_out) unlink(s2.out, &out_wait);
       if (in_wait.cancelled || out_wait.cancelled) return {-ECANCELED, Woke::Notified};
       if (why == Woke::Deadline || why == Woke::Scoped) return {-ETIMEDOUT, why};
       if (why != Woke::Notified) return {-ECANCELED, why};
+      woke = true;
       if (readiness_first) {
         long r = req.op == IoRequest::Op::Poll ? attempt_nonblocking(req) : do_syscall(req);
         if (r != -EAGAIN) return {r, Woke::Notified};
@@ -134,18 +200,31 @@ class EpollReactor final : public Reactor {
   }
 
   void poll() override {
-    if (waiting_ > 0) dispatch(0);
+    if (waiting_ == 0) return;
+    // A loop that never sleeps still re-checks its long trusted waits, looking at the
+    // clock every 64 turns only.
+    if (trusted_ && (++polls_ & 63) == 0) recheck_due(coarse_now_ns());
+    dispatch(0);
   }
 
   void wait(Deadline d) override {
-    if (d.is_never()) {
-      dispatch(-1);
-      return;
+    long long timeout_ns = -1;
+    if (!d.is_never()) {
+      const auto left = d.remaining();
+      timeout_ns = left <= Clock::duration::zero()
+                       ? 0
+                       : std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     }
-    const auto left = d.remaining();
-    dispatch(left <= Clock::duration::zero()
-                 ? 0
-                 : std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
+    if (trusted_) {
+      // Wake up for the next re-check round while trusted waits are parked.
+      const std::uint64_t now = coarse_now_ns();
+      recheck_due(now);
+      if (trusted_) {
+        const long long until = next_recheck_ns_ > now ? static_cast<long long>(next_recheck_ns_ - now) : 0;
+        if (timeout_ns < 0 || until < timeout_ns) timeout_ns = until;
+      }
+    }
+    dispatch(timeout_ns);
   }
 
   void notify() noexcept override {
@@ -161,7 +240,7 @@ class EpollReactor final : public Reactor {
     for (FdWait* w = s.out; w; w = w->next) w->cancelled = true;
     wake_all(s.in);
     wake_all(s.out);
-    update(fd, s);
+    forget_fd(fd);  // before the close: fd still names the file
   }
 
   // Waiters are filed by number: cancel them unless the number has been reused for another
@@ -170,56 +249,152 @@ class EpollReactor final : public Reactor {
   void cancel_file(int dup, int fd) override {
     const pid_t me = getpid();
     const long same = ::syscall(SYS_kcmp, me, me, KCMP_FILE, fd, dup);
-    if (same == 0 || (same < 0 && errno == EBADF)) cancel_fd(fd);
+    if (same == 0 || (same < 0 && errno == EBADF)) {
+      if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+      FdSlot& s = fds_[static_cast<std::size_t>(fd)];
+      for (FdWait* w = s.in; w; w = w->next) w->cancelled = true;
+      for (FdWait* w = s.out; w; w = w->next) w->cancelled = true;
+      wake_all(s.in);
+      wake_all(s.out);
+      // Another thread closes it, maybe already: no DEL by number (it may name another
+      // file now). Our registration goes with the file; if a dup keeps it, its events
+      // carry the old tag and are ignored.
+      drop(s);
+    }
+  }
+
+  // fd's number is about to be closed or to name another file (fd_replaced). With waiters
+  // parked (cancel_fd has woken those of a close) the registration stays, but their next
+  // park checks it.
+  void forget_fd(int fd) noexcept override {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+    FdSlot& s = fds_[static_cast<std::size_t>(fd)];
+    if (s.registered == 0) return;
+    if (s.in || s.out) {
+      s.trusted = false;
+      return;
+    }
+    epoll_event ev{};  // pre-2.6.9 kernels want one
+    (void)::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);  // ENOENT/EBADF: gone already
+    drop(s);
+  }
+
+  void forget_fds(unsigned first, unsigned last) noexcept override {
+    const std::size_t end = last < fds_.size() ? static_cast<std::size_t>(last) + 1 : fds_.size();
+    for (std::size_t fd = first; fd < end; ++fd) forget_fd(static_cast<int>(fd));
   }
 
   std::size_t in_flight() const noexcept override { return waiting_; }
 
  private:
-  static std::uint32_t mask(const FdSlot& s) {
-    return (s.in ? EPOLLIN | EPOLLPRI | EPOLLRDHUP : 0u) | (s.out ? EPOLLOUT : 0u);
+  static constexpr std::uint64_t kWakeData = ~std::uint64_t{0};
+
+  static void drop(FdSlot& s) noexcept {
+    s.registered = 0;
+    s.trusted = false;
+    s.suspect = false;
+    ++s.tag;  // whatever an old registration still reports is not ours
   }
 
-  int update(int fd, FdSlot& s) {
-    const std::uint32_t want = mask(s);
-    if (want == s.registered) return 0;
-    epoll_event ev{};
-    ev.events = want;
-    ev.data.fd = fd;
-    int r;
-    if (want == 0) {
-      r = ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-      if (r != 0 && (errno == ENOENT || errno == EBADF)) r = 0;  // closed meanwhile
-    } else if (s.registered == 0) {
-      r = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
-      if (r != 0 && errno == EEXIST) r = ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
-    } else {
-      r = ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
-      // The fd was closed (and maybe reopened) since: epoll forgot it.
-      if (r != 0 && errno == ENOENT) r = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
-    }
-    if (r != 0) return -errno;
-    s.registered = want;
-    return 0;
+  static std::uint64_t data_of(int fd, const FdSlot& s) noexcept {
+    return static_cast<std::uint32_t>(fd) | (static_cast<std::uint64_t>(s.tag) << 32);
   }
 
-  int add(int fd, bool out, FdWait* w) {
-    if (fd < 0) return -EBADF;
+  // Make sure our registration for fd covers `want`, without a syscall when it can be
+  // trusted (`trusted` then says so). 0 or -errno (-EPERM: a regular file).
+  int arm(int fd, std::uint32_t want, bool trust_ok, bool& trusted) {
     if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 64);
     FdSlot& s = fds_[static_cast<std::size_t>(fd)];
-    link(out ? s.out : s.in, w);
-    int r = update(fd, s);
-    if (r < 0) {
-      unlink(out ? s.out : s.in, w);
-      s.registered = 0;
+    const std::uint32_t gen = close_generation(fd);
+    const std::uint32_t epoch = g_range_closes.load(std::memory_order_acquire);
+    if ((want & ~s.registered) == 0 && trust_ok && s.trusted && !s.suspect && s.gen == gen &&
+        s.epoch == epoch) {
+      trusted = true;
+      return 0;
+    }
+    const int r = check(fd, s, s.registered | want);
+    if (r == 0) {
+      s.gen = gen;
+      s.epoch = epoch;
+      s.trusted = trust_ok;
     }
     return r;
   }
 
-  void remove(int fd, bool out, FdWait* w) {
-    FdSlot& s = fds_[static_cast<std::size_t>(fd)];
-    unlink(out ? s.out : s.in, w);
-    update(fd, s);
+  // Add or re-check (MOD, which re-arms) our registration of fd with `events`. A MOD that
+  // finds none (ENOENT: the number names another file now) adds afresh with a new tag.
+  int check(int fd, FdSlot& s, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events | EPOLLET;
+    int r;
+    if (s.registered == 0) {
+      ++s.tag;
+      ev.data.u64 = data_of(fd, s);
+      r = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+      // An old registration of this very file (the number closed unseen and given back
+      // by a dup2, say): take it over.
+      if (r != 0 && errno == EEXIST) r = ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
+    } else {
+      ev.data.u64 = data_of(fd, s);
+      r = ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
+      if (r != 0 && errno == ENOENT) {
+        ++s.tag;
+        ev.data.u64 = data_of(fd, s);
+        r = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+      }
+    }
+    if (r != 0) {
+      const int e = errno;
+      if (s.registered != 0) drop(s);
+      return -e;
+    }
+    s.registered = events;
+    s.suspect = false;
+    s.checked_round = round_;
+    return 0;
+  }
+
+  void park_trusted(TrustedPark& tp, int fd) {
+    tp.fd = fd;
+    tp.round = round_;
+    // FIFO: appended at the tail, so the oldest are at the head.
+    tp.next = nullptr;
+    tp.prev = trusted_tail_;
+    if (trusted_tail_) trusted_tail_->next = &tp;
+    else trusted_ = &tp;
+    trusted_tail_ = &tp;
+    tp.linked = true;
+  }
+
+  void unlink_trusted(TrustedPark* tp) noexcept {
+    if (!tp->linked) return;
+    if (tp == trusted_tail_) trusted_tail_ = tp->prev;
+    unlink(trusted_, tp);
+  }
+
+  // Re-check the trusted waits parked before the last round (so parked for a period or
+  // more), once per number; a number that cannot be checked (closed: EBADF) wakes its
+  // waiters to find out by trying.
+  void recheck_due(std::uint64_t now) {
+    if (next_recheck_ns_ == 0) {  // the first trusted waits since the list was empty
+      next_recheck_ns_ = now + kVerifyAfterNs;
+      ++round_;
+      return;
+    }
+    if (now < next_recheck_ns_) return;
+    while (TrustedPark* tp = trusted_) {
+      if (tp->round == round_) break;
+      unlink_trusted(tp);
+      FdSlot& s = fds_[static_cast<std::size_t>(tp->fd)];
+      if (s.checked_round == round_ + 1) continue;  // checked in this pass already
+      if (s.registered == 0 || check(tp->fd, s, s.registered) != 0) {
+        wake_all(s.in);
+        wake_all(s.out);
+      }
+      s.checked_round = round_ + 1;
+    }
+    ++round_;
+    next_recheck_ns_ = trusted_ ? now + kVerifyAfterNs : 0;
   }
 
   void dispatch(long long timeout_ns) {
@@ -234,25 +409,27 @@ class EpollReactor final : public Reactor {
         n = sys::epoll_wait(epfd_, evs, 128, static_cast<int>((timeout_ns + 999'999) / 1'000'000));
     }
     for (int i = 0; i < n; ++i) {
-      const int fd = evs[i].data.fd;
+      const std::uint64_t data = evs[i].data.u64;
       const std::uint32_t e = evs[i].events;
-      if (fd == wake_fd_) {
+      if (data == kWakeData) {
         std::uint64_t v;
         ssize_t ignored = sys::read(wake_fd_, &v, sizeof v);
         (void)ignored;
         continue;
       }
-      if (static_cast<std::size_t>(fd) >= fds_.size()) continue;
-      FdSlot& s = fds_[static_cast<std::size_t>(fd)];
+      const std::size_t fd = static_cast<std::uint32_t>(data);
+      if (fd >= fds_.size()) continue;
+      FdSlot& s = fds_[fd];
+      if (static_cast<std::uint32_t>(data >> 32) != s.tag) continue;  // an old registration's
+      // Nobody waiting: nothing to keep (see the header), the next attempt will look.
       if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) wake_all(s.in);
       if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) wake_all(s.out);
-      update(fd, s);
     }
   }
 
   static void wake_all(FdWait*& head) {
     while (FdWait* w = head) {
-      unlink(head, w);
+      ringlet::detail::unlink(head, w);
       w->waiter->claim();
     }
   }
@@ -262,6 +439,11 @@ class EpollReactor final : public Reactor {
   int wake_fd_ = -1;
   std::vector<FdSlot> fds_;
   std::size_t waiting_ = 0;
+  TrustedPark* trusted_ = nullptr;  // oldest first
+  TrustedPark* trusted_tail_ = nullptr;
+  std::uint32_t round_ = 1;
+  std::uint64_t next_recheck_ns_ = 0;
+  std::uint32_t polls_ = 0;
 };
 
 }  // namespace

@@ -484,8 +484,13 @@ RINGLET_HOOK FILE* freopen64(const char* path, const char* mode, FILE* fp) {
 }
 
 RINGLET_HOOK int fclose(FILE* fp) {
-  if (RINGLET_LIKELY(stdio_plain(fp))) return RINGLET_REAL(fclose)(fp);
+  // glibc's own streams close their descriptor inside libc, unseen by the close hook.
+  if (RINGLET_LIKELY(stdio_plain(fp))) {
+    if (fp) fd_closing(fileno_unlocked(fp));
+    return RINGLET_REAL(fclose)(fp);
+  }
   if (!stdio_ours(fp)) {
+    if (fp) fd_closing(fileno_unlocked(fp));
     const bool held = stdio_enter(fp);
     const int r = RINGLET_REAL(fclose)(fp);
     if (held) stdio_leave_foreign(fp);  // fp is gone: it only names the lock

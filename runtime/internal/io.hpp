@@ -47,7 +47,17 @@ long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d);
 // nobody waits on costs nothing here.
 void close_waiting(int fd) noexcept;
 
-// How many times close_waiting(fd) ran: an engine reads it around a wait to tell a close
+// fd's number is about to be closed, or to name another file (dup2 over it), or to leave a
+// caller that reports its closes (IoRequest::closes_seen), and nobody waits on it (else
+// close_waiting). Bumps its close generation (every core's engine sees it at its next park
+// on the number) and lets this core's engine drop what it keeps (epoll: EPOLL_CTL_DEL).
+// From any thread; on a plain thread only the generation.
+void fd_replaced(int fd) noexcept;
+// The same for every number in [first, last] (close_range, closefrom): one global count.
+void fds_replaced(unsigned first, unsigned last) noexcept;
+extern std::atomic<std::uint32_t> g_range_closes;
+
+// How many times close_waiting(fd) or fd_replaced(fd) ran: an engine reads it around a wait to tell a close
 // (-ECANCELED from cancel_fd) from the kernel ending the wait by itself. One table of
 // 2^20 entries, mapped (MAP_NORESERVE) by the first close_waiting(); its zero pages read
 // as 0, which is also the answer before the table exists. A descriptor beyond the table

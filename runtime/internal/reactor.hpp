@@ -36,6 +36,10 @@ struct IoRequest {
   std::int64_t offset = -1;   // Read/Write: -1 = the file position
   void* aux = nullptr;        // Accept: the socklen_t* of the peer address
   const char* what = "io";    // for the deadlock report
+  // The caller reports every close of fd (and every dup2 over it) through fd_replaced() or
+  // close_waiting() (internal/io.hpp): net's sockets, the patch's hooks. An engine may then
+  // keep state about fd from one call to the next (epoll: its registration).
+  bool closes_seen = false;
   IoRequest() : buf(nullptr) {}
 };
 
@@ -86,6 +90,14 @@ class Reactor {
   // The same for a descriptor another thread is closing: `dup` is a duplicate of `fd` (the
   // number being closed) that keeps the open file alive until this returns.
   virtual void cancel_file(int dup, int fd) = 0;
+  // fd's number is about to be closed or to name another file, and none of this
+  // scheduler's fibers waits on it (or cancel_fd woke them): forget what is kept about it.
+  // Only through fd_replaced()/fds_replaced()/close_waiting() (internal/io.hpp).
+  virtual void forget_fd(int fd) noexcept { (void)fd; }
+  virtual void forget_fds(unsigned first, unsigned last) noexcept {
+    (void)first;
+    (void)last;
+  }
 
   // Operations whose completion is still owed to a parked fiber.
   virtual std::size_t in_flight() const noexcept = 0;
