@@ -11,7 +11,8 @@
  * stopped. A multishot receive ends without IORING_CQE_F_MORE: on -ENOBUFS (every buffer is
  * held by a pending send) it is re-armed once a buffer comes back; on data it is re-armed at
  * once; on 0 (the peer closed) or an error the connection closes when its last send is done.
- * A failed send shuts the socket down, which ends the receive.
+ * A failed send shuts the socket down, which ends the receive. A message longer than a
+ * buffer (16 KiB, as the other C servers read) is echoed in pieces, as theirs is.
  *
  * Where the kernel lacks multishot receive or provided-buffer rings (Linux < 6.0), it prints
  * "uring_ms_echo: skip: REASON" and exits with 77.
@@ -30,8 +31,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define NBUFS 4096 /* a power of two */
-#define BUFSZ 4096
+#ifndef NBUFS
+#define NBUFS 1024 /* a power of two; -DNBUFS= and -DBUFSZ= try others */
+#endif
+#ifndef BUFSZ
+#define BUFSZ 16384 /* as the other C servers read: a message up to this size is one send */
+#endif
 #define BGID 0
 
 enum { ACCEPT = 1, RECV = 2, SEND = 3 }; /* the low bits of user_data */
