@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Echo servers side by side: ringlet's examples/echo_server against two hand-written io_uring C
-servers (bench/echo/uring_ms_echo.c: multishot accept and receive with a provided-buffer ring,
-the baseline; bench/echo/uring_echo.c: one recv and one send in flight per connection), an
+servers (bench/echo/uring_echo.c: one recv and one send in flight per connection, the
+baseline; bench/echo/uring_ms_echo.c: multishot accept and receive with a provided-buffer
+ring, which has not yet beaten it at 50 connections, see bench/RESULTS.md), an
 epoll C server, Go (goroutine per connection, GOMAXPROCS=1) and gevent. A server that prints
 "skip: REASON" instead of "listening" (a kernel without the feature it needs) is left out,
 and the reason printed.
@@ -10,11 +11,12 @@ Each server runs pinned to CPU 0, the load generator (bench/echo/loadgen.c, plai
 CPU 1. Scenarios: 64-byte ping-pong at 1, 50 and 1000 connections, 4 KiB at 50. Per run the
 load generator reports round trips/s, p50/p99 latency and the server's CPU time (utime+stime)
 per round trip over the measured window. Each (scenario, server) is run --runs times,
-interleaved; medians are reported, with CPU per message as a ratio to the multishot io_uring
-C server (to the simple one where the kernel lacks multishot).
+interleaved; medians are reported, with CPU per message as a ratio to the io_uring C server.
 Then each server holds 10 000 idle connections and its RSS is read.
 
-    bench/echo/run.py BUILD_DIR GO_BINARY [--runs N] [--seconds S] [--idle N]
+    bench/echo/run.py BUILD_DIR GO_BINARY [--runs N] [--seconds S] [--idle N] [--only A,B]
+                      [--scenarios 50x64,1000x64]
+--idle 0 leaves out the idle connections' RSS.
 """
 import argparse
 import os
@@ -32,6 +34,8 @@ ap.add_argument("--runs", type=int, default=3)
 ap.add_argument("--seconds", type=float, default=3.0)
 ap.add_argument("--idle", type=int, default=10000)
 ap.add_argument("--only", default="", help="comma-separated server names")
+ap.add_argument("--scenarios", default="1x64,50x64,1000x64,50x4096",
+                help="comma-separated CONNSxBYTES (default: %(default)s)")
 args = ap.parse_args()
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -46,7 +50,7 @@ servers = {
 }
 if args.only:
     servers = {k: v for k, v in servers.items() if k in args.only.split(",")}
-scenarios = [(1, 64), (50, 64), (1000, 64), (50, 4096)]
+scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
 loadgen = f"{b}/bench/loadgen"
 port = 19000
 
@@ -117,9 +121,10 @@ print()
 for line in skipped.values():
     print(f"Left out: {line}")
 names = [n for n in servers if n not in skipped]
-echo_common.print_table(results, scenarios, names,
-                        "io_uring C multishot" if "io_uring C multishot" in names else "io_uring C")
+echo_common.print_table(results, scenarios, names, "io_uring C")
 
+if args.idle <= 0:
+    sys.exit(0)
 print()
 print(f"| server | RSS idle | RSS with {args.idle} idle connections | per connection |")
 print("|---|---:|---:|---:|")
