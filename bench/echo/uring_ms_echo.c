@@ -1,7 +1,8 @@
 /* A hand-written single-threaded io_uring echo server with the kernel's newer tools: one
  * multishot accept for the listener, one multishot receive per connection drawing from a
  * provided-buffer ring, and the echo sent straight from the buffer the data landed in (the
- * buffer goes back to the ring when its send is complete). Ring: SINGLE_ISSUER|DEFER_TASKRUN
+ * buffer is free again when its send is complete; the ring is topped up from the buffers
+ * freed last). Ring: SINGLE_ISSUER|DEFER_TASKRUN
  * and a registered ring fd; one io_uring_enter per loop, completions reaped in batches.
  *
  *   uring_ms_echo PORT
@@ -32,7 +33,10 @@
 #include <unistd.h>
 
 #ifndef NBUFS
-#define NBUFS 1024 /* a power of two; -DNBUFS= and -DBUFSZ= try others */
+#define NBUFS 1024 /* a power of two; -DNBUFS=, -DPOSTED= and -DBUFSZ= try others */
+#endif
+#ifndef POSTED
+#define POSTED 256 /* buffers offered to the kernel at a time */
 #endif
 #ifndef BUFSZ
 #define BUFSZ 16384 /* as the other C servers read: a message up to this size is one send */
@@ -60,7 +64,8 @@ static struct io_uring ring;
 static struct io_uring_buf_ring* br;
 static char* bufs;
 static struct pend pend[NBUFS];
-static unsigned returned; /* buffers added to the ring since the last advance */
+static int free_stack[NBUFS], nfree; /* buffers back from their sends, the latest on top */
+static int posted;                    /* buffers in the ring, not yet taken by a receive */
 static struct conn* starved;
 
 static void skip(const char* why) {
@@ -92,10 +97,21 @@ static void arm_recv(struct conn* c) {
   c->recv_armed = 1;
 }
 
-static void give_back(int bid) {
-  io_uring_buf_ring_add(br, bufs + (size_t)bid * BUFSZ, BUFSZ, (unsigned short)bid, io_uring_buf_ring_mask(NBUFS),
-                        (int)returned);
-  returned++;
+static void give_back(int bid) { free_stack[nfree++] = bid; }
+
+/* Top the ring up to POSTED from the top of the free stack: the buffers used last, still in
+ * the cache and the TLB, go back first (the ring itself is a FIFO: offering all NBUFS would
+ * walk every message through a different buffer). Returns how many went in. */
+static int top_up(void) {
+  int n = 0;
+  while (posted < POSTED && nfree > 0) {
+    int bid = free_stack[--nfree];
+    io_uring_buf_ring_add(br, bufs + (size_t)bid * BUFSZ, BUFSZ, (unsigned short)bid, io_uring_buf_ring_mask(NBUFS), n);
+    n++;
+    posted++;
+  }
+  if (n) io_uring_buf_ring_advance(br, n);
+  return n;
 }
 
 static void send_head(struct conn* c) {
@@ -130,6 +146,7 @@ static void on_recv(struct conn* c, int res, unsigned flags) {
   if (!(flags & IORING_CQE_F_MORE)) c->recv_armed = 0;
   if (res > 0) {
     int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+    posted--;
     if (c->closing) {
       give_back(bid);
     } else {
@@ -188,9 +205,9 @@ static void probe(void) {
     skip(res < 0 ? "the kernel lacks multishot receive with buffer select (Linux 6.0)"
                  : "multishot receive returned no provided buffer");
   if (!(flags & IORING_CQE_F_MORE)) skip("the kernel ends a multishot receive after one completion");
+  posted--;
   give_back((int)(flags >> IORING_CQE_BUFFER_SHIFT));
-  io_uring_buf_ring_advance(br, (int)returned);
-  returned = 0;
+  top_up();
   close(sv[1]); /* the receive ends with 0 */
   if (io_uring_wait_cqe(&ring, &cqe)) skip("io_uring_wait_cqe failed");
   io_uring_cqe_seen(&ring, cqe);
@@ -228,9 +245,8 @@ int main(int argc, char** argv) {
   struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)br, .ring_entries = NBUFS, .bgid = BGID};
   r = io_uring_register_buf_ring(&ring, &reg, 0);
   if (r < 0) skip("the kernel lacks provided-buffer rings (Linux 5.19)");
-  for (int i = 0; i < NBUFS; i++) give_back(i);
-  io_uring_buf_ring_advance(br, (int)returned);
-  returned = 0;
+  for (int i = NBUFS - 1; i >= 0; i--) give_back(i);
+  top_up();
   probe();
 
   int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
@@ -271,9 +287,7 @@ int main(int argc, char** argv) {
       }
     }
     io_uring_cq_advance(&ring, n);
-    if (returned) {
-      io_uring_buf_ring_advance(br, (int)returned);
-      returned = 0;
+    if (top_up()) {
       while (starved) { /* buffers are back: the starved receives again */
         struct conn* c = starved;
         starved = c->next_starved;
