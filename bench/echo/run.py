@@ -120,6 +120,7 @@ print(f"# echo: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname(
 print()
 for line in skipped.values():
     print(f"Left out: {line}")
+    print()
 names = [n for n in servers if n not in skipped]
 echo_common.print_table(results, scenarios, names, "io_uring C")
 
