@@ -50,6 +50,7 @@ struct conn {
   int recv_armed; /* a multishot receive is in flight */
   int sending;    /* the send of the head buffer is in flight */
   int closing;    /* EOF or an error seen: close when idle */
+  int failed;     /* an error: nothing more is sent */
   int starved;    /* on the starved list: re-arm the receive when a buffer returns */
   int head, tail; /* FIFO of buffer ids waiting to be sent (-1: empty) */
   struct conn* next_starved;
@@ -128,14 +129,22 @@ static void maybe_close(struct conn* c) {
   free(c);
 }
 
-/* A send failed or the peer is gone: drop what waits, end the receive. */
+/* A send or the receive failed: drop what waits (a buffer whose send is in flight stays
+ * the kernel's until that send completes), end the receive. */
 static void fail(struct conn* c) {
-  while (c->head >= 0) {
-    int next = pend[c->head].next;
-    give_back(c->head);
-    c->head = next;
+  c->failed = 1;
+  int b = c->sending ? pend[c->head].next : c->head;
+  while (b >= 0) {
+    int next = pend[b].next;
+    give_back(b);
+    b = next;
   }
-  c->tail = -1;
+  if (c->sending) {
+    pend[c->head].next = -1;
+    c->tail = c->head;
+  } else {
+    c->head = c->tail = -1;
+  }
   if (!c->closing) {
     c->closing = 1;
     if (c->recv_armed) shutdown(c->fd, SHUT_RDWR); /* the multishot receive ends with 0 */
@@ -172,7 +181,7 @@ static void on_recv(struct conn* c, int res, unsigned flags) {
 
 static void on_send(struct conn* c, int res) {
   c->sending = 0;
-  if (res < 0) {
+  if (res < 0 || c->failed) {
     fail(c);
   } else {
     struct pend* p = &pend[c->head];
