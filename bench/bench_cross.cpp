@@ -1,5 +1,7 @@
 // Cross-core wake-ups: a fiber on core 0 wakes one on core 1 and back (two Semaphores),
-// and for scale the same with both fibers on core 0,
+// and for scale the same with both fibers on core 0; a fiber on core 0 that stays busy
+// (yielding) while it wakes one on core 1, again and again (cross_busy_waker, like for like
+// with bench/go/cross.go's go_chan_gomaxprocs2_busy_waker, where a wake must cross Ps);
 // against a pthread condition-variable ping-pong between two threads in the same binary;
 // and bursts: core 0 wakes 100 fibers parked on core 1 at once. The Go channel ping-pong
 // (GOMAXPROCS=2) is bench/go/cross.go. ringlet runs twice: waking by IORING_OP_MSG_RING
@@ -104,6 +106,46 @@ double ringlet_burst() {
       two_cores());
 }
 
+// ns per wake when a fiber on core 0 wakes one parked on core 1 and stays busy (yielding:
+// its core's loop sends what it queued, as a busy Go P runs) until the woken one has run,
+// then wakes it again. The woken fiber may not be parked yet when the next release comes
+// (it just ran): that release wakes nobody. So the time is divided by the remote wakes the
+// scheduler counted, not by the releases.
+double ringlet_busy_waker() {
+  return ringlet::run(
+      [] {
+        ringlet::Semaphore go{0};
+        std::atomic<long> done{0};
+        std::atomic<bool> stop{false};
+        auto other = ringlet::spawn_on(1, [&] {
+          for (long n = 1;; ++n) {
+            go.acquire();
+            if (stop.load(std::memory_order_relaxed)) return;
+            done.store(n, std::memory_order_release);
+          }
+        });
+        const std::uint64_t wakes0 = ringlet::stats().total.remote_wakes_sent;
+        long n = 0;
+        const auto t0 = bench::Clock::now();
+        const auto until = t0 + std::chrono::duration<double>(g_seconds);
+        auto now = t0;
+        while (now < until) {
+          for (int i = 0; i < 256; ++i) {
+            go.release();
+            ++n;
+            while (done.load(std::memory_order_acquire) != n) ringlet::yield();
+          }
+          now = bench::Clock::now();
+        }
+        const std::uint64_t wakes = ringlet::stats().total.remote_wakes_sent - wakes0;
+        stop = true;
+        go.release();
+        other.join();
+        return bench::seconds(t0, now) * 1e9 / static_cast<double>(wakes ? wakes : n);
+      },
+      two_cores());
+}
+
 double condvar_pingpong_pinned();
 
 void pin_self(int k) {
@@ -194,6 +236,7 @@ int main(int argc, char** argv) {
     line("cross_pingpong", (std::string("ringlet_") + mode).c_str(),
          bench::median_of(kRuns, [] { return ringlet_pingpong(1); }));
     line("cross_burst100", (std::string("ringlet_") + mode).c_str(), bench::median_of(kRuns, ringlet_burst));
+    line("cross_busy_waker", (std::string("ringlet_") + mode).c_str(), bench::median_of(kRuns, ringlet_busy_waker));
   }
   g_spin_us = -1;
   line("cross_pingpong", "pthread_condvar", bench::median_of(kRuns, condvar_pingpong));

@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""Echo servers side by side: ringlet's examples/echo_server against a hand-written io_uring C
-server, an epoll C server, Go (goroutine per connection, GOMAXPROCS=1) and gevent.
+"""Echo servers side by side: ringlet's examples/echo_server against two hand-written io_uring C
+servers (bench/echo/uring_ms_echo.c: multishot accept and receive with a provided-buffer
+ring, the baseline, 2 % under the simple one at 50 connections and 7 % at 1000, see
+bench/RESULTS.md; bench/echo/uring_echo.c: one recv and one send in flight per connection), an
+epoll C server, Go (goroutine per connection, GOMAXPROCS=1) and gevent. A server that prints
+"skip: REASON" instead of "listening" (a kernel without the feature it needs) is left out,
+and the reason printed.
 
 Each server runs pinned to CPU 0, the load generator (bench/echo/loadgen.c, plain epoll C) to
 CPU 1. Scenarios: 64-byte ping-pong at 1, 50 and 1000 connections, 4 KiB at 50. Per run the
 load generator reports round trips/s, p50/p99 latency and the server's CPU time (utime+stime)
 per round trip over the measured window. Each (scenario, server) is run --runs times,
-interleaved; medians are reported, with CPU per message as a ratio to the io_uring C server.
+interleaved; medians are reported, with CPU per message as a ratio to the multishot io_uring
+C server (to the simple one where the kernel lacks multishot).
 Then each server holds 10 000 idle connections and its RSS is read.
 
-    bench/echo/run.py BUILD_DIR GO_BINARY [--runs N] [--seconds S] [--idle N]
+    bench/echo/run.py BUILD_DIR GO_BINARY [--runs N] [--seconds S] [--idle N] [--only A,B]
+                      [--scenarios 50x64,1000x64]
+--idle 0 leaves out the idle connections' RSS.
 """
 import argparse
 import os
@@ -27,12 +35,15 @@ ap.add_argument("--runs", type=int, default=3)
 ap.add_argument("--seconds", type=float, default=3.0)
 ap.add_argument("--idle", type=int, default=10000)
 ap.add_argument("--only", default="", help="comma-separated server names")
+ap.add_argument("--scenarios", default="1x64,50x64,1000x64,50x4096",
+                help="comma-separated CONNSxBYTES (default: %(default)s)")
 args = ap.parse_args()
 
 here = os.path.dirname(os.path.abspath(__file__))
 b = args.build
 servers = {
     "ringlet": [f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
+    "io_uring C multishot": [f"{b}/bench/uring_ms_echo", "{port}"],
     "io_uring C": [f"{b}/bench/uring_echo", "{port}"],
     "epoll C": [f"{b}/bench/epoll_echo", "{port}"],
     "Go": [args.go_binary, "{port}"],
@@ -40,7 +51,7 @@ servers = {
 }
 if args.only:
     servers = {k: v for k, v in servers.items() if k in args.only.split(",")}
-scenarios = [(1, 64), (50, 64), (1000, 64), (50, 4096)]
+scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
 loadgen = f"{b}/bench/loadgen"
 port = 19000
 
@@ -53,6 +64,11 @@ def start(name):
     p = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=env, text=True)
     line = p.stdout.readline()
+    if "skip:" in line:
+        p.wait()
+        skipped[name] = line.strip()
+        print(f"  {line.strip()}: left out", file=sys.stderr)
+        return None, port
     if "listening" not in line:
         p.kill()
         sys.exit(f"{name} did not start: {line}{p.stderr.read()}")
@@ -76,11 +92,16 @@ def rss_kib(pid):
     return 0
 
 
+skipped = {}  # server -> its skip line
 results = {}  # (scenario, server) -> list of dicts
 for rep in range(args.runs):
     for conns, size in scenarios:
         for name in servers:
+            if name in skipped:
+                continue
             p, prt = start(name)
+            if p is None:
+                continue
             try:
                 out = subprocess.run(["taskset", "-c", "1", loadgen, "127.0.0.1", str(prt), str(conns), str(size),
                                       str(args.seconds), "0.5", str(p.pid)],
@@ -98,13 +119,22 @@ for rep in range(args.runs):
 print(f"# echo: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().release}, {os.cpu_count()} cores; "
       f"server on CPU 0, loadgen on CPU 1; {args.seconds:g} s per run, median of {args.runs} runs")
 print()
-echo_common.print_table(results, scenarios, servers, "io_uring C")
+for line in skipped.values():
+    print(f"Left out: {line}")
+    print()
+names = [n for n in servers if n not in skipped]
+echo_common.print_table(results, scenarios, names,
+                        "io_uring C multishot" if "io_uring C multishot" in names else "io_uring C")
 
+if args.idle <= 0:
+    sys.exit(0)
 print()
 print(f"| server | RSS idle | RSS with {args.idle} idle connections | per connection |")
 print("|---|---:|---:|---:|")
-for name in servers:
+for name in names:
     p, prt = start(name)
+    if p is None:
+        continue
     try:
         time.sleep(0.3)
         before = rss_kib(p.pid)
