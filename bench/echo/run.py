@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Echo servers side by side: ringlet's examples/echo_server against two hand-written io_uring C
+"""Echo servers side by side: ringlet's examples/echo_server (on io_uring, and as "ringlet epoll"
+on its epoll engine) against two hand-written io_uring C
 servers (bench/echo/uring_ms_echo.c: multishot accept and receive with a provided-buffer
 ring, the baseline, 2 % under the simple one at 50 connections and 7 % at 1000, see
 bench/RESULTS.md; bench/echo/uring_echo.c: one recv and one send in flight per connection), an
@@ -43,6 +44,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 b = args.build
 servers = {
     "ringlet": [f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
+    "ringlet epoll": ["env", "RINGLET_BACKEND=epoll", f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
     "io_uring C multishot": [f"{b}/bench/uring_ms_echo", "{port}"],
     "io_uring C": [f"{b}/bench/uring_echo", "{port}"],
     "epoll C": [f"{b}/bench/epoll_echo", "{port}"],
