@@ -323,7 +323,7 @@ IoOutcome wait_fds(Here h, const pollfd* fds, std::size_t n, ringlet::Deadline d
     // EPERM (a regular file) needs no wait: poll reports such files ready at once.
   }
   const IoOutcome o = perform_patched(ringlet::detail::poll_request(ep, POLLIN, "poll (patched)"), d);
-  ringlet::detail::sys::close(ep);
+  close_own(ep);
   return o;
 }
 

@@ -125,7 +125,7 @@ Watcher* start_watcher(const Target& t) noexcept {
   RINGLET_REAL(pthread_sigmask)(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
   if (e != 0) {
-    ringlet::detail::sys::close(w->efd);
+    close_own(w->efd);
     delete w;
     return nullptr;
   }
@@ -136,7 +136,7 @@ void stop_watcher(Watcher* w) noexcept {
   if (!w) return;
   if (w->result.load(std::memory_order_acquire) == 0) RINGLET_REAL(pthread_cancel)(w->thread);
   RINGLET_REAL(pthread_join)(w->thread, nullptr);  // at once: it ended, or is cancelled in waitid
-  ringlet::detail::sys::close(w->efd);
+  close_own(w->efd);
   delete w;
 }
 
@@ -147,7 +147,7 @@ class Watch {
     if (t.kind == Target::Pidfd) fd_ = static_cast<int>(t.id);
   }
   ~Watch() {
-    if (own_) ringlet::detail::sys::close(fd_);
+    if (own_) close_own(fd_);
     stop_watcher(watcher_);
   }
   Watch(const Watch&) = delete;
@@ -429,8 +429,8 @@ FILE* do_popen(const char* command, const char* mode) noexcept {
   const int parent_end = rd ? 0 : 1, child_end = rd ? 1 : 0;
   const int child_fd = rd ? 1 : 0;  // the child's stdout, or its stdin
   auto fail = [&](int e) -> FILE* {
-    ringlet::detail::sys::close(fds[0]);
-    ringlet::detail::sys::close(fds[1]);
+    close_own(fds[0]);
+    close_own(fds[1]);
     errno = e;
     return nullptr;
   };
@@ -438,7 +438,7 @@ FILE* do_popen(const char* command, const char* mode) noexcept {
     // Already the child's number: dup2 onto itself would leave it close-on-exec.
     const int tmp = ::fcntl(child_fd, F_DUPFD_CLOEXEC, 0);
     if (tmp < 0) return fail(errno);
-    ringlet::detail::sys::close(fds[child_end]);
+    close_own(fds[child_end]);
     fds[child_end] = tmp;
   }
   FILE* f = ::fdopen(fds[parent_end], rd ? "r" : "w");
@@ -471,11 +471,11 @@ FILE* do_popen(const char* command, const char* mode) noexcept {
   posix_spawn_file_actions_destroy(&fa);
   if (!ok) {
     ::fclose(f);  // closes the parent's end
-    ringlet::detail::sys::close(fds[child_end]);
+    close_own(fds[child_end]);
     errno = ENOMEM;  // what glibc's popen says for any failure to start the child
     return nullptr;
   }
-  ringlet::detail::sys::close(fds[child_end]);
+  close_own(fds[child_end]);
   if (!cloexec) ::fcntl(fds[parent_end], F_SETFD, 0);
   return f;
 }

@@ -196,7 +196,7 @@ RINGLET_SLOW int park_for_signal(Here h, const sigset_t& set, siginfo_t* info, D
     // Notified (ready), Deadline (looked at above), Interrupted (a handler ran, or a signal
     // was sent to a thread): look again.
   }
-  if (sfd >= 0) ringlet::detail::sys::close(sfd);
+  if (sfd >= 0) close_own(sfd);
   return r;
 }
 
@@ -230,7 +230,7 @@ RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept
       }
       if (w != Woke::Interrupted) break;  // killed, or an enclosing Timeout: EINTR too
     }
-    if (sfd >= 0) ringlet::detail::sys::close(sfd);
+    if (sfd >= 0) close_own(sfd);
   }
   errno = EINTR;
   return -1;

@@ -15,6 +15,7 @@
 #include "ringlet/patch.hpp"
 #include "internal/io.hpp"
 #include "internal/scheduler.hpp"
+#include "internal/sys.hpp"
 #include "ringlet/detail/wait.hpp"
 
 #define RINGLET_HOOK extern "C" __attribute__((visibility("default")))
@@ -208,6 +209,14 @@ class WaitMask {
 // woke_errno(), the one table.
 using ringlet::detail::IoOutcome;
 using ringlet::detail::Woke;
+
+// Close a descriptor of the patch's own (a pidfd, a signalfd, a watcher's eventfd, a poll's
+// epoll set, a spawn's pipe) as the close hook would: the engines forget the number first
+// (perform_patched tells them every close of a waited-on descriptor is said).
+inline void close_own(int fd) noexcept {
+  ringlet::detail::fd_replaced(fd);
+  ringlet::detail::sys::close(fd);
+}
 
 // The runtime's perform (detail/io.hpp) for a hook on a fiber: a signal handler may end the
 // wait (Woke::Interrupted), and the fd's waiters are counted so that close knows to call
