@@ -1,6 +1,6 @@
 // A descriptor a thread has waited on is closed behind the engine's back -- by fclose, by
 // close_range, by dup2 over it, by closefrom, by a raw syscall(SYS_close) -- and its number is
-// given to a new socket; a thread's blocking read on the new socket must wake as soon as its
+// given to a new socket (by socketpair, or a raw dup3 where that picked a lower number); a thread's blocking read on the new socket must wake as soon as its
 // peer writes, and read the new socket's byte (never the old file's, which a dup keeps alive
 // and which is written to as well). Natively each wake is prompt; under ringlet-run the epoll
 // engine keeps its registrations, so a stale one would show here as a late or wrong wake.
@@ -63,13 +63,12 @@ static const char* const names[] = {"fclose", "close_range", "dup2 over it", "cl
 static int check(enum how h) {
   int sv[2];
   pair(sv);
-  // Make the waited end the highest number, so closefrom(n) closes it alone.
+  // The waited number n is the highest, so closefrom(n) closes it alone; sv[0] keeps the old
+  // file (and any registration of it) alive after n is closed; it gets written to later.
   const int n = fcntl(sv[0], F_DUPFD_CLOEXEC, sv[1] + 1);
-  close(sv[0]);
+  const int keep = sv[0];
   struct reader first = round_trip(n, sv[1], 'a');
   int ok = first.r == 1 && first.got == 'a';
-  // A dup keeps the old file (and any registration of it) alive; it gets written to later.
-  const int keep = dup(n);
   int nv[2];
   switch (h) {
     case FCLOSE: {
@@ -93,8 +92,8 @@ static int check(enum how h) {
   pair(nv);
   if (h == DUP2) {
     if (dup2(nv[0], n) != n) { perror("dup2"); return 0; }
-  } else if (nv[0] != n) {  // the lowest free number is not n: put it there
-    if (dup2(nv[0], n) != n) { perror("dup2"); return 0; }
+  } else if (nv[0] != n) {  // the lowest free number is not n: put it there (unseen too)
+    if (syscall(SYS_dup3, nv[0], n, O_CLOEXEC) != n) { perror("dup3"); return 0; }
   }
   if (nv[0] != n) close(nv[0]);
   // The old file becomes readable too: its event must not be taken for the new socket's.
