@@ -234,13 +234,7 @@ class EpollReactor final : public Reactor {
   }
 
   void cancel_fd(int fd) override {
-    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
-    FdSlot& s = fds_[static_cast<std::size_t>(fd)];
-    for (FdWait* w = s.in; w; w = w->next) w->cancelled = true;
-    for (FdWait* w = s.out; w; w = w->next) w->cancelled = true;
-    wake_all(s.in);
-    wake_all(s.out);
-    forget_fd(fd);  // before the close: fd still names the file
+    if (cancel_waiters(fd)) forget_fd(fd);  // before the close: fd still names the file
   }
 
   // Waiters are filed by number: cancel them unless the number has been reused for another
@@ -250,16 +244,10 @@ class EpollReactor final : public Reactor {
     const pid_t me = getpid();
     const long same = ::syscall(SYS_kcmp, me, me, KCMP_FILE, fd, dup);
     if (same == 0 || (same < 0 && errno == EBADF)) {
-      if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
-      FdSlot& s = fds_[static_cast<std::size_t>(fd)];
-      for (FdWait* w = s.in; w; w = w->next) w->cancelled = true;
-      for (FdWait* w = s.out; w; w = w->next) w->cancelled = true;
-      wake_all(s.in);
-      wake_all(s.out);
       // Another thread closes it, maybe already: no DEL by number (it may name another
       // file now). Our registration goes with the file; if a dup keeps it, its events
       // carry the old tag and are ignored.
-      drop(s);
+      if (FdSlot* s = cancel_waiters(fd)) drop(*s);
     }
   }
 
@@ -288,6 +276,17 @@ class EpollReactor final : public Reactor {
 
  private:
   static constexpr std::uint64_t kWakeData = ~std::uint64_t{0};
+
+  // Wake fd's waiters with -ECANCELED (close_waiting): its slot, or null if it has none.
+  FdSlot* cancel_waiters(int fd) noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return nullptr;
+    FdSlot& s = fds_[static_cast<std::size_t>(fd)];
+    for (FdWait* w = s.in; w; w = w->next) w->cancelled = true;
+    for (FdWait* w = s.out; w; w = w->next) w->cancelled = true;
+    wake_all(s.in);
+    wake_all(s.out);
+    return &s;
+  }
 
   static void drop(FdSlot& s) noexcept {
     s.registered = 0;
