@@ -226,11 +226,13 @@ void LinkScanner::emit_tag() {
   bool inert = template_ > 0;
   if (end_tag_) {
     if (n == "template" && template_ > 0) --template_;
+    else if (n == "frameset" && frameset_ > 0) --frameset_;
     else if ((n == "svg" || n == "math") && foreign_ > 0) --foreign_;
     state_ = State::Data;
   } else {
     state_ = State::Data;
     if (n == "template") ++template_;
+    else if (n == "frameset") ++frameset_;
     else if ((n == "svg" || n == "math") && !self_closing_) ++foreign_;
     else if (foreign_ == 0) {
       if (n == "script") state_ = State::ScriptData;
@@ -247,7 +249,7 @@ void LinkScanner::emit_tag() {
         else if (n == "a" && has(kXlink) && foreign_ > 0) add_href(xlink_);
       } else if (n == "base") {
         if (has(kHref) && !base_) base_ = href_;
-      } else if (n == "iframe" || n == "frame") {
+      } else if (n == "iframe" || (n == "frame" && frameset_ > 0)) {  // <frame> elsewhere is dropped
         if (has(kSrc)) add_href(src_);
       } else if (n == "meta" && has(kContent)) {
         if (has(kEquiv) && iequal(equiv_, "refresh")) {

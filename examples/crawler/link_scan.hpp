@@ -4,7 +4,8 @@
 // What it follows ("what a browser would follow" — pages a user reaches by clicking, or that
 // the browser loads as a page on its own):
 //   - <a href>, <area href>; inside <svg>, <a xlink:href> when the <a> has no href;
-//   - <iframe src>, <frame src>: documents the browser loads and shows as pages;
+//   - <iframe src>, and <frame src> inside a <frameset> (a tree builder drops it elsewhere):
+//     documents the browser loads and shows as pages;
 //   - <meta http-equiv=refresh content="N; url=...">, whatever the delay N.
 // What it does not: <img>/<script>/<link>/<video>... src or href (sub-resources, not pages),
 // <form action> (needs a submission), anything inside a <template> (inert: not in the
@@ -98,6 +99,7 @@ class LinkScanner {
   std::string raw_end_;
   int foreign_ = 0;   // <svg>/<math> depth
   int template_ = 0;  // <template> depth
+  int frameset_ = 0;  // <frameset> depth
 
   std::optional<std::string> base_;
   std::string pending_;                  // raw hrefs, one after another
