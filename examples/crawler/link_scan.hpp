@@ -38,7 +38,7 @@
 // Memory: the tokenizer keeps only the tag being read. The raw hrefs wait until finish() (a
 // <base> or a robots meta later in the page changes all of them), in one buffer no larger than
 // the page; finish() resolves them one at a time and deduplicates by a 64-bit hash of each
-// resolved URL (a table of 16 bytes per link; two distinct URLs with the same hash, a chance
+// resolved URL (16 to 32 bytes per link; two distinct URLs with the same hash, a chance
 // of about n^2/2^65, would lose the second).
 #pragma once
 
@@ -103,7 +103,7 @@ class LinkScanner {
 
   std::optional<std::string> base_;
   std::string pending_;                  // raw hrefs, one after another
-  std::vector<std::uint32_t> ends_;      // where each ends in pending_
+  std::vector<std::size_t> ends_;        // where each ends in pending_
   std::size_t invalid_ = 0;
   bool nofollow_ = false;
 };
