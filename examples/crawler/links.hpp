@@ -1,8 +1,8 @@
 // Links of an HTML page, by crawler::LinkScanner (link_scan.hpp: what is followed, and the
-// tokenizer rules kept): <a>/<area> href, <iframe>/<frame> src, <meta refresh>; resolved
-// against the first <base href> (itself resolved against the page's URL) or the page's URL,
-// normalised, fragments dropped, only http(s), each once, in document order; none at all if
-// the page says <meta name=robots content=nofollow>.
+// tokenizer rules kept): <a>/<area> href, <iframe> src, <frame> src in a frameset, <meta
+// refresh>; resolved against the first <base href> (itself resolved against the page's URL)
+// or the page's URL, normalised, fragments dropped, only http(s), each once, in document
+// order; none at all if the page says <meta name=robots content=nofollow>.
 #pragma once
 
 #include <string>
