@@ -26,15 +26,15 @@ flags=(-std=c++20 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=unde
 for src in parse message url; do
   clang++ "${flags[@]}" -fsanitize=fuzzer-no-link -c "net/http/$src.cpp" -o "$work/$src.o"
 done
-for src in link_scan link_scan_tokenizer link_scan_refs; do
+for src in link_scan link_scan_tokenizer link_scan_refs link_scan_entities; do
   clang++ "${flags[@]}" -fsanitize=fuzzer-no-link -c "examples/crawler/$src.cpp" -o "$work/$src.o"
 done
 status=0
 for t in "${targets[@]}"; do
   bin="$work/fuzz_$t"
   if [ "$t" = links ]; then
-    objs=("$work/link_scan.o" "$work/link_scan_tokenizer.o" "$work/link_scan_refs.o" "$work/url.o" "$work/message.o"
-          -luriparser)
+    objs=("$work/link_scan.o" "$work/link_scan_tokenizer.o" "$work/link_scan_refs.o" "$work/link_scan_entities.o"
+          "$work/url.o" "$work/message.o" -luriparser)
   else
     objs=("$work/parse.o" "$work/message.o")
   fi

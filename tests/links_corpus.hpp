@@ -60,6 +60,11 @@ inline const std::vector<Case> kCorpus = {
      {"http://site/dir/q.html?x=1&y=2", "http://site/dir/u.html?x=1&z=3", "http://site/dir/r.html?a=1&copy=2",
       "http://site/d/e/f.html", "http://site/dir/g.html?a&notit=1", "http://site/dir/h.html?ABc%EF%BF%BD",
       "http://site/dir/k.html?a&", "http://site/dir/k2.html?a&", "http://site/dir/k3.html?&bogus;&", "http://site/dir/m.html?A%E2%82%AC"}},
+    {"named references beyond Latin-1, longest match, two code points",
+     R"(<a href="v.html?&rarr;&notin;&it;&NotNestedGreaterGreater;&CounterClockwiseContourIntegral;">)"
+     R"(<a href="w.html?&notit;&noti;&not;x">)",
+     {"http://site/dir/v.html?%E2%86%92%E2%88%89%E2%81%A2%E2%AA%A2%CC%B8%E2%88%B3",
+      "http://site/dir/w.html?&notit;&noti;%C2%ACx"}},
     {"named references ending a value, legacy ones followed by text",
      R"(<a href="n.html?a=&lt"><a href="o.html?a&nbsp;b"><a href="p.html?q=&quot;&apos;">)",
      {"http://site/dir/n.html?a=%3C", "http://site/dir/o.html?a%C2%A0b", "http://site/dir/p.html?q=%22'"}},

@@ -23,17 +23,19 @@
 // Tokenizer rules kept: tag and attribute names case-insensitive; the first of duplicate
 // attributes wins; values double-quoted, single-quoted or unquoted; character references in
 // values (numeric, decimal and hex, with or without ';', with the spec's replacements for
-// 0, surrogates, > U+10FFFF and the C1 Windows-1252 range; named: the 106 legacy names that
-// may lack ';' (the Latin-1 set, amp, lt, gt, quot and their upper-case forms) with the
-// attribute rule that "&name" followed by '=' or an alphanumeric is left as text, and, with
-// ';', every name that stands for an ASCII character that can appear in a URL (&sol; &colon;
-// &quest; &num; &equals; &percnt; ...) and &apos;; other names are left as written); script
+// 0, surrogates, > U+10FFFF and the C1 Windows-1252 range; named: all 2 125 names of the
+// HTML5 list, longest match first, the 106 legacy ones also without ';' but then, by the
+// attribute rule, left as text when followed by '=' or an alphanumeric); U+0000 in a value
+// becomes U+FFFD; script
 // data's escaped and double-escaped states (<!-- <script> ... </script> --> inside a script);
 // "<![CDATA[" is a section only inside <svg>/<math> (a nesting count, not a tree), a bogus
 // comment elsewhere; EOF anywhere ends what was open (a tag cut off at EOF is dropped, as the
 // spec does).
-// Not modelled, as they need a tree: a <plaintext> start tag ends all markup (it is); tags
-// that a tree builder would ignore or move (e.g. a second <html>) still count.
+// Not modelled, as they need a tree: tags that a tree builder would ignore or move (e.g. a
+// second <html>, an element breaking out of <svg>) still count. Nor is the page's encoding:
+// bytes are taken as they are (UTF-8 or any ASCII-compatible charset), so an invalid UTF-8
+// byte in an href is percent-encoded as that byte, where a browser decoding the page as UTF-8
+// would put U+FFFD (differential runs against gumbo agree once bytes are ASCII).
 //
 // Memory: the tokenizer keeps only the tag being read. The raw hrefs wait until finish() (a
 // <base> or a robots meta later in the page changes all of them), in one buffer no larger than

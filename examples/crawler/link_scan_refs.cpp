@@ -1,5 +1,7 @@
 // The link scanner's character references in attribute values: numeric ones' replacements,
-// and the named ones it knows (link_scan.hpp says which).
+// and the named ones (the HTML5 list, link_scan_entities.cpp), longest match first.
+#include <algorithm>
+
 #include "link_scan_internal.hpp"
 
 namespace crawler {
@@ -34,47 +36,12 @@ std::uint32_t numeric(std::uint32_t v) {
   return v;
 }
 
-// Named references: the 106 that may go without ';' (legacy), then ';'-only ones.
-struct Named {
-  const char* name;
-  std::uint32_t cp;
-};
-constexpr const char* kLatin1[96] = {
-    "nbsp",   "iexcl",  "cent",   "pound",  "curren", "yen",    "brvbar", "sect",   "uml",    "copy",   "ordf",
-    "laquo",  "not",    "shy",    "reg",    "macr",   "deg",    "plusmn", "sup2",   "sup3",   "acute",  "micro",
-    "para",   "middot", "cedil",  "sup1",   "ordm",   "raquo",  "frac14", "frac12", "frac34", "iquest", "Agrave",
-    "Aacute", "Acirc",  "Atilde", "Auml",   "Aring",  "AElig",  "Ccedil", "Egrave", "Eacute", "Ecirc",  "Euml",
-    "Igrave", "Iacute", "Icirc",  "Iuml",   "ETH",    "Ntilde", "Ograve", "Oacute", "Ocirc",  "Otilde", "Ouml",
-    "times",  "Oslash", "Ugrave", "Uacute", "Ucirc",  "Uuml",   "Yacute", "THORN",  "szlig",  "agrave", "aacute",
-    "acirc",  "atilde", "auml",   "aring",  "aelig",  "ccedil", "egrave", "eacute", "ecirc",  "euml",   "igrave",
-    "iacute", "icirc",  "iuml",   "eth",    "ntilde", "ograve", "oacute", "ocirc",  "otilde", "ouml",   "divide",
-    "oslash", "ugrave", "uacute", "ucirc",  "uuml",   "yacute", "thorn",  "yuml"};
-constexpr Named kLegacyAscii[] = {{"amp", '&'},  {"AMP", '&'}, {"lt", '<'},     {"LT", '<'},    {"gt", '>'},
-                                  {"GT", '>'},   {"quot", '"'}, {"QUOT", '"'}, {"COPY", 0xA9}, {"REG", 0xAE}};
-constexpr Named kSemicolon[] = {
-    {"apos", '\''},        {"Tab", '\t'},        {"NewLine", '\n'},    {"excl", '!'},     {"num", '#'},
-    {"dollar", '$'},       {"percnt", '%'},      {"lpar", '('},        {"rpar", ')'},     {"ast", '*'},
-    {"midast", '*'},       {"plus", '+'},        {"comma", ','},       {"period", '.'},   {"sol", '/'},
-    {"colon", ':'},        {"semi", ';'},        {"equals", '='},      {"quest", '?'},    {"commat", '@'},
-    {"lsqb", '['},         {"lbrack", '['},      {"bsol", '\\'},       {"rsqb", ']'},     {"rbrack", ']'},
-    {"Hat", '^'},          {"lowbar", '_'},      {"UnderBar", '_'},    {"grave", '`'},    {"DiacriticalGrave", '`'},
-    {"lcub", '{'},         {"lbrace", '{'},      {"verbar", '|'},      {"vert", '|'},     {"VerticalLine", '|'},
-    {"rcub", '}'},         {"rbrace", '}'},      {"NonBreakingSpace", 0xA0}};
-
-std::optional<std::uint32_t> legacy(std::string_view n) {
-  for (const Named& e : kLegacyAscii)
-    if (n == e.name) return e.cp;
-  for (std::size_t i = 0; i < 96; ++i)
-    if (n == kLatin1[i]) return 160 + static_cast<std::uint32_t>(i);
-  return std::nullopt;
+const Entity* find_entity(std::string_view name) {
+  const Entity* end = kEntities + kEntityCount;
+  const Entity* e = std::lower_bound(kEntities, end, name,
+                                     [](const Entity& x, std::string_view n) { return std::string_view(x.name) < n; });
+  return e != end && std::string_view(e->name) == name ? e : nullptr;
 }
-std::optional<std::uint32_t> with_semicolon(std::string_view n) {
-  if (auto cp = legacy(n)) return cp;
-  for (const Named& e : kSemicolon)
-    if (n == e.name) return e.cp;
-  return std::nullopt;
-}
-
 
 }  // namespace scan
 
@@ -91,18 +58,23 @@ void LinkScanner::char_ref_end(std::string_view in, std::size_t& i, bool last, b
     return;
   }
   char after_run = i + run < in.size() ? in[i + run] : '\0';
+  auto emit = [&](const Entity& e) {
+    utf8(value_, e.cp1);
+    if (e.cp2) utf8(value_, e.cp2);
+  };
   if (run <= kMaxRef && after_run == ';') {
-    if (auto cp = with_semicolon(in.substr(i, run))) {
-      utf8(value_, *cp);
+    if (const Entity* e = find_entity(in.substr(i, run))) {
+      emit(*e);
       i += run + 1;
       return;
     }
   }
-  for (std::size_t len = std::min(run, std::size_t{6}); len > 0; --len) {
-    if (auto cp = legacy(in.substr(i, len))) {
+  for (std::size_t len = std::min(run, kMaxLegacy); len > 0; --len) {
+    const Entity* e = find_entity(in.substr(i, len));
+    if (e && e->legacy) {
       char next = len < run ? in[i + len] : after_run;
       if (next == '=' || alnum(next)) break;  // the attribute rule: left as text
-      utf8(value_, *cp);
+      emit(*e);
       i += len;
       return;
     }
