@@ -18,7 +18,9 @@
 // page's URL; then normalised, fragments dropped, only http(s), each URL once, in document
 // order; what cannot be resolved or is not http(s) is counted as invalid.
 // Robots: <meta name=robots content="nofollow"> (or "none"), anywhere in the page, means no
-// link of the page is followed (nofollow() is true and finish() emits nothing).
+// link of the page is followed (nofollow() is true and finish() emits nothing). Metas named
+// for one crawler (name=googlebot) are not read; nor is rel=nofollow on a single link, which a
+// browser follows and search engines take as a ranking hint.
 //
 // Tokenizer rules kept: tag and attribute names case-insensitive; the first of duplicate
 // attributes wins; values double-quoted, single-quoted or unquoted; character references in
