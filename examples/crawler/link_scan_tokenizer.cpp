@@ -31,6 +31,8 @@ std::size_t LinkScanner::run(std::string_view in, bool last) {
   // not there yet: feed() carries them over to the next chunk.
   std::size_t i = 0;
   const std::size_t n = in.size();
+  std::size_t quote_at = n + 1;  // where the value's closing quote is in `in` (n: not in it)
+  char quote_for = 0;
   auto find = [&](char ch) -> std::size_t {
     const void* p = std::memchr(in.data() + i, ch, n - i);
     return p ? static_cast<std::size_t>(static_cast<const char*>(p) - in.data()) : n;
@@ -144,7 +146,13 @@ std::size_t LinkScanner::run(std::string_view in, bool last) {
         }
         break;
       case State::ValueQuoted: {
-        std::size_t q = find(quote_);
+        // The closing quote, found once per buffer and quote: a value of many '&' would
+        // otherwise search to its end again after each reference.
+        if (quote_at < i || quote_at > n || quote_for != quote_) {
+          quote_at = find(quote_);
+          quote_for = quote_;
+        }
+        std::size_t q = quote_at;
         if (!attr_) {
           i = q;
         } else {
