@@ -111,8 +111,8 @@ TEST_CASE("links: refresh_url, the spec's declarative refresh steps", "[crawler]
 
 TEST_CASE("links: linear time on values of many references, and on runs of markup", "[crawler][links]") {
   // Each of these was, or could be, quadratic (a search to the value's end after every '&'
-  // took minutes on a 5 MB value, 6.5 s on 1 MB): 2 MB each must take well under a second,
-  // even in a debug build on a loaded machine.
+  // took minutes on a 5 MB value, 6.5 s on 1 MB): 2 MB each must take well under the limit,
+  // even in a sanitizer build on a loaded machine.
   const std::size_t n = 2 << 20;
   const std::vector<std::string> pages = {
       "<a href=\"" + std::string(n, '&') + "\">",
@@ -137,7 +137,7 @@ TEST_CASE("links: linear time on values of many references, and on runs of marku
       s.finish([](http::Url&&) {});
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       INFO(page.substr(0, 40) << "... in pieces of " << piece << ": " << secs << " s");
-      CHECK(secs < 3.0);
+      CHECK(secs < 5.0);  // here: 0.7 s at most in an -O0 ASan build; the quadratic scan, ~4 x 6.5 s
     }
   }
 }
