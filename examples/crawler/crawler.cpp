@@ -341,7 +341,7 @@ class Crawler {
     write(item, rec, t0);
   }
 
-  // Link extraction is the crawl's CPU work (an HTML5 tokenizer pass). With --threads the other cores
+  // Link extraction is the crawl's CPU work (a tokenizer pass). With --threads the other cores
   // take it: a page goes to the core with the fewest parses waiting, and this fiber waits
   // for the result as for any I/O. Core 0 also runs every fetch, so it parses a page itself
   // only when every other core has kMaxBacklog waiting: the split adapts to how heavy pages
