@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(g++ gcc meson ninja-build pkg-config libboost-context-dev liburing-dev catch2 libcli11-dev python3
       libpython3.11-testsuite
       libcurl4-openssl-dev curl apache2-utils
-      libboost-dev libssl-dev openssl zlib1g-dev liburiparser-dev libgumbo-dev
+      libboost-dev libssl-dev openssl zlib1g-dev liburiparser-dev
       clang gdb libdw1 "$@")
 missing=()
 for p in "${pkgs[@]}"; do

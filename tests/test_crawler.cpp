@@ -150,6 +150,34 @@ TEST_CASE("crawler: the generated site, crawled to exactly the expected pages", 
   CHECK(paths(norobots.lines, root).count("/private/secret.html") == 1);
 }
 
+TEST_CASE("crawler: iframe src and meta refresh followed, script text and nofollow pages not", "[crawler]") {
+  TempDir site;
+  auto server = http_server(site.path, {});
+  auto port = start_http_server(server);
+  std::string root = "http://127.0.0.1:" + std::to_string(port);
+  site.write("index.html", "<!doctype html><script>document.write('<a href=\"ghost.html\">')</script>"
+                           "<!-- <a href=\"ghost2.html\"> --><iframe src=framed.html></iframe>"
+                           "<a href=refresh.html>r</a><a href=robots-meta.html>m</a>");
+  site.write("framed.html", "<p>in a frame</p>");
+  site.write("refresh.html", "<meta http-equiv=\"refresh\" content=\"0; url=target.html\">");
+  site.write("target.html", "<p>target</p>");
+  site.write("robots-meta.html", "<meta name=\"robots\" content=\"noindex,nofollow\"><a href=hidden.html>h</a>");
+  site.write("hidden.html", "<p>not reached</p>");
+  site.write("ghost.html", "<p>not reached</p>");
+  site.write("ghost2.html", "<p>not reached</p>");
+  auto c = crawl({root + "/", "--depth", "5", "--no-robots"});
+  INFO(c.err);
+  CHECK(c.status == 0);
+  CHECK(paths(c.lines, root) ==
+        std::set<std::string>{"/", "/framed.html", "/refresh.html", "/target.html", "/robots-meta.html"});
+  for (const auto& l : c.lines) {
+    INFO(l);
+    bool meta = field(l, "url").ends_with("/robots-meta.html");
+    CHECK(field(l, "nofollow") == (meta ? "true" : ""));
+    if (meta) CHECK(field(l, "links") == "0");
+  }
+}
+
 TEST_CASE("crawler: the same site from python3 -m http.server", "[crawler]") {
   TempDir site;
   Process py({"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", site.path});

@@ -2,10 +2,14 @@
 """Generate the crawl benchmark's site: N pages of ~3 KB text with links.
 
   gen_site.py DIR [--pages N] [--links K] [--words W] [--flat]
+  gen_site.py DIR --big-page L
+
 
 Default: every page links to the next one and to K others at random (a fixed seed), so a
 breadth-first crawl from index.html finds all N pages through several levels. --flat: the
 index links to every page and pages link back only (all but the index found at depth 1).
+--big-page L: only DIR/big.html, one page of L distinct links (<a href=pN>, ~17 bytes each:
+600 000 links is ~10 MB), for the crawler's memory on one page.
 """
 import argparse
 import os
@@ -17,8 +21,15 @@ ap.add_argument("--pages", type=int, default=2000)
 ap.add_argument("--links", type=int, default=8)
 ap.add_argument("--words", type=int, default=450, help="words of text per page (450: ~3.3 KB pages)")
 ap.add_argument("--flat", action="store_true")
+ap.add_argument("--big-page", type=int, default=0, metavar="L")
 a = ap.parse_args()
 os.makedirs(a.dir, exist_ok=True)
+if a.big_page:
+    with open(os.path.join(a.dir, "big.html"), "w") as f:
+        f.write("<!doctype html>\n<html><head><title>Big</title></head><body>\n")
+        f.write("".join(f"<a href=p{i}>\n" for i in range(a.big_page)))
+        f.write("</body></html>\n")
+    raise SystemExit(0)
 rng = random.Random(7)
 words = ("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore "
          "et dolore magna aliqua").split()

@@ -4,6 +4,13 @@ crawler, in one run, on the same generated sites.
 
   run.py [--build build-rel] [--pages 2000] [--runs 3] [--conc 50] [--words 30,450]
          [--slow-conc 50,500] [--delay-ms 200] [--skip-fast] [--skip-slow]
+         [--baseline CRAWLER] [--only NAME,...]
+
+--baseline: another build of examples/crawler (e.g. one from before a change) run as
+"ringlet baseline, 1 thread" beside the others. --only: the crawlers whose names contain one
+of these words (e.g. --only "1 thread,x/net" for ringlet's single-thread rows and Go's).
+The fast runs go round-robin over the crawlers (run 1 of each, then run 2 ...), so that a
+load from elsewhere on the machine falls on all of them alike.
 
 Fast server: nginx (one worker) serving a 2000-page site with several link levels, once per
 page size (--words of text: 30 is ~0.7 KB a page, 450 ~3.3 KB); each crawler fetches every
@@ -78,6 +85,8 @@ def main():
     ap.add_argument("--delay-ms", type=int, default=200)
     ap.add_argument("--skip-fast", action="store_true")
     ap.add_argument("--skip-slow", action="store_true")
+    ap.add_argument("--baseline", help="another crawler binary, run as 'ringlet baseline, 1 thread'")
+    ap.add_argument("--only", help="comma-separated words: keep the crawlers whose names contain one")
     a = ap.parse_args()
 
     crawler = os.path.join(a.build, "examples", "crawler")
@@ -94,13 +103,19 @@ def main():
         def commands(url, c):
             ours = [crawler, url, "--no-robots", "-q", "--concurrency", str(c), "--per-host", str(c),
                     "--max-pages", str(a.pages), "--depth", "1000", "--timeout", "60", "--output", "/dev/null"]
-            return {
+            cmds = {
                 "ringlet, 1 thread": ours + ["--threads", "1"],
                 "ringlet, 2 threads": ours + ["--threads", "2"],
                 "Go net/http + x/net/html": [gobin, "-c", str(c), "-max", str(a.pages), url],
                 "Go net/http + regexp": [gobin, "-regex", "-c", str(c), "-max", str(a.pages), url],
                 "gevent": ["/usr/bin/python3", os.path.join(HERE, "crawler_gevent.py"), url, "-c", str(c), "--max", str(a.pages)],
             }
+            if a.baseline:
+                cmds["ringlet baseline, 1 thread"] = [os.path.abspath(a.baseline)] + ours[1:] + ["--threads", "1"]
+            if a.only:
+                words = [w.strip() for w in a.only.split(",") if w.strip()]
+                cmds = {k: v for k, v in cmds.items() if k == "ringlet, 1 thread" or any(w in k for w in words)}
+            return cmds
 
         for words in ([] if a.skip_fast else [int(w) for w in a.words.split(",")]):
             site = os.path.join(work, f"site{words}")
@@ -127,13 +142,15 @@ http {{ access_log off; include /etc/nginx/mime.types; keepalive_requests 100000
                 print("| crawler | pages | pages/s | CPU per page | CPU vs ringlet (1 thread) |")
                 print("|---|---|---|---|---|")
                 rows = {}
-                for name, cmd in commands(url, a.conc).items():
-                    walls, cpus, pages = [], [], 0
-                    for _ in range(a.runs):
+                cmds = commands(url, a.conc)
+                got = {name: ([], [], [0]) for name in cmds}
+                for _ in range(a.runs):
+                    for name, cmd in cmds.items():
                         wall, cpu, err = timed(cmd)
-                        pages = pages_of(err)
-                        walls.append(wall)
-                        cpus.append(cpu)
+                        got[name][2][0] = pages_of(err)
+                        got[name][0].append(wall)
+                        got[name][1].append(cpu)
+                for name, (walls, cpus, (pages,)) in got.items():
                     w, c = statistics.median(walls), statistics.median(cpus)
                     rows[name] = (pages, pages / w, c / max(pages, 1) * 1e6)
                 base = rows["ringlet, 1 thread"][2]

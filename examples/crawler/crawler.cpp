@@ -7,11 +7,12 @@
 //                  [--max-size BYTES] [--max-header BYTES]
 //
 // Breadth first from the seeds; URLs normalised (RFC 3986) and fetched once; links from
-// <a>/<area> resolved against <base>; robots.txt honoured per origin; at most C fetches at
-// once and H per host; timeouts, connection failures and 5xx retried with back-off. One
-// JSON line per page on --output (default stdout), a live progress line and a summary on
-// stderr. Ctrl-C stops it: fetches in flight are recorded as interrupted, the output is
-// complete, the summary printed (a second Ctrl-C ends it at once).
+// <a>/<area> href, <iframe>/<frame> src and <meta refresh> resolved against <base>, none
+// from a page with <meta name=robots content=nofollow> (link_scan.hpp); robots.txt honoured
+// per origin; at most C fetches at once and H per host; timeouts, connection failures and
+// 5xx retried with back-off. One JSON line per page on --output (default stdout), a live
+// progress line and a summary on stderr. Ctrl-C stops it: fetches in flight are recorded as
+// interrupted, the output is complete, the summary printed (a second Ctrl-C ends it at once).
 
 #include <unistd.h>
 
@@ -249,6 +250,7 @@ class Crawler {
     std::size_t bytes = 0;
     std::size_t links = 0;
     std::size_t invalid_links = 0;
+    bool nofollow = false;  // <meta name=robots content=nofollow>: its links not followed
     std::size_t redirects = 0;
     int retries = 0;
     std::string error;
@@ -302,11 +304,13 @@ class Crawler {
           if (r.ok() && crawler::looks_like_html(rec.content_type, r.body)) {
             http::Url final_url = http::Url::parse(r.url);
             seen_.insert(final_url.str());
-            auto links = parse(std::move(r.body), final_url);
-            rec.links = links.urls.size();
+            bool follow = item.depth < s_.depth;
+            auto links = parse(std::move(r.body), final_url, follow);
+            rec.links = links.count;
+            rec.nofollow = links.nofollow;
             rec.invalid_links = links.invalid;
             invalid_links_ += links.invalid;
-            if (item.depth < s_.depth)
+            if (follow)
               for (auto& u : links.urls)
                 if (host_allowed(u)) enqueue(std::move(u), item.depth + 1);
             changed_.set();
@@ -337,29 +341,29 @@ class Crawler {
     write(item, rec, t0);
   }
 
-  // Link extraction is the crawl's CPU work (an HTML5 parse). With --threads the other cores
+  // Link extraction is the crawl's CPU work (a tokenizer pass). With --threads the other cores
   // take it: a page goes to the core with the fewest parses waiting, and this fiber waits
   // for the result as for any I/O. Core 0 also runs every fetch, so it parses a page itself
   // only when every other core has kMaxBacklog waiting: the split adapts to how heavy pages
   // are against the rest of the work. The body moves into the job, so a fiber killed while
   // it waits leaves nothing dangling.
   static constexpr int kMaxBacklog = 16;
-  crawler::Links parse(std::string body, const http::Url& url) {
+  crawler::Links parse(std::string body, const http::Url& url, bool keep_urls) {
     unsigned n = ringlet::cores();
     unsigned best = 0;
     for (unsigned c = 1; c < n; ++c)
       if (best == 0 || backlog_[c].load(std::memory_order_relaxed) < backlog_[best].load(std::memory_order_relaxed))
         best = c;
     if (best == 0 || backlog_[best].load(std::memory_order_relaxed) >= kMaxBacklog)
-      return crawler::extract_links(body, url);
+      return crawler::extract_links(body, url, keep_urls);
     backlog_[best].fetch_add(1, std::memory_order_relaxed);
     auto* done = &backlog_[best];
-    return ringlet::spawn_on(best, [body = std::move(body), url, done] {
+    return ringlet::spawn_on(best, [body = std::move(body), url, done, keep_urls] {
              struct Done {
                std::atomic<int>* d;
                ~Done() { d->fetch_sub(1, std::memory_order_relaxed); }
              } leave{done};
-             return crawler::extract_links(body, url);
+             return crawler::extract_links(body, url, keep_urls);
            }).get();
   }
 
@@ -389,6 +393,7 @@ class Crawler {
     line += ",\"bytes\":" + std::to_string(rec.bytes);
     line += ",\"links\":" + std::to_string(rec.links);
     line += ",\"invalid_links\":" + std::to_string(rec.invalid_links);
+    if (rec.nofollow) line += ",\"nofollow\":true";
     line += ",\"depth\":" + std::to_string(item.depth);
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f", ms);
