@@ -42,14 +42,22 @@ void LinkScanner::finish(const std::function<void(Url&&)>& each) {
   std::optional<Url> base_url;
   if (base_) base_url = page_.resolve(*base_);
   ringlet::net::http::UrlResolver resolver(base_url ? *base_url : page_);
-  // Open addressing on 64-bit hashes of the resolved URLs; 0 marks an empty slot.
+  // Each URL once: open addressing on 64-bit hashes of the resolved URLs (0 marks an empty
+  // slot), each slot naming the link that put it there. Equal hashes are settled exactly:
+  // the same raw href is the same URL; otherwise that link is resolved again and compared.
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::uint32_t link = 0;
+  };
   std::size_t cap = 16;
   while (cap < ends_.size() * 2) cap <<= 1;
-  std::vector<std::uint64_t> table(cap, 0);
-  std::size_t from = 0;
-  for (std::size_t end : ends_) {
-    std::string_view h(pending_.data() + from, end - from);
-    from = end;
+  std::vector<Slot> table(cap);
+  auto raw = [&](std::size_t i) {
+    const std::size_t from = i ? ends_[i - 1] : 0;
+    return std::string_view(pending_.data() + from, ends_[i] - from);
+  };
+  for (std::size_t i = 0; i < ends_.size(); ++i) {
+    const std::string_view h = raw(i);
     auto u = resolver.resolve(h);
     if (!u) {
       ++invalid_;
@@ -58,9 +66,22 @@ void LinkScanner::finish(const std::function<void(Url&&)>& each) {
     std::uint64_t k = std::hash<std::string_view>{}(u->str());
     if (k == 0) k = 1;
     std::size_t at = k & (cap - 1);
-    while (table[at] != 0 && table[at] != k) at = (at + 1) & (cap - 1);
-    if (table[at] == k) continue;
-    table[at] = k;
+    bool seen = false;
+    for (; table[at].hash != 0; at = (at + 1) & (cap - 1)) {
+      if (table[at].hash != k) continue;
+      const std::string_view other = raw(table[at].link);
+      if (other == h) {
+        seen = true;
+        break;
+      }
+      auto v = resolver.resolve(other);
+      if (v && v->str() == u->str()) {
+        seen = true;
+        break;
+      }
+    }
+    if (seen) continue;
+    table[at] = Slot{k, static_cast<std::uint32_t>(i)};
     each(std::move(*u));
   }
   pending_.clear();

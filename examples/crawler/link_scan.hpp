@@ -42,8 +42,8 @@
 // Memory: the tokenizer keeps only the tag being read. The raw hrefs wait until finish() (a
 // <base> or a robots meta later in the page changes all of them), in one buffer no larger than
 // the page; finish() resolves them one at a time and deduplicates by a 64-bit hash of each
-// resolved URL (16 to 32 bytes per link; two distinct URLs with the same hash, a chance
-// of about n^2/2^65, would lose the second).
+// resolved URL (32 to 64 bytes per link), equal hashes settled exactly (the same raw href,
+// or the earlier link resolved again and compared).
 #pragma once
 
 #include <cstddef>
