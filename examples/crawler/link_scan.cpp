@@ -50,7 +50,7 @@ void LinkScanner::finish(const std::function<void(Url&&)>& each) {
     std::uint32_t link = 0;
   };
   std::size_t cap = 16;
-  while (cap < ends_.size() * 2) cap <<= 1;
+  while (cap * 2 < ends_.size() * 3) cap <<= 1;  // at most 2/3 full
   std::vector<Slot> table(cap);
   auto raw = [&](std::size_t i) {
     const std::size_t from = i ? ends_[i - 1] : 0;

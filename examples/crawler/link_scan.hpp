@@ -42,7 +42,7 @@
 // Memory: the tokenizer keeps only the tag being read. The raw hrefs wait until finish() (a
 // <base> or a robots meta later in the page changes all of them), in one buffer no larger than
 // the page; finish() resolves them one at a time and deduplicates by a 64-bit hash of each
-// resolved URL (32 to 64 bytes per link), equal hashes settled exactly (the same raw href,
+// resolved URL (24 to 48 bytes per link), equal hashes settled exactly (the same raw href,
 // or the earlier link resolved again and compared).
 #pragma once
 
