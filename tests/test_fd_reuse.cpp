@@ -47,6 +47,14 @@ void park_once(int a, int b) {
   w.join();
 }
 
+// The same through net: a trusted registration (net reports its closes).
+void park_once(net::TcpStream& s, int b) {
+  auto w = write_later(b, 'x', 10ms);
+  char c = 0;
+  REQUIRE(s.read_some({&c, 1}) == 1);
+  w.join();
+}
+
 }  // namespace
 
 TEST_CASE("fd reuse: a raw close, the number reused, a raw read waits on the new file", "[io][fdreuse]") {
@@ -78,10 +86,7 @@ TEST_CASE("fd reuse: sockets closed through net, numbers reused: no epoll_ctl lo
       int b = p.b;
       {
         net::TcpStream s(p.a, net::Socket::adopted);
-        auto w = write_later(b, 'x', 10ms);
-        char c = 0;
-        REQUIRE(s.read_some({&c, 1}) == 1);
-        w.join();
+        park_once(s, b);
       }  // closed through net
       ::close(b);
       Pair q;
@@ -107,12 +112,7 @@ TEST_CASE("fd reuse: a number replaced unseen, the old file alive in a dup: late
   in_scheduler([] {
     Pair p;
     net::TcpStream s(p.a, net::Socket::adopted);
-    {
-      auto w = write_later(p.b, 'x', 10ms);
-      char c = 0;
-      REQUIRE(s.read_some({&c, 1}) == 1);
-      w.join();
-    }
+    park_once(s, p.b);
     const int old_copy = ::dup(p.a);  // keeps the old file, and its registration, alive
     REQUIRE(old_copy >= 0);
     Pair q;
@@ -150,12 +150,7 @@ TEST_CASE("fd reuse: a number replaced unseen, the old file gone: the wait is la
   in_scheduler([] {
     Pair p;
     net::TcpStream s(p.a, net::Socket::adopted);
-    {
-      auto w = write_later(p.b, 'x', 10ms);
-      char c = 0;
-      REQUIRE(s.read_some({&c, 1}) == 1);
-      w.join();
-    }
+    park_once(s, p.b);
     Pair q;
     REQUIRE(::dup2(q.a, p.a) == p.a);  // unseen; the old file's last reference goes
     ::close(q.a);
@@ -176,12 +171,7 @@ TEST_CASE("fd reuse: fd_replaced, then dup2 over the number: a trusted wait on t
   in_scheduler([] {
     Pair p;
     net::TcpStream s(p.a, net::Socket::adopted);
-    {
-      auto w = write_later(p.b, 'x', 10ms);
-      char c = 0;
-      REQUIRE(s.read_some({&c, 1}) == 1);
-      w.join();
-    }
+    park_once(s, p.b);
     const int old_copy = ::dup(p.a);
     Pair q;
     detail::fd_replaced(p.a);  // what the patch's dup2 hook says
