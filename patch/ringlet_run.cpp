@@ -50,6 +50,10 @@ constexpr const char* kUsage =
     "                   RINGLET_DUMP_FILE) and keep running (RINGLET_DUMP_SIGNAL); off by\n"
     "                   default, as the program may use SIGQUIT itself\n"
     "  --backend B      auto, io_uring or epoll (RINGLET_BACKEND)\n"
+    "  --threads N      OS threads carrying the program's threads, a scheduler each\n"
+    "                   (RINGLET_THREADS): 0 or unset is one per CPU of the affinity\n"
+    "                   mask, as the program gets natively; 1 runs it on one OS thread;\n"
+    "                   at most 1024\n"
     "  --check          only say whether the patch can apply to program; exit 0 if so\n"
     "  --force          run even if the check says the patch cannot apply\n"
     "  --lib PATH       the libringlet_patch.so to preload (default: the one installed\n"
@@ -203,7 +207,8 @@ int parse_signal(const std::string& s, std::string& why) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string patch, backend, lib, dump_signal;
+  std::string patch, backend, lib, dump_signal, threads;
+  bool threads_given = false;
   bool stats = false, check = false, force = false, verbose = false, dump_given = false;
   int i = 1;
   auto value = [&](const std::string& opt, std::string& out) {
@@ -237,6 +242,10 @@ int main(int argc, char** argv) {
     else if (a.rfind("--patch", 0) == 0) value("--patch", patch);
     else if (a.rfind("--backend", 0) == 0) value("--backend", backend);
     else if (a.rfind("--lib", 0) == 0) value("--lib", lib);
+    else if (a.rfind("--threads", 0) == 0) {
+      value("--threads", threads);
+      threads_given = true;
+    }
     else if (a.rfind("--dump-signal", 0) == 0) {
       value("--dump-signal", dump_signal);
       dump_given = true;
@@ -251,6 +260,19 @@ int main(int argc, char** argv) {
   }
   if (!backend.empty() && backend != "auto" && backend != "io_uring" && backend != "epoll")
     die(2, "--backend must be auto, io_uring or epoll, not '" + backend + "'");
+  // --threads, or a RINGLET_THREADS inherited: a whole number 0..1024, checked before the
+  // program starts (the library refuses a bad one too, for LD_PRELOAD without this launcher).
+  if (!threads_given)
+    if (const char* v = std::getenv("RINGLET_THREADS"); v && *v) threads = v;
+  if (!threads.empty()) {
+    const bool digits = threads.size() <= 5 && threads.find_first_not_of("0123456789") == std::string::npos;
+    const std::string what = threads_given ? "--threads " + threads : "RINGLET_THREADS=" + threads;
+    if (!digits || std::stoul(threads) > ringlet::patch::kMaxCarriers)
+      die(2, what + ": not a number of OS threads from 0 (one per CPU) to " +
+                 std::to_string(ringlet::patch::kMaxCarriers));
+  } else if (threads_given) {
+    die(2, "--threads needs a number (0: one per CPU)");
+  }
   int dump_sig = 0;
   if (dump_given) {
     std::string why;
@@ -281,12 +303,14 @@ int main(int argc, char** argv) {
   if (!patch.empty()) ::setenv("RINGLET_PATCH", patch.c_str(), 1);
   if (stats) ::setenv("RINGLET_PATCH_STATS", "1", 1);
   if (!backend.empty()) ::setenv("RINGLET_BACKEND", backend.c_str(), 1);
+  if (threads_given) ::setenv("RINGLET_THREADS", threads.c_str(), 1);
   // The number: the runtime reads a name or a number; a number needs no spelling agreed.
   const std::string dump_env = dump_sig ? std::to_string(dump_sig) : "";
   if (dump_sig) ::setenv("RINGLET_DUMP_SIGNAL", dump_env.c_str(), 1);
   if (verbose)
-    std::fprintf(stderr, "ringlet-run: LD_PRELOAD=%s RINGLET_PATCH=%s%s%s%s exec %s\n", preload.c_str(),
-                 patch.empty() ? "all" : patch.c_str(), stats ? " RINGLET_PATCH_STATS=1" : "",
+    std::fprintf(stderr, "ringlet-run: LD_PRELOAD=%s RINGLET_PATCH=%s RINGLET_THREADS=%s%s%s%s exec %s\n",
+                 preload.c_str(), patch.empty() ? "all" : patch.c_str(),
+                 threads.empty() ? "0 (one per CPU)" : threads.c_str(), stats ? " RINGLET_PATCH_STATS=1" : "",
                  dump_sig ? " RINGLET_DUMP_SIGNAL=" : "", dump_env.c_str(), path->c_str());
   ::execvp(prog.c_str(), argv + i);
   const int e = errno;

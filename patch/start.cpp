@@ -71,18 +71,27 @@ std::size_t main_stack_size() {
   return n;
 }
 
-// RINGLET_THREADS: how many OS threads carry the program's fibers. One so far.
-void check_threads_setting() {
+// RINGLET_THREADS: how many OS threads (carriers, a scheduler each) carry the program's
+// threads. Unset or empty: one per CPU of the process's affinity mask, as a native threaded
+// program gets (0 says the same). A value that is not a whole number from 0 to 1024 is
+// refused before the program starts: its run on a count it did not ask for would be a
+// silent change of what the operator wanted (ringlet-run checks its --threads the same way).
+unsigned threads_setting() {
   const char* v = std::getenv("RINGLET_THREADS");
-  if (!v || !*v || std::strcmp(v, "1") == 0) return;
-  char* end = nullptr;
-  const long n = std::strtol(v, &end, 10);
-  if (end == v || *end != '\0' || n < 0)
-    std::fprintf(stderr, "ringlet patch: RINGLET_THREADS='%s' is not a number of threads; using 1\n", v);
-  else
+  if (!v || !*v) return 0;
+  const char* p = v;
+  while (*p == ' ') ++p;
+  bool digits = *p != '\0';
+  for (const char* q = p; *q; ++q) digits &= *q >= '0' && *q <= '9';
+  const unsigned long n = digits && std::strlen(p) <= 5 ? std::strtoul(p, nullptr, 10) : 0;
+  if (!digits || n > ringlet::patch::kMaxCarriers) {
     std::fprintf(stderr,
-                 "ringlet patch: RINGLET_THREADS=%s: a patched program's fibers run on one OS thread "
-                 "so far (several carriers are not built yet); using 1\n", v);
+                 "ringlet patch: RINGLET_THREADS='%s' is not a number of OS threads from 0 (one per "
+                 "CPU) to %u; the program was not started\n", v, ringlet::patch::kMaxCarriers);
+    std::fflush(stderr);
+    std::_Exit(2);
+  }
+  return static_cast<unsigned>(n);
 }
 
 // RINGLET_MAX_BLOCKING_MS for a patched program. Unset, the monitor is off — an unmodified
@@ -139,7 +148,7 @@ int main_on_fiber(int argc, char** argv, char** envp) {
       std::fprintf(stderr, "ringlet patch: %s; no dump signal\n", e.what());
     }
   }
-  check_threads_setting();
+  opts.threads = threads_setting();
   int rc = 0;
   try {
     rc = ringlet::run([&] { return main_body(argc, argv, envp); }, opts);

@@ -622,13 +622,30 @@ TEST_CASE("ringlet-run: the monitor names a thread that spins for 300 ms and sho
   Run off = run(patched({prog}, false), {"RINGLET_MAX_BLOCKING_MS=0"});
   CHECK(off.err.find("held its scheduler") == std::string::npos);
   // Malformed settings are said, and the program runs with the defaults.
-  Run bad = run(patched({prog}, false), {"RINGLET_MAX_BLOCKING_MS=soon", "RINGLET_THREADS=4"});
+  Run bad = run(patched({prog}, false), {"RINGLET_MAX_BLOCKING_MS=soon"});
   INFO(bad.err);
   CHECK(bad.code() == 0);
   CHECK(bad.out == "done\n");
   CHECK(bad.err.find("RINGLET_MAX_BLOCKING_MS='soon' is not a number of milliseconds") != std::string::npos);
-  CHECK(bad.err.find("RINGLET_THREADS=4: a patched program's fibers run on one OS thread") != std::string::npos);
   CHECK(bad.err.find("held its scheduler") != std::string::npos);  // 100 ms, as asked for
+  // A number of carriers that is not one is refused before the program starts, preloaded
+  // directly or through ringlet-run.
+  const std::string lib = env_or_skip("RINGLET_PATCH_LIB_PATH");
+  for (const char* v : {"RINGLET_THREADS=many", "RINGLET_THREADS=-2", "RINGLET_THREADS=1025"}) {
+    Run refused = run(patched({prog}, false), {v});
+    INFO(v << ": " << refused.err);
+    CHECK(refused.code() == 2);
+    CHECK(refused.out.empty());
+    CHECK(refused.err.find("ringlet-run: " + std::string(v) + ": not a number of OS threads from 0 (one per CPU) to 1024") != std::string::npos);
+    Run preloaded = run({prog}, {"LD_PRELOAD=" + lib, v});
+    INFO(preloaded.err);
+    CHECK(preloaded.code() == 2);
+    CHECK(preloaded.out.empty());
+    CHECK(preloaded.err.find("is not a number of OS threads from 0 (one per CPU) to 1024; the program was not started") != std::string::npos);
+  }
+  Run option = run({env_or_skip("RINGLET_RUN"), "--threads", "x", prog});
+  CHECK(option.code() == 2);
+  CHECK(option.err.find("ringlet-run: --threads x: not a number of OS threads") != std::string::npos);
 }
 
 TEST_CASE("ringlet-run: monitor reports go to RINGLET_MONITOR_FILE; a stack seen before is counted", "[patch][process][thread]") {

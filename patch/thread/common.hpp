@@ -175,6 +175,7 @@ struct ThreadRec {
   _Unwind_Exception exit_exc;
   pthread_t carrier{};
   pid_t carrier_tid = 0;  // the kernel's id of the OS thread carrying it
+  unsigned carrier_index = 0;  // which carrier (scheduler of the run) it lives on
   pid_t tid = 0;          // its own id (identity.cpp), 0 once it ended
   bool tls_wanted = false;   // it gets a TLS block of its own (tls.hpp)...
   TlsBlock* tls = nullptr;   // ...made and owned by the thread itself

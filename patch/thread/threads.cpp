@@ -50,6 +50,9 @@ namespace {
 // last thread's end does natively.
 std::atomic<long> g_threads_alive{0};
 std::atomic<bool> g_main_gone{false};
+// Live fiber threads per carrier (main counted on carrier 0 while it runs): a new thread goes
+// to the carrier with the fewest, the lowest-numbered of equals, and stays there for life.
+std::atomic<int> g_on_carrier[ringlet::patch::kMaxCarriers];
 
 void free_rec(ThreadRec* r) noexcept {
   r->magic = 0;
@@ -69,6 +72,7 @@ __attribute__((noinline)) void finish_thread(ThreadRec* r, void* result) noexcep
     r->tls = nullptr;
   }
   release_thread_id(r);
+  g_on_carrier[r->carrier_index].fetch_sub(1, std::memory_order_relaxed);
   thread_mask_removed(r);  // and what was sent to it and not taken is dropped, as natively
   r->mu.lock();
   r->result = result;
@@ -83,6 +87,19 @@ __attribute__((noinline)) void finish_thread(ThreadRec* r, void* result) noexcep
 }
 
 std::atomic<std::uint64_t> g_thread_seq{0};
+
+
+unsigned pick_carrier() noexcept {
+  const unsigned n = ringlet::cores();
+  if (n <= 1) return 0;
+  unsigned best = 0;
+  int least = g_on_carrier[0].load(std::memory_order_relaxed) + (g_main_gone.load(std::memory_order_relaxed) ? 0 : 1);
+  for (unsigned k = 1; k < n && least > 0; ++k) {
+    const int c = g_on_carrier[k].load(std::memory_order_relaxed);
+    if (c < least) least = c, best = k;
+  }
+  return best;
+}
 
 
 // pthread_atfork's child handler: fork keeps its caller only.
@@ -219,7 +236,17 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     ringlet::SpawnOptions o;
     o.stack_size = stack;
     o.name = "thread-" + std::to_string(g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1);
-    r->handle = ringlet::spawn(o, [r]() noexcept { thread_body(r); });
+    const unsigned carrier = pick_carrier();
+    r->carrier_index = carrier;
+    g_on_carrier[carrier].fetch_add(1, std::memory_order_relaxed);  // counted before it runs
+    try {
+      r->handle = carrier == ringlet::this_core()
+                      ? ringlet::spawn(o, [r]() noexcept { thread_body(r); })
+                      : ringlet::spawn_on(carrier, o, [r]() noexcept { thread_body(r); });
+    } catch (...) {
+      g_on_carrier[carrier].fetch_sub(1, std::memory_order_relaxed);
+      throw;
+    }
   } catch (...) {
     thread_mask_removed(r);
     free_rec(r);

@@ -32,6 +32,10 @@ enum Group : unsigned {
   All = Time | Socket | Select | Dns | Thread | Process,
 };
 
+// The most OS threads (carriers) a patched program's threads may run on (RINGLET_THREADS,
+// ringlet-run --threads).
+inline constexpr unsigned kMaxCarriers = 1024;
+
 // The groups in force (all by default, or as RINGLET_PATCH says).
 RINGLET_PATCH_API unsigned enabled() noexcept;
 RINGLET_PATCH_API void enable(unsigned groups) noexcept;
