@@ -175,7 +175,9 @@ class Monitor {
  public:
   void add(Scheduler* s, long ms) {
     std::unique_lock lk(mu_);
-    watched_.push_back(Watched{s, pthread_self(), ms, 0, 0, false, {}});
+    // Watched from now: a scheduler added before its loop has run (a core of a run waiting
+    // for the others to start) has held nothing since the epoch.
+    watched_.push_back(Watched{s, pthread_self(), ms, s->switch_count(), now_ns(), false, {}});
     if (!started_) {
       started_ = true;
       install_handler();
