@@ -409,7 +409,11 @@ void Scheduler::switch_to(Fiber* next) {
 }
 
 __attribute__((noinline, cold)) void Scheduler::switch_slow(Fiber* prev, void* next_tp) noexcept {
-  if (cpu_on_) account_cpu(prev);
+  if (cpu_on_) {
+    account_cpu(prev);
+    acct_since_.store(slice_start_, std::memory_order_relaxed);
+    acct_fiber_.store(running_, std::memory_order_release);
+  }
   if (next_tp != tp_in_force_) load_tp(next_tp);
 }
 
@@ -463,8 +467,18 @@ __attribute__((noinline, cold)) void Scheduler::account_long_interval(Fiber* pre
 }
 
 std::uint64_t Scheduler::cpu_time_ns(const Fiber* f) noexcept {
-  const std::uint64_t so_far = st(f).cpu_ns.load(std::memory_order_relaxed);
+  const std::uint64_t so_far = st(f).cpu_ns.load(std::memory_order_acquire);
   Scheduler* s = current();
+  if (Scheduler* owner = st(f).sched; owner && owner != s) {
+    // Running on another core now: what it was charged, plus the wall time of the interval
+    // in progress (read again if that interval ended meanwhile).
+    if (owner->acct_fiber_.load(std::memory_order_acquire) != f) return so_far;
+    const std::uint64_t since = owner->acct_since_.load(std::memory_order_relaxed);
+    const std::uint64_t now = cheap_ticks(owner->clock_);
+    const std::uint64_t again = st(f).cpu_ns.load(std::memory_order_acquire);
+    if (again != so_far || owner->acct_fiber_.load(std::memory_order_acquire) != f || now <= since) return again;
+    return so_far + ticks_to_ns(owner->clock_, now - since);
+  }
   if (!s || st(f).sched != s || !s->cpu_on_ || s->running_ != f) return so_far;
   const std::uint64_t d = cheap_ticks(s->clock_) - s->slice_start_;
   if (d < s->check_ticks_) return so_far + ticks_to_ns_short(s->clock_, d);

@@ -210,9 +210,9 @@ class Scheduler {
   void enable_cpu_accounting() noexcept;
   bool cpu_accounting() const noexcept { return cpu_on_; }
   static constexpr std::uint64_t kCpuCheckNs = 50'000;
-  // f's run time so far, in ns: up to now if f runs on the caller's OS thread (the
-  // running fiber's current interval included), else up to its last switch out. 0 if its
-  // scheduler does not account.
+  // f's run time so far, in ns: up to now if f runs (the running fiber's current interval
+  // included: measured on the caller's OS thread, or its wall time so far when f runs on
+  // another core), else up to its last switch out. 0 if its scheduler does not account.
   static std::uint64_t cpu_time_ns(const Fiber* f) noexcept;
 
   // Used by the SIGSEGV handler (async-signal context: plain reads only).
@@ -347,6 +347,9 @@ class Scheduler {
   std::uint64_t slice_start_ = 0;
   std::uint64_t cpu_base_ = 0;
   std::uint64_t charged_since_base_ = 0;
+  // For other cores' readers of a running fiber's clock: who runs since which tick.
+  std::atomic<const Fiber*> acct_fiber_{nullptr};
+  std::atomic<std::uint64_t> acct_since_{0};
   bool deadlock_waits_ = false;  // RunOptions::deadlock_waits
 
   void* altstack_ = nullptr;
