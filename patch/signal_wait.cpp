@@ -43,16 +43,39 @@ namespace {
 
 using ringlet::Deadline;
 
-// All of it is touched on the carrier only (fibers never run elsewhere).
+// One per carrier (scheduler of the run), touched on that carrier only: fibers never move,
+// and a carrier's real mask can only be set on its own OS thread. Carrier 0 carries main:
+// its base is main's own mask. Another carrier's base is the mask it had when its arbiter
+// began (the runtime blocks every asynchronous signal there, so a signal reaches it only
+// for what its own fiber threads accept or its waits take).
 struct Arbiter {
-  int active = 0;                 // waits in progress, +1 once fiber threads exist
+  int active = 0;                 // waits in progress, +1 once fiber threads exist here
   Scheduler* sched = nullptr;     // the carrier's scheduler, while active
-  sigset_t main_mask{};           // main's own mask, while active
-  bool threads = false;           // a fiber thread was made: its mask counts from then on
+  sigset_t main_mask{};           // the base: main's own mask on carrier 0, while active
+  bool threads = false;           // a fiber thread counts here: masks count from then on
   unsigned block[NSIG] = {};      // sigwait-family waits that need the signal pending
   unsigned accept[NSIG] = {};     // fiber threads whose mask lets the signal through
 };
-Arbiter g_arb;
+Arbiter g_arbs[ringlet::patch::kMaxCarriers];
+std::atomic<bool> g_threads{false};                // a fiber thread was made (thread_masks_on)
+std::atomic<std::uint64_t> g_main_bits{0};         // main's mask, for every carrier's handlers
+std::atomic<unsigned> g_accepting_all[NSIG];       // fiber threads of every carrier accepting sig
+
+std::atomic<unsigned> g_arbs_used{1};             // carriers whose arbiter may be in use
+
+Arbiter& arb() noexcept {
+  const unsigned k = ringlet::this_core();
+  if (RINGLET_UNLIKELY(k >= g_arbs_used.load(std::memory_order_relaxed))) {
+    unsigned u = g_arbs_used.load(std::memory_order_relaxed);
+    while (u <= k && !g_arbs_used.compare_exchange_weak(u, k + 1, std::memory_order_relaxed)) {
+    }
+  }
+  return g_arbs[k];
+}
+
+void main_mask_changed(const Arbiter& a) noexcept {
+  if (&a == &g_arbs[0]) g_main_bits.store(static_cast<std::uint64_t>(a.main_mask.__val[0]), std::memory_order_relaxed);
+}
 
 int real_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
   return RINGLET_REAL(pthread_sigmask)(how, set, old);
@@ -62,32 +85,36 @@ int real_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
 // pthread_sigmask leaves them alone.
 bool internal_signal(int sig) noexcept { return sig >= 32 && sig < SIGRTMIN; }
 
-// Put the arbitrated mask on the carrier. A signal it unblocks that is pending runs its
+// Put the arbitrated mask on this carrier. A signal it unblocks that is pending runs its
 // handler before this returns. errno is kept (the callers' answers are in it).
 void apply() noexcept {
   const int saved = errno;
-  sigset_t eff = g_arb.main_mask;
+  const Arbiter& a = arb();
+  sigset_t eff = a.main_mask;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (internal_signal(sig)) continue;
-    if (g_arb.block[sig]) sigaddset(&eff, sig);
-    else if (g_arb.accept[sig]) sigdelset(&eff, sig);
+    if (a.block[sig]) sigaddset(&eff, sig);
+    else if (a.accept[sig]) sigdelset(&eff, sig);
   }
   real_sigmask(SIG_SETMASK, &eff, nullptr);
   errno = saved;
 }
 
-// The arbiter in force (main's mask taken as bookkeeping) while there is a claim on it.
+// The arbiter in force (the carrier's mask taken as bookkeeping) while there is a claim on it.
 void claim_begin() noexcept {
-  if (g_arb.active++ == 0) {
-    g_arb.sched = Scheduler::current();
-    real_sigmask(SIG_BLOCK, nullptr, &g_arb.main_mask);
+  Arbiter& a = arb();
+  if (a.active++ == 0) {
+    a.sched = Scheduler::current();
+    real_sigmask(SIG_BLOCK, nullptr, &a.main_mask);
+    main_mask_changed(a);
   }
-  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+  g_mask_waits.fetch_add(1, std::memory_order_relaxed);
 }
 
 void claim_end() noexcept {
-  if (--g_arb.active == 0) g_arb.sched = nullptr;
-  g_mask_waits.store(g_arb.active, std::memory_order_relaxed);
+  Arbiter& a = arb();
+  if (--a.active == 0) a.sched = nullptr;
+  g_mask_waits.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // A sigwait-family wait's claim on the carrier's mask: its set is kept pending.
@@ -108,8 +135,9 @@ class MaskClaim {
 
  private:
   void count(int by) noexcept {
+    Arbiter& a = arb();
     for (int sig = 1; sig < NSIG; ++sig)
-      if (!internal_signal(sig) && sigismember(block_, sig) == 1) g_arb.block[sig] += static_cast<unsigned>(by);
+      if (!internal_signal(sig) && sigismember(block_, sig) == 1) a.block[sig] += static_cast<unsigned>(by);
   }
   const sigset_t* block_;
 };
@@ -123,12 +151,14 @@ bool count_thread_mask(const sigset_t& mask, int by) noexcept {
   constexpr std::uint64_t kInternal = (std::uint64_t{1} << 31) | (std::uint64_t{1} << 32);  // 32, 33
   std::uint64_t accepts = ~static_cast<std::uint64_t>(mask.__val[0]) & ~kInternal;
   bool changed = false;
+  Arbiter& a = arb();
   while (accepts) {
     const int sig = __builtin_ctzll(accepts) + 1;
     accepts &= accepts - 1;
-    const unsigned before = g_arb.accept[sig];
-    g_arb.accept[sig] = before + static_cast<unsigned>(by);
-    changed |= before == 0 || g_arb.accept[sig] == 0;
+    const unsigned before = a.accept[sig];
+    a.accept[sig] = before + static_cast<unsigned>(by);
+    g_accepting_all[sig].fetch_add(static_cast<unsigned>(by), std::memory_order_relaxed);
+    changed |= before == 0 || a.accept[sig] == 0;
   }
   return changed;
 }
@@ -136,7 +166,7 @@ bool count_thread_mask(const sigset_t& mask, int by) noexcept {
 // The caller's own mask: a fiber thread's bookkeeping, or main's.
 void caller_mask(sigset_t* out) noexcept {
   if (ThreadRec* r = current_rec()) *out = r->sigmask;
-  else if (g_arb.active > 0) *out = g_arb.main_mask;
+  else if (arb().active > 0) *out = arb().main_mask;
   else real_sigmask(SIG_BLOCK, nullptr, out);
 }
 
@@ -237,46 +267,70 @@ RINGLET_SLOW int park_for_handler(Here h, const sigset_t& mask, Call c) noexcept
 }
 
 // fork keeps its caller only: the waits of the other fibers are gone in the child, and with
-// them their claims on the mask and their masks. If the caller is main, the child's thread
-// gets main's own mask back; if it is a fiber thread, it stays one, the only thread left
-// (main's mask then blocks everything: main is gone).
+// them their claims on the masks and their masks, on every carrier. If the caller is main,
+// the child's thread gets main's own mask back; if it is a fiber thread, it stays one, the
+// only thread left (main's mask then blocks everything: main is gone).
 void forked_child() noexcept {
-  if (g_arb.active == 0) return;
-  const sigset_t m = g_arb.main_mask;
-  g_arb = Arbiter{};
+  Scheduler* here = Scheduler::current();
+  const unsigned used = g_arbs_used.load(std::memory_order_relaxed);
+  const Arbiter* mine = nullptr;
+  for (unsigned k = 0; k < used && !mine; ++k)
+    if (g_arbs[k].active > 0 && g_arbs[k].sched == here) mine = &g_arbs[k];
+  if (!mine && !g_threads.load(std::memory_order_relaxed)) return;
+  const sigset_t m = mine ? mine->main_mask : sigset_t{};
+  for (unsigned k = 0; k < used; ++k) g_arbs[k] = Arbiter{};
+  for (auto& n : g_accepting_all) n.store(0, std::memory_order_relaxed);
   g_mask_waits.store(0, std::memory_order_relaxed);
   ThreadRec* me = current_rec();
   if (!me) {
-    real_sigmask(SIG_SETMASK, &m, nullptr);
+    g_threads.store(false, std::memory_order_relaxed);
+    if (mine) real_sigmask(SIG_SETMASK, &m, nullptr);
     return;
   }
   claim_begin();
-  g_arb.threads = true;
-  sigfillset(&g_arb.main_mask);
+  Arbiter& a = arb();
+  a.threads = true;
+  sigfillset(&a.main_mask);
+  main_mask_changed(a);
   count_thread_mask(me->sigmask, +1);
+  me->mask_counted = true;
   apply();
 }
 
 __attribute__((constructor)) void register_fork_handler() { ::pthread_atfork(nullptr, nullptr, &forked_child); }
 
+// This carrier's arbiter counts fiber threads' masks from now on.
+void threads_here() noexcept {
+  Arbiter& a = arb();
+  if (a.threads) return;
+  a.threads = true;
+  claim_begin();
+}
+
 }  // namespace
 
 // --- fiber threads' masks (thread/common.hpp) ---------------------------------------------
 
+void thread_masks_begin() noexcept {
+  // The first thread: main's mask (the creator's carrier's) becomes bookkeeping for good.
+  g_threads.store(true, std::memory_order_relaxed);
+  threads_here();
+}
+
 void thread_mask_added(ThreadRec* r) noexcept {
-  if (!g_arb.threads) {  // the first: main's mask becomes bookkeeping for good
-    g_arb.threads = true;
-    claim_begin();
-  }
+  threads_here();
+  r->mask_counted = true;
   if (count_thread_mask(r->sigmask, +1)) apply();
 }
 
 void thread_mask_removed(ThreadRec* r) noexcept {
-  if (g_arb.threads && count_thread_mask(r->sigmask, -1)) apply();
+  if (!r->mask_counted) return;
+  r->mask_counted = false;
+  if (count_thread_mask(r->sigmask, -1)) apply();
 }
 
 void set_thread_mask(ThreadRec* r, const sigset_t& mask) noexcept {
-  if (!g_arb.threads) {  // not counted (cannot happen: counted from its creation)
+  if (!r->mask_counted) {  // not counted (cannot happen: counted from its start)
     r->sigmask = mask;
     return;
   }
@@ -286,9 +340,19 @@ void set_thread_mask(ThreadRec* r, const sigset_t& mask) noexcept {
   if (changed) apply();
 }
 
-bool thread_masks_on() noexcept { return g_arb.threads; }
-bool main_blocks(int sig) noexcept { return sigismember(&g_arb.main_mask, sig) == 1; }
-unsigned threads_accepting(int sig) noexcept { return sig > 0 && sig < NSIG ? g_arb.accept[sig] : 0; }
+bool thread_masks_on() noexcept { return g_threads.load(std::memory_order_relaxed); }
+sigset_t main_mask_now() noexcept {
+  if (g_arbs[0].active > 0) return g_arbs[0].main_mask;
+  sigset_t m;
+  real_sigmask(SIG_BLOCK, nullptr, &m);
+  return m;
+}
+bool main_blocks(int sig) noexcept {
+  return sig > 0 && sig <= 64 && ((g_main_bits.load(std::memory_order_relaxed) >> (sig - 1)) & 1u);
+}
+unsigned threads_accepting(int sig) noexcept {
+  return sig > 0 && sig < NSIG ? g_accepting_all[sig].load(std::memory_order_relaxed) : 0;
+}
 
 // A fiber thread's wait with another mask: its mask for the wait. main's: main's mask, as
 // natively.
@@ -303,8 +367,10 @@ WaitMask::WaitMask(const sigset_t* mask) noexcept {
     return;
   }
   claim_begin();
-  saved_ = g_arb.main_mask;
-  g_arb.main_mask = *mask;
+  Arbiter& a = arb();
+  saved_ = a.main_mask;
+  a.main_mask = *mask;
+  main_mask_changed(a);
   apply();
   deliver_main_pending(*mask);
 }
@@ -315,7 +381,9 @@ WaitMask::~WaitMask() {
     set_thread_mask(static_cast<ThreadRec*>(rec_), saved_);
     return;
   }
-  g_arb.main_mask = saved_;
+  Arbiter& a = arb();
+  a.main_mask = saved_;
+  main_mask_changed(a);
   apply();
   claim_end();
 }
@@ -323,19 +391,20 @@ WaitMask::~WaitMask() {
 // main's pthread_sigmask while fibers wait for signals (thread/signal_mask.cpp): main's own
 // mask is changed and shown; the carrier gets it with the waits' claims.
 int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
-  if (g_arb.active == 0 || Scheduler::current() != g_arb.sched) return real_sigmask(how, set, old);
-  const sigset_t prev = g_arb.main_mask;
+  Arbiter& a = arb();
+  if (a.active == 0 || Scheduler::current() != a.sched) return real_sigmask(how, set, old);
+  const sigset_t prev = a.main_mask;
   if (set) {
     switch (how) {
       case SIG_BLOCK:
-        sigorset(&g_arb.main_mask, &g_arb.main_mask, set);
+        sigorset(&a.main_mask, &a.main_mask, set);
         break;
       case SIG_UNBLOCK:
         for (int sig = 1; sig < NSIG; ++sig)
-          if (!internal_signal(sig) && sigismember(set, sig) == 1) sigdelset(&g_arb.main_mask, sig);
+          if (!internal_signal(sig) && sigismember(set, sig) == 1) sigdelset(&a.main_mask, sig);
         break;
       case SIG_SETMASK:
-        g_arb.main_mask = *set;
+        a.main_mask = *set;
         break;
       default:
         return EINVAL;
@@ -343,8 +412,9 @@ int carrier_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
   }
   if (old) *old = prev;
   if (set) {
+    main_mask_changed(a);
     apply();
-    deliver_main_pending(g_arb.main_mask);
+    deliver_main_pending(a.main_mask);
   }
   return 0;
 }

@@ -259,6 +259,28 @@ void interrupt_waits() noexcept {
   if (Scheduler* s = Scheduler::current()) s->interrupt_waits_from_signal();
 }
 
+void interrupt_waits_on(unsigned core) noexcept {
+  Scheduler* s = Scheduler::current();
+  if (!s) return;
+  CoreGroup* g = s->group();
+  if (!g) {
+    if (core == 0) s->interrupt_waits_from_signal();
+    return;
+  }
+  if (core < g->scheds.size() && g->scheds[core]) g->scheds[core]->interrupt_waits_from_signal();
+}
+
+void interrupt_waits_everywhere() noexcept {
+  Scheduler* s = Scheduler::current();
+  if (!s) return;
+  if (CoreGroup* g = s->group()) {
+    for (Scheduler* t : g->scheds)
+      if (t) t->interrupt_waits_from_signal();
+  } else {
+    s->interrupt_waits_from_signal();
+  }
+}
+
 bool block(WaitLock& lk, WaitList& list, Waiter& w, Deadline d,
            const char* what, bool interruptible) {
   WaitSpec spec;

@@ -180,7 +180,9 @@ struct ThreadRec {
   bool tls_wanted = false;   // it gets a TLS block of its own (tls.hpp)...
   TlsBlock* tls = nullptr;   // ...made and owned by the thread itself
   sigset_t sigmask;  // the thread's own signal mask (thread/signal_mask.cpp, signal_wait.cpp)
-  std::uint64_t sig_pending = 0;  // sent to it (pthread_kill...) and not yet taken: bit sig-1
+  // Sent to it (pthread_kill..., from any carrier) and not yet taken: bit sig-1.
+  std::atomic<std::uint64_t> sig_pending{0};
+  bool mask_counted = false;  // its mask counts in its carrier's arbiter (signal_wait.cpp)
   SignalCounts sig_counts;        // handlers run for it (its hooks' EINTR), see signal_route.cpp
   stack_t altstack{nullptr, SS_DISABLE, 0};  // its sigaltstack: bookkeeping (signal_route.cpp)
 };
@@ -231,13 +233,15 @@ inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(
 // thread block (so that a signal sent to the process reaches a thread that accepts it), plus
 // the sets of sigwait-family waits. Each fiber thread's mask is counted from its creation to
 // its end; a change goes through set_thread_mask.
-void thread_mask_added(ThreadRec* r) noexcept;
+void thread_masks_begin() noexcept;  // at the first pthread_create: masks count from now on
+void thread_mask_added(ThreadRec* r) noexcept;  // on r's carrier, as it starts
 void thread_mask_removed(ThreadRec* r) noexcept;
 void set_thread_mask(ThreadRec* r, const sigset_t& mask) noexcept;
 // Once a fiber thread was made (and so only on the carrier): main's own mask blocks sig /
 // how many fiber threads accept sig. thread_masks_on(): since the first one.
 bool thread_masks_on() noexcept;
 bool main_blocks(int sig) noexcept;
+sigset_t main_mask_now() noexcept;  // on carrier 0: main's own mask
 unsigned threads_accepting(int sig) noexcept;
 // signal_route.cpp: run, on the calling fiber thread, the handlers of the signals sent to it
 // or left for it that its mask now accepts (each before this returns).

@@ -49,11 +49,15 @@ std::uint64_t bits_of(const sigset_t& s) noexcept {
 }
 int lowest(std::uint64_t b) noexcept { return __builtin_ctzll(b) + 1; }
 
-// The carrier's state, touched on it only (by its fibers and its signal handlers).
+// The process's: any carrier's handlers and fibers touch them.
 std::atomic<std::uint64_t> g_left{0};  // left for a fiber thread that accepts them...
-siginfo_t g_left_info[NSIG];           // ...with the kernel's siginfo
-std::atomic<std::uint64_t> g_main_pending{0};  // sent to main's (the carrier's) id while main blocks them
-std::atomic<std::uint64_t> g_resent{0};        // re-sent by take(): for the running thread
+siginfo_t g_left_info[NSIG];           // ...with the kernel's siginfo (written before the bit)
+// Sent to main's id (carrier 0's) while main blocks them, or left for main by another
+// carrier that took a signal only main accepts: main takes them at its next hook.
+std::atomic<std::uint64_t> g_main_pending{0};
+// Per carrier, touched on it only: re-sent by take() to its own OS thread, for the running thread.
+std::atomic<std::uint64_t> g_resent[ringlet::patch::kMaxCarriers];
+std::atomic<std::uint64_t>& resent() noexcept { return g_resent[ringlet::this_core()]; }
 
 // Faults the kernel raises on the instruction that made them: the thread that made it.
 bool synchronous(int sig, const siginfo_t* si) noexcept {
@@ -76,7 +80,7 @@ siginfo_t sent_info(int sig) noexcept {
 // what the caller accepts).
 void take(int sig, siginfo_t si) noexcept {
   const int saved = errno;
-  g_resent.fetch_or(bit(sig), std::memory_order_relaxed);
+  resent().fetch_or(bit(sig), std::memory_order_relaxed);
   auto sys = RINGLET_REAL(syscall);  // not ours: ours answers a fiber thread's own id
   const pid_t pid = getpid();
   const long tid = sys(SYS_gettid);
@@ -95,8 +99,8 @@ void forget_after_fork() noexcept {
   // The child starts with no pending signal, the forking thread's own ones included.
   g_left.store(0, std::memory_order_relaxed);
   g_main_pending.store(0, std::memory_order_relaxed);
-  g_resent.store(0, std::memory_order_relaxed);
-  if (ThreadRec* r = current_rec()) r->sig_pending = 0;
+  for (auto& r : g_resent) r.store(0, std::memory_order_relaxed);
+  if (ThreadRec* r = current_rec()) r->sig_pending.store(0, std::memory_order_relaxed);
 }
 
 __attribute__((constructor)) void register_fork_handler() { ::pthread_atfork(nullptr, nullptr, &forget_after_fork); }
@@ -107,13 +111,14 @@ bool signal_taker(int sig, const siginfo_t* si, SignalCounts** counts) noexcept 
   ThreadRec* r = current_rec();
   *counts = r ? &r->sig_counts : &carrier_signals();
   const std::uint64_t b = bit(sig);
-  if (g_resent.load(std::memory_order_relaxed) & b) {  // take(): the running thread's
-    g_resent.fetch_and(~b, std::memory_order_relaxed);
+  if (resent().load(std::memory_order_relaxed) & b) {  // take(): the running thread's
+    resent().fetch_and(~b, std::memory_order_relaxed);
     return true;
   }
   if (!thread_masks_on() || synchronous(sig, si) || sig > 64) return true;
-  if (si->si_code == SI_TKILL) {
-    // Sent to the carrier's id, which is main's (a fiber thread's go through
+  const bool main_here = ringlet::this_core() == 0;
+  if (si->si_code == SI_TKILL && main_here) {
+    // Sent to carrier 0's id, which is main's (a fiber thread's go through
     // signal_fiber_thread): main's, or pending for main while it blocks it.
     if (main_blocks(sig)) {
       g_main_pending.fetch_or(b, std::memory_order_relaxed);
@@ -122,30 +127,40 @@ bool signal_taker(int sig, const siginfo_t* si, SignalCounts** counts) noexcept 
     *counts = &carrier_signals();
     return true;
   }
-  if (r ? sigismember(&r->sigmask, sig) != 1 : !main_blocks(sig)) return true;
-  if (!main_blocks(sig)) {  // main takes it; it runs here, on the interrupted thread's stack
-    *counts = &carrier_signals();
-    return true;
+  // Sent to the process (or to another carrier's OS thread, which no thread of the program
+  // owns): the interrupted thread's if it accepts it, else main's, else a fiber thread's.
+  if (r ? sigismember(&r->sigmask, sig) != 1 : (main_here && !main_blocks(sig))) return true;
+  if (!main_blocks(sig)) {
+    if (main_here) {  // main takes it; it runs here, on the interrupted thread's stack
+      *counts = &carrier_signals();
+      return true;
+    }
+    // main is on carrier 0: it takes it there, at its next hook (its wait ends now).
+    g_main_pending.fetch_or(b, std::memory_order_release);
+    ringlet::detail::interrupt_waits_on(0);
+    return false;
   }
   if (threads_accepting(sig) == 0) return true;  // nobody accepts it: a mask changed meanwhile
   g_left_info[sig] = *si;
-  g_left.fetch_or(b, std::memory_order_relaxed);
+  g_left.fetch_or(b, std::memory_order_release);
+  ringlet::detail::interrupt_waits_everywhere();  // the thread that accepts it may be on any carrier
   return false;
 }
 
 void deliver_pending(ThreadRec* r) noexcept {
   for (;;) {
     const std::uint64_t accepts = ~bits_of(r->sigmask);
-    const std::uint64_t own = r->sig_pending & accepts;
-    const std::uint64_t left = g_left.load(std::memory_order_relaxed) & accepts;
+    const std::uint64_t own = r->sig_pending.load(std::memory_order_acquire) & accepts;
+    const std::uint64_t left = g_left.load(std::memory_order_acquire) & accepts;
     if (own) {
       const int sig = lowest(own);
-      r->sig_pending &= ~bit(sig);
+      r->sig_pending.fetch_and(~bit(sig), std::memory_order_relaxed);
       take(sig, sent_info(sig));
     } else if (left) {
       const int sig = lowest(left);
-      g_left.fetch_and(~bit(sig), std::memory_order_relaxed);
-      take(sig, g_left_info[sig]);
+      const siginfo_t info = g_left_info[sig];
+      // Another carrier's thread may take it first: only the one that clears the bit does.
+      if (g_left.fetch_and(~bit(sig), std::memory_order_acq_rel) & bit(sig)) take(sig, info);
     } else {
       return;
     }
@@ -163,9 +178,16 @@ void deliver_main_pending(const sigset_t& main_mask) noexcept {
 
 SignalCounts& thread_signals() noexcept {
   if (ThreadRec* r = current_rec()) {
-    if (RINGLET_UNLIKELY(r->sig_pending != 0 || g_left.load(std::memory_order_relaxed) != 0)) deliver_pending(r);
+    if (RINGLET_UNLIKELY(r->sig_pending.load(std::memory_order_relaxed) != 0 ||
+                         g_left.load(std::memory_order_relaxed) != 0))
+      deliver_pending(r);
     return r->sig_counts;
   }
+  // main: what another carrier left for it (or sent to it while it blocked it) and its mask
+  // now accepts.
+  if (RINGLET_UNLIKELY(g_main_pending.load(std::memory_order_relaxed) != 0) && thread_masks_on() &&
+      ringlet::this_core() == 0)
+    deliver_main_pending(main_mask_now());
   return carrier_signals();
 }
 
@@ -173,9 +195,10 @@ int take_own_pending(const sigset_t& set, siginfo_t* info) noexcept {
   const std::uint64_t want = bits_of(set);
   int sig = 0;
   if (ThreadRec* r = current_rec()) {
-    if (!(r->sig_pending & want)) return 0;
-    sig = lowest(r->sig_pending & want);
-    r->sig_pending &= ~bit(sig);
+    const std::uint64_t p = r->sig_pending.load(std::memory_order_acquire) & want;
+    if (!p) return 0;
+    sig = lowest(p);
+    r->sig_pending.fetch_and(~bit(sig), std::memory_order_relaxed);
   } else {
     const std::uint64_t p = g_main_pending.load(std::memory_order_relaxed) & want;
     if (!p) return 0;
@@ -204,9 +227,9 @@ int signal_fiber_thread(ThreadRec* t, int sig) noexcept {
     // the runtime's fiber dump (RINGLET_DUMP_SIGNAL), which stands in for SIG_DFL.
     if (sa.sa_handler == SIG_DFL || ringlet::detail::is_dump_signal_handler(sa)) return RINGLET_REAL(pthread_kill)(RINGLET_REAL(pthread_self)(), sig);
   }
-  t->sig_pending |= bit(sig);
+  t->sig_pending.fetch_or(bit(sig), std::memory_order_release);
   if (t == current_rec()) deliver_pending(t);  // before pthread_kill returns, as natively
-  else ringlet::detail::interrupt_waits();     // parked: its hook takes it when it wakes
+  else ringlet::detail::interrupt_waits_on(t->carrier_index);  // parked: its hook takes it when it wakes
   return 0;
 }
 
@@ -302,7 +325,7 @@ RINGLET_HOOK int sigpending(sigset_t* set) {
   const int r = RINGLET_REAL(sigpending)(set);
   if (r != 0 || !thread_masks_on() || !Scheduler::current()) return r;
   std::uint64_t own;
-  if (ThreadRec* t = current_rec()) own = t->sig_pending;
+  if (ThreadRec* t = current_rec()) own = t->sig_pending.load(std::memory_order_relaxed);
   else own = g_main_pending.load(std::memory_order_relaxed);
   for (int sig = 1; sig < NSIG && sig <= 64; ++sig)
     if (own & bit(sig)) sigaddset(set, sig);

@@ -123,6 +123,8 @@ __attribute__((noinline)) void thread_body(ThreadRec* r) noexcept {
   g_self_rec.get() = r;  // a few bytes: out of memory here ends the process (noexcept)
   r->carrier = RINGLET_REAL(pthread_self)();
   r->carrier_tid = static_cast<pid_t>(RINGLET_REAL(syscall)(SYS_gettid));
+  thread_mask_added(r);  // on its own carrier, whose real mask now lets through what r accepts
+  Scheduler::current()->enable_cpu_accounting();  // its carrier charges it its run time
   if (r->tls_wanted) {
     // The thread's TLS block lives in this frame, which outlives everything the thread runs.
     if ((r->tls = tls_block_create(__builtin_alloca(tls_block_bytes())))) tls_block_enter(r->tls);
@@ -231,7 +233,7 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
   // A new thread starts with its creator's mask (main's: through the hook, which knows it).
   if (ThreadRec* parent = current_rec()) r->sigmask = parent->sigmask;
   else pthread_sigmask(SIG_BLOCK, nullptr, &r->sigmask);
-  thread_mask_added(r);
+  thread_masks_begin();
   try {
     ringlet::SpawnOptions o;
     o.stack_size = stack;

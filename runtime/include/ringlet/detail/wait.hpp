@@ -92,6 +92,11 @@ void drop_kill() noexcept;
 // signal handler calls it (a libc hook's, so that a parked libc call answers EINTR). The
 // runtime-private InterruptScope (internal/fiber_state.hpp) marks the waits it may end.
 void interrupt_waits() noexcept;
+// The same for the scheduler of `core` of the calling thread's run (RunOptions::threads), or
+// for every scheduler of it: from a signal handler or a fiber on any core of the run.
+// Async-signal-safe (a flag and an eventfd write). Nothing for a core the run does not have.
+void interrupt_waits_on(unsigned core) noexcept;
+void interrupt_waits_everywhere() noexcept;
 
 // Park the caller on `w`, which the caller armed and pushed into `list` while holding `lk`.
 // Unlocks while parked, relocks before returning, and unlinks `w` if it is still linked.
