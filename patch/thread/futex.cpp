@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/close_range.h>
 #include <linux/futex.h>
 
 #include <cstdarg>
@@ -11,6 +12,7 @@
 #include <mutex>
 
 #include "common.hpp"
+#include "internal/io.hpp"
 #include "identity.hpp"
 
 // --- futex through syscall(2) ------------------------------------------------------------
@@ -96,6 +98,10 @@ RINGLET_HOOK long syscall(long n, ...) {
         if (r != -2) return r;
         break;
       }
+      case SYS_close_range:  // as the close_range hook: every carrier's engine is told
+        if (!(static_cast<unsigned>(a[2]) & CLOSE_RANGE_CLOEXEC) && static_cast<unsigned>(a[0]) <= static_cast<unsigned>(a[1]))
+          ringlet::detail::fds_replaced(static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]));
+        break;
       case SYS_sched_getaffinity:
       case SYS_sched_setaffinity:
         a[0] = affinity_target(static_cast<pid_t>(a[0]));
