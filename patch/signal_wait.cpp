@@ -341,6 +341,14 @@ void set_thread_mask(ThreadRec* r, const sigset_t& mask) noexcept {
 }
 
 bool thread_masks_on() noexcept { return g_threads.load(std::memory_order_relaxed); }
+void main_signals_gone() noexcept {
+  Arbiter& a = arb();
+  if (a.active == 0) return;  // no fiber thread: the process ends with main
+  sigfillset(&a.main_mask);
+  main_mask_changed(a);
+  apply();
+}
+
 sigset_t main_mask_now() noexcept {
   if (g_arbs[0].active > 0) return g_arbs[0].main_mask;
   sigset_t m;

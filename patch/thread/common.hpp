@@ -242,6 +242,7 @@ void set_thread_mask(ThreadRec* r, const sigset_t& mask) noexcept;
 bool thread_masks_on() noexcept;
 bool main_blocks(int sig) noexcept;
 sigset_t main_mask_now() noexcept;  // on carrier 0: main's own mask
+void main_signals_gone() noexcept;  // main's pthread_exit, on carrier 0: it accepts nothing now
 unsigned threads_accepting(int sig) noexcept;
 // signal_route.cpp: run, on the calling fiber thread, the handlers of the signals sent to it
 // or left for it that its mask now accepts (each before this returns).

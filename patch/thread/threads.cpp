@@ -443,6 +443,7 @@ RINGLET_HOOK void pthread_exit(void* value) {
   Scheduler* s = Scheduler::current();
   if (s && g_main_exit_jb && s->running() == g_main_fiber && g_main_fiber) {
     // The main thread's pthread_exit: main ends, the process lives until the last thread.
+    main_signals_gone();  // a signal sent to the process goes to a thread that remains
     exit_fiber_thread(&g_main_rec, value);
   }
   if (s && s->running()) {
