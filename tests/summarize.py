@@ -12,7 +12,10 @@ import sys
 
 total_pass = total_fail = total_skip = 0
 for path in sys.argv[1:]:
-    build = path.split("/meson-logs/")[0]
+    build, log = path.split("/meson-logs/") if "/meson-logs/" in path else (path, "")
+    # A run under a test setup other than the default has its own log, testlog-SETUP.json.
+    if log.startswith("testlog-") and log.endswith(".json"):
+        build += " (" + log[len("testlog-"):-len(".json")] + ")"
     try:
         lines = open(path, encoding="utf-8").read().splitlines()
     except OSError as e:

@@ -5,19 +5,26 @@
 # 0: off). Each patched run must end with the native run's exit code, print the native run's
 # stdout exactly, and draw no report from the monitor (no fiber held its scheduler: what
 # blocked parked). stderr is otherwise not compared, only shown when a run differs.
-#   compare.sh [--fsgsbase0] [--monitor-ms N] RINGLET_RUN PROG [ARGS...]
-# Extra environment for every run (natively too) may come in COMPARE_ENV="A=1 B=2".
+#   compare.sh [--fsgsbase0] [--monitor-ms N] [--threads N] [--patched-env "A=1 B=2"] RINGLET_RUN PROG [ARGS...]
+# --threads N: the patched runs on N carriers (`ringlet-run --threads N`, whatever
+# RINGLET_THREADS the environment has); without it they inherit RINGLET_THREADS (the meson
+# test setups set it: 1 by default, 2 under `--setup two_carriers`).
+# Extra environment for every run (natively too) may come in COMPARE_ENV="A=1 B=2"; for the
+# patched runs only in --patched-env (a check that holds only there, such as a bound on the
+# process's OS threads, which natively are one per thread).
 # Exit 0 if the native run passes (exit 0) and every patched run agrees with it; 1 otherwise.
 set -uo pipefail
-fsgsbase0=0 monitor_ms=100
+fsgsbase0=0 monitor_ms=100 rr_args=() patched_env=()
 while (($#)); do
   case $1 in
     --fsgsbase0) fsgsbase0=1; shift ;;
     --monitor-ms) monitor_ms=$2; shift 2 ;;
+    --threads) rr_args+=(--threads "$2"); shift 2 ;;
+    --patched-env) read -r -a patched_env <<<"$2"; shift 2 ;;
     *) break ;;
   esac
 done
-(($# >= 2)) || { echo "usage: compare.sh [--fsgsbase0] [--monitor-ms N] RINGLET_RUN PROG [ARGS...]" >&2; exit 2; }
+(($# >= 2)) || { echo "usage: compare.sh [--fsgsbase0] [--monitor-ms N] [--threads N] [--patched-env ENV] RINGLET_RUN PROG [ARGS...]" >&2; exit 2; }
 rr=$1
 prog=$2
 shift 2
@@ -44,14 +51,14 @@ run() {
 
 run native env -u RINGLET_BACKEND "$prog" "$@"
 patched=(default epoll)
-run default env -u RINGLET_BACKEND -u RINGLET_FSGSBASE RINGLET_MAX_BLOCKING_MS=$monitor_ms \
-  "$rr" -- "$prog" "$@"
-run epoll env -u RINGLET_FSGSBASE RINGLET_BACKEND=epoll RINGLET_MAX_BLOCKING_MS=$monitor_ms \
-  "$rr" -- "$prog" "$@"
+run default env -u RINGLET_BACKEND -u RINGLET_FSGSBASE RINGLET_MAX_BLOCKING_MS=$monitor_ms "${patched_env[@]}" \
+  "$rr" "${rr_args[@]}" -- "$prog" "$@"
+run epoll env -u RINGLET_FSGSBASE RINGLET_BACKEND=epoll RINGLET_MAX_BLOCKING_MS=$monitor_ms "${patched_env[@]}" \
+  "$rr" "${rr_args[@]}" -- "$prog" "$@"
 if ((fsgsbase0)); then
   patched+=(fsgsbase0)
-  run fsgsbase0 env -u RINGLET_BACKEND RINGLET_FSGSBASE=0 RINGLET_MAX_BLOCKING_MS=$monitor_ms \
-    "$rr" -- "$prog" "$@"
+  run fsgsbase0 env -u RINGLET_BACKEND RINGLET_FSGSBASE=0 RINGLET_MAX_BLOCKING_MS=$monitor_ms "${patched_env[@]}" \
+    "$rr" "${rr_args[@]}" -- "$prog" "$@"
 fi
 
 status=0

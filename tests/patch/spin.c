@@ -46,6 +46,9 @@ static void* spinner(void* arg) {
     spin_here(0.4);
     usleep(20000);
   }
+  /* The monitor says a fiber let go at its next sample (every 50 ms): stay long enough for
+   * the third to be seen before main, which may run on another carrier, exits. */
+  usleep(200000);
   return NULL;
 }
 
