@@ -102,10 +102,19 @@ void after_fork_in_child() noexcept {
 
 // In a forked child only the forking thread exists: the registry keeps its scheduler only
 // (the others' memory stays; their threads are gone). The mutex may have been held by a
-// thread that is gone: it is made anew.
+// thread that is gone: it is made anew. A wake or post still aimed at a gone scheduler (a
+// fiber of another core whose join a fiber here ends, say) lands in its inbox and is never
+// taken: it must not ring it, whose eventfd is the parent's loop's (or, once the child has
+// closed it, a number the child may have reused): its loop counts as awake. Its inbox's lock,
+// perhaps held by a thread that is gone, is made anew, so that such a post cannot spin.
 void forget_other_schedulers() noexcept {
   new (&Scheduler::registry_mu) std::mutex;
   Scheduler* mine = Scheduler::current();
+  for (Scheduler* s = Scheduler::g_schedulers; s; s = s->next_scheduler_) {
+    if (s == mine) continue;
+    s->inbox_.sleeping.store(false, std::memory_order_relaxed);
+    new (&s->inbox_.mu) SpinLock;
+  }
   Scheduler::g_schedulers = mine;
   if (mine) mine->next_scheduler_ = nullptr;
 }
