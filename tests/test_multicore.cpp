@@ -1,6 +1,6 @@
 // Multi-core: RunOptions::threads, spawn_on, cross-core join and kill, the primitives shared
-// by fibers of two cores, wake-up bursts, and how a multi-core run ends. Every case here is
-// also run by the ThreadSanitizer build ([multicore]).
+// by fibers of two cores, wake-up bursts, how a multi-core run ends, and fork in one. Every
+// case here but the fork cases ([fork]) is also run by the ThreadSanitizer build.
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -533,7 +533,7 @@ int child_run_is_single_core() {
 }  // namespace
 
 TEST_CASE("multicore: a forked child's run is single-core, and ends when its last fiber does",
-          "[multicore]") {
+          "[multicore][fork]") {
   // A fiber on core 1 forks while core 0 is busy with fibers of its own: in the child the
   // caller's scheduler is the run's only core; when the forking fiber (its only fiber)
   // returns, the child's run ends, and with its only thread the child, with status 0.
@@ -566,7 +566,8 @@ TEST_CASE("multicore: a forked child's run is single-core, and ends when its las
   CHECK(WEXITSTATUS(status) == 0);
 }
 
-TEST_CASE("multicore: a fork on core 0 while core 1 runs: run() returns in the child", "[multicore]") {
+TEST_CASE("multicore: a fork on core 0 while core 1 runs: run() returns in the child",
+          "[multicore][fork]") {
   // main forks while a fiber on core 1 is parked: the child's run is core 0 alone, ends when
   // main's fiber returns, and run() returns there without waiting for core 1.
   const pid_t parent = ::getpid();
