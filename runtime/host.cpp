@@ -93,7 +93,16 @@ void core_thread(GroupHost* h, unsigned k, RunOptions opts, int cpu) {
     try {
       s->run_worker();
     } catch (...) {
+      if (s->group() != &h->group) throw;  // a forked child's: as an exception out of a thread
       h->record(std::current_exception());
+    }
+    if (s->group() != &h->group) {
+      // A fiber here forked, and this is the child, whose only thread this is: its run was
+      // single-core (Scheduler::after_fork_child) and has ended. No other loop to wait for,
+      // nobody to join this thread: it ends, and with it the child, with status 0, as when a
+      // process's last thread returns.
+      s.reset();
+      return;
     }
   }
   // Every core's loop ends before any scheduler goes: a message in flight from another
@@ -199,9 +208,21 @@ void RunHost::run(Fiber* main) {
     mine = std::current_exception();
     // The others wait for the counts to reach zero; a failure on core 0 leaves fibers
     // behind, so tell them to give up.
-    h->group.live.store(0, std::memory_order_relaxed);
-    h->group.live_nondaemon.store(0, std::memory_order_relaxed);
-    h->group.broadcast();
+    if (sched_->group() == &h->group) {
+      h->group.live.store(0, std::memory_order_relaxed);
+      h->group.live_nondaemon.store(0, std::memory_order_relaxed);
+      h->group.broadcast();
+    }
+  }
+  if (sched_->group() != &h->group) {
+    // A fiber here forked and this is the child: the run was single-core from the fork on
+    // (Scheduler::after_fork_child). The other cores' threads are not in this process: none
+    // to wait for or join; the host stays as it is, never destroyed (its threads cannot be
+    // joined).
+    host_ = nullptr;
+    group_ = nullptr;
+    if (mine) std::rethrow_exception(mine);
+    return;
   }
   h->loops_done.arrive_and_wait();
   for (auto& t : h->threads) t.join();

@@ -1,11 +1,15 @@
 // Multi-core: RunOptions::threads, spawn_on, cross-core join and kill, the primitives shared
-// by fibers of two cores, wake-up bursts, and how a multi-core run ends. Every case here is
-// also run by the ThreadSanitizer build ([multicore]).
+// by fibers of two cores, wake-up bursts, how a multi-core run ends, and fork in one. Every
+// case here but the fork cases ([fork]) is also run by the ThreadSanitizer build.
 #include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <random>
 #include <set>
@@ -489,4 +493,101 @@ TEST_CASE("multicore: a connection whose handler cannot start on its core gives 
         server.stop(1s);
       },
       two_cores());
+}
+
+namespace {
+
+// The parent's side of a fork in a test: waits (from a fiber, without blocking its core) for
+// the child to end; a child still there after 10 s is killed and reported as hung (-1).
+int wait_child(pid_t pid) {
+  int status = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const pid_t got = ::waitpid(pid, &status, WNOHANG);
+    if (got == pid) return status;
+    if (got < 0) return -2;
+    ringlet::sleep(5ms);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
+// In a forked child: what single-core means there. 0 if all holds, else which check failed.
+int child_run_is_single_core() {
+  if (ringlet::cores() != 1) return 2;
+  if (ringlet::this_core() != 0) return 3;
+  auto h = ringlet::spawn([] {
+    ringlet::sleep(5ms);  // a timer on the child's own engine
+    return 40;
+  });
+  if (h.get() != 40) return 4;
+  try {
+    ringlet::spawn_on(1, [] {});  // the parent's other core is not in the child
+    return 5;
+  } catch (const std::out_of_range&) {
+  }
+  if (ringlet::spawn_on(0, [] { return where(); }).get() != 0u) return 6;  // core 0: this one
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("multicore: a forked child's run is single-core, and ends when its last fiber does",
+          "[multicore][fork]") {
+  // A fiber on core 1 forks while core 0 is busy with fibers of its own: in the child the
+  // caller's scheduler is the run's only core; when the forking fiber (its only fiber)
+  // returns, the child's run ends, and with its only thread the child, with status 0.
+  std::fflush(nullptr);  // the child ends through exit(): nothing of ours twice
+  const int status = ringlet::run(
+      [] {
+        ringlet::Event stop;
+        auto busy = ringlet::spawn([&] {
+          while (!stop.wait(ringlet::Deadline::after(1ms))) {
+          }
+        });
+        auto forker = ringlet::spawn_on(1, [] {
+          const pid_t pid = ::fork();
+          if (pid < 0) return -3;
+          if (pid == 0) {
+            if (const int bad = child_run_is_single_core()) ::_exit(bad);
+            return 0;  // the child's last fiber: its run ends here
+          }
+          return wait_child(pid);
+        });
+        const int st = forker.get();
+        stop.set();
+        busy.join();
+        return st;
+      },
+      two_cores());
+  INFO("status " << status << " (-1: the child hung and was killed)");
+  REQUIRE(status >= 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("multicore: a fork on core 0 while core 1 runs: run() returns in the child",
+          "[multicore][fork]") {
+  // main forks while a fiber on core 1 is parked: the child's run is core 0 alone, ends when
+  // main's fiber returns, and run() returns there without waiting for core 1.
+  const pid_t parent = ::getpid();
+  std::fflush(nullptr);
+  const int got = ringlet::run(
+      [] {
+        ringlet::Event go;
+        auto parked = ringlet::spawn_on(1, [&] { go.wait(); });
+        ringlet::sleep(5ms);  // core 1's fiber is parked by now
+        const pid_t pid = ::fork();
+        if (pid < 0) return -3;
+        if (pid == 0) return child_run_is_single_core() + 100;  // the child's run ends here
+        go.set();
+        parked.join();
+        return wait_child(pid);
+      },
+      two_cores());
+  if (::getpid() != parent) ::_exit(got == 100 ? 0 : got);  // the child, after its run()
+  INFO("status " << got << " (-1: the child hung and was killed)");
+  REQUIRE(got >= 0);
+  CHECK(WIFEXITED(got));
+  CHECK(WEXITSTATUS(got) == 0);
 }

@@ -111,6 +111,13 @@ void forked_child() noexcept {
   forget_thread_ids_after_fork(me);
   forget_file_locks_after_fork();
   if (me) tls_after_fork_child(me->tls);
+  // The child's run has one carrier (the runtime made the caller's scheduler the only core,
+  // number 0): the caller is the only thread on it.
+  for (auto& c : g_on_carrier) c.store(0, std::memory_order_relaxed);
+  if (me) {
+    me->carrier_index = 0;
+    g_on_carrier[0].store(1, std::memory_order_relaxed);
+  }
   g_threads_alive.store(me ? 1 : 0, std::memory_order_relaxed);
   if (me) g_main_gone.store(true, std::memory_order_relaxed);
 }

@@ -135,12 +135,16 @@ class Scheduler {
     if (Reactor* r = reactor_.get()) r->notify();
   }
   // In a forked child (pthread_atfork): a new engine; the parent's ring is not ours.
-  // Fibers that were waiting on the old engine stay parked.
+  // Fibers that were waiting on the old engine stay parked. A core of a multi-core run
+  // becomes the only core of a single-core run (leave_group_after_fork): group() is null,
+  // core() 0; the thread that runs its loop (run() on core 0, a core thread otherwise) does
+  // not wait for the other cores' loops (RunHost).
   void after_fork_child() noexcept;
   // In a forked child, for a caller that wants POSIX threads' rule (the patch): every fiber
   // but the running one is gone, as every thread but fork's caller is. They never run or
-  // wake again (kills included) and no longer count; their stacks stay as they are. (This
-  // scheduler's fibers: the counts of a multi-core group are not adjusted.)
+  // wake again (kills included) and no longer count; their stacks stay as they are. What
+  // other threads posted here and the loop has not taken yet (wakes, spawns, tasks, calls)
+  // is dropped likewise. (A multi-core run is single-core in the child already.)
   void forget_other_fibers() noexcept;
 
   // A fiber here waits for a wake from another thread (a cross-thread primitive, a thread
@@ -358,6 +362,7 @@ class Scheduler {
   Scheduler* next_scheduler_ = nullptr;  // the registry (g_schedulers)
   int tid_ = 0;                           // its OS thread (gettid)
   alignas(64) Counters counters_;
+  void leave_group_after_fork() noexcept;
   void register_self() noexcept;
   void unregister_self() noexcept;
   friend void forget_other_schedulers() noexcept;

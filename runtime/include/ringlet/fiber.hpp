@@ -167,6 +167,9 @@ auto spawn_on(unsigned core, const SpawnOptions& opts, Fn&& fn, Args&&... args) 
 // 0 on a plain thread.
 unsigned this_core() noexcept;
 // How many schedulers the calling fiber's run has (RunOptions::threads); 0 on a plain thread.
+// In a process forked from a fiber of a multi-core run, the forking fiber's scheduler is
+// the run's only core: cores() is 1 there and this_core() 0 (spawn_on(0, ...) is spawn,
+// another core is std::out_of_range).
 unsigned cores() noexcept;
 
 namespace detail {
