@@ -129,7 +129,9 @@ void Scheduler::break_deadlock() {
 // sequence).
 //
 // Quiet: every fiber parked (or none), no timer, no I/O in flight, no wake owed by a thread
-// outside the run (WaitSpec::remote: a thread-pool job, the patch's helper). Joins and
+// outside the run (WaitSpec::remote: a thread-pool job, the patch's helper). The run's
+// counts wake the loops without a post (CoreGroup::broadcast): a run with no non-daemon
+// fiber left is ending, never deadlocked. Joins and
 // primitives between cores are the run's own. A wait that any thread may end (a primitive)
 // counts as single-core does: only if the process has no thread besides the cores and
 // ringlet's quiet ones. With deadlock_waits, a wait a signal handler may end is no deadlock.
@@ -141,6 +143,13 @@ void Scheduler::break_deadlock() {
 
 namespace {
 constexpr int kRunCheckTries = 64;  // consistent looks tried while the sequences move
+// ThreadSanitizer's own background thread, started with a process's second thread (so in
+// every multi-core run): it never touches a user primitive.
+#if defined(__SANITIZE_THREAD__)
+constexpr long kSanitizerThreads = 1;
+#else
+constexpr long kSanitizerThreads = 0;
+#endif
 }
 
 bool Scheduler::run_deadlock_check() {
@@ -176,8 +185,11 @@ bool Scheduler::run_deadlock_check() {
     consistent = seq_sum() == before;
   }
   if (!consistent) return false;  // still moving after many looks: not quiet
-  if (primitive != 0 &&
-      process_threads() - quiet_threads.load(std::memory_order_relaxed) > static_cast<long>(g.scheds.size()))
+  // Every non-daemon fiber has finished: the run is ending, and a core that has not woken
+  // to the broadcast yet (a wake that is no post) is about to kill its daemons.
+  if (g.live_nondaemon.load(std::memory_order_acquire) == 0) return false;
+  if (primitive != 0 && process_threads() - quiet_threads.load(std::memory_order_relaxed) - kSanitizerThreads >
+                            static_cast<long>(g.scheds.size()))
     return false;  // a thread outside the run may notify a primitive
   std::string waits;
   for (Scheduler* s : g.scheds) waits += s->describe_waits(/*core=*/true);
