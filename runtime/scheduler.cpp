@@ -321,7 +321,7 @@ void Scheduler::loop() {
         group_->broadcast();
         break;
       }
-      if (run_deadlock_check()) continue;
+      // (The run-wide check comes below, once this core has stopped looking for posts.)
     } else if (deadlock_waits_) {
       // Threads that all wait keep waiting, as natively; a proven deadlock is said once.
       if (signal_waits_ == 0 && deadlock_said_at_ != switches_.load(std::memory_order_relaxed) && all_stuck()) {
@@ -344,6 +344,9 @@ void Scheduler::loop() {
       reactor_->flush();
       if (spin_for_remote()) continue;
     }
+    // Only a core about to sleep in the kernel says it is quiet and checks the run: a core
+    // spinning for the next hand-off pays nothing for the check.
+    if (group_ && run_deadlock_check()) continue;
     stacks_.trim();
     // Announce the sleep, then look once more: a poster either sees it and rings, or
     // posted before the look (both seq_cst).

@@ -352,6 +352,9 @@ class Scheduler {
   std::unique_ptr<Reactor> reactor_;
 
   Inbox inbox_;  // what other threads post here (remote.cpp)
+  // Next to the inbox's flags, which a poster has just touched (note_post reads run_quiet_).
+  std::atomic<bool> run_quiet_{false};
+  std::atomic<std::uint64_t> run_quiet_seq_{0};
   std::shared_ptr<SchedulerLink> link_;
   CoreGroup* group_ = nullptr;
   unsigned core_ = 0;
@@ -365,8 +368,6 @@ class Scheduler {
   // The run-wide check's view of this core (run_deadlock_check): said quiet, a sequence any
   // change after that moves, and the primitive and signal waits parked when it was said.
   bool quiet_declared_ = false;  // this thread's copy of run_quiet_
-  std::atomic<bool> run_quiet_{false};
-  std::atomic<std::uint64_t> run_quiet_seq_{0};
   std::atomic<std::size_t> quiet_primitive_{0};
   std::atomic<std::size_t> quiet_signal_{0};
 
