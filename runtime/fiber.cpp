@@ -70,14 +70,15 @@ void unlink_join(Fiber* target, Waiter* w) {
 }
 
 // One wait for `target` to finish (or for any of several, linked already).
-Woke wait_join(Waiter& w, const char* what, const Fiber* target, Deadline d, bool remote,
+// A fiber of another core of the run may be the one waited for: not a wake owed from
+// outside the run (WaitSpec::remote), since the run-wide deadlock check sees every core.
+Woke wait_join(Waiter& w, const char* what, const Fiber* target, Deadline d,
                bool interruptible = true) {
   WaitSpec spec;
   spec.what = what;
   spec.target = target;
   spec.kind = WaitKind::Join;
   spec.deadline = d;
-  spec.remote = remote;  // a fiber of another core wakes us: not a deadlock meanwhile
   spec.interruptible = interruptible;
   return wait(w, spec);
 }
@@ -124,7 +125,7 @@ bool join_fiber(Fiber* f, Deadline d) {
     Waiter w;
     w.arm();
     if (!link_join(f, &w)) return true;
-    const Woke r = wait_join(w, "join", f, d, st(f).sched != &s);
+    const Woke r = wait_join(w, "join", f, d);
     unlink_join(f, &w);
     if (r == Woke::Killed || r == Woke::Deadlock) settle(r);  // throws
     if (f->finished.load(std::memory_order_acquire)) return true;
@@ -207,7 +208,6 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
     Scheduler& s = waiting_scheduler(pending, "wait");
     Fiber* self = s.running();
     s.check_interrupts(self);
-    bool remote = false;
     std::vector<bool> linked(fs.size(), false);
     for (std::size_t i = 0; i < fs.size(); ++i) {
       if (fs[i] == self) throw std::logic_error("ringlet: a fiber cannot wait for itself");
@@ -215,9 +215,8 @@ std::vector<std::size_t> wait_fibers(const std::vector<Fiber*>& fs, std::size_t 
         throw std::logic_error("ringlet: wait for a fiber of another ringlet::run is not supported");
       waiters[i].arm();
       linked[i] = link_join(fs[i], &waiters[i]);
-      remote = remote || (linked[i] && st(fs[i]).sched != &s);
     }
-    const Woke r = wait_join(waiters.front(), "wait", pending, d, remote);
+    const Woke r = wait_join(waiters.front(), "wait", pending, d);
     for (std::size_t i = 0; i < fs.size(); ++i)
       if (linked[i]) unlink_join(fs[i], &waiters[i]);
     if (r == Woke::Notified) continue;
@@ -255,8 +254,7 @@ void kill_and_wait(std::vector<BasicGreenlet>& members, bool kill) noexcept {
       Waiter w;
       w.arm();
       if (!link_join(f, &w)) break;
-      wait_join(w, "join (group end)", f, Deadline::never(), st(f).sched != s,
-                /*interruptible=*/false);
+      wait_join(w, "join (group end)", f, Deadline::never(), /*interruptible=*/false);
       unlink_join(f, &w);
     }
   }

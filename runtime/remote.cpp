@@ -58,6 +58,7 @@ void Scheduler::post_remote(Fiber* f) noexcept {
     st(f).remote_next = head;
   } while (!inbox_.woken.compare_exchange_weak(head, f, std::memory_order_seq_cst,
                                                 std::memory_order_relaxed));
+  note_post();
   if (!head) ring_if_sleeping();  // the first of a burst
 }
 
@@ -66,7 +67,9 @@ void Scheduler::post_task(std::function<void()> fn) {
     std::lock_guard<SpinLock> lock(inbox_.mu);
     inbox_.tasks.push_back(std::move(fn));
   }
-  if (!inbox_.pending.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+  const bool was_pending = inbox_.pending.exchange(true, std::memory_order_seq_cst);
+  note_post();
+  if (!was_pending) ring_if_sleeping();
 }
 
 void Scheduler::post_spawn(Fiber* f, const SpawnOptions& opts) {
@@ -74,7 +77,9 @@ void Scheduler::post_spawn(Fiber* f, const SpawnOptions& opts) {
     std::lock_guard<SpinLock> lock(inbox_.mu);
     inbox_.spawns.push_back(Inbox::Spawn{f, opts});
   }
-  if (!inbox_.pending.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+  const bool was_pending = inbox_.pending.exchange(true, std::memory_order_seq_cst);
+  note_post();
+  if (!was_pending) ring_if_sleeping();
 }
 
 void Scheduler::post_call(std::function<void()> fn) {
@@ -82,7 +87,9 @@ void Scheduler::post_call(std::function<void()> fn) {
     std::lock_guard<SpinLock> lock(inbox_.mu);
     inbox_.calls.push_back(std::move(fn));
   }
-  if (!inbox_.pending.exchange(true, std::memory_order_seq_cst)) ring_if_sleeping();
+  const bool was_pending = inbox_.pending.exchange(true, std::memory_order_seq_cst);
+  note_post();
+  if (!was_pending) ring_if_sleeping();
 }
 
 // Only the first post of a burst gets here, and it rings only if the loop sleeps: a loop

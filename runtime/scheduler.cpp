@@ -336,6 +336,7 @@ void Scheduler::loop() {
   bool waited = false;  // the last pass ended in reactor_->wait(), which reaped already
   for (;;) {
     direct_budget_ = kDirectBudget;
+    if (quiet_declared_) leave_run_quiet();  // before anything this pass may change
     if (interrupt_requested_.load(std::memory_order_relaxed)) interrupt_parked();
     if (dump_thread_wanted.load(std::memory_order_relaxed)) start_dump_thread();
     // Collect completions without blocking only when fibers are waiting to run (so woken
@@ -356,21 +357,27 @@ void Scheduler::loop() {
       if (live_ != 0) kill_daemons();
       if (ready_head_) continue;
     }
-    if (deadlock_waits_) {
-      // Threads that all wait keep waiting, as natively; a proven deadlock is said once.
-      if (signal_waits_ == 0 && deadlock_said_at_ != switches_.load(std::memory_order_relaxed) && all_stuck())
-        say_deadlock();
-    } else if (all_stuck()) {
-      break_deadlock();
-      if (ready_head_) continue;
-      // Fibers that ignore kills stay behind; run_main/run_worker report them. The other
-      // cores must not wait for them.
-      if (group_) {
+    if (group_) {
+      // A deadlock of a multi-core run is the whole run's (deadlock.cpp).
+      if (leave_loop_) {
+        // Deadlocked and nothing left to kill: fibers that ignore kills stay behind;
+        // run_main/run_worker report them. The other cores must not wait for them.
         group_->live.fetch_sub(static_cast<long>(live_), std::memory_order_acq_rel);
         group_->live_nondaemon.fetch_sub(static_cast<long>(live_nondaemon_), std::memory_order_acq_rel);
         group_->broadcast();
+        break;
       }
-      break;
+      // (The run-wide check comes below, once this core has stopped looking for posts.)
+    } else if (deadlock_waits_) {
+      // Threads that all wait keep waiting, as natively; a proven deadlock is said once.
+      if (signal_waits_ == 0 && deadlock_said_at_ != switches_.load(std::memory_order_relaxed) && all_stuck()) {
+        deadlock_said_at_ = switches_.load(std::memory_order_relaxed);
+        say_deadlock(describe_waits());
+      }
+    } else if (all_stuck()) {
+      break_deadlock();
+      if (ready_head_) continue;
+      break;  // fibers that ignore kills stay behind; run_main reports them
     }
     // A core of a group with nothing in flight mostly waits for other cores: look for
     // their posts a little before sleeping, so a wake-up costs no kernel entry on either
@@ -383,6 +390,9 @@ void Scheduler::loop() {
       reactor_->flush();
       if (spin_for_remote()) continue;
     }
+    // Only a core about to sleep in the kernel says it is quiet and checks the run: a core
+    // spinning for the next hand-off pays nothing for the check.
+    if (group_ && run_deadlock_check()) continue;
     stacks_.trim();
     // Announce the sleep, then look once more: a poster either sees it and rings, or
     // posted before the look (both seq_cst).

@@ -61,6 +61,10 @@ struct CoreGroup {
   std::mutex error_mu;
   std::exception_ptr error;           // the first failure of a core other than 0
   void broadcast() noexcept;          // wake every loop to look at the counts again
+  // The run-wide deadlock check (deadlock.cpp): one core at a time looks at every core;
+  // with RunOptions::deadlock_waits, the switches of every core when a deadlock was said.
+  SpinLock deadlock_mu;
+  std::uint64_t deadlock_said_at = ~std::uint64_t{0};
 };
 
 // In a forked child: the registry of schedulers keeps the caller's only (scheduler.cpp).
@@ -269,8 +273,32 @@ class Scheduler {
   void abandon(Fiber* f, std::exception_ptr error) noexcept;
   bool all_stuck() const noexcept;
   void break_deadlock();
-  std::string describe_waits() const;  // every fiber and what it waits on, for a report
-  void say_deadlock();                 // deadlock_waits: report once, keep waiting (or abort)
+  // Every fiber and what it waits on, for a report; `core`: with the core each is on (a
+  // multi-core run, where ids repeat across cores).
+  std::string describe_waits(bool core = false) const;
+  // deadlock_waits: report once, keep waiting (or abort).
+  void say_deadlock(const std::string& waits);
+  // --- the run-wide deadlock check of a group (deadlock.cpp) ---
+  // Whether this core is quiet (every fiber parked, nothing it could wake itself from: no
+  // timer, no I/O, no wake owed by a thread outside the run) and, if every core is, what
+  // the run does about it. True when the pass must look again (work was posted here).
+  bool run_deadlock_check();
+  // A core that said it was quiet takes it back before it does anything (the top of every
+  // pass): any detector that read it quiet sees the sequence move.
+  void leave_run_quiet() noexcept {
+    quiet_declared_ = false;
+    run_quiet_.store(false, std::memory_order_seq_cst);
+    run_quiet_seq_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  // After a post here has become visible (remote_posted): if this core said it was quiet,
+  // move its sequence, so that a detector that read its inbox empty earlier sees the change.
+  // (Paired seq_cst with run_deadlock_check's declaration then look at the inbox.)
+  void note_post() noexcept {
+    if (group_ && run_quiet_.load(std::memory_order_seq_cst))
+      run_quiet_seq_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  void break_run_deadlock(const std::string& report);  // on this core's loop, for the detector
+  bool leave_loop_ = false;  // the run is deadlocked and nothing can be killed: the loop ends
   void kill_daemons();
   void check_stack(Fiber* f);
   void load_tp(void* tp) noexcept;  // make tp (null: home) the thread pointer in force
@@ -328,6 +356,9 @@ class Scheduler {
   std::unique_ptr<Reactor> reactor_;
 
   Inbox inbox_;  // what other threads post here (remote.cpp)
+  // Next to the inbox's flags, which a poster has just touched (note_post reads run_quiet_).
+  std::atomic<bool> run_quiet_{false};
+  std::atomic<std::uint64_t> run_quiet_seq_{0};
   std::shared_ptr<SchedulerLink> link_;
   CoreGroup* group_ = nullptr;
   unsigned core_ = 0;
@@ -338,6 +369,11 @@ class Scheduler {
   std::size_t primitive_waits_ = 0;
   std::size_t signal_waits_ = 0;       // parked waits a signal handler may end
   std::uint64_t deadlock_said_at_ = ~std::uint64_t{0};  // switch count when say_deadlock spoke
+  // The run-wide check's view of this core (run_deadlock_check): said quiet, a sequence any
+  // change after that moves, and the primitive and signal waits parked when it was said.
+  bool quiet_declared_ = false;  // this thread's copy of run_quiet_
+  std::atomic<std::size_t> quiet_primitive_{0};
+  std::atomic<std::size_t> quiet_signal_{0};
 
   std::atomic<std::uint64_t> switches_{0};  // written by this thread only
   std::atomic<bool> idle_{false};
