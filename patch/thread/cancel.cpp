@@ -68,7 +68,7 @@ void kill_on_owner(Scheduler* owner, Fiber* f, ThreadRec* r) noexcept {
 }
 
 void strike(ThreadRec* r) noexcept {
-  Fiber* f = r == &g_main_rec ? g_main_fiber : r->handle.native();
+  Fiber* f = r == &g_main_rec ? g_main_fiber : fiber_of(r);
   if (!f || (r != &g_main_rec && f->finished.load(std::memory_order_acquire))) return;
   Scheduler* owner = ringlet::detail::st(f).sched;
   if (Scheduler::current() == owner) {

@@ -151,8 +151,10 @@ struct ThreadRec {
   void* (*start)(void*) = nullptr;
   void* arg = nullptr;
   void* result = nullptr;
-  ringlet::BasicGreenlet handle;  // keeps the fiber's control block alive
+  ringlet::BasicGreenlet handle;  // keeps the fiber's control block alive (set by the creator
+                                  // after the spawn: the thread itself uses fiber_of())
   SpinLock mu;
+  char name[16] = {};             // pthread_setname_np's, under mu (any carrier reads it)
   WaitList joiners;
   bool done = false;
   bool detached = false;
@@ -225,6 +227,13 @@ inline ThreadRec* cancel_rec() noexcept {
 bool fiber_threads_made() noexcept;
 // pthread_getcpuclockid of a fiber thread (cpu_clock.cpp).
 int fiber_thread_cpuclockid(ThreadRec* r, clockid_t* clock) noexcept;
+
+// r's fiber: the running one if r is the caller (which may run on another carrier before
+// its creator has stored r->handle), else the handle's.
+inline Fiber* fiber_of(ThreadRec* r) noexcept {
+  if (current_rec() == r) return Scheduler::current()->running();
+  return r->handle.native();
+}
 
 inline bool is_fake(pthread_t t) noexcept { return (static_cast<std::uintptr_t>(t) & 1u) != 0; }
 

@@ -477,9 +477,25 @@ RINGLET_HOOK int pthread_setname_np(pthread_t t, const char* name) {
   if (!is_fake(t)) return RINGLET_REAL(pthread_setname_np)(t, name);
   ThreadRec* r = rec_of(t);
   if (!r) return ESRCH;
-  if (std::strlen(name) > 15) return ERANGE;
-  if (Fiber* f = r->handle.native(); f && current_rec() == r) f->name = name;
-  else if (f && Scheduler::current() == st(f).sched) f->name = name;
+  const std::size_t n = std::strlen(name);
+  if (n > 15) return ERANGE;
+  r->mu.lock();
+  std::memcpy(r->name, name, n + 1);
+  r->mu.unlock();
+  // The fiber's own name (the monitor's reports, the dump, gdb): set by its scheduler.
+  Fiber* f = fiber_of(r);
+  if (!f) return 0;
+  if (Scheduler::current() == st(f).sched) {
+    f->name = name;
+    return 0;
+  }
+  try {  // a thread on another carrier: its scheduler sets it (the handle keeps the fiber)
+    st(f).sched->post_call([g = r->handle, n = std::string(name)] {
+      if (Fiber* f = g.native()) f->name = n;
+    });
+  } catch (...) {
+    // No memory for the call: pthread_getname_np still answers the name; reports keep the old.
+  }
   return 0;
 }
 
@@ -487,7 +503,16 @@ RINGLET_HOOK int pthread_getname_np(pthread_t t, char* buf, size_t len) {
   if (!is_fake(t)) return RINGLET_REAL(pthread_getname_np)(t, buf, len);
   ThreadRec* r = rec_of(t);
   if (!r) return ESRCH;
-  const std::string n = r->handle.name();
+  r->mu.lock();
+  const std::string n = r->name[0] ? std::string(r->name) : std::string();
+  r->mu.unlock();
+  if (n.empty()) {  // never named: the fiber's own ("thread-N"), set before it was spawned
+    Fiber* f = fiber_of(r);
+    const std::string dflt = f ? f->display_name() : std::string();
+    if (dflt.size() + 1 > len) return ERANGE;
+    std::memcpy(buf, dflt.c_str(), dflt.size() + 1);
+    return 0;
+  }
   if (n.size() + 1 > len) return ERANGE;
   std::memcpy(buf, n.c_str(), n.size() + 1);
   return 0;
@@ -498,7 +523,7 @@ RINGLET_HOOK int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
   ThreadRec* r = rec_of(t);
   if (!r) return ESRCH;
   if (int e = pthread_attr_init(attr)) return e;
-  if (Fiber* f = r->handle.native(); f && st(f).stack.lo)
+  if (Fiber* f = fiber_of(r); f && st(f).stack.lo)
     pthread_attr_setstack(attr, st(f).stack.lo, st(f).stack.size);
   if (r->detached) pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
   return 0;
