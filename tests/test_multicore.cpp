@@ -694,6 +694,12 @@ TEST_CASE("multicore: a forked child's run is single-core, and ends when its las
   // A fiber on core 1 forks while core 0 is busy with fibers of its own: in the child the
   // caller's scheduler is the run's only core; when the forking fiber (its only fiber)
   // returns, the child's run ends, and with its only thread the child, with status 0.
+#if defined(__SANITIZE_ADDRESS__)
+  // The child ends as its last thread returns, which runs LeakSanitizer's exit check there:
+  // the child has no main thread, so what only main's stack held (Catch's own objects) is
+  // reported as leaked and the status is LSan's, not the run's.
+  RINGLET_SKIP("LeakSanitizer checks a child that ends through its last (non-main) thread and takes what main's stack held for leaks");
+#endif
   std::fflush(nullptr);  // the child ends through exit(): nothing of ours twice
   const int status = ringlet::run(
       [] {
