@@ -77,7 +77,13 @@ long one_op_attempts(FdState* st, const IoRequest& req, Deadline d, Call c) noex
   const SignalCounts at = thread_signals();
   for (;;) {
     long r = ringlet::detail::attempt_nonblocking(req);
-    if (r != -EAGAIN && r != -EOPNOTSUPP) return r;
+    if (r != -EAGAIN && r != -EOPNOTSUPP) {
+      // Done without parking: a thread that always finds its next request waiting would
+      // keep its carrier from the others (the kernel would time-slice it); after a slice
+      // without a switch it gives way here.
+      ringlet::detail::fair_point();
+      return r;
+    }
     if (kernel_nonblocking(req.fd, st)) return r == -EAGAIN ? r : ringlet::detail::do_syscall(req);
     IoOutcome o;
     if (r == -EOPNOTSUPP) {

@@ -343,10 +343,11 @@ void Scheduler::loop() {
     // ones queue behind them); with nothing to run, the wait below submits and reaps in
     // the same kernel entry. One entry per round trip for a lone connection, as a
     // hand-written io_uring loop does.
-    if (!waited && ready_head_) reactor_->poll();
+    if (!waited && (ready_head_ || later_head_)) reactor_->poll();
     waited = false;
     drain_remote();
     if (!timers_.empty()) fire_timers();
+    if (later_head_) ready_later();  // behind what the poll woke
     if (Fiber* f = pop_ready()) {
       switch_to(f);
       continue;
@@ -765,6 +766,35 @@ void Scheduler::yield() {
 void Scheduler::yield_nothrow() noexcept {
   make_ready(running_);
   switch_out();
+}
+
+__attribute__((noinline)) void Scheduler::fair_point_again() noexcept {
+  const CheapClock& c = cheap_clock();
+  const std::uint64_t now = cheap_ticks(c);
+  if (fair_since_ == 0) {
+    fair_since_ = now;
+    return;
+  }
+  if (ticks_to_ns(c, now - fair_since_) < kFairSliceNs) return;
+  Fiber* f = running_;
+  if (f == &native_) return;
+  fair_yields_.store(fair_yields_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  st(f).status = FiberStatus::Ready;
+  st(f).next_ready = nullptr;
+  if (later_tail_) st(later_tail_).next_ready = f;
+  else later_head_ = f;
+  later_tail_ = f;
+  switch_out();
+}
+
+void Scheduler::ready_later() noexcept {
+  Fiber* f = later_head_;
+  later_head_ = later_tail_ = nullptr;
+  while (f) {
+    Fiber* next = st(f).next_ready;
+    make_ready(f);
+    f = next;
+  }
 }
 
 void Scheduler::kill(Fiber* f) {

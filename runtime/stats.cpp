@@ -39,6 +39,7 @@ CoreStats read_core(const detail::Scheduler& s) {
   const detail::StackPool& pool = const_cast<detail::Scheduler&>(s).stacks();
   r.stack_bytes_in_use = pool.bytes_in_use();
   r.stack_bytes_cached = pool.bytes_cached();
+  r.fair_yields = s.fair_yields();
   return r;
 }
 
@@ -60,6 +61,7 @@ void add_to(CoreStats& t, const CoreStats& c) {
   t.remote_wakes_received += c.remote_wakes_received;
   t.stack_bytes_in_use += c.stack_bytes_in_use;
   t.stack_bytes_cached += c.stack_bytes_cached;
+  t.fair_yields += c.fair_yields;
 }
 
 std::string bytes(std::uint64_t b) {
@@ -76,12 +78,13 @@ std::string line(const CoreStats& c) {
                 "fibers %llu alive (peak %llu), %llu spawned, %llu switches; "
                 "parks %llu (io %llu, sleep %llu, primitive %llu, join %llu, other %llu); "
                 "io %llu submitted, %llu completed; timers %llu armed, %llu fired; "
-                "remote wakes %llu sent, %llu received; stacks %s in use, %s cached",
+                "remote wakes %llu sent, %llu received; stacks %s in use, %s cached; "
+                "fair yields %llu",
                 u(c.fibers_alive), u(c.fibers_peak), u(c.spawned), u(c.switches), u(c.parks()),
                 u(c.parks_io), u(c.parks_sleep), u(c.parks_primitive), u(c.parks_join),
                 u(c.parks_other), u(c.io_submitted), u(c.io_completed), u(c.timers_armed),
                 u(c.timers_fired), u(c.remote_wakes_sent), u(c.remote_wakes_received),
-                bytes(c.stack_bytes_in_use).c_str(), bytes(c.stack_bytes_cached).c_str());
+                bytes(c.stack_bytes_in_use).c_str(), bytes(c.stack_bytes_cached).c_str(), u(c.fair_yields));
   return buf;
 }
 

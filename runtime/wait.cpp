@@ -259,6 +259,10 @@ void interrupt_waits() noexcept {
   if (Scheduler* s = Scheduler::current()) s->interrupt_waits_from_signal();
 }
 
+void fair_point() noexcept {
+  if (Scheduler* s = Scheduler::current()) s->fair_point();
+}
+
 void interrupt_waits_on(unsigned core) noexcept {
   Scheduler* s = Scheduler::current();
   if (!s) return;

@@ -5,6 +5,9 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "internal/io.hpp"
+#include "ringlet/detail/wait.hpp"
+#include "ringlet/stats.hpp"
 
 using namespace std::chrono_literals;
 using ringlet::test::in_scheduler;
@@ -320,5 +323,45 @@ TEST_CASE("exception state survives switches inside catch blocks", "[scheduler]"
     });
     CHECK(a.get() == "a");
     CHECK(b.get() == "b-ok");
+  });
+}
+
+TEST_CASE("fair_point: a fiber that never parks gives way after a slice, to timers and I/O too", "[scheduler][fair]") {
+  in_scheduler([] {
+    // A sleeper's timer and a reader's completion are found only by the loop: a fiber that
+    // called yield() would run again before them; one at a fairness point does not.
+    bool woke = false, read_done = false;
+    int p[2];
+    REQUIRE(::pipe(p) == 0);
+    auto sleeper = ringlet::spawn([&] {
+      ringlet::sleep(20ms);
+      woke = true;
+    });
+    auto reader = ringlet::spawn([&] {
+      char c = 0;
+      using Op = ringlet::detail::IoRequest::Op;
+      read_done = ringlet::detail::perform(ringlet::detail::buffer_request(Op::Read, p[0], &c, 1, 0, "test read"),
+                                           ringlet::Deadline::never()).res == 1;
+    });
+    ringlet::yield();  // both parked now
+    REQUIRE(::write(p[1], "x", 1) == 1);
+    const std::uint64_t before = ringlet::stats().total.fair_yields;
+    const auto t0 = std::chrono::steady_clock::now();
+    long points = 0;
+    while (!(woke && read_done) && seconds_since(t0) < 5) {
+      ringlet::detail::fair_point();
+      ++points;
+    }
+    CHECK(woke);
+    CHECK(read_done);
+    CHECK(seconds_since(t0) < 1);
+    const std::uint64_t gave_way = ringlet::stats().total.fair_yields - before;
+    CHECK(gave_way >= 1);
+    // About one per slice (0.1 ms) of the 20 ms, not one per call.
+    CHECK(gave_way < static_cast<std::uint64_t>(points) / 10);
+    sleeper.join();
+    reader.join();
+    ::close(p[0]);
+    ::close(p[1]);
   });
 }

@@ -223,6 +223,25 @@ class Scheduler {
   // another core), else up to its last switch out. 0 if its scheduler does not account.
   static std::uint64_t cpu_time_ns(const Fiber* f) noexcept;
 
+  // --- fairness between fibers that do not park ---
+  // A fiber is never preempted. A caller that has just completed an operation without
+  // parking (the patch's read that found data) calls this: once the running fiber has gone
+  // kFairSliceNs without a switch, it goes to the back of the line, behind the fibers ready
+  // now and those the next poll of the reactor wakes (yield() alone would put it before the
+  // latter). On this scheduler's thread, on a fiber. The first call after a switch costs a
+  // load and a store; the clock is read from the second on.
+  void fair_point() noexcept {
+    const std::uint64_t sw = switches_.load(std::memory_order_relaxed);
+    if (sw != fair_switches_) {
+      fair_switches_ = sw;
+      fair_since_ = 0;
+      return;
+    }
+    fair_point_again();
+  }
+  static constexpr std::uint64_t kFairSliceNs = 100'000;
+  std::uint64_t fair_yields() const noexcept { return fair_yields_.load(std::memory_order_relaxed); }
+
   // Used by the SIGSEGV handler (async-signal context: plain reads only).
   static Fiber* running_fiber_unsafe() noexcept;
 
@@ -323,6 +342,15 @@ class Scheduler {
     }
     return f;
   }
+
+  // Fibers that gave way at a fairness point: made ready after the loop's next poll.
+  Fiber* later_head_ = nullptr;
+  Fiber* later_tail_ = nullptr;
+  void ready_later() noexcept;  // the loop: append them to the run queue
+  void fair_point_again() noexcept;
+  std::uint64_t fair_switches_ = ~std::uint64_t{0};  // switch count at the last fairness point
+  std::uint64_t fair_since_ = 0;  // the cheap clock at the second point of this run, or 0
+  std::atomic<std::uint64_t> fair_yields_{0};  // written by this thread only
 
   // __thread, not thread_local: no dynamic-initialisation wrapper on every access.
   static __thread Scheduler* tls_current_ __attribute__((tls_model("initial-exec")));

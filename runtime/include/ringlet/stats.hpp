@@ -33,6 +33,9 @@ struct CoreStats {
   std::uint64_t remote_wakes_received = 0;  // fibers here woken from another thread
   std::uint64_t stack_bytes_in_use = 0;     // stacks of live fibers (usable bytes)
   std::uint64_t stack_bytes_cached = 0;     // stacks kept for reuse, still backed by memory
+  // Fibers that ran a whole slice without parking and gave way at a fairness point (the
+  // patch's calls that did not wait: Scheduler::fair_point).
+  std::uint64_t fair_yields = 0;
 
   std::uint64_t parks() const noexcept {
     return parks_io + parks_sleep + parks_primitive + parks_join + parks_other;

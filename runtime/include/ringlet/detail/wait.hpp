@@ -98,6 +98,12 @@ void interrupt_waits() noexcept;
 void interrupt_waits_on(unsigned core) noexcept;
 void interrupt_waits_everywhere() noexcept;
 
+// A fairness point, for a caller that just completed an operation without parking (the
+// patch's hooks): a fiber that has run a whole slice (about 1 ms) without a switch gives way
+// to the fibers ready now and to those the reactor's next poll wakes. Nothing on a plain
+// thread or the scheduler loop; never throws, never ends a wait (it is not one).
+void fair_point() noexcept;
+
 // Park the caller on `w`, which the caller armed and pushed into `list` while holding `lk`.
 // Unlocks while parked, relocks before returning, and unlinks `w` if it is still linked.
 // Returns true if `w` was granted. Otherwise it raises what interrupted the wait
