@@ -150,7 +150,7 @@ StackPool::Stats StackPool::stats() const noexcept {
   s.cached = 0;
   s.trimmed = 0;
   for (const auto& fl : lists_) {
-    s.in_use += fl.carved - fl.stacks.size();  // derived: acquire and release count nothing
+    s.in_use += fl.carved - fl.stacks.size();  // derived: acquire and release keep no count
     s.cached += fl.stacks.size();
     s.trimmed += fl.trimmed;
   }
