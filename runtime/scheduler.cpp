@@ -311,9 +311,10 @@ void Scheduler::spawn(Fiber* f, const SpawnOptions& opts, bool counted) {
   st(f).all_next = all_head_;
   if (all_head_) st(all_head_).all_prev = f;
   all_head_ = f;
-  set_live(live_ + 1);
+  const std::size_t live = live_ + 1;
+  set_live(live);
   if (!st(f).daemon) ++live_nondaemon_;
-  if (live_ > counters_.peak.get()) counters_.peak.set(live_);
+  if (live > peak_) __atomic_store_n(&peak_, live, __ATOMIC_RELAXED);
   make_ready(f);
 }
 

@@ -146,9 +146,11 @@ StackProtection StackPool::protection() const noexcept {
 
 StackPool::Stats StackPool::stats() const noexcept {
   Stats s = stats_;
+  s.in_use = 0;
   s.cached = 0;
   s.trimmed = 0;
   for (const auto& fl : lists_) {
+    s.in_use += fl.carved - fl.stacks.size();  // derived: acquire and release keep no count
     s.cached += fl.stacks.size();
     s.trimmed += fl.trimmed;
   }
@@ -191,15 +193,18 @@ StackSpan StackPool::acquire(std::size_t size) {
   StackSpan s;
   if (!fl.stacks.empty()) {
     s = fl.stacks.back();
-    if (fl.trimmed >= fl.stacks.size()) bytes_trimmed_.sub(s.size);  // the top was trimmed
     fl.stacks.pop_back();
-    fl.trimmed = std::min(fl.trimmed, fl.stacks.size());
+    if (fl.trimmed > fl.stacks.size()) {  // the top was trimmed
+      fl.trimmed = fl.stacks.size();
+      bytes_trimmed_.sub(s.size);
+    }
     RINGLET_UNPOISON(s.lo, s.size);
   } else {
     if (fl.slab_left == 0) map_slab(fl);
     char* slot = fl.slab_next;
     fl.slab_next += page_ + size;
     --fl.slab_left;
+    ++fl.carved;
     s.lo = slot + page_;
     s.size = size;
     bytes_carved_.add(size);
@@ -219,13 +224,11 @@ StackSpan StackPool::acquire(std::size_t size) {
   }
   if (s.protection == StackProtection::Checked)
     std::memcpy(s.lo, &kCanary, sizeof kCanary);  // a trimmed stack lost it
-  ++stats_.in_use;
   bytes_in_use_.add(s.size);
   return s;
 }
 
 void StackPool::release(const StackSpan& s) noexcept {
-  --stats_.in_use;
   bytes_in_use_.sub(s.size);
   FreeList& fl = list_for(s.size);
   fl.stacks.push_back(s);

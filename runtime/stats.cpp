@@ -21,7 +21,7 @@ CoreStats read_core(const detail::Scheduler& s) {
   r.core = s.core();
   r.os_tid = s.os_tid();
   r.fibers_alive = s.alive_count();
-  r.fibers_peak = c.peak.get();
+  r.fibers_peak = s.peak_count();
   r.spawned = s.spawned_count();
   r.switches = s.switch_count();
   r.parks_io = parks(WaitKind::Io);

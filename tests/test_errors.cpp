@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <optional>
+#include <stdexcept>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -123,6 +125,14 @@ TEST_CASE("bad settings in the environment are clear errors", "[errors]") {
       CHECK(ringlet::detail::Scheduler::current()->stacks().default_size() == 256 * 1024);
     });
   }
+}
+
+TEST_CASE("spawn outside ringlet::run is a std::logic_error, and the fiber is freed", "[errors]") {
+  auto owned = std::make_shared<int>(7);
+  std::weak_ptr<int> seen = owned;
+  CHECK_THROWS_AS(ringlet::spawn([o = std::move(owned)] { return *o; }), std::logic_error);
+  CHECK(seen.expired());  // the fiber, and what its function captured, are gone
+  CHECK_THROWS_WITH(ringlet::spawn([] {}), Catch::Contains("outside ringlet::run"));
 }
 
 TEST_CASE("running out of memory for stacks is an exception from spawn, not a crash", "[errors]") {

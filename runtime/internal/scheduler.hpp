@@ -183,7 +183,7 @@ class Scheduler {
   // The counters of ringlet::stats(): written by this scheduler's thread only (OwnedCounter),
   // read by any. Switches are switches_ below; stack memory is the StackPool's.
   struct Counters {
-    OwnedCounter peak;  // fibers alive at once; alive and spawned: alive_count(), spawned_count()
+    // (Fibers alive, alive at most and spawned: alive_count(), peak_count(), spawned_count().)
     OwnedCounter parks[kWaitKinds];  // by WaitKind
     OwnedCounter io_submitted, io_completed;
     OwnedCounter timers_armed, timers_fired;
@@ -195,6 +195,8 @@ class Scheduler {
   // pay nothing for them (a store more per spawn cost bench_spawn measurably).
   std::size_t alive_count() const noexcept { return __atomic_load_n(&live_, __ATOMIC_RELAXED); }
   std::uint64_t spawned_count() const noexcept { return __atomic_load_n(&next_id_, __ATOMIC_RELAXED) - 1; }
+  // The most fibers alive here at once (spawn keeps it next to live_: no other cache line).
+  std::size_t peak_count() const noexcept { return __atomic_load_n(&peak_, __ATOMIC_RELAXED); }
   const Counters& counters() const noexcept { return counters_; }
 
   // For the monitor thread: switches so far, and whether the loop sleeps in the reactor.
@@ -372,6 +374,7 @@ class Scheduler {
   Fiber* all_head_ = nullptr;    // live fibers
   std::size_t live_ = 0;  // written through set_live (read by other threads: alive_count)
   void set_live(std::size_t n) noexcept { __atomic_store_n(&live_, n, __ATOMIC_RELAXED); }
+  std::size_t peak_ = 0;  // written by spawn (relaxed), read by any thread: peak_count
   std::size_t live_nondaemon_ = 0;
   Fiber* main_ = nullptr;
   bool main_done_ = false;

@@ -46,7 +46,7 @@ class StackPool {
     std::size_t in_use = 0, cached = 0, trimmed = 0, mapped_bytes = 0;
     std::size_t guard_markers = 0, guard_pages = 0, checked = 0;
   };
-  Stats stats() const noexcept;  // the owning thread only
+  Stats stats() const noexcept;  // the owning thread only (in_use, cached, trimmed: derived)
   // Any thread (ringlet::stats): usable bytes of the stacks handed out, and of those kept
   // for reuse that still hold memory (not trimmed).
   std::uint64_t bytes_in_use() const noexcept { return bytes_in_use_.get(); }
@@ -68,6 +68,7 @@ class StackPool {
     std::size_t trimmed = 0;
     char* slab_next = nullptr;            // carving position in the current slab
     std::size_t slab_left = 0;            // stacks left to carve there
+    std::size_t carved = 0;               // stacks ever carved (in use: carved less cached)
   };
   FreeList& list_for(std::size_t size);
   void map_slab(FreeList& fl);
@@ -78,7 +79,7 @@ class StackPool {
   StackProtection mode_;
   std::vector<FreeList> lists_;           // few sizes in practice
   std::vector<std::pair<void*, std::size_t>> slabs_;
-  Stats stats_;
+  Stats stats_;  // its in_use, cached and trimmed are not kept (stats() derives them)
   // Usable bytes: of stacks handed out now, carved from slabs ever, in the cache and trimmed.
   OwnedCounter bytes_in_use_, bytes_carved_, bytes_trimmed_;
 };
