@@ -456,8 +456,7 @@ RINGLET_HOOK RINGLET_NO_TSAN int sigaction(int sig, const struct sigaction* act,
 
 // glibc's signal() installs with SA_RESTART (BSD semantics) through its internal sigaction,
 // which we cannot see: do it here.
-RINGLET_HOOK RINGLET_NO_TSAN sighandler_t signal(int sig, sighandler_t handler) {
-  RINGLET_TSAN_EARLY(signal, sig, handler);
+RINGLET_HOOK sighandler_t signal(int sig, sighandler_t handler) {
   struct sigaction act {}, old {};
   act.sa_handler = handler;
   sigemptyset(&act.sa_mask);

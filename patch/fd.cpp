@@ -112,21 +112,19 @@ static int fcntl_common(Real real, int fd, int cmd, void* arg) {
   return r;
 }
 
-RINGLET_HOOK RINGLET_NO_TSAN int fcntl(int fd, int cmd, ...) {
+RINGLET_HOOK int fcntl(int fd, int cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  RINGLET_TSAN_EARLY(fcntl, fd, cmd, arg);
   return fcntl_common(RINGLET_REAL(fcntl), fd, cmd, arg);
 }
 
-RINGLET_HOOK RINGLET_NO_TSAN int fcntl64(int fd, int cmd, ...) {
+RINGLET_HOOK int fcntl64(int fd, int cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  RINGLET_TSAN_EARLY(fcntl64, fd, cmd, arg);
   return fcntl_common(RINGLET_REAL(fcntl64), fd, cmd, arg);
 }
 

@@ -235,8 +235,7 @@ RINGLET_HOOK int timer_create(clockid_t c, struct sigevent* ev, timer_t* out) {
   return RINGLET_REAL(timer_create)(c, ev, out);
 }
 
-RINGLET_HOOK RINGLET_NO_TSAN int getrusage(int who, struct rusage* ru) {
-  RINGLET_TSAN_EARLY(getrusage, who, ru);
+RINGLET_HOOK int getrusage(int who, struct rusage* ru) {
   if (RINGLET_LIKELY(who != RUSAGE_THREAD)) return RINGLET_REAL(getrusage)(who, ru);
   return thread_getrusage(ru);
 }

@@ -42,16 +42,14 @@ static int fiber_sigmask(ThreadRec* r, int how, const sigset_t* set, sigset_t* o
   return 0;
 }
 
-RINGLET_HOOK RINGLET_NO_TSAN int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
-  RINGLET_TSAN_EARLY(pthread_sigmask, how, set, old);
+RINGLET_HOOK int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
   if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) return fiber_sigmask(r, how, set, old);
   // main while fibers wait for signals: its own mask, combined with the waits' (signal_wait.cpp)
   if (RINGLET_UNLIKELY(g_mask_waits.load(std::memory_order_relaxed) != 0)) return carrier_sigmask(how, set, old);
   return RINGLET_REAL(pthread_sigmask)(how, set, old);
 }
 
-RINGLET_HOOK RINGLET_NO_TSAN int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
-  RINGLET_TSAN_EARLY(sigprocmask, how, set, old);
+RINGLET_HOOK int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
   if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) {
     const int e = fiber_sigmask(r, how, set, old);
     if (e) {

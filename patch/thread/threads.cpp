@@ -569,8 +569,7 @@ RINGLET_HOOK int pthread_getcpuclockid(pthread_t t, clockid_t* clock) {
   return r ? fiber_thread_cpuclockid(r, clock) : ESRCH;
 }
 
-RINGLET_HOOK RINGLET_NO_TSAN int sched_yield(void) {
-  RINGLET_TSAN_EARLY(sched_yield);
+RINGLET_HOOK int sched_yield(void) {
   if (Here h = on_fiber(Thread)) {
     count_on_fiber(Call::sched_yield);
     h.s->yield_nothrow();
