@@ -34,7 +34,11 @@ std::atomic<unsigned> g_groups{All};
 std::atomic<bool> g_counting{false};
 Counter g_counters[static_cast<unsigned>(Call::count_)];
 
-void* resolve_next(const char* name) noexcept {
+#if defined(__SANITIZE_THREAD__)
+bool g_tsan_started = false;  // set by init_patch (RINGLET_TSAN_EARLY)
+#endif
+
+RINGLET_NO_TSAN void* resolve_next(const char* name) noexcept {
   void* p = ::dlsym(RTLD_NEXT, name);
   if (!p) {
     // Nothing after us defines it (cannot happen for libc's own calls): say so and stop
@@ -370,6 +374,11 @@ void print_stats_at_exit() { print_stats_now(); }
 
 
 __attribute__((constructor(101))) void init_patch() {
+#if defined(__SANITIZE_THREAD__)
+  // TSan is initialised by now (from the executable's preinit_array, or as a library that
+  // this one needs): the hooks of RINGLET_TSAN_EARLY stop passing every call through.
+  __atomic_store_n(&g_tsan_started, true, __ATOMIC_RELEASE);
+#endif
   if (const char* spec = std::getenv("RINGLET_PATCH")) {
     unsigned groups = All;
     std::string error;
@@ -440,7 +449,8 @@ std::string stats_report() {
 // --- the signal hooks --------------------------------------------------------------------
 using ringlet::patch::detail::wrapped_sigaction;
 
-RINGLET_HOOK int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+RINGLET_HOOK RINGLET_NO_TSAN int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  RINGLET_TSAN_EARLY(sigaction, sig, act, old);
   return ringlet::patch::detail::wrapped_sigaction(sig, act, old);
 }
 

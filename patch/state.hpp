@@ -24,6 +24,15 @@
 #define RINGLET_SLOW __attribute__((noinline, cold))
 #define RINGLET_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RINGLET_UNLIKELY(x) __builtin_expect(!!(x), 0)
+// ThreadSanitizer builds: a hook that TSan's own start-up calls (from the loader, before
+// TSan has any thread state) must not be instrumented: its __tsan_func_entry would use that
+// missing state. Such a hook calls nothing instrumented either (std::atomic's members are
+// out-of-line instrumented functions in a debug build: it uses the __atomic builtins).
+#if defined(__SANITIZE_THREAD__)
+#define RINGLET_NO_TSAN __attribute__((no_sanitize_thread))
+#else
+#define RINGLET_NO_TSAN
+#endif
 
 namespace ringlet::patch::detail {
 
@@ -33,16 +42,36 @@ using ringlet::detail::Scheduler;
 
 // --- the real functions ------------------------------------------------------------------
 // Looked up with dlsym(RTLD_NEXT) on first use; a hook may run before our constructor.
-void* resolve_next(const char* name) noexcept;
+RINGLET_NO_TSAN void* resolve_next(const char* name) noexcept;
 
+// Nothing instrumented (RINGLET_NO_TSAN, the __atomic builtins rather than std::atomic's
+// members): ThreadSanitizer calls some hooks where it has no thread state yet (see below).
 #define RINGLET_REAL(fn)                                                                  \
-  ([]() noexcept {                                                                        \
-    static std::atomic<void*> p{nullptr};                                                 \
-    void* v = p.load(std::memory_order_relaxed);                                          \
-    if (RINGLET_UNLIKELY(!v)) p.store(v = ::ringlet::patch::detail::resolve_next(#fn),    \
-                                      std::memory_order_relaxed);                         \
+  ([]() noexcept RINGLET_NO_TSAN {                                                        \
+    static void* p = nullptr;                                                             \
+    void* v = __atomic_load_n(&p, __ATOMIC_RELAXED);                                      \
+    if (RINGLET_UNLIKELY(!v))                                                             \
+      __atomic_store_n(&p, v = ::ringlet::patch::detail::resolve_next(#fn), __ATOMIC_RELAXED); \
     return reinterpret_cast<decltype(&::fn)>(v);                                          \
   }())
+
+// ThreadSanitizer builds: TSan's start-up (run from the executable's preinit_array, before
+// any constructor) calls some hooks, directly or through its interceptors, before it has a
+// thread state. Such a hook is RINGLET_NO_TSAN and starts with RINGLET_TSAN_EARLY(fn, args):
+// until the patch's first constructor has run it passes the call to the real function, with
+// nothing instrumented on the way. (Elsewhere both are nothing.)
+#if defined(__SANITIZE_THREAD__)
+extern bool g_tsan_started;
+#define RINGLET_TSAN_EARLY(fn, ...)                                                               \
+  do {                                                                                            \
+    if (RINGLET_UNLIKELY(!__atomic_load_n(&::ringlet::patch::detail::g_tsan_started, __ATOMIC_ACQUIRE))) \
+      return RINGLET_REAL(fn)(__VA_ARGS__);                                                       \
+  } while (0)
+#else
+#define RINGLET_TSAN_EARLY(fn, ...) \
+  do {                              \
+  } while (0)
+#endif
 
 // --- groups and counters -----------------------------------------------------------------
 extern std::atomic<unsigned> g_groups;

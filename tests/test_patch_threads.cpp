@@ -38,9 +38,9 @@ namespace patch = ringlet::patch;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-// ASan's own pthread_create interceptor needs a real thread: threads stay OS threads there,
-// and only the objects' behaviour is checked.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// ASan's and TSan's own pthread_create interceptors need a real thread: threads stay OS
+// threads there, and only the objects' behaviour is checked.
 constexpr bool kFibers = false;
 #else
 constexpr bool kFibers = true;

@@ -49,6 +49,9 @@ using namespace ringlet::patch::detail;
 using ringlet::Deadline;
 using ringlet::patch::Thread;
 
+static void* getspecific(pthread_key_t key) noexcept;
+static int setspecific(pthread_key_t key, const void* value) noexcept;
+
 // --- once and keys -----------------------------------------------------------------------
 
 // glibc's own encoding (0 new, bit 0 in progress, bit 1 done), so plain threads may keep
@@ -83,11 +86,34 @@ RINGLET_HOOK int pthread_once(pthread_once_t* once, void (*init)(void)) {
   }
 }
 
-RINGLET_HOOK int pthread_key_create(pthread_key_t* key, void (*dtor)(void*)) {
+// ThreadSanitizer's own keys (made by its start-up, before the patch's first constructor):
+// it sets its key's value in a new thread before that thread has a TSan state, and again
+// from the key's destructor after TSan has dropped it. Those calls go to the real functions
+// with nothing instrumented on the way (bit k: key k is TSan's). Elsewhere no key is.
+#if defined(__SANITIZE_THREAD__)
+static std::uint64_t g_sanitizer_keys = 0;
+RINGLET_NO_TSAN static bool sanitizer_key(pthread_key_t key) noexcept {
+  return key < 64 && (__atomic_load_n(&g_sanitizer_keys, __ATOMIC_ACQUIRE) >> key & 1);
+}
+#else
+static constexpr bool sanitizer_key(pthread_key_t) noexcept { return false; }
+#endif
+
+// ThreadSanitizer's start-up (InitializeInterceptors, run by the loader before main, before
+// TSan has a thread state) calls this: it is not instrumented (RINGLET_NO_TSAN), and it
+// keeps its bookkeeping with the __atomic builtins only (std::atomic's members would be
+// instrumented calls).
+RINGLET_HOOK RINGLET_NO_TSAN int pthread_key_create(pthread_key_t* key, void (*dtor)(void*)) {
   const int e = RINGLET_REAL(pthread_key_create)(key, dtor);
+#if defined(__SANITIZE_THREAD__)
+  if (e == 0 && *key < 64 && !__atomic_load_n(&g_tsan_started, __ATOMIC_ACQUIRE))
+    __atomic_fetch_or(&g_sanitizer_keys, std::uint64_t{1} << *key, __ATOMIC_RELEASE);
+#endif
   if (e == 0 && *key < kMaxKeys) {
-    g_keys[*key].dtor.store(dtor, std::memory_order_release);
-    g_keys[*key].seq.fetch_add(1, std::memory_order_acq_rel);
+    static_assert(sizeof(std::atomic<void (*)(void*)>) == sizeof(void (*)(void*)) &&
+                  sizeof(std::atomic<std::uint64_t>) == sizeof(std::uint64_t));
+    __atomic_store_n(reinterpret_cast<void (**)(void*)>(&g_keys[*key].dtor), dtor, __ATOMIC_RELEASE);
+    __atomic_fetch_add(reinterpret_cast<std::uint64_t*>(&g_keys[*key].seq), 1, __ATOMIC_ACQ_REL);
   }
   return e;
 }
@@ -101,7 +127,13 @@ RINGLET_HOOK int pthread_key_delete(pthread_key_t key) {
   return e;
 }
 
-RINGLET_HOOK void* pthread_getspecific(pthread_key_t key) {
+RINGLET_HOOK RINGLET_NO_TSAN void* pthread_getspecific(pthread_key_t key) {
+  if (RINGLET_UNLIKELY(sanitizer_key(key)))
+    return RINGLET_REAL(pthread_getspecific)(key);
+  return getspecific(key);
+}
+
+static void* getspecific(pthread_key_t key) noexcept {
   ThreadRec* r = current_rec();
   if (RINGLET_LIKELY(!r)) return RINGLET_REAL(pthread_getspecific)(key);
   if (key >= r->nkeys) return nullptr;
@@ -109,7 +141,13 @@ RINGLET_HOOK void* pthread_getspecific(pthread_key_t key) {
   return kv.seq == g_keys[key].seq.load(std::memory_order_acquire) ? kv.value : nullptr;
 }
 
-RINGLET_HOOK int pthread_setspecific(pthread_key_t key, const void* value) {
+RINGLET_HOOK RINGLET_NO_TSAN int pthread_setspecific(pthread_key_t key, const void* value) {
+  if (RINGLET_UNLIKELY(sanitizer_key(key)))
+    return RINGLET_REAL(pthread_setspecific)(key, value);
+  return setspecific(key, value);
+}
+
+static int setspecific(pthread_key_t key, const void* value) noexcept {
   ThreadRec* r = current_rec();
   if (RINGLET_LIKELY(!r)) return RINGLET_REAL(pthread_setspecific)(key, value);
   if (key >= kMaxKeys) return EINVAL;

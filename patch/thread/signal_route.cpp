@@ -253,7 +253,9 @@ RINGLET_HOOK int raise(int sig) {
 // kernel knows one per OS thread, which main (or ringlet's fault handler) owns, and a thread
 // that ends and frees its stack must not leave the carrier pointing at freed memory.
 // Handlers with SA_ONSTACK run on the OS thread's alternate stack.
-RINGLET_HOOK int sigaltstack(const stack_t* ss, stack_t* old) {
+// (TSan's start-up calls it: RINGLET_TSAN_EARLY.)
+RINGLET_HOOK RINGLET_NO_TSAN int sigaltstack(const stack_t* ss, stack_t* old) {
+  RINGLET_TSAN_EARLY(sigaltstack, ss, old);
   ThreadRec* r = current_rec();
   if (RINGLET_LIKELY(r == nullptr)) return RINGLET_REAL(sigaltstack)(ss, old);
   stack_t cur = r->altstack;

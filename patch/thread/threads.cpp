@@ -353,10 +353,12 @@ using ringlet::patch::Thread;
 
 // --- threads -----------------------------------------------------------------------------
 
-#if defined(__SANITIZE_ADDRESS__)
-// AddressSanitizer intercepts pthread_create ahead of us and runs the start routine through
-// its own thread set-up, which needs a new OS thread: in sanitizer builds threads stay real
-// (the synchronisation objects are still ours, and exercised by real threads).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// AddressSanitizer and ThreadSanitizer intercept pthread_create ahead of us and run the start
+// routine through their own thread set-up, which needs a new OS thread (its state lives in
+// the new thread's static TLS; TSan's creator also waits for the new thread to start): in
+// sanitizer builds threads stay real (the synchronisation objects are still ours, and
+// exercised by real threads and by fibers).
 constexpr bool kThreadsBecomeFibers = false;
 #else
 constexpr bool kThreadsBecomeFibers = true;
@@ -371,8 +373,12 @@ RINGLET_HOOK int pthread_create(pthread_t* out, const pthread_attr_t* attr, void
   return create_fiber_thread(out, attr, fn, arg);
 }
 
-RINGLET_HOOK pthread_t pthread_self(void) {
-  if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) return handle_of(r);
+// TSan's set-up of a new thread calls this before the thread has a TSan state: where threads
+// stay real (sanitizer builds), there is no fiber thread to ask for, and nothing instrumented.
+RINGLET_HOOK RINGLET_NO_TSAN pthread_t pthread_self(void) {
+  if constexpr (kThreadsBecomeFibers) {
+    if (ThreadRec* r = current_rec(); RINGLET_UNLIKELY(r != nullptr)) return handle_of(r);
+  }
   return RINGLET_REAL(pthread_self)();
 }
 
@@ -518,8 +524,10 @@ RINGLET_HOOK int pthread_getname_np(pthread_t t, char* buf, size_t len) {
   return 0;
 }
 
-RINGLET_HOOK int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
-  if (!is_fake(t)) return RINGLET_REAL(pthread_getattr_np)(t, attr);
+RINGLET_HOOK RINGLET_NO_TSAN int pthread_getattr_np(pthread_t t, pthread_attr_t* attr) {
+  // A real thread's: TSan's set-up of a new thread asks before that thread has a TSan state,
+  // so nothing on this path is instrumented (is_fake would be an instrumented call).
+  if (!(reinterpret_cast<std::uintptr_t>(t) & 1u)) return RINGLET_REAL(pthread_getattr_np)(t, attr);
   ThreadRec* r = rec_of(t);
   if (!r) return ESRCH;
   if (int e = pthread_attr_init(attr)) return e;
