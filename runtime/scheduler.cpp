@@ -19,6 +19,7 @@
 #include "internal/dump.hpp"
 #include "internal/env.hpp"
 #include "internal/signals.hpp"
+#include "internal/switch.hpp"
 #include "ringlet/fiber.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -451,7 +452,7 @@ void Scheduler::switch_to(Fiber* next) {
 #if RINGLET_TSAN
   __tsan_switch_to_fiber(st(next).tsan_fiber, 0);
 #endif
-  ctx::transfer_t t = ctx::jump_fcontext(st(next).ctx, prev);
+  ctx::transfer_t t = jump_context(st(next).ctx, prev);
 #if RINGLET_ASAN
   const void* from_bottom = nullptr;
   std::size_t from_size = 0;
