@@ -10,12 +10,14 @@
 // switch on one stack is matched by the `ret` out of it on the other). Boost's indirect jump
 // leaves an entry on that buffer at every switch, so each later `ret` of the resumed fiber is
 // predicted one frame off and mispredicted: on the two-fiber yield benchmark that cost more
-// than the switch itself (bench/RESULTS.md). Elsewhere: Boost.Context's jump_fcontext.
+// than the switch itself (bench/RESULTS.md). Elsewhere, and in a build for shadow stacks
+// (-fcf-protection=return or full: a `ret` onto another stack is what a shadow stack
+// refuses), Boost.Context's jump_fcontext.
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
 
-#if defined(__x86_64__) && defined(__linux__)
+#if defined(__x86_64__) && defined(__linux__) && !(defined(__CET__) && (__CET__ & 2))
 extern "C" boost::context::detail::transfer_t ringlet_jump_fcontext(
     boost::context::detail::fcontext_t to, void* data) noexcept __attribute__((visibility("hidden")));
 #define RINGLET_OWN_SWITCH 1
