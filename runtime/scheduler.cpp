@@ -456,11 +456,11 @@ void Scheduler::switch_to(Fiber* next) {
   // A switch between two fibers that both live on returns by `ret` (internal/switch.hpp): the
   // switched-out fiber's `call` is matched by the resumed one's return. A fiber's first entry
   // (make_fcontext's trampoline, a target the indirect-branch predictor learns) and a
-  // finished fiber's last switch (its calls never return) take Boost's indirect jump: with
-  // `ret` there, spawn+run+join measured 474 -> 665 ns a fiber (bench/RESULTS.md).
-  ctx::transfer_t t = __builtin_expect(st(next).started && st(prev).status != FiberStatus::Done, 1)
-                          ? jump_context(st(next).ctx, prev)
-                          : ctx::jump_fcontext(st(next).ctx, prev);
+  // finished fiber's last switch (its calls never return) resume by an indirect jump, as
+  // Boost does: with `ret` there, spawn+run+join measured 474 -> 665 ns a fiber
+  // (bench/RESULTS.md).
+  ctx::transfer_t t = jump_context(st(next).ctx, prev,
+                                   !st(next).started || st(prev).status == FiberStatus::Done);
 #if RINGLET_ASAN
   const void* from_bottom = nullptr;
   std::size_t from_size = 0;
