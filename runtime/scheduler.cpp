@@ -459,8 +459,12 @@ void Scheduler::switch_to(Fiber* next) {
   // finished fiber's last switch (its calls never return) resume by an indirect jump, as
   // Boost does: with `ret` there, spawn+run+join measured 474 -> 665 ns a fiber
   // (bench/RESULTS.md).
-  ctx::transfer_t t = jump_context(st(next).ctx, prev,
-                                   !st(next).started || st(prev).status == FiberStatus::Done);
+#if RINGLET_OWN_SWITCH
+  ctx::transfer_t t = ringlet_jump_fcontext(st(next).ctx, prev,
+                                            !st(next).started || st(prev).status == FiberStatus::Done);
+#else
+  ctx::transfer_t t = ctx::jump_fcontext(st(next).ctx, prev);
+#endif
 #if RINGLET_ASAN
   const void* from_bottom = nullptr;
   std::size_t from_size = 0;

@@ -1,6 +1,8 @@
-// The switch between two fibers' stacks: jump_context(to, data, by_jump) saves the
+// The switch between two fibers' stacks: ringlet_jump_fcontext(to, data, by_jump) saves the
 // callee-saved registers on the current stack, loads those saved at `to`, and returns there;
-// the resumed side gets {the context just saved, data}. On x86-64 SysV this is ringlet's own switch
+// the resumed side gets {the context just saved, data}. (Called straight from
+// Scheduler::switch_to, through no inline wrapper: gdb's fiber commands look for switch_to
+// as the caller of the switch.) On x86-64 SysV this is ringlet's own switch
 // (switch_x86_64.cpp), which keeps Boost.Context 1.74's saved-context layout exactly (MXCSR
 // and x87 control word, r12-r15, rbx, rbp, the return address: 0x40 bytes), so contexts made
 // by make_fcontext, or saved by either switch, are resumed by either, and ontop_fcontext
@@ -25,17 +27,3 @@ extern "C" boost::context::detail::transfer_t ringlet_jump_fcontext(
     __attribute__((visibility("hidden")));
 #define RINGLET_OWN_SWITCH 1
 #endif
-
-namespace ringlet::detail {
-
-inline boost::context::detail::transfer_t jump_context(boost::context::detail::fcontext_t to,
-                                                         void* data, bool by_jump) noexcept {
-#if RINGLET_OWN_SWITCH
-  return ringlet_jump_fcontext(to, data, by_jump);
-#else
-  (void)by_jump;
-  return boost::context::detail::jump_fcontext(to, data);
-#endif
-}
-
-}  // namespace ringlet::detail
