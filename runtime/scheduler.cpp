@@ -19,6 +19,7 @@
 #include "internal/dump.hpp"
 #include "internal/env.hpp"
 #include "internal/signals.hpp"
+#include "internal/switch.hpp"
 #include "ringlet/fiber.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -168,6 +169,7 @@ Scheduler::Scheduler(const RunOptions& opts)
   link_ = std::make_shared<SchedulerLink>();
   link_->sched = this;
   st(&native_).status = FiberStatus::Running;
+  st(&native_).started = true;  // the thread's own stack: resumed like a started fiber
   st(&native_).sched = this;
 #if RINGLET_TSAN
   st(&native_).tsan_fiber = __tsan_get_current_fiber();
@@ -453,7 +455,18 @@ void Scheduler::switch_to(Fiber* next) {
 #if RINGLET_TSAN
   __tsan_switch_to_fiber(st(next).tsan_fiber, 0);
 #endif
+  // A switch between two fibers that both live on returns by `ret` (internal/switch.hpp): the
+  // switched-out fiber's `call` is matched by the resumed one's return. A fiber's first entry
+  // (make_fcontext's trampoline, a target the indirect-branch predictor learns) and a
+  // finished fiber's last switch (its calls never return) resume by an indirect jump, as
+  // Boost does: with `ret` there, spawn+run+join measured 474 -> 665 ns a fiber
+  // (bench/RESULTS.md).
+#if RINGLET_OWN_SWITCH
+  ctx::transfer_t t = ringlet_jump_fcontext(st(next).ctx, prev,
+                                            !st(next).started || st(prev).status == FiberStatus::Done);
+#else
   ctx::transfer_t t = ctx::jump_fcontext(st(next).ctx, prev);
+#endif
 #if RINGLET_ASAN
   const void* from_bottom = nullptr;
   std::size_t from_size = 0;

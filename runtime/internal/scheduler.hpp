@@ -117,10 +117,10 @@ class Scheduler {
   // timer) passes. Wakers registered with `token` before the call. `interruptible` lets
   // kill() and the deadlock breaker wake it.
   WakeReason park(std::uint64_t token, Deadline d, WaitInfo info, bool interruptible = true);
-  // Interpret a wake reason at a public blocking call: Killed -> GreenletExit, Deadlock ->
-  // DeadlockError, TimedOut by the scoped deadline -> Timeout::Expired. Returns true if
-  // the explicit deadline `d` passed, false if notified.
-  void yield();
+  // ringlet::yield(): let the other ready fibers run once, then the switch-point checks.
+  // Hidden: ringlet::yield (time.cpp) calls it directly, not through the PLT; nothing
+  // outside the library calls it.
+  __attribute__((visibility("hidden"))) void yield();
   // Let the other ready fibers run once; no switch-point checks (for C callers).
   void yield_nothrow() noexcept;
 

@@ -12,7 +12,7 @@
 #   2. RINGLET_STACK_GUARD=page (mprotect guards, which generate-core-file skips): in full;
 #   3. the kernel's core dump (SIGABRT) of a default run, if core_pattern writes a file here:
 #      in full.
-# And a run under gdb stopped inside a switch (jump_fcontext): info fibers says so.
+# And a run under gdb stopped inside a switch (ringlet_jump_fcontext): info fibers says so.
 # gdb is run as the README says: -iex 'add-auto-load-safe-path LIBDIR'.
 #   gdb_fibers.sh LIBDIR PROG THREADS ENGINE    (ENGINE: default | epoll)
 # Exit 77 (skip) if gdb is missing or may not attach (ptrace).
@@ -134,14 +134,14 @@ for guard in default page; do
 done
 unset RINGLET_STACK_GUARD
 
-# A thread stopped inside a switch (a breakpoint on jump_fcontext): info fibers says that its
-# stacks may be stale there.
-"${gdb_cmd[@]}" -iex 'set breakpoint pending on' -ex 'break jump_fcontext' -ex run -ex 'continue 5' \
+# A thread stopped inside a switch (a breakpoint on ringlet_jump_fcontext, x86-64's switch):
+# info fibers says that its stacks may be stale there.
+"${gdb_cmd[@]}" -iex 'set breakpoint pending on' -ex 'break ringlet_jump_fcontext' -ex run -ex 'continue 5' \
   -ex 'info fibers' -ex kill --args "$prog" "$threads" >"$work/switch" 2>&1
 grep -q "^  (stopped inside a switch: until it ends, this thread's stack may be the fiber it leaves" "$work/switch" \
-  || bad "stopped in jump_fcontext: info fibers does not say so"
+  || bad "stopped in ringlet_jump_fcontext: info fibers does not say so"
 if grep -q "Traceback\|Python Exception\|Error occurred in Python" "$work/switch"; then
-  bad "stopped in jump_fcontext: gdb said: $(grep -m3 "Traceback\|Python Exception\|Error occurred in Python" "$work/switch")"
+  bad "stopped in ringlet_jump_fcontext: gdb said: $(grep -m3 "Traceback\|Python Exception\|Error occurred in Python" "$work/switch")"
 fi
 
 # Run 3: the kernel's core dump.

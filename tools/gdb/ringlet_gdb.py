@@ -13,9 +13,9 @@
 #
 # How: the schedulers are in a list (ringlet::detail::Scheduler::g_schedulers, then each
 # one's next_scheduler_); each has its live fibers (all_head_, then FiberState::all_next).
-# A parked or ready fiber's registers are where Boost.Context's jump_fcontext (x86_64 SysV)
-# pushed them on its stack: at ctx, mxcsr and the x87 control word (8 bytes), r12, r13, r14,
-# r15, rbx, rbp, then the return address; its stack pointer after the return is ctx + 0x40.
+# A parked or ready fiber's registers are where the switch (ringlet_jump_fcontext, laid out
+# as Boost.Context's jump_fcontext, x86_64 SysV) pushed them on its stack: at ctx, mxcsr and
+# the x87 control word (8 bytes), r12, r13, r14, r15, rbx, rbp, then the return address; its stack pointer after the return is ctx + 0x40.
 # Selecting such a fiber changes no register (a core file has none to write): an unwinder
 # presents the fiber's saved registers as the caller of the innermost frame of one OS thread
 # (the fiber's scheduler's), and a frame filter hides that frame (and the calls inlined into
@@ -370,7 +370,7 @@ class _FrameId:  # gdb 13's unwinders want an object with sp and pc, both gdb.Va
 if Unwinder is not None:
     class _FiberUnwinder(Unwinder):
         """While a fiber is selected: the caller of the host thread's innermost frame is the
-        fiber's switch point, with the registers jump_fcontext saved."""
+        fiber's switch point, with the registers the switch saved."""
 
         def __init__(self):
             super().__init__("ringlet-fiber")
@@ -424,8 +424,8 @@ class _FiberFrames:
 # --- where a fiber is ------------------------------------------------------------------------
 
 # Where a fiber is: its first frame in neither ringlet nor the C++ library's templates.
-_INTERNAL_PREFIXES = ("ringlet::", "boost::context", "jump_fcontext", "make_fcontext",
-                      "ontop_fcontext", "std::", "__gnu_cxx::")
+_INTERNAL_PREFIXES = ("ringlet::", "boost::context", "jump_fcontext", "ringlet_jump_fcontext",
+                      "make_fcontext", "ontop_fcontext", "std::", "__gnu_cxx::")
 
 
 def _internal(frame):
@@ -467,8 +467,8 @@ def _where(f, depth=48):
         return "(%s)" % str(e).splitlines()[0][:60]
 
 
-_SWITCH_FUNCTIONS = ("jump_fcontext", "ringlet::detail::Scheduler::switch_to",
-                     "ringlet::detail::Scheduler::after_switch")
+_SWITCH_FUNCTIONS = ("jump_fcontext", "ringlet_jump_fcontext",
+                     "ringlet::detail::Scheduler::switch_to", "ringlet::detail::Scheduler::after_switch")
 
 
 def _mid_switch(th):
