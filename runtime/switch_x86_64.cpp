@@ -1,6 +1,7 @@
 // ringlet_jump_fcontext: the x86-64 SysV fiber switch (see internal/switch.hpp for why it is
-// ringlet's own). Boost.Context 1.74's jump_fcontext instruction for instruction, but for the
-// last: the saved context is the same 0x40 bytes at the saved stack pointer, and the return
+// ringlet's own). It saves and loads exactly what Boost.Context 1.74's jump_fcontext does, in
+// the same layout (so each resumes the other's contexts): 0x40 bytes at the saved stack
+// pointer (MXCSR, x87 control word, r12-r15, rbx, rbp, the return address); the return
 // address at +0x38 is taken by `ret` (predicted by the return-stack buffer), or, when the
 // third argument (dl) is true, popped and jumped to as Boost does. A fresh context from
 // make_fcontext holds its trampoline there: either way enters it with the stack pointer at

@@ -214,6 +214,52 @@ std::size_t default_thread_stack() noexcept {
   return cached;
 }
 
+// A thread placed on another carrier is made by that carrier's loop (its stack comes from that
+// carrier's pool), and its creator waits for the answer: a carrier that cannot map the stack
+// makes pthread_create fail with EAGAIN, as natively, where ringlet::spawn_on would answer
+// at once and leave a thread that never runs and a join that never returns. Throws when the
+// thread could not be made. The wait is one cross-core round trip; nothing ends it early
+// (the target's call uses this frame).
+void spawn_on_carrier(unsigned carrier, const ringlet::SpawnOptions& o, ThreadRec* r) {
+  using namespace ringlet::detail;
+  Scheduler* target = Scheduler::current()->group()->scheds[carrier];
+  SpinLock lk;
+  WaitList list;
+  Waiter w;
+  bool made = false;
+  lk.lock();
+  w.arm();
+  list.push(&w);
+  try {
+    target->post_call([&] {
+      bool ok = false;
+      try {
+        r->handle = ringlet::spawn(o, [r]() noexcept { thread_body(r); });
+        ok = true;
+      } catch (...) {
+        // no stack (or no memory for the fiber) on this carrier
+      }
+      std::lock_guard<SpinLock> g(lk);
+      made = ok;
+      list.grant_one();
+    });
+  } catch (...) {
+    list.remove(&w);
+    lk.unlock();
+    throw;
+  }
+  WaitSpec spec;
+  spec.what = "pthread_create of a thread on another carrier (patched)";
+  spec.interruptible = false;
+  spec.remote = true;  // another carrier answers
+  while (wait_in(lk, list, w, spec) != Woke::Notified) {
+    w.arm();  // not granted yet (nothing else ends this wait): wait again
+    list.push(&w);
+  }
+  lk.unlock();
+  if (!made) throw std::bad_alloc();
+}
+
 RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
                                      void* (*fn)(void*), void* arg) {
   std::size_t stack = default_thread_stack();
@@ -249,9 +295,8 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     r->carrier_index = carrier;
     g_on_carrier[carrier].fetch_add(1, std::memory_order_relaxed);  // counted before it runs
     try {
-      r->handle = carrier == ringlet::this_core()
-                      ? ringlet::spawn(o, [r]() noexcept { thread_body(r); })
-                      : ringlet::spawn_on(carrier, o, [r]() noexcept { thread_body(r); });
+      if (carrier == ringlet::this_core()) r->handle = ringlet::spawn(o, [r]() noexcept { thread_body(r); });
+      else spawn_on_carrier(carrier, o, r);
     } catch (...) {
       g_on_carrier[carrier].fetch_sub(1, std::memory_order_relaxed);
       throw;
