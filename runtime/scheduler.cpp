@@ -225,6 +225,7 @@ void Scheduler::leave_group_after_fork() noexcept {
 void Scheduler::forget_other_fibers() noexcept {
   Fiber* keep = running_;
   ready_head_ = ready_tail_ = nullptr;
+  later_head_ = later_tail_ = nullptr;  // fibers that gave way at a fairness point: others too
   // What other threads posted here before the fork is theirs: dropped, not run (the fibers
   // and functions stay as they are, never destroyed: their owners are gone).
   // (The running fiber's own wake, posted before it parks, stays: its park takes it.)
