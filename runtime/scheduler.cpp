@@ -22,14 +22,7 @@
 #include "internal/switch.hpp"
 #include "ringlet/fiber.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
-#define RINGLET_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#define RINGLET_TSAN 1
-#endif
+#include "internal/fiber_sanitizers.hpp"
 
 namespace ctx = boost::context::detail;
 
