@@ -50,8 +50,8 @@ namespace {
 // last thread's end does natively.
 std::atomic<long> g_threads_alive{0};
 std::atomic<bool> g_main_gone{false};
-// Live fiber threads per carrier (main counted on carrier 0 while it runs): a new thread goes
-// to the carrier with the fewest, the lowest-numbered of equals, and stays there for life.
+// Live fiber threads per carrier (main counted on carrier 0 while it runs): pick_carrier
+// places a new thread by them, and it stays there for life.
 std::atomic<int> g_on_carrier[ringlet::patch::kMaxCarriers];
 
 void free_rec(ThreadRec* r) noexcept {
@@ -89,16 +89,27 @@ __attribute__((noinline)) void finish_thread(ThreadRec* r, void* result) noexcep
 std::atomic<std::uint64_t> g_thread_seq{0};
 
 
-unsigned pick_carrier() noexcept {
+// Where a new thread goes: its creator's carrier, unless another carrier has at least two
+// fewer live fiber threads (then the one with the fewest, the lowest-numbered of equals). So
+// threads made and joined one at a time stay with their creator (no cross-core wake-ups: a
+// create + join on another carrier costs two), while threads that live on (a server's
+// connections) alternate between the carriers, their counts within two of each other.
+unsigned pick_carrier(unsigned here) noexcept {
   const unsigned n = ringlet::cores();
   if (n <= 1) return 0;
-  unsigned best = 0;
-  int least = g_on_carrier[0].load(std::memory_order_relaxed) + (g_main_gone.load(std::memory_order_relaxed) ? 0 : 1);
-  for (unsigned k = 1; k < n && least > 0; ++k) {
-    const int c = g_on_carrier[k].load(std::memory_order_relaxed);
+  const bool main_on_0 = !g_main_gone.load(std::memory_order_relaxed);
+  auto live = [&](unsigned k) {
+    return g_on_carrier[k].load(std::memory_order_relaxed) + (k == 0 && main_on_0 ? 1 : 0);
+  };
+  unsigned best = here;
+  const int mine = live(here);
+  int least = mine;
+  for (unsigned k = 0; k < n; ++k) {
+    if (k == here) continue;
+    const int c = live(k);
     if (c < least) least = c, best = k;
   }
-  return best;
+  return mine - least >= 2 ? best : here;
 }
 
 
@@ -291,7 +302,7 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     ringlet::SpawnOptions o;
     o.stack_size = stack;
     o.name = "thread-" + std::to_string(g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1);
-    const unsigned carrier = pick_carrier();
+    const unsigned carrier = pick_carrier(ringlet::this_core());
     r->carrier_index = carrier;
     g_on_carrier[carrier].fetch_add(1, std::memory_order_relaxed);  // counted before it runs
     try {
