@@ -71,9 +71,8 @@ for engine in default epoll; do
   kill -QUIT $pid
   for _ in $(seq 100); do grep -q "end of the fiber dump" "$work/err" && break; sleep 0.05; done
   grep -q "^ringlet fiber dump: process " "$work/err" || bad "$engine: no dump header"
-  # One entry: on one carrier "[core 0]"; on two (main counts on carrier 0, a thread stays
-  # there unless carrier 1 has two fewer: the threads alternate, 0, 1, 0...) the entry spans
-  # both, "[core 0-1]".
+  # One entry: on one carrier "[core 0]"; on two (main counts on carrier 0: the threads
+  # alternate, 1, 0, 1...) the entry spans both, "[core 0-1]".
   where="core 0"
   ((carriers == 2)) && where="core 0-1"
   grep -qF "×20 fibers [$where]: parked in read (patched) (fds " "$work/err" ||

@@ -3,8 +3,8 @@
  * run in the child, not even when it unlocks the mutex or outlives the sleep; the child's
  * main can start and join a thread; pthread_atfork handlers run in POSIX's order; the child
  * ends with the status its main returns (3), then the parent goes on with all its threads.
- * Under ringlet-run --threads 2 the threads are spread over both carriers (the first and third
- * stay on main's carrier 0, the second and fourth go to carrier 1) and main forks on carrier 0. Prints the same lines natively and under ringlet-run. */
+ * Under ringlet-run --threads 2 the threads after the first are spread over both carriers
+ * and main forks on carrier 0. Prints the same lines natively and under ringlet-run. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
