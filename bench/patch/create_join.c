@@ -58,21 +58,34 @@ static void compute_ms(double ms) {
   sink = x;
 }
 
+static long helper_tid;
+static double helper_start, helper_end;
+
 static void* helper(void* arg) {
+  helper_tid = os_tid();
+  helper_start = now_us();
   compute_ms(*(const double*)arg);
+  helper_end = now_us();
   return NULL;
 }
 
 static int helper_rounds(double ms, long rounds) {
   double total = 0;
+  long on_main = 0, overlapped = 0;
   for (long r = 0; r < rounds; ++r) {
     const double t0 = now_us();
     pthread_t t;
     if (pthread_create(&t, NULL, helper, &ms) != 0) return 1;
+    const double mine_start = now_us();
     compute_ms(ms);
+    const double mine_end = now_us();
     pthread_join(t, NULL);
     total += now_us() - t0;
+    on_main += helper_tid == os_tid();
+    overlapped += helper_start < mine_end && mine_start < helper_end;
   }
+  fprintf(stderr, "create_join: the helper ran on main's OS thread in %ld of %ld rounds, at the same time as main in %ld\n",
+          on_main, rounds, overlapped);
   printf("helper_ms %.3f\n", total / 1e3 / (double)rounds);
   return 0;
 }

@@ -65,7 +65,7 @@ for r in $(seq "$runs"); do
     [ -n "$us" ] || { echo "create_join.sh: $m failed: $(cat "$tmp/err")" >&2; exit 1; }
     echo "$us" >>"$tmp/${m/:/_}"
     line="$line $m=$us"
-    grep -o 'ran on [0-9]* OS thread(s), [0-9]* on main.s' "$tmp/err" >"$tmp/${m/:/_}.where" || true
+    grep -oE "ran on [0-9]+ OS thread\(s\), [0-9]+ on main.s|ran on main.s OS thread in [0-9]+ of [0-9]+ rounds, at the same time as main in [0-9]+" "$tmp/err" >"$tmp/${m/:/_}.where" || true
   done
   echo "$line"
 done
@@ -74,7 +74,7 @@ if [ -n "$helper" ]; then
 else
   printf '\nmicroseconds per create + join, medians of %s rounds (%s pairs, batch %s):\n' "$runs" "$pairs" "$batch"
 fi
-printf '| mode | median | the first threads |\n|---|---:|---|\n'
+printf '| mode | median | where the threads ran (last run) |\n|---|---:|---|\n'
 for m in "${modes[@]}"; do
   f=$tmp/${m/:/_}
   name=$m
