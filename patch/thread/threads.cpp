@@ -29,6 +29,7 @@
 #include "cancel.hpp"
 #include "common.hpp"
 #include "identity.hpp"
+#include "placement.hpp"
 #include "tls.hpp"
 
 namespace ringlet::patch::detail {
@@ -51,21 +52,6 @@ namespace {
 // last thread's end does natively.
 std::atomic<long> g_threads_alive{0};
 std::atomic<bool> g_main_gone{false};
-// Live fiber threads per carrier (main counted on carrier 0 while it runs): pick_carrier
-// places a new thread by them, and it stays there for life.
-std::atomic<int> g_on_carrier[ringlet::patch::kMaxCarriers];
-// Which threads have ended young, by sequence number (slot seq % kEnded holds 2 x seq + 1 for
-// the last one that ended there within kShortLived of its pthread_create, 2 x seq for one
-// that lived longer), so a creator can ask whether the thread it made last has ended so
-// without touching its record (freed by then). A slot taken over by a later thread reads "not
-// ended". Two cross-core wake-ups of a sleeping carrier cost about 45 us on the test VM: a
-// fifth of the life of a thread that lives 200 us.
-constexpr std::size_t kEnded = 1024;
-constexpr auto kShortLived = std::chrono::microseconds(200);
-std::atomic<std::uint64_t> g_ended[kEnded];
-// Per fiber (main, a fiber thread, a plain fiber): the sequence number of the thread it made
-// last, 0 for none.
-ringlet::FiberLocal<std::uint64_t> g_last_made;
 
 void free_rec(ThreadRec* r) noexcept {
   r->magic = 0;
@@ -86,9 +72,7 @@ __attribute__((noinline)) void finish_thread(ThreadRec* r, void* result, std::ui
     r->tls = nullptr;
   }
   release_thread_id(r);
-  g_on_carrier[r->carrier_index].fetch_sub(1, std::memory_order_relaxed);
-  const bool young = ringlet::Clock::now() - made < kShortLived;
-  g_ended[seq % kEnded].store(2 * seq + (young ? 1 : 0), std::memory_order_release);  // before a joiner goes on
+  placement_ended(r->carrier_index, seq, made);  // before a joiner goes on
   thread_mask_removed(r);  // and what was sent to it and not taken is dropped, as natively
   r->mu.lock();
   r->result = result;
@@ -105,37 +89,6 @@ __attribute__((noinline)) void finish_thread(ThreadRec* r, void* result, std::ui
 std::atomic<std::uint64_t> g_thread_seq{0};
 
 
-// Where a new thread goes. Its creator's carrier when the thread the creator made last has
-// ended within 200 us of its creation (short threads made one at a time, as a create + join
-// loop or a thread per short task does), unless another carrier has at least two fewer live
-// fiber threads: such threads then cost no cross-core wake-up (a create + join on another
-// carrier costs two of a sleeping carrier, which would be a large part of their life).
-// Otherwise (the creator's first thread, its last one still runs or lived longer: a pool, a
-// server's connections, a helper computing beside its creator) the carrier with the fewest,
-// the lowest-numbered of equals, so threads that live on spread.
-unsigned pick_carrier(unsigned here, bool last_made_short) noexcept {
-  const unsigned n = ringlet::cores();
-  if (n <= 1) return 0;
-  const bool main_on_0 = !g_main_gone.load(std::memory_order_relaxed);
-  auto live = [&](unsigned k) {
-    return g_on_carrier[k].load(std::memory_order_relaxed) + (k == 0 && main_on_0 ? 1 : 0);
-  };
-  unsigned best = 0;
-  int least = live(0);
-  for (unsigned k = 1; k < n && least > 0; ++k) {
-    const int c = live(k);
-    if (c < least) least = c, best = k;
-  }
-  if (last_made_short && here < n && live(here) - least < 2) return here;
-  return best;
-}
-
-bool last_made_short() noexcept {
-  const std::uint64_t* last = g_last_made.find();
-  return last && *last && g_ended[*last % kEnded].load(std::memory_order_acquire) == 2 * *last + 1;
-}
-
-
 // pthread_atfork's child handler: fork keeps its caller only.
 void forked_child() noexcept {
   Scheduler* s = Scheduler::current();
@@ -147,11 +100,8 @@ void forked_child() noexcept {
   if (me) tls_after_fork_child(me->tls);
   // The child's run has one carrier (the runtime made the caller's scheduler the only core,
   // number 0): the caller is the only thread on it.
-  for (auto& c : g_on_carrier) c.store(0, std::memory_order_relaxed);
-  if (me) {
-    me->carrier_index = 0;
-    g_on_carrier[0].store(1, std::memory_order_relaxed);
-  }
+  placement_after_fork(me != nullptr);
+  if (me) me->carrier_index = 0;
   g_threads_alive.store(me ? 1 : 0, std::memory_order_relaxed);
   if (me) g_main_gone.store(true, std::memory_order_relaxed);
 }
@@ -327,20 +277,18 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     o.stack_size = stack;
     const std::uint64_t seq = g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1;
     o.name = "thread-" + std::to_string(seq);
-    std::uint64_t& last_made = g_last_made.get();  // may throw (no memory): EAGAIN below
-    const unsigned carrier = pick_carrier(ringlet::this_core(), last_made_short());
+    const unsigned carrier = place_thread(!g_main_gone.load(std::memory_order_relaxed));  // counted
     const auto made = ringlet::Clock::now();
     r->carrier_index = carrier;
-    g_on_carrier[carrier].fetch_add(1, std::memory_order_relaxed);  // counted before it runs
     try {
       if (carrier == ringlet::this_core())
         r->handle = ringlet::spawn(o, [r, seq, made]() noexcept { thread_body(r, seq, made); });
       else spawn_on_carrier(carrier, o, r, seq, made);
     } catch (...) {
-      g_on_carrier[carrier].fetch_sub(1, std::memory_order_relaxed);
+      placement_undo(carrier);
       throw;
     }
-    last_made = seq;
+    placement_made(seq);
   } catch (...) {
     thread_mask_removed(r);
     free_rec(r);
