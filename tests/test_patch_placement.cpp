@@ -1,5 +1,5 @@
 // Where the patch's pthread_create puts a thread when the run has two carriers
-// (patch/thread/threads.cpp, pick_carrier).
+// (patch/thread/placement.cpp).
 #include <pthread.h>
 #include <semaphore.h>
 

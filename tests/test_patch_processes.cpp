@@ -124,8 +124,8 @@ unsigned inherited_carriers() {
 }
 
 // The carrier a program's first thread runs on: main's is 0 and counts as one live thread
-// there, so with two carriers or more the first thread goes to 1 (patch/thread/threads.cpp,
-// pick_carrier).
+// there, so with two carriers or more the first thread goes to 1 (a creator's first thread
+// goes where the fewest live: patch/thread/placement.cpp).
 unsigned first_thread_carrier() { return inherited_carriers() > 1 ? 1 : 0; }
 
 // From a --stats report: the "on a fiber" and "waited" columns of one call (0 if absent).

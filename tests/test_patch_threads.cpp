@@ -847,7 +847,8 @@ void cross_fibers(const char* what, long n) {
   check_cross(what, r, n, true);
 }
 
-// pthreads made by main: the patch places them (patch/thread/threads.cpp, pick_carrier).
+// pthreads made by main: the patch places them (patch/thread/placement.cpp): the producer
+// where the fewest live (carrier 1), the consumer, made while the producer runs, likewise (0).
 template <class Channel>
 void cross_pthreads(const char* what, long n) {
   Channel ch;
