@@ -94,10 +94,10 @@ void Scheduler::post_call(std::function<void()> fn) {
 
 // Only the first post of a burst gets here, and it rings only if the loop sleeps: a loop
 // that is awake drains the queue before it sleeps again. A poster on another core of the
-// same run rings with a message in its own ring's next submission (no kernel entry of its
-// own); anyone else writes the eventfd at once. Only a core of the same group: the message
-// leaves later, and a group's schedulers all outlive every loop of it, where an unrelated
-// scheduler (another run's, on another thread) may be gone by then.
+// same run rings with a message sent at once through its own ring (Reactor::ring); anyone
+// else writes the eventfd at once. Only a core of the same group: a message that fails comes
+// back later, naming its target, and a group's schedulers all outlive every loop of it, where
+// an unrelated scheduler (another run's, on another thread) may be gone by then.
 void Scheduler::ring_if_sleeping() noexcept {
   if (!inbox_.sleeping.load(std::memory_order_seq_cst)) return;
   Scheduler* me = tls_current_;

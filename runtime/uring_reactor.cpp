@@ -216,6 +216,10 @@ class UringReactor final : public Reactor {
     io_uring_prep_msg_ring(sqe, t.ring_.ring_fd, 0, kMsgWake, 0);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&t) | kMsgFailed);
+    // Sent at once (with whatever else this ring had queued): the target sleeps, and the
+    // caller may compute for long before this loop's next submission; left for that, a
+    // woken fiber waited for its waker's next switch (tests/test_multicore.cpp).
+    io_uring_submit(&ring_);
     return true;
   }
 

@@ -234,6 +234,30 @@ TEST_CASE("multicore: Events hand a baton between cores", "[multicore][stress]")
       two_cores());
 }
 
+TEST_CASE("multicore: a sleeping core is woken at once, while the waker computes on", "[multicore]") {
+  // Core 1's fiber waits; core 1 runs out of work and sleeps. Main sets the Event and then
+  // computes without a switch: the woken fiber must run meanwhile, as a woken OS thread does.
+  // (The io_uring engine's cross-core message used to leave with the waker's next submission,
+  // that is at its next switch: here, never while main computed.)
+  ringlet::run(
+      [] {
+        ringlet::Event go;
+        std::atomic<bool> ran{false};
+        auto other = ringlet::spawn_on(1, [&] {
+          REQUIRE(go.wait(ringlet::Deadline::after(10s)));
+          ran.store(true, std::memory_order_release);
+        });
+        ringlet::sleep(100ms);  // core 1 parks its fiber, spins, then sleeps
+        go.set();
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        while (!ran.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until) {
+        }
+        CHECK(ran.load());  // before main gave its core up
+        other.get();
+      },
+      two_cores());
+}
+
 TEST_CASE("multicore: 100 000 cross-core wake-ups lose nothing", "[multicore][stress]") {
   ringlet::run(
       [] {

@@ -74,8 +74,8 @@ class Reactor {
   // Wake wait() from any thread. Coalesced: a burst costs one kernel write.
   virtual void notify() noexcept = 0;
   // From this reactor's own thread: wake `target`'s wait() (another scheduler's) with a
-  // message that leaves in this reactor's next submission, costing no kernel entry of its
-  // own (io_uring's IORING_OP_MSG_RING). False if this engine cannot reach `target` so;
+  // message sent at once through this reactor (io_uring's IORING_OP_MSG_RING, in one kernel
+  // entry with whatever else was queued). False if this engine cannot reach `target` so;
   // then call target.notify().
   virtual bool ring(Reactor& target) noexcept {
     (void)target;
