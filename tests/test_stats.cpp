@@ -141,12 +141,13 @@ TEST_CASE("stats: two cores, each counted, a wake across them counted at both en
         CHECK(s1.total.spawned == s1.cores[0].spawned + s1.cores[1].spawned);
         CHECK(s1.total.switches == s1.cores[0].switches + s1.cores[1].switches);
         // Core 1 had nothing in flight while its fiber waited: it spun for posts before it
-        // slept, each fruitless window a full 20 µs (it has no timer to cut one short).
+        // slept. A fruitless window ends at 20 µs or at the core's next timer, whichever
+        // comes first, so only its having taken some time is certain.
         const ringlet::CoreStats& c1 = s1.cores[1];
         CHECK(c1.idle_spins >= 1);
         CHECK(c1.sleeps >= 1);
         CHECK(c1.idle_spins_found <= c1.idle_spins);
-        CHECK(c1.idle_spin_ns >= (c1.idle_spins - c1.idle_spins_found) * 20000);
+        if (c1.idle_spins > c1.idle_spins_found) CHECK(c1.idle_spin_ns > 0);
         CHECK(s1.total.idle_spins == s1.cores[0].idle_spins + s1.cores[1].idle_spins);
         const std::string text = ringlet::detail::format_stats(s1, "> ");
         CHECK(text.rfind("> runtime: 2 schedulers\n>   total: fibers ", 0) == 0);
