@@ -2,11 +2,12 @@
 // one scheduler per core with --threads.
 //
 //   echo_server [--listen ADDR] [--threads N] [--spread reuseport|handoff] [--upper]
-//               [--max-conns N] [--grace S] [--report S]
+//               [--max-conns N] [--grace S] [--report S] [--runtime-stats]
 //
 // SIGINT or SIGTERM stop it gracefully (handlers get --grace seconds to finish) and it
 // prints how many connections it served, the bytes it echoed and the most connections it
-// held at once. A second signal during the grace ends it at once.
+// held at once (with --runtime-stats, the runtime's counters too: ringlet::stats()). A
+// second signal during the grace ends it at once.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -17,11 +18,13 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <system_error>
 
 #include <ringlet/net.hpp>
 #include <ringlet/ringlet.hpp>
+#include <ringlet/stats.hpp>
 
 #include "fd_limit.hpp"
 
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
   double report = 0.0;
   unsigned threads = 1;
   std::string spread = "reuseport";
+  bool runtime_stats = false;
   app.add_option("-l,--listen", listen, "address to listen on: HOST:PORT, [V6]:PORT or a Unix path")
       ->capture_default_str();
   app.add_option("-t,--threads", threads, "scheduler threads, one per core; 0 = one per CPU")
@@ -52,6 +56,7 @@ int main(int argc, char** argv) {
   app.add_option("-r,--report", report, "print a stats line every S seconds; 0 = only at the end")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--runtime-stats", runtime_stats, "with each stats line, the runtime's counters (ringlet::stats())");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -122,6 +127,11 @@ int main(int argc, char** argv) {
                   " concurrent, %" PRIu64 " open now, %" PRIu64 " reset by the client, %" PRIu64 " handler errors\n",
                   when, s.accepted, total(&Tally::bytes), s.peak_active, s.active, total(&Tally::resets),
                   s.handler_errors);
+      if (runtime_stats) {
+        std::ostringstream os;
+        os << ringlet::stats();
+        std::printf("%s", os.str().c_str());
+      }
       std::fflush(stdout);
     };
     int sig = 0;

@@ -8,15 +8,25 @@
 namespace ringlet::detail {
 
 bool Scheduler::spin_for_remote() noexcept {
-  auto limit = Clock::now() + spin_window_;
+  const auto start = Clock::now();
+  auto limit = start + spin_window_;
   if (!timers_.empty() && timers_.top()->when < limit) limit = timers_.top()->when;
+  counters_.idle_spins.add();
   for (unsigned i = 1;; ++i) {
     if (remote_posted(std::memory_order_acquire)) {
       spin_credit_ = kSpinCredit;
+      counters_.idle_spins_found.add();
+      counters_.idle_spin_ns.add(static_cast<std::uint64_t>(std::chrono::nanoseconds(Clock::now() - start).count()));
       return true;
     }
     __builtin_ia32_pause();
-    if (i % 64 == 0 && Clock::now() >= limit) break;
+    if (i % 64 == 0) {
+      const auto now = Clock::now();
+      if (now >= limit) {
+        counters_.idle_spin_ns.add(static_cast<std::uint64_t>(std::chrono::nanoseconds(now - start).count()));
+        break;
+      }
+    }
   }
   --spin_credit_;
   return false;

@@ -282,6 +282,7 @@ void Scheduler::loop() {
       continue;
     }
     idle_.store(true, std::memory_order_relaxed);
+    counters_.sleeps.add();
     reactor_->wait(timers_.empty() ? Deadline::never() : Deadline{timers_.top()->when});
     idle_.store(false, std::memory_order_relaxed);
     inbox_.sleeping.store(false, std::memory_order_relaxed);

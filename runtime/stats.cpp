@@ -35,6 +35,10 @@ CoreStats read_core(const detail::Scheduler& s) {
   r.timers_fired = c.timers_fired.get();
   r.remote_wakes_sent = c.remote_sent.get();
   r.remote_wakes_received = c.remote_received.get();
+  r.sleeps = c.sleeps.get();
+  r.idle_spins = c.idle_spins.get();
+  r.idle_spins_found = c.idle_spins_found.get();
+  r.idle_spin_ns = c.idle_spin_ns.get();
   // const_cast: stacks() is the scheduler's accessor; the two byte counts are read-only here.
   const detail::StackPool& pool = const_cast<detail::Scheduler&>(s).stacks();
   r.stack_bytes_in_use = pool.bytes_in_use();
@@ -59,6 +63,10 @@ void add_to(CoreStats& t, const CoreStats& c) {
   t.timers_fired += c.timers_fired;
   t.remote_wakes_sent += c.remote_wakes_sent;
   t.remote_wakes_received += c.remote_wakes_received;
+  t.sleeps += c.sleeps;
+  t.idle_spins += c.idle_spins;
+  t.idle_spins_found += c.idle_spins_found;
+  t.idle_spin_ns += c.idle_spin_ns;
   t.stack_bytes_in_use += c.stack_bytes_in_use;
   t.stack_bytes_cached += c.stack_bytes_cached;
   t.fair_yields += c.fair_yields;
@@ -73,17 +81,18 @@ std::string bytes(std::uint64_t b) {
 
 std::string line(const CoreStats& c) {
   auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
-  char buf[512];
+  char buf[1024];
   std::snprintf(buf, sizeof buf,
                 "fibers %llu alive (peak %llu), %llu spawned, %llu switches; "
                 "parks %llu (io %llu, sleep %llu, primitive %llu, join %llu, other %llu); "
                 "io %llu submitted, %llu completed; timers %llu armed, %llu fired; "
-                "remote wakes %llu sent, %llu received; stacks %s in use, %s cached; "
-                "fair yields %llu",
+                "remote wakes %llu sent, %llu received; sleeps %llu, idle spins %llu "
+                "(%llu found a post, %llu us); stacks %s in use, %s cached; fair yields %llu",
                 u(c.fibers_alive), u(c.fibers_peak), u(c.spawned), u(c.switches), u(c.parks()),
                 u(c.parks_io), u(c.parks_sleep), u(c.parks_primitive), u(c.parks_join),
                 u(c.parks_other), u(c.io_submitted), u(c.io_completed), u(c.timers_armed),
-                u(c.timers_fired), u(c.remote_wakes_sent), u(c.remote_wakes_received),
+                u(c.timers_fired), u(c.remote_wakes_sent), u(c.remote_wakes_received), u(c.sleeps),
+                u(c.idle_spins), u(c.idle_spins_found), u(c.idle_spin_ns / 1000),
                 bytes(c.stack_bytes_in_use).c_str(), bytes(c.stack_bytes_cached).c_str(), u(c.fair_yields));
   return buf;
 }

@@ -274,7 +274,8 @@ TEST_CASE("ringlet-run: --stats adds the runtime's counters; --dump-signal is ch
   const std::regex core_line(
       R"(ringlet patch:   core 0 \(tid (\d+)\): fibers (\d+) alive \(peak (\d+)\), (\d+) spawned, (\d+) switches; )"
       R"(parks (\d+) \(io (\d+), sleep (\d+), primitive \d+, join \d+, other \d+\); io (\d+) submitted, (\d+) completed; )"
-      R"(timers (\d+) armed, (\d+) fired; remote wakes \d+ sent, \d+ received; stacks \d+ [KM]iB in use, \d+ [KM]iB cached; fair yields \d+)");
+      R"(timers (\d+) armed, (\d+) fired; remote wakes \d+ sent, \d+ received; )"
+      R"(sleeps \d+, idle spins \d+ \(\d+ found a post, \d+ us\); stacks \d+ [KM]iB in use, \d+ [KM]iB cached; fair yields \d+)");
   std::vector<std::smatch> lines;
   for (auto it = std::sregex_iterator(with.err.begin(), with.err.end(), core_line); it != std::sregex_iterator(); ++it)
     lines.push_back(*it);

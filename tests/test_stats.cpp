@@ -68,6 +68,8 @@ TEST_CASE("stats: a sleep is a timer park; a contended Lock a primitive park", "
     CHECK(b.timers_armed == a.timers_armed + 1);
     CHECK(b.timers_fired == a.timers_fired + 1);
     CHECK(b.parks_primitive == a.parks_primitive);
+    CHECK(b.sleeps >= a.sleeps + 1);  // nothing else to run: the loop slept in the reactor
+    CHECK(b.idle_spins == 0);         // a lone core has no other core to watch for
 
     ringlet::Lock lock;
     lock.acquire();
@@ -117,6 +119,7 @@ TEST_CASE("stats: I/O operations are submitted, parked for and completed", "[sta
 TEST_CASE("stats: two cores, each counted, a wake across them counted at both ends", "[stats][multicore]") {
   ringlet::RunOptions o;
   o.threads = 2;
+  o.spin_us = 20;
   ringlet::run(
       [] {
         const ringlet::Stats s0 = ringlet::stats();
@@ -137,6 +140,15 @@ TEST_CASE("stats: two cores, each counted, a wake across them counted at both en
         CHECK(s1.cores[1].spawned >= s0.cores[1].spawned + 1);
         CHECK(s1.total.spawned == s1.cores[0].spawned + s1.cores[1].spawned);
         CHECK(s1.total.switches == s1.cores[0].switches + s1.cores[1].switches);
+        // Core 1 had nothing in flight while its fiber waited: it spun for posts before it
+        // slept. A fruitless window ends at 20 µs or at the core's next timer, whichever
+        // comes first, so only its having taken some time is certain.
+        const ringlet::CoreStats& c1 = s1.cores[1];
+        CHECK(c1.idle_spins >= 1);
+        CHECK(c1.sleeps >= 1);
+        CHECK(c1.idle_spins_found <= c1.idle_spins);
+        if (c1.idle_spins > c1.idle_spins_found) CHECK(c1.idle_spin_ns > 0);
+        CHECK(s1.total.idle_spins == s1.cores[0].idle_spins + s1.cores[1].idle_spins);
         const std::string text = ringlet::detail::format_stats(s1, "> ");
         CHECK(text.rfind("> runtime: 2 schedulers\n>   total: fibers ", 0) == 0);
         CHECK(text.find("\n>   core 0 (tid ") != std::string::npos);

@@ -188,6 +188,9 @@ class Scheduler {
     OwnedCounter io_submitted, io_completed;
     OwnedCounter timers_armed, timers_fired;
     OwnedCounter remote_sent, remote_received;
+    // The idle loop: sleeps in the reactor, spins for other cores' posts before sleeping
+    // (spin_for_remote), those that found one, and the time spun (ns).
+    OwnedCounter sleeps, idle_spins, idle_spins_found, idle_spin_ns;
   };
   Counters& counters() noexcept { return counters_; }
   // Any thread (relaxed; the owner writes live_ and next_id_ with relaxed stores): fibers

@@ -31,6 +31,13 @@ struct CoreStats {
   std::uint64_t timers_fired = 0;     // ... whose deadline came first
   std::uint64_t remote_wakes_sent = 0;      // wakes of a fiber of another scheduler, from a fiber here
   std::uint64_t remote_wakes_received = 0;  // fibers here woken from another thread
+  // The loop with nothing to run: waits in the reactor (the kernel), and on a core of a
+  // multi-core run with no I/O in flight, spins watching for other cores' posts before
+  // that (RunOptions::spin_us): how many, how many a post ended, how long in all.
+  std::uint64_t sleeps = 0;
+  std::uint64_t idle_spins = 0;
+  std::uint64_t idle_spins_found = 0;
+  std::uint64_t idle_spin_ns = 0;
   std::uint64_t stack_bytes_in_use = 0;     // stacks of live fibers (usable bytes)
   std::uint64_t stack_bytes_cached = 0;     // stacks kept for reuse, still backed by memory
   // Fibers that ran a whole slice without parking and gave way at a fairness point (the
