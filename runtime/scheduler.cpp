@@ -323,7 +323,6 @@ void Scheduler::switch_to(Fiber* next) {
   *errno_ = st(next).saved_errno;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   st(next).status = FiberStatus::Running;
-  prefetch_ahead(prev);
 #if RINGLET_ASAN
   __sanitizer_start_switch_fiber(
       st(prev).status == FiberStatus::Done ? nullptr : &st(prev).asan_fake_stack,

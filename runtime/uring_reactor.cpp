@@ -29,8 +29,6 @@ constexpr std::uint64_t kMsgWake = 2; // another core's ring() arriving here
 // A ring() that failed comes back with the target reactor's address | kMsgFailed (addresses
 // and UringOps are 8-aligned); its CQE is skipped when it succeeds.
 constexpr std::uint64_t kMsgFailed = 3;
-// How many completions ahead reap() asks for the next ops' lines (see there).
-constexpr unsigned kPrefetchOps = 8;
 
 // IORING_OP_MSG_RING reaches a SINGLE_ISSUER|DEFER_TASKRUN ring through its own task from
 // Linux 6.3 on; before that, eventfd. RINGLET_MSG_RING=0 forces eventfd (for comparison).
@@ -319,35 +317,11 @@ class UringReactor final : public Reactor {
     }
   }
 
-  // A completion's user_data that is a fiber's UringOp (not one of the tags above).
-  static bool is_op(std::uint64_t ud) noexcept {
-    return ud > kMsgFailed && ud != LIBURING_UDATA_TIMEOUT && (ud & 7) != kMsgFailed;
-  }
-
   void reap() {
     unsigned head;
     unsigned n = 0;
     io_uring_cqe* cqe;
-    // Each completion writes its UringOp, on the parked fiber's stack, then wakes the fiber
-    // (its state's first line): with many connections both are cold, and one after the
-    // other they are two misses per completion. Ask for the ops kPrefetchOps completions
-    // ahead, and for the fiber states half as far ahead (their ops have arrived by then).
-    const unsigned mask = ring_.cq.ring_mask;
-    const unsigned avail = io_uring_cq_ready(&ring_);
-    const io_uring_cqe* cqes = ring_.cq.cqes;
-    const unsigned first = *ring_.cq.khead;
-    auto ud_at = [&](unsigned i) { return cqes[io_uring_cqe_index(&ring_, first + i, mask)].user_data; };
-    auto prefetch_state = [&](unsigned i) {
-      if (const std::uint64_t ud = ud_at(i); is_op(ud))
-        if (Fiber* f = reinterpret_cast<UringOp*>(ud)->waiter.fiber) Scheduler::prefetch_wake(f);
-    };
-    for (unsigned i = 0; i < avail && i < kPrefetchOps; ++i)
-      if (const std::uint64_t ud = ud_at(i); is_op(ud)) __builtin_prefetch(reinterpret_cast<void*>(ud), 1);
-    for (unsigned i = 0; i < avail && i < kPrefetchOps / 2; ++i) prefetch_state(i);
     io_uring_for_each_cqe(&ring_, head, cqe) {
-      if (n + kPrefetchOps < avail)
-        if (const std::uint64_t ud = ud_at(n + kPrefetchOps); is_op(ud)) __builtin_prefetch(reinterpret_cast<void*>(ud), 1);
-      if (n + kPrefetchOps / 2 < avail) prefetch_state(n + kPrefetchOps / 2);
       ++n;
       const std::uint64_t ud = cqe->user_data;
       if (ud == kIgnore) {

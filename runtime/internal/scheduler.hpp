@@ -126,14 +126,6 @@ class Scheduler {
 
   // Wake f if `token` is still its current token (same thread or another thread).
   static bool wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept;
-  // Ask for the cache lines that wake(f, ...) and make_ready(f) write (the first line of f's
-  // state, which its placement may split in two): an engine that is about to wake a batch of
-  // fibers issues these a few wakes ahead, so that the wakes' misses overlap.
-  static void prefetch_wake(const Fiber* f) noexcept {
-    const char* p = reinterpret_cast<const char*>(&st(f));
-    __builtin_prefetch(p, 1);
-    __builtin_prefetch(p + 63, 1);
-  }
   void kill(Fiber* f);
   // From a signal handler on this thread (async-signal-safe): at the top of the next pass,
   // wake every fiber parked in a wait that asked for WaitSpec::interrupt (Interrupted).
@@ -341,29 +333,6 @@ class Scheduler {
   std::uint64_t cpu_charge(std::uint64_t elapsed, std::uint64_t* cpu_now) const noexcept;
 
   // --- run queue ---
-  // Woken fibers run one after another, each on a stack and a state that the runs before it
-  // (and the kernel's work between loop passes) have pushed out of the caches when there are
-  // many (1 000 connections: a switch and a wake each waited for memory, bench/RESULTS.md).
-  // At each switch, ask for what the next ones will touch: the state of the fiber after the
-  // next (read while the next was queued behind it, so its address costs nothing), and the
-  // saved context of the next with the frames above it, up to kPrefetchStack bytes (the
-  // next's state was asked for at the switch before, so reading ctx rarely waits).
-  static constexpr std::size_t kPrefetchStack = 1024;
-  // (`prev`, being switched out, is hot: a lone yielder finds itself next and asks for nothing.)
-  void prefetch_ahead(const Fiber* prev) const noexcept {
-    const Fiber* n = ready_head_;
-    if (!n || n == prev) return;
-    const FiberState& s = st(n);
-    if (const Fiber* nn = s.next_ready) {
-      const char* p = reinterpret_cast<const char*>(&st(nn));
-      for (std::size_t off = 0; off < sizeof(FiberState); off += 64) __builtin_prefetch(p + off);
-      __builtin_prefetch(p + sizeof(FiberState) - 1);
-    }
-    const char* c = static_cast<const char*>(s.ctx);
-    const char* top = s.stack.lo + s.stack.size;
-    const char* end = c + kPrefetchStack < top ? c + kPrefetchStack : top;
-    for (; c < end; c += 64) __builtin_prefetch(c, 1);
-  }
   Fiber* ready_head_ = nullptr;
   Fiber* ready_tail_ = nullptr;
   Fiber* pop_ready() noexcept {
