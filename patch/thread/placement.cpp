@@ -17,7 +17,7 @@ namespace {
 // Live fiber threads per carrier (main is added on carrier 0 while it runs).
 std::atomic<int> g_on_carrier[ringlet::patch::kMaxCarriers];
 // Which threads have ended young, by sequence number (slot seq % kEnded holds 2 x seq + 1 for
-// the last one that ended there within kShortLived of its pthread_create, 2 x seq for one
+// the last one that ended there within kShortLived of its start, 2 x seq for one
 // that lived longer), so a creator can ask whether the thread it made last has ended so
 // without touching its record (freed by then). A slot taken over by a later thread reads "not
 // ended". Two cross-core wake-ups of a sleeping carrier cost about 45 us on the test VM: a
@@ -30,7 +30,7 @@ std::atomic<std::uint64_t> g_ended[kEnded];
 ringlet::FiberLocal<std::uint64_t> g_last_made;
 
 // Its creator's carrier when the thread the creator made last has ended within 200 us of its
-// creation (short threads made one at a time, as a create + join loop or a thread per short
+// start (short threads made one at a time, as a create + join loop or a thread per short
 // task does), unless another carrier has at least two fewer live fiber threads: such threads
 // then cost no cross-core wake-up (a create + join on another carrier costs two of a sleeping
 // carrier, which would be a large part of their life). Otherwise (the creator's first thread,

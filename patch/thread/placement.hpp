@@ -15,7 +15,8 @@ unsigned place_thread(bool main_on_0);
 void placement_undo(unsigned carrier) noexcept;
 // The calling fiber made thread seq (after place_thread in the same fiber).
 void placement_made(std::uint64_t seq) noexcept;
-// Thread seq, made at made, ends on carrier (before its joiners are woken).
+// Thread seq, started at made (its body's first step), ends on carrier (before its joiners
+// are woken).
 void placement_ended(unsigned carrier, std::uint64_t seq, ringlet::Clock::time_point made) noexcept;
 // In a forked child: the only thread is the caller (on carrier 0), if a fiber thread.
 void placement_after_fork(bool caller_is_thread) noexcept;

@@ -110,7 +110,10 @@ _Unwind_Reason_Code exit_stop(int, _Unwind_Action actions, _Unwind_Exception_Cla
                               _Unwind_Exception*, _Unwind_Context* ctx, void* param);
 
 // The body of every fiber thread. Not inlined: pthread_exit's unwinding stops at its frame.
-__attribute__((noinline)) void thread_body(ThreadRec* r, std::uint64_t seq, ringlet::Clock::time_point made) noexcept {
+// `seq` is the thread's number; its life, for the placement rule, counts from here: neither
+// the making of its stack nor a wait for its carrier is its own.
+__attribute__((noinline)) void thread_body(ThreadRec* r, std::uint64_t seq) noexcept {
+  const auto made = ringlet::Clock::now();
   g_self_rec.get() = r;  // a few bytes: out of memory here ends the process (noexcept)
   r->carrier = RINGLET_REAL(pthread_self)();
   r->carrier_tid = static_cast<pid_t>(RINGLET_REAL(syscall)(SYS_gettid));
@@ -204,8 +207,7 @@ std::size_t default_thread_stack() noexcept {
 // at once and leave a thread that never runs and a join that never returns. Throws when the
 // thread could not be made. The wait is one cross-core round trip; nothing ends it early
 // (the target's call uses this frame).
-void spawn_on_carrier(unsigned carrier, const ringlet::SpawnOptions& o, ThreadRec* r, std::uint64_t seq,
-                      ringlet::Clock::time_point made_at) {
+void spawn_on_carrier(unsigned carrier, const ringlet::SpawnOptions& o, ThreadRec* r, std::uint64_t seq) {
   using namespace ringlet::detail;
   Scheduler* target = Scheduler::current()->group()->scheds[carrier];
   SpinLock lk;
@@ -219,7 +221,7 @@ void spawn_on_carrier(unsigned carrier, const ringlet::SpawnOptions& o, ThreadRe
     target->post_call([&] {
       bool ok = false;
       try {
-        r->handle = ringlet::spawn(o, [r, seq, made_at]() noexcept { thread_body(r, seq, made_at); });
+        r->handle = ringlet::spawn(o, [r, seq]() noexcept { thread_body(r, seq); });
         ok = true;
       } catch (...) {
         // no stack (or no memory for the fiber) on this carrier
@@ -278,12 +280,11 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     const std::uint64_t seq = g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1;
     o.name = "thread-" + std::to_string(seq);
     const unsigned carrier = place_thread(!g_main_gone.load(std::memory_order_relaxed));  // counted
-    const auto made = ringlet::Clock::now();
     r->carrier_index = carrier;
     try {
       if (carrier == ringlet::this_core())
-        r->handle = ringlet::spawn(o, [r, seq, made]() noexcept { thread_body(r, seq, made); });
-      else spawn_on_carrier(carrier, o, r, seq, made);
+        r->handle = ringlet::spawn(o, [r, seq]() noexcept { thread_body(r, seq); });
+      else spawn_on_carrier(carrier, o, r, seq);
     } catch (...) {
       placement_undo(carrier);
       throw;
