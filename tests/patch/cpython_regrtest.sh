@@ -15,6 +15,10 @@
 #                 comparison; repeatable. Every other case must end the same way.
 # --hangs NAME=WHY  the test case NAME hangs under ringlet-run for the reason WHY: it is left
 #                 out of both runs (regrtest -i), and the reason said in the report; repeatable.
+# --native-cache DIR  keep the native run's log in DIR, under a key made of the interpreter,
+#                 its version and these arguments; with REGRTEST_REUSE_NATIVE=1 a log kept
+#                 there is compared with instead of running the native side again (the test
+#                 setup two_carriers sets it: its patched run differs, the native one does not).
 # REGRTEST_PYTHON the interpreter (default: python3 on PATH).
 # REGRTEST_KEEP   a directory to keep the logs in (native.log, patched.log, the outcome lists
 #                 native.txt and patched.txt, diff.txt) instead of a temporary one.
@@ -22,7 +26,8 @@
 # of the named test modules (Debian: libpython3.11-testsuite).
 set -uo pipefail
 rr=$1; shift
-min_cases=100 min_waited=100 min_fiber=() known_gap=() hangs=()
+min_cases=100 min_waited=100 min_fiber=() known_gap=() hangs=() native_cache=""
+all_args=("$@")
 while (($#)); do
   case $1 in
     --min-cases) min_cases=$2; shift 2 ;;
@@ -30,6 +35,7 @@ while (($#)); do
     --min-fiber) min_fiber+=("$2"); shift 2 ;;
     --known-gap) known_gap+=("$2"); shift 2 ;;
     --hangs) hangs+=("$2"); shift 2 ;;
+    --native-cache) native_cache=$2; shift 2 ;;
     *) break ;;
   esac
 done
@@ -81,11 +87,25 @@ outcomes() {
       if (o != "") { print cur " " o; cur = "" }
     }' "$1" | sort -u
 }
-echo "regrtest: ${tests[*]} natively ($py)"
-start=$SECONDS
-(cd "$work" && "$py" "${args[@]}") >"$work/native.log" 2>&1
-native_rc=$?
-echo "regrtest: native exit $native_rc after $((SECONDS - start)) s; now under ringlet-run"
+key=""
+if [[ -n "$native_cache" ]]; then
+  key=$( { "$py" -VV; printf '%s\n' "$py" "${all_args[@]}"; } | sha256sum | cut -c1-16)
+fi
+if [[ -n "$key" && "${REGRTEST_REUSE_NATIVE:-0}" == 1 && -s "$native_cache/$key.log" &&
+      -s "$native_cache/$key.rc" ]]; then
+  cp "$native_cache/$key.log" "$work/native.log"
+  native_rc=$(cat "$native_cache/$key.rc")
+  echo "regrtest: ${tests[*]}: the native run kept in $native_cache/$key.log (exit $native_rc, $(date -r "$native_cache/$key.log" -u +%FT%TZ)); now under ringlet-run"
+else
+  echo "regrtest: ${tests[*]} natively ($py)"
+  start=$SECONDS
+  (cd "$work" && "$py" "${args[@]}") >"$work/native.log" 2>&1
+  native_rc=$?
+  echo "regrtest: native exit $native_rc after $((SECONDS - start)) s; now under ringlet-run"
+  if [[ -n "$key" ]] && mkdir -p "$native_cache"; then
+    cp "$work/native.log" "$native_cache/$key.log" && echo "$native_rc" >"$native_cache/$key.rc"
+  fi
+fi
 start=$SECONDS
 # The blocking monitor is off here: a CPU-heavy test case on a loaded machine runs past its
 # 100 ms, and its report on stderr then splits the case's "... ok" line in the merged log,
