@@ -66,6 +66,11 @@ unsigned place_thread(bool main_on_0) {
 
 void placement_undo(unsigned carrier) noexcept { g_on_carrier[carrier].fetch_sub(1, std::memory_order_relaxed); }
 
+void placement_moved(unsigned from, unsigned to) noexcept {
+  g_on_carrier[to].fetch_add(1, std::memory_order_relaxed);
+  g_on_carrier[from].fetch_sub(1, std::memory_order_relaxed);
+}
+
 void placement_made(std::uint64_t seq) noexcept {
   if (std::uint64_t* last = g_last_made.find()) *last = seq;
 }

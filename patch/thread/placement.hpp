@@ -13,6 +13,8 @@ namespace ringlet::patch::detail {
 unsigned place_thread(bool main_on_0);
 // The thread could not be made after all: uncounts it.
 void placement_undo(unsigned carrier) noexcept;
+// The thread placed on `from` is made on `to` instead (from's loop did not answer in time).
+void placement_moved(unsigned from, unsigned to) noexcept;
 // The calling fiber made thread seq (after place_thread in the same fiber).
 void placement_made(std::uint64_t seq) noexcept;
 // Thread seq, started at made (its body's first step), ends on carrier (before its joiners

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -204,21 +205,37 @@ std::size_t default_thread_stack() noexcept {
 // A thread placed on another carrier is made by that carrier's loop (its stack comes from that
 // carrier's pool), and its creator waits for the answer: a carrier that cannot map the stack
 // makes pthread_create fail with EAGAIN, as natively, where ringlet::spawn_on would answer
-// at once and leave a thread that never runs and a join that never returns. Throws when the
-// thread could not be made. The wait is one cross-core round trip; nothing ends it early
-// (the target's call uses this frame).
-void spawn_on_carrier(unsigned carrier, const ringlet::SpawnOptions& o, ThreadRec* r, std::uint64_t seq) {
+// at once and leave a thread that never runs and a join that never returns. The target's loop
+// answers at its next switch; a thread there that computes without a call holds it, so the
+// creator waits kAnswerBound at most: then, unless the target has begun, it takes the call back
+// and makes the thread on its own carrier (false: the caller does), as natively pthread_create
+// returns at once. The bound is far above a sleeping carrier's wake-up (tens of us), so that
+// an OS thread the kernel runs a few ms late does not move threads it would have taken.
+// Throws when the target could not make the thread.
+constexpr auto kAnswerBound = std::chrono::milliseconds(20);
+
+struct CarrierSpawn {  // the creator's question, shared with the posted call that answers it
+  enum : int { kPending, kTaken, kWithdrawn };
+  std::atomic<int> state{kPending};
+  ringlet::detail::SpinLock lk;
+  ringlet::detail::WaitList list;
+  bool done = false;  // under lk
+  bool made = false;
+};
+
+bool spawn_on_carrier(unsigned carrier, const ringlet::SpawnOptions& o, ThreadRec* r, std::uint64_t seq) {
   using namespace ringlet::detail;
   Scheduler* target = Scheduler::current()->group()->scheds[carrier];
-  SpinLock lk;
-  WaitList list;
+  auto q = std::make_shared<CarrierSpawn>();
   Waiter w;
-  bool made = false;
-  lk.lock();
+  q->lk.lock();
   w.arm();
-  list.push(&w);
+  q->list.push(&w);
   try {
-    target->post_call([&] {
+    target->post_call([q, o, r, seq] {
+      int pending = CarrierSpawn::kPending;
+      if (!q->state.compare_exchange_strong(pending, CarrierSpawn::kTaken, std::memory_order_acq_rel))
+        return;  // withdrawn: the creator made the thread itself
       bool ok = false;
       try {
         r->handle = ringlet::spawn(o, [r, seq]() noexcept { thread_body(r, seq); });
@@ -226,25 +243,37 @@ void spawn_on_carrier(unsigned carrier, const ringlet::SpawnOptions& o, ThreadRe
       } catch (...) {
         // no stack (or no memory for the fiber) on this carrier
       }
-      std::lock_guard<SpinLock> g(lk);
-      made = ok;
-      list.grant_one();
+      std::lock_guard<SpinLock> g(q->lk);
+      q->made = ok;
+      q->done = true;
+      q->list.grant_one();
     });
   } catch (...) {
-    list.remove(&w);
-    lk.unlock();
+    q->list.remove(&w);
+    q->lk.unlock();
     throw;
   }
   WaitSpec spec;
   spec.what = "pthread_create of a thread on another carrier (patched)";
   spec.interruptible = false;
   spec.remote = true;  // another carrier answers
-  while (wait_in(lk, list, w, spec) != Woke::Notified) {
-    w.arm();  // not granted yet (nothing else ends this wait): wait again
-    list.push(&w);
+  spec.deadline = ringlet::Deadline::after(kAnswerBound);
+  for (;;) {
+    const Woke k = wait_in(q->lk, q->list, w, spec);  // returns with the lock held, w unlinked
+    if (k == Woke::Notified || q->done) break;
+    int pending = CarrierSpawn::kPending;
+    if (k == Woke::Deadline &&
+        q->state.compare_exchange_strong(pending, CarrierSpawn::kWithdrawn, std::memory_order_acq_rel)) {
+      q->lk.unlock();
+      return false;  // the target never began: the caller makes it here
+    }
+    spec.deadline = ringlet::Deadline::never();  // the target has begun: it answers soon
+    w.arm();
+    q->list.push(&w);
   }
-  lk.unlock();
-  if (!made) throw std::bad_alloc();
+  q->lk.unlock();
+  if (!q->made) throw std::bad_alloc();
+  return true;
 }
 
 RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
@@ -279,12 +308,19 @@ RINGLET_SLOW int create_fiber_thread(pthread_t* out, const pthread_attr_t* attr,
     o.stack_size = stack;
     const std::uint64_t seq = g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1;
     o.name = "thread-" + std::to_string(seq);
-    const unsigned carrier = place_thread(!g_main_gone.load(std::memory_order_relaxed));  // counted
+    unsigned carrier = place_thread(!g_main_gone.load(std::memory_order_relaxed));  // counted
     r->carrier_index = carrier;
     try {
-      if (carrier == ringlet::this_core())
-        r->handle = ringlet::spawn(o, [r, seq]() noexcept { thread_body(r, seq); });
-      else spawn_on_carrier(carrier, o, r, seq);
+      bool made_there = false;
+      if (carrier != ringlet::this_core()) {
+        made_there = spawn_on_carrier(carrier, o, r, seq);
+        if (!made_there) {  // its carrier did not answer in time: made here, counted here
+          const unsigned here = ringlet::this_core();
+          placement_moved(carrier, here);
+          r->carrier_index = carrier = here;
+        }
+      }
+      if (!made_there) r->handle = ringlet::spawn(o, [r, seq]() noexcept { thread_body(r, seq); });
     } catch (...) {
       placement_undo(carrier);
       throw;
