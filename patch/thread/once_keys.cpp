@@ -54,22 +54,39 @@ static int setspecific(pthread_key_t key, const void* value) noexcept;
 
 // --- once and keys -----------------------------------------------------------------------
 
-// glibc's own encoding (0 new, bit 0 in progress, bit 1 done), so plain threads may keep
-// using glibc's pthread_once on the same object. A fiber that finds another thread inside
+// The word keeps the encoding of the pthread_once that plain threads reach (RINGLET_REAL), so
+// both may act on the same object: glibc's (0 new, bit 0 in progress, bit 1 done), or, in a
+// ThreadSanitizer build, TSan's interceptor's (0 new, 1 done, bit 16 running, bit 17
+// waiters). Read with glibc's bits there, a word TSan had finished (1) looked in progress
+// for ever: the blocking monitor's backtrace at exit, reaching libgcc's once through this
+// hook on main's fiber after a plain thread had run it through TSan's, parked for
+// good (tests/patch/multicore/names.c hung at exit under TSan with the monitor on).
+// A fiber that finds another thread inside
 // the initialiser parks on the word in the fibers' futex table (sleeping on the kernel's
 // futex would block its whole thread): an initialiser that runs here wakes it through that
-// table at once. glibc's own pthread_once (a plain thread's) wakes only the kernel's
+// table at once. The real pthread_once (a plain thread's) wakes only the kernel's
 // waiters, so each park is bounded, growing from 20 us to 1 ms, and the word read again.
+#if defined(__SANITIZE_THREAD__)
+static constexpr int kOnceDone = 1;
+static constexpr int kOnceRunning = 1 << 16;
+static bool once_done(int v) noexcept { return v == kOnceDone; }
+static bool once_free(int v) noexcept { return v == 0; }
+#else
+static constexpr int kOnceDone = 2;
+static constexpr int kOnceRunning = 1;
+static bool once_done(int v) noexcept { return (v & 2) != 0; }
+static bool once_free(int v) noexcept { return (v & 1) == 0; }
+#endif
 RINGLET_HOOK int pthread_once(pthread_once_t* once, void (*init)(void)) {
   auto* word = reinterpret_cast<std::atomic<int>*>(once);
-  if (RINGLET_LIKELY(word->load(std::memory_order_acquire) & 2)) return 0;
+  if (RINGLET_LIKELY(once_done(word->load(std::memory_order_acquire)))) return 0;
   Here h = on_fiber(Thread);
   if (!h) return RINGLET_REAL(pthread_once)(once, init);
   for (std::int64_t nap = 20'000;; nap = std::min<std::int64_t>(nap * 2, 1'000'000)) {
     int v = word->load(std::memory_order_acquire);
-    if (v & 2) return 0;
-    if (!(v & 1)) {
-      if (!word->compare_exchange_strong(v, 1, std::memory_order_acquire)) continue;
+    if (once_done(v)) return 0;
+    if (once_free(v)) {
+      if (!word->compare_exchange_strong(v, kOnceRunning, std::memory_order_acquire)) continue;
       try {
         init();
       } catch (...) {  // also pthread_exit's unwinding: the next caller runs init again
@@ -77,7 +94,7 @@ RINGLET_HOOK int pthread_once(pthread_once_t* once, void (*init)(void)) {
         futex(word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
         throw;
       }
-      word->store(2, std::memory_order_release);
+      word->store(kOnceDone, std::memory_order_release);
       futex(word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
       return 0;
     }
