@@ -222,11 +222,17 @@ __attribute__((constructor(102))) void init_stdio() {
                  "taken as 'patched'\n", v);
   if (!(g_groups.load(std::memory_order_relaxed) & Socket)) return;
   const char* ver = gnu_get_libc_version();
-  if (std::strcmp(ver, "2.36") != 0 || !probe_layout()) {
-    std::fprintf(stderr, "ringlet patch: stdio: glibc %s is not the one its FILE handling was "
-                 "checked against (2.36); stdio on sockets, pipes and terminals stays glibc's "
-                 "(a read there blocks every thread of its OS thread). RINGLET_STDIO=native "
-                 "says nothing.\n", ver);
+  const bool same_glibc = std::strcmp(ver, "2.36") == 0;
+  if (!same_glibc || !probe_layout()) {
+    // The probe fails under a stdio that is not glibc's alone (a sanitizer's interceptors).
+    std::fprintf(stderr, "ringlet patch: stdio: %s%s%s; stdio on sockets, pipes and terminals "
+                 "stays glibc's (a read there blocks every thread of its OS thread). "
+                 "RINGLET_STDIO=native says nothing.\n",
+                 same_glibc ? "a FILE made here does not behave as glibc 2.36's did when its FILE "
+                              "handling was checked (another library intercepts stdio?)"
+                            : "glibc ",
+                 same_glibc ? "" : ver,
+                 same_glibc ? "" : " is not the one its FILE handling was checked against (2.36)");
     return;
   }
   g_stdio.ours_mask.store(kStdioOurs, std::memory_order_relaxed);
