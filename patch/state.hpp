@@ -154,7 +154,11 @@ enum FdBits : std::uint32_t {
   kNonblock = 1u << 4,     // the program made it non-blocking: never wait for it
   kSignalfd = 1u << 5,     // a signalfd (managed: its reads wait, see signal_wait.cpp)
 };
-struct FdState {
+// One cache line each: a thread per connection makes neighbouring numbers belong to
+// threads of different carriers (each new thread goes to the carrier with the fewest), and
+// every wait writes `waiters` twice; entries sharing a line made the two carriers steal it
+// from each other at every message.
+struct alignas(64) FdState {
   std::atomic<std::uint32_t> bits{0};
   std::atomic<std::int32_t> waiters{0};      // hooks parked on it (close: close_waiting)
   std::atomic<std::int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO / SO_SNDTIMEO; 0 = none
