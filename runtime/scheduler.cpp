@@ -45,9 +45,7 @@ struct EhGlobals {
   void* caught;
   unsigned int uncaught;
 };
-// Copied whole into and out of FiberState::words (its saved_errno takes the padding's place).
-static_assert(sizeof(EhGlobals) == sizeof(SwitchWords) && offsetof(EhGlobals, uncaught) ==
-              offsetof(SwitchWords, eh_uncaught));
+static_assert(sizeof(EhGlobals) <= sizeof(FiberState::eh_globals));
 
 }  // namespace
 
@@ -313,14 +311,8 @@ void Scheduler::switch_to(Fiber* next) {
     return;
   }
   auto* g = static_cast<EhGlobals*>(eh_globals_);
-  // prev's words in one 16-byte store (a 4-byte store of errno into a line just written 16
-  // bytes at a time would keep the next load of the 16 from being forwarded); next's errno is
-  // read below from within the 16 bytes just loaded.
-  SwitchWords out;
-  std::memcpy(static_cast<void*>(&out), g, sizeof(EhGlobals));
-  out.saved_errno = *errno_;
-  st(prev).words = out;
-  std::memcpy(g, &st(next).words, sizeof(EhGlobals));
+  std::memcpy(st(prev).eh_globals, g, sizeof(EhGlobals));
+  std::memcpy(g, st(next).eh_globals, sizeof(EhGlobals));
   running_ = next;
   // A fiber with a TLS block of its own: load its thread pointer before anything below
   // touches a thread-local, so that tls_identity is written where `next` will read it.
@@ -328,7 +320,8 @@ void Scheduler::switch_to(Fiber* next) {
   // (the plain switch pays no test of its own for accounting).
   if (__builtin_expect(st(next).tp != cur_tp_, 0)) switch_slow(prev, st(next).tp);
   tls_identity = next == &native_ ? nullptr : next;
-  *errno_ = st(next).words.saved_errno;
+  st(prev).saved_errno = *errno_;
+  *errno_ = st(next).saved_errno;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   st(next).status = FiberStatus::Running;
 #if RINGLET_ASAN

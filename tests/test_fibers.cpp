@@ -1,12 +1,10 @@
 // Fibers: run, spawn, join, get, kill, joinall/wait, fiber-local storage, deadlock report.
-#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "helpers.hpp"
-#include "internal/fiber_state.hpp"
 #include "internal/io.hpp"
 #include "ringlet/detail/wait.hpp"
 #include "ringlet/stats.hpp"
@@ -53,32 +51,6 @@ TEST_CASE("a spawned fiber starts only when the spawner switches", "[scheduler]"
     CHECK(ran);
     CHECK(g.ready());
     CHECK(g.successful());
-  });
-}
-
-// The runtime keeps what a wake and a switch touch in the first 64 bytes of a fiber's state
-// and what a park touches in the next 64 (internal/fiber_state.hpp): that holds only if the
-// state begins a line. An over-aligned fiber is allocated as its type asks instead.
-TEST_CASE("a fiber's state begins a cache line; an over-aligned fiber keeps its alignment", "[scheduler]") {
-  struct alignas(64) Wide {
-    char bytes[64];
-  };
-  in_scheduler([] {
-    auto state_at = [] { return reinterpret_cast<std::uintptr_t>(&ringlet::detail::st(ringlet::detail::current_fiber())); };
-    std::vector<std::uintptr_t> states;
-    for (int i = 0; i < 20; ++i) {
-      // Fibers of different sizes: their captures and values differ.
-      states.push_back(ringlet::spawn(state_at).get());
-      states.push_back(ringlet::spawn([state_at, pad = std::string(i * 7, 'x')] { return state_at() + pad.size() * 0; }).get());
-      states.push_back(ringlet::spawn([state_at](std::vector<int> v) { return state_at() + v.size() * 0; }, std::vector<int>(i)).get());
-    }
-    for (std::uintptr_t a : states) CHECK(a % 64 == 0);
-    auto wide = ringlet::spawn([] {
-      Wide w{};
-      w.bytes[0] = static_cast<char>(reinterpret_cast<std::uintptr_t>(ringlet::detail::current_fiber()) % alignof(Wide));
-      return w;
-    });
-    CHECK(wide.get().bytes[0] == 0);
   });
 }
 

@@ -64,79 +64,55 @@ struct WaitInfo {
 
 struct FlsTable;  // fiber-local storage, created on first use
 
-// What a switch saves and restores per fiber besides its context: libstdc++'s per-thread
-// __cxa_eh_globals (the caught-exception stack, the uncaught count) and errno, in 16 bytes.
-// __cxa_eh_globals is a pointer, an unsigned and 4 bytes of padding (x86-64, AArch64); errno
-// takes the padding's place here. The switch saves the thread's 16 bytes with errno put in,
-// and restores the fiber's 16 bytes whole (its errno lands in the thread's padding, which
-// nothing reads) and errno from them (Scheduler::switch_to).
-struct SwitchWords {
-  void* eh_caught = nullptr;
-  unsigned eh_uncaught = 0;
-  int saved_errno = 0;              // errno is per fiber
-};
-static_assert(sizeof(SwitchWords) == 16);
-
-// The fields are grouped by who touches them, so that a message's round of an I/O-bound
-// fiber (woken, taken off the run queue, resumed, parked again) touches two cache lines of
-// its state and no more: Fiber::operator new places each fiber so that its state begins a
-// 64-byte line (ringlet/detail/fiber.hpp). Line 0 is what a wake, the run queue and a switch
-// read and write; line 1 what park and the wait around it read and write, on the running
-// fiber; the rest is read by a fiber's start and end, kills, cross-core wakes, the dump and
-// the sanitizers. The static_asserts below keep each field in its line. (Measured on the
-// echo server at 1 000 connections, where every fiber's state is a cache miss: see
-// bench/RESULTS.md, "Issue 24: FiberState in two cache lines".)
 struct FiberState {
-  // --- line 0: wake, run queue, switch ---
+  // --- switching (hot) ---
   void* ctx = nullptr;              // Boost.Context fcontext_t of the suspended fiber
   Fiber* next_ready = nullptr;      // intrusive run-queue hook
+  Fiber* remote_next = nullptr;     // hook in a scheduler's stack of fibers woken remotely
+  Scheduler* sched = nullptr;
   // Wake token. A waker that registered with token T wins only by moving the epoch from T
   // to T+1; every later waker with T fails. This settles completion/timeout/kill races.
   std::atomic<std::uint64_t> epoch{0};
-  Scheduler* sched = nullptr;
-  void* tp = nullptr;               // its own TLS block's thread pointer; null: its OS thread's
-  SwitchWords words;                // its __cxa_eh_globals and errno, swapped at every switch
+  std::uint64_t park_token = 0;     // token of the current park, used by kill()
   WakeReason reason = WakeReason::None;
   // The owning scheduler's thread's view; other threads read Fiber::finished.
   FiberStatus status = FiberStatus::New;
-  bool started = false;             // has run (its context is no longer the one spawn made)
-  bool kill_pending = false;        // GreenletExit to be raised at the next switch point
   bool interruptible = false;       // parked in a wait that kill() may break
   bool interrupt_wait = false;      // in an InterruptScope: interrupt_waits() may end its waits
+  bool kill_pending = false;        // GreenletExit to be raised at the next switch point
+  bool kill_sent = false;
+  bool daemon = false;
+  bool killed = false;              // ended by GreenletExit
+  bool kill_woke = false;           // a wait ended Woke::Killed since take_kill_wake()
+  std::atomic<bool> reported{false};
+  // (These two fill what the flags above leave of the first cache line.)
+  SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
+  bool started = false;             // has run (its context is no longer the one spawn made)
+  int saved_errno = 0;              // errno is per fiber: swapped at every switch
 
-  // --- line 1: park and the wait around it ---
+  StackSpan stack;
+  DeadlineSlot deadline;            // from enclosing Timeout scopes
   const WaitInfo* waiting = nullptr;  // while parked: what on (in park's frame), else null
-  std::uint64_t park_token = 0;     // token of the current park, used by kill()
-  DeadlineSlot deadline;            // from enclosing Timeout scopes (read at every wait)
-  StackSpan stack;                  // protection read at every switch out (Checked stacks)
-  // Run time so far in ns, while its scheduler accounts CPU time (Scheduler::
-  // enable_cpu_accounting); written by that scheduler's thread only, at switches.
-  std::atomic<std::uint64_t> cpu_ns{0};
+  void* eh_globals[2] = {nullptr, nullptr};  // per-fiber __cxa_eh_globals (caught exceptions)
+  void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;       // ThreadSanitizer's fiber context (TSan builds)
+  const void* asan_stack_bottom = nullptr;
+  std::size_t asan_stack_size = 0;
 
-  // --- cold ---
-  Fiber* remote_next = nullptr;     // hook in a scheduler's stack of fibers woken remotely
   Fiber* all_prev = nullptr;        // scheduler's list of live fibers
   Fiber* all_next = nullptr;
   // For the fiber dump: where spawn was called from (a return address).
   const void* spawned_from = nullptr;
   WaitList joiners;                 // fibers waiting for this one to finish
   FlsTable* fls = nullptr;
-  void* asan_fake_stack = nullptr;
-  void* tsan_fiber = nullptr;       // ThreadSanitizer's fiber context (TSan builds)
-  const void* asan_stack_bottom = nullptr;
-  std::size_t asan_stack_size = 0;
-  SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
-  bool kill_sent = false;
-  bool daemon = false;
-  bool killed = false;              // ended by GreenletExit
-  bool kill_woke = false;           // a wait ended Woke::Killed since take_kill_wake()
-  std::atomic<bool> reported{false};
+  void* tp = nullptr;               // its own TLS block's thread pointer; null: its OS thread's
+  // Run time so far in ns, while its scheduler accounts CPU time (Scheduler::
+  // enable_cpu_accounting); written by that scheduler's thread only, at switches.
+  std::atomic<std::uint64_t> cpu_ns{0};
 };
 
-static_assert(offsetof(FiberState, interrupt_wait) < 64,
-              "a field of the wake/switch group left line 0 of FiberState");
-static_assert(offsetof(FiberState, waiting) == 64 && offsetof(FiberState, cpu_ns) + 8 <= 128,
-              "the park group is no longer line 1 of FiberState");
+static_assert(offsetof(FiberState, saved_errno) + sizeof(int) <= 64,
+              "saved_errno, read at every switch, left the first cache line");
 static_assert(sizeof(FiberState) <= Fiber::kStateSize,
               "FiberState outgrew Fiber::kStateSize: raise it in ringlet/detail/fiber.hpp");
 static_assert(Fiber::kStateSize - sizeof(FiberState) < alignof(FiberState),
@@ -150,12 +126,6 @@ static_assert(std::is_nothrow_default_constructible_v<FiberState>);
 // bench_switch). The FiberState placed in state_ is the only object ever created there and
 // has no const or reference members, so the plain cast reaches it.
 struct FiberStateAccess {
-  // Fiber::operator new lines up state_ by this offset. (offsetof on a class with virtual
-  // functions is conditionally supported; GCC and Clang give the layout's offset.)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Winvalid-offsetof"
-  static_assert(offsetof(Fiber, state_) == Fiber::kStateOffset, "state_ moved: fix Fiber::kStateOffset");
-#pragma GCC diagnostic pop
   static FiberState& of(Fiber* f) noexcept { return *reinterpret_cast<FiberState*>(f->state_); }
   static const FiberState& of(const Fiber* f) noexcept {
     return *reinterpret_cast<const FiberState*>(f->state_);

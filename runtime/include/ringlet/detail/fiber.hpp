@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <new>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -54,32 +53,10 @@ class Fiber {
   std::atomic<int> refs{1};         // one for the scheduler while alive, one per handle
   std::atomic<int> handles{0};      // Greenlet handles alive (copied across cores)
 
-  // Each fiber is placed so that its state_ begins a 64-byte cache line: the runtime groups
-  // what a wake and a switch touch in the state's first line, and what a park touches in its
-  // second (runtime/internal/fiber_state.hpp). A fiber is one plain allocation, kPlaceSlack
-  // bytes larger than the object; the allocation's address is kept just below the object.
-  // (An over-aligned fiber, whose value type asks for more than 16 bytes, is allocated as
-  // usual.)
-  static void* operator new(std::size_t n) {
-    char* raw = static_cast<char*>(::operator new(n + kPlaceSlack));
-    const std::uintptr_t state =
-        (reinterpret_cast<std::uintptr_t>(raw) + sizeof(void*) + kStateOffset + 63) & ~std::uintptr_t{63};
-    char* obj = raw + (state - kStateOffset - reinterpret_cast<std::uintptr_t>(raw));
-    reinterpret_cast<char**>(obj)[-1] = raw;
-    return obj;
-  }
-  static void operator delete(void* p) noexcept { ::operator delete(static_cast<char**>(p)[-1]); }
-  static void* operator new(std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
-  static void operator delete(void* p, std::align_val_t a) noexcept { ::operator delete(p, a); }
-
   // FiberState's size and alignment (checked where it is defined). 8, not max_align_t: the
   // fiber keeps the size and alignment it had when these fields were its members.
   static constexpr std::size_t kStateSize = 224;
   static constexpr std::size_t kStateAlign = 8;
-  // Where state_ sits in the object (checked in runtime/fiber.cpp), and what placing it on a
-  // line costs at most: the raw pointer's 8 bytes below the object, then up to 63 to the line.
-  static constexpr std::size_t kStateOffset = 16;
-  static constexpr std::size_t kPlaceSlack = sizeof(void*) + 64;
 
  private:
   friend struct FiberStateAccess;
