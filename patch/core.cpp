@@ -140,6 +140,7 @@ void fd_forget(int fd) noexcept {
     st->bits.store(0, std::memory_order_relaxed);
     st->rcvtimeo_ns.store(0, std::memory_order_relaxed);
     st->sndtimeo_ns.store(0, std::memory_order_relaxed);
+    for (auto& m : st->misses) m.store(0, std::memory_order_relaxed);
   }
 }
 
@@ -161,6 +162,7 @@ void fd_set_created(int fd, std::uint32_t bits) noexcept {
     st->bits.store(bits | kKnown, std::memory_order_relaxed);
     st->rcvtimeo_ns.store(0, std::memory_order_relaxed);
     st->sndtimeo_ns.store(0, std::memory_order_relaxed);
+    for (auto& m : st->misses) m.store(0, std::memory_order_relaxed);
   }
 }
 

@@ -69,14 +69,39 @@ int wait_ready(int fd, short events, Deadline d, const SignalCounts& at, Call c,
   }
 }
 
-// One operation that may block: an attempt that cannot, then the runtime's perform until it
-// is done, the descriptor's timeout passes (EAGAIN, as SO_RCVTIMEO says), a signal handler
-// runs (EINTR, or a restart if the handler has SA_RESTART and the call has no timeout), or
-// the fiber is killed (EINTR; the kill is raised later in C++).
+// The attempt hint (FdState::misses): after kSkipAfter calls in a row on this descriptor and
+// direction found nothing at their attempt (ping-pong: the peer has not sent the next
+// message yet), a call skips it and goes to the engine, if the engine tries the operation
+// inline at no system call of its own (io_uring); every kProbeEvery-th call attempts again,
+// and one that finds something starts the count over. Either path gives the same answer.
+constexpr std::uint32_t kSkipAfter = 2, kProbeEvery = 16;
+
+inline std::atomic<std::uint32_t>* misses_of(FdState* st, const IoRequest& req) noexcept {
+  if (!st) return nullptr;
+  const bool rd = req.op == Op::Read || req.op == Op::Readv || req.op == Op::Recv || req.op == Op::RecvMsg;
+  return &st->misses[rd ? 0 : 1];
+}
+
+inline bool skip_attempt(std::uint32_t m) noexcept {
+  return m >= kSkipAfter && m % kProbeEvery != 0 && Scheduler::current()->reactor().tries_inline();
+}
+
+// One operation that may block: an attempt that cannot (unless the hint above skips it),
+// then the runtime's perform until it is done, the descriptor's timeout passes (EAGAIN, as
+// SO_RCVTIMEO says), a signal handler runs (EINTR, or a restart if the handler has
+// SA_RESTART and the call has no timeout), or the fiber is killed (EINTR; the kill is
+// raised later in C++).
 long one_op_attempts(FdState* st, const IoRequest& req, Deadline d, Call c) noexcept {
   const SignalCounts at = thread_signals();
+  std::atomic<std::uint32_t>* misses = misses_of(st, req);
   for (;;) {
-    long r = ringlet::detail::attempt_nonblocking(req);
+    const std::uint32_t m = misses ? misses->load(std::memory_order_relaxed) : 0;
+    const bool tried = !skip_attempt(m);
+    long r = tried ? ringlet::detail::attempt_nonblocking(req) : -EAGAIN;
+    if (misses) {
+      if (r == -EAGAIN) misses->store(m + 1, std::memory_order_relaxed);
+      else if (m != 0) misses->store(0, std::memory_order_relaxed);
+    }
     if (r != -EAGAIN && r != -EOPNOTSUPP) {
       // Done without parking: a thread that always finds its next request waiting would
       // keep its carrier from the others (the kernel would time-slice it); after a slice
@@ -84,7 +109,8 @@ long one_op_attempts(FdState* st, const IoRequest& req, Deadline d, Call c) noex
       ringlet::detail::fair_point();
       return r;
     }
-    if (kernel_nonblocking(req.fd, st)) return r == -EAGAIN ? r : ringlet::detail::do_syscall(req);
+    // Not tried: the descriptor's own non-blocking answer is the call itself.
+    if (kernel_nonblocking(req.fd, st)) return tried && r == -EAGAIN ? r : ringlet::detail::do_syscall(req);
     IoOutcome o;
     if (r == -EOPNOTSUPP) {
       // Cannot be tried without blocking (a terminal): wait until ready, then call it.

@@ -163,6 +163,10 @@ struct alignas(64) FdState {
   std::atomic<std::int32_t> waiters{0};      // hooks parked on it (close: close_waiting)
   std::atomic<std::int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO / SO_SNDTIMEO; 0 = none
   std::atomic<std::int64_t> sndtimeo_ns{0};
+  // The attempt hint (io.cpp's one_op_attempts), per direction (0 reads, 1 writes): how
+  // many blocking calls in a row found nothing to transfer at their non-blocking attempt,
+  // or skipped it. Only a guess: any value is correct, it decides where a call first tries.
+  std::atomic<std::uint32_t> misses[2] = {0, 0};
 };
 constexpr int kMaxFd = 1 << 20;
 // The entry for fd, or null if fd is negative or beyond the table.

@@ -122,6 +122,7 @@ class UringReactor final : public Reactor {
   }
 
   const char* name() const noexcept override { return "io_uring"; }
+  bool tries_inline() const noexcept override { return true; }
   std::string describe() const override {
     std::string s = "io_uring";
     if (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) s += " (SINGLE_ISSUER|DEFER_TASKRUN)";

@@ -63,6 +63,11 @@ class Reactor {
   // (invariant 1). d is the call's own deadline. The engine's own quirks (retries the
   // kernel asks for) are handled here; -ECANCELED with Notified means cancel_fd ended it.
   virtual IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) = 0;
+  // True if submit_and_park tries the operation without waiting at no system call of its
+  // own (io_uring: the kernel issues it inline in the batched submit, and arms a poll only
+  // if it would block), so a caller that expects to wait saves a call by not trying first.
+  // epoll's first try is a system call like the caller's: false.
+  virtual bool tries_inline() const noexcept { return false; }
 
   // Flush queued work and collect completions without blocking; wakes fibers.
   virtual void poll() = 0;
