@@ -7,6 +7,7 @@
 #include <linux/close_range.h>
 #include <linux/futex.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdint>
 #include <mutex>
@@ -79,6 +80,9 @@ using namespace ringlet::patch::detail;
 using ringlet::Deadline;
 using ringlet::patch::Thread;
 
+// A fiber's first park in a futex wait, before the word is read again (see the hook below).
+constexpr std::int64_t kFirstFutexPark = 50'000;  // ns
+
 RINGLET_HOOK long syscall(long n, ...) {
   va_list ap;
   va_start(ap, n);
@@ -135,7 +139,22 @@ RINGLET_HOOK long syscall(long n, ...) {
         else
           d = deadline_at((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, ts);
       }
-      return futex_wait_fiber(addr, static_cast<std::uint32_t>(a[2]), d, "futex wait (patched)");
+      // The kernel compares the word hundreds of nanoseconds after the caller last read it;
+      // this check comes at once. libstdc++'s notify (a release store of the word, then a
+      // load of its count of waiters, which it skips FUTEX_WAKE on when zero) can then miss
+      // a waiter that read the word while that store was still in the notifier's store
+      // buffer: the waiter parks on a value already replaced and nobody wakes it (seen: the
+      // multicore hand-off test hung 1 run in 12 to 20 on epoll). So the first park is short
+      // and the word is read again: changed means a wake-up (FUTEX_WAIT may return
+      // spuriously; every caller checks its word again), else the wait goes on.
+      const auto val = static_cast<std::uint32_t>(a[2]);
+      const Deadline first = std::min(d, deadline_after_ns(kFirstFutexPark));
+      if (first < d) {
+        const long r = futex_wait_fiber(addr, val, first, "futex wait (patched)");
+        if (r == 0 || errno != ETIMEDOUT) return r;
+        if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) return 0;
+      }
+      return futex_wait_fiber(addr, val, d, "futex wait (patched)");
     }
   }
   return RINGLET_REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
