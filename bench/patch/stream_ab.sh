@@ -19,7 +19,8 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -eq 2 ] || { echo "usage: see --help" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: stream_ab.sh [--runs N] [--conns C] [--mb MB] [--read B] [--threads T] BEFORE_RINGLET_RUN AFTER_RINGLET_RUN" >&2; exit 2; }
+for rr in "$1" "$2"; do [ -x "$rr" ] || { echo "stream_ab.sh: $rr is not an executable ringlet-run" >&2; exit 2; }; done
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 gcc -O2 -o "$tmp/stream_read" bench/patch/stream_read.c -lpthread
@@ -34,6 +35,8 @@ for r in $(seq "$runs"); do
     RINGLET_MAX_BLOCKING_MS=0 "$rr" "${threads[@]}" -- "$tmp/stream_read" server "$port" "$rd" >"$tmp/srv.out" 2>/dev/null &
     srv=$!
     for _ in $(seq 100); do grep -q "^listening on $port\$" "$tmp/srv.out" && break; sleep 0.05; done
+    grep -q "^listening on $port\$" "$tmp/srv.out" ||
+      { echo "stream_ab.sh: the server under $rr did not start listening on $port in 5 s" >&2; exit 1; }
     out=$("$tmp/stream_read" client "$port" "$conns" "$mb" "$srv")
     kill "$srv"; wait "$srv" 2>/dev/null || true
     echo "$out" | field mib_per_s >>"$tmp/$v.mps"
