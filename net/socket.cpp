@@ -220,7 +220,9 @@ TcpStream TcpStream::connect(std::string_view address, Deadline d) {
 
 namespace {
 IoRequest recv_request(MutableBuffer b) {
-  return detail::buffer_request(IoRequest::Op::Recv, -1, b.data, b.size, 0, "recv");
+  IoRequest q = detail::buffer_request(IoRequest::Op::Recv, -1, b.data, b.size, 0, "recv");
+  q.plain_reads = true;  // no kernel TLS under a stream of ours
+  return q;
 }
 IoRequest send_request(ConstBuffer b) {
   return detail::buffer_request(IoRequest::Op::Send, -1, b.data, b.size, MSG_NOSIGNAL, "send");

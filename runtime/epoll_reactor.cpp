@@ -7,9 +7,21 @@
 // (edge-triggered) at its first park and stays, its events only ever growing (EPOLLIN, then
 // EPOLLOUT once something waits to write); fd_replaced()/close_waiting() (close.cpp) remove
 // it before the number is closed or reused. A park on a registration the engine can trust
-// costs no epoll_ctl. No readiness is kept per slot: the attempt that answered EAGAIN and
-// the park follow each other with no epoll_wait between, so any edge after the attempt is
-// reported to the parked waiter.
+// costs no epoll_ctl. The attempt that answered EAGAIN and the park follow each other with
+// no epoll_wait between, so any edge after the attempt is reported to the parked waiter.
+//
+// A read that would find the receive queue empty is not tried, as a hand-written epoll
+// server reads only on an event. After a short read (fewer bytes than asked) from a TCP
+// socket, the next read on the number parks at once if no read-side event has been
+// harvested for it since: the queue was empty at that read; whatever arrived after it
+// re-queued the edge-triggered registration, and the harvest that finds it wakes the parked
+// reader (an arrival before the read was read by it: its harvest only makes the reader try).
+// Only where the caller reads the bytes as queued (IoRequest::plain_reads: net's streams;
+// kernel TLS stops at a record with more queued), only TCP (SO_PROTOCOL, asked once per
+// registration: a datagram, a Unix socket passing credentials or descriptors, a pipe or a
+// terminal may read short with more queued), never once a hang-up, an error or urgent data
+// was reported (a short read stops at those), never with flags beyond MSG_DONTWAIT /
+// MSG_NOSIGNAL / MSG_WAITALL, never past a deadline.
 //
 // Trust: epoll keys a registration on (open file, number) and drops it silently when the
 // file's last reference goes, so "registered" can be stale after a close the engine did not
@@ -23,8 +35,10 @@
 // ignored. A trusted wait that sees nothing for kVerifyAfter is re-checked all the same
 // (closes nobody reported: a raw syscall, a library's own): such a wait is late by one to
 // two periods, never lost.
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <linux/kcmp.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -73,12 +87,25 @@ struct FdSlot {
   std::uint32_t gen = 0;         // close_generation(fd) when last added or checked
   std::uint32_t epoch = 0;       // g_range_closes then
   std::uint32_t checked_round = 0;
+  std::uint32_t in_events = 0;   // read-side events harvested for this registration
+  std::uint32_t drained_at = 0;  // in_events when a short read emptied the receive queue
   bool trusted = false;  // last added or checked by a closes_seen request
   bool suspect = false;  // a wake-up found nothing to do: check at the next park
+  bool drained = false;  // a short read emptied the queue, at drained_at
+  bool no_drain = false; // a hang-up, error or urgent data was reported: always try
+  std::uint8_t tcp = 0;  // 0 not asked yet, 1 a TCP socket, 2 anything else
 };
 
 constexpr std::uint32_t kIn = EPOLLIN | EPOLLPRI | EPOLLRDHUP;
 constexpr std::uint32_t kOut = EPOLLOUT;
+
+// A read whose short answer means the receive queue was empty (on a TCP socket).
+bool drains_queue(const IoRequest& req) noexcept {
+  using Op = IoRequest::Op;
+  if (!req.plain_reads) return false;
+  constexpr int kPlain = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_WAITALL;
+  return req.op == Op::Recv && (req.flags & ~kPlain) == 0;
+}
 
 bool uses_rwf_nowait(IoRequest::Op op) noexcept {
   using Op = IoRequest::Op;
@@ -144,9 +171,15 @@ class EpollReactor final : public Reactor {
     (void)f;
     bool readiness_first = false;
     bool woke = false;  // the last park ended with an event
+    const bool drains = drains_queue(req);
+    // Nothing arrived since a short read emptied the queue: park without trying.
+    bool skip = drains && still_drained(req.fd) && (d.is_never() || !d.passed());
     for (;;) {
-      if (!readiness_first) {
+      if (skip) {
+        skip = false;
+      } else if (!readiness_first) {
         long r = attempt_nonblocking(req);
+        if (drains && r >= 0) note_read(req.fd, static_cast<std::uint64_t>(r) < req.len);
         // RWF_NOWAIT refused (a blocking tty, say): wait for readiness, then call. Only for
         // the read/write family: from a socket call EOPNOTSUPP is the call's real answer.
         if (r == -EOPNOTSUPP && uses_rwf_nowait(req.op)) readiness_first = true;
@@ -292,7 +325,39 @@ class EpollReactor final : public Reactor {
     s.registered = 0;
     s.trusted = false;
     s.suspect = false;
-    ++s.tag;  // whatever an old registration still reports is not ours
+    renew(s);  // whatever an old registration still reports is not ours
+  }
+
+  // A new tag: what was known of the registration's file is forgotten.
+  static void renew(FdSlot& s) noexcept {
+    ++s.tag;
+    s.drained = false;
+    s.no_drain = false;
+    s.tcp = 0;
+  }
+
+  // fd's receive queue is known empty: a short read found it so, and no read-side event
+  // has been harvested since (see the header).
+  bool still_drained(int fd) const noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return false;
+    const FdSlot& s = fds_[static_cast<std::size_t>(fd)];
+    return s.drained && !s.no_drain && s.in_events == s.drained_at && (s.registered & EPOLLIN);
+  }
+
+  // A read of fd by drains_queue's kind answered: `short_read` if fewer bytes than asked.
+  void note_read(int fd, bool short_read) noexcept {
+    if (static_cast<std::size_t>(fd) >= fds_.size()) return;
+    FdSlot& s = fds_[static_cast<std::size_t>(fd)];
+    s.drained = false;
+    if (!short_read || !(s.registered & EPOLLIN) || s.no_drain) return;
+    if (s.tcp == 0) {
+      int proto = 0;
+      socklen_t len = sizeof proto;
+      s.tcp = ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP ? 1 : 2;
+    }
+    if (s.tcp != 1) return;
+    s.drained = true;
+    s.drained_at = s.in_events;
   }
 
   static std::uint64_t data_of(int fd, const FdSlot& s) noexcept {
@@ -327,7 +392,7 @@ class EpollReactor final : public Reactor {
     ev.events = events | EPOLLET;
     int r;
     if (s.registered == 0) {
-      ++s.tag;
+      renew(s);
       ev.data.u64 = data_of(fd, s);
       r = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
       // An old registration of this very file (the number closed unseen and given back
@@ -337,7 +402,7 @@ class EpollReactor final : public Reactor {
       ev.data.u64 = data_of(fd, s);
       r = ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
       if (r != 0 && errno == ENOENT) {
-        ++s.tag;
+        renew(s);
         ev.data.u64 = data_of(fd, s);
         r = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
       }
@@ -420,8 +485,12 @@ class EpollReactor final : public Reactor {
       if (fd >= fds_.size()) continue;
       FdSlot& s = fds_[fd];
       if (static_cast<std::uint32_t>(data >> 32) != s.tag) continue;  // an old registration's
-      // Nobody waiting: nothing to keep (see the header), the next attempt will look.
-      if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) wake_all(s.in);
+      // Nobody waiting: only the count is kept (see the header), the next attempt looks.
+      if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+        ++s.in_events;
+        if (e & (EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) s.no_drain = true;
+        wake_all(s.in);
+      }
       if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) wake_all(s.out);
     }
   }

@@ -40,6 +40,11 @@ struct IoRequest {
   // close_waiting() (internal/io.hpp): net's sockets, the patch's hooks. An engine may then
   // keep state about fd from one call to the next (epoll: its registration).
   bool closes_seen = false;
+  // The caller reads fd's bytes as the kernel queued them, with no upper layer between
+  // (kernel TLS could stop a read at a record with more queued): on a TCP socket a short
+  // read then means its receive queue was empty, and an engine may skip trying the next
+  // read until something arrives (epoll). net's streams say so; the patch does not know.
+  bool plain_reads = false;
   IoRequest() : buf(nullptr) {}
 };
 
