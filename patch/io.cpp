@@ -119,6 +119,10 @@ long one_op_attempts(FdState* st, const IoRequest& req, Deadline d, Call c) noex
         o.res = ringlet::detail::do_syscall(req);
         if (o.res == -EAGAIN) continue;  // made non-blocking meanwhile: ask again
       }
+    } else if (tried) {
+      IoRequest q = req;
+      q.just_tried = true;  // its EAGAIN above; no switch point since
+      o = perform_patched(q, d);
     } else {
       o = perform_patched(req, d);
     }

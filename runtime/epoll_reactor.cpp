@@ -21,7 +21,9 @@
 // registration: a datagram, a Unix socket passing credentials or descriptors, a pipe or a
 // terminal may read short with more queued), never once a hang-up, an error or urgent data
 // was reported (a short read stops at those), never with flags beyond MSG_DONTWAIT /
-// MSG_NOSIGNAL / MSG_WAITALL, never past a deadline.
+// MSG_NOSIGNAL / MSG_WAITALL, never past a deadline. Nor is an operation tried that the
+// caller has just tried and found EAGAIN (IoRequest::just_tried: the patch's hooks try
+// first), for the same reason as the park after the engine's own attempt.
 //
 // Trust: epoll keys a registration on (open file, number) and drops it silently when the
 // file's last reference goes, so "registered" can be stale after a close the engine did not
@@ -172,8 +174,9 @@ class EpollReactor final : public Reactor {
     bool readiness_first = false;
     bool woke = false;  // the last park ended with an event
     const bool drains = drains_queue(req);
-    // Nothing arrived since a short read emptied the queue: park without trying.
-    bool skip = drains && still_drained(req.fd) && (d.is_never() || !d.passed());
+    // Nothing arrived since a short read emptied the queue, or the caller's own attempt
+    // found nothing just now: park without trying.
+    bool skip = req.just_tried || (drains && still_drained(req.fd) && (d.is_never() || !d.passed()));
     for (;;) {
       if (skip) {
         skip = false;

@@ -45,6 +45,10 @@ struct IoRequest {
   // read then means its receive queue was empty, and an engine may skip trying the next
   // read until something arrives (epoll). net's streams say so; the patch does not know.
   bool plain_reads = false;
+  // The caller has just tried this very operation without blocking and it answered EAGAIN,
+  // with no switch point since (the patch's hooks try before they call perform): an engine
+  // that would try first need not (epoll: the park follows with no harvest between).
+  bool just_tried = false;
   IoRequest() : buf(nullptr) {}
 };
 
