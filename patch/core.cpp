@@ -2,6 +2,8 @@
 // table, the signal trampoline that turns a caught signal into EINTR for parked calls, and
 // the reactor waits themselves.
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -110,8 +112,17 @@ FdState* fd_classified(int fd) noexcept {
       bits |= kManaged | kSocket;
       int type = 0;
       socklen_t len = sizeof type;
-      if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM)
+      if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM) {
         bits |= kStream;
+        // Inherited or passed to us: whatever the program set before we saw it.
+        char ulp[16] = {};
+        socklen_t ulen = sizeof ulp;
+        int lowat = 1;
+        len = sizeof lowat;
+        if ((::getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulen) == 0 && ulen > 0 && ulp[0] != 0) ||
+            (::getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) == 0 && lowat > 1))
+          bits |= kNotPlain;
+      }
     } else if (S_ISFIFO(sb.st_mode)) {
       bits |= kManaged | kStream;
     } else if (S_ISCHR(sb.st_mode)) {
@@ -133,6 +144,10 @@ FdState* fd_classified(int fd) noexcept {
   }
   st->bits.store(bits, std::memory_order_relaxed);
   return st;
+}
+
+void fd_note_not_plain(int fd) noexcept {
+  if (FdState* st = fd_classified(fd)) st->bits.fetch_or(kNotPlain, std::memory_order_relaxed);
 }
 
 void fd_forget(int fd) noexcept {

@@ -2,6 +2,8 @@
 // closing and duplicating them (close_waiting ends the waits parked on a number being
 // reused), O_NONBLOCK through fcntl/ioctl, and SO_RCVTIMEO/SO_SNDTIMEO.
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -149,6 +151,11 @@ RINGLET_HOOK int setsockopt(int fd, int level, int name, const void* val, sockle
       (name == SO_RCVTIMEO ? st->rcvtimeo_ns : st->sndtimeo_ns).store(ns, std::memory_order_relaxed);
     }
   }
+  // Kernel TLS, or a low-water mark: a short read no longer means an empty queue (state.hpp).
+  if (r == 0 && ((level == IPPROTO_TCP && name == TCP_ULP) ||
+                 (level == SOL_SOCKET && name == SO_RCVLOWAT &&
+                  !(val && len >= sizeof(int) && *static_cast<const int*>(val) <= 1))))
+    fd_note_not_plain(fd);
   count_passed(Call::setsockopt);
   return r;
 }

@@ -96,7 +96,9 @@ long one_op_attempts(FdState* st, const IoRequest& req, Deadline d, Call c) noex
   std::atomic<std::uint32_t>* misses = misses_of(st, req);
   for (;;) {
     const std::uint32_t m = misses ? misses->load(std::memory_order_relaxed) : 0;
-    const bool tried = !skip_attempt(m);
+    // Nor when the engine knows the queue is empty and will park without trying (epoll).
+    const bool tried = !skip_attempt(m) &&
+                       !(req.plain_reads && Scheduler::current()->reactor().knows_nothing_queued(req));
     long r = tried ? ringlet::detail::attempt_nonblocking(req) : -EAGAIN;
     if (misses) {
       if (r == -EAGAIN) misses->store(m + 1, std::memory_order_relaxed);
@@ -222,6 +224,13 @@ IoRequest vector_req(const FdState* st, int fd, const iovec* iov, int n, msghdr&
 
 bool is_stream(const FdState* st) noexcept { return st->bits.load(std::memory_order_relaxed) & kStream; }
 
+// A read from a stream socket on which the program set no option that shapes its reads
+// (kNotPlain): a short read means the receive queue was empty (IoRequest::plain_reads).
+IoRequest plain_if_stream(const FdState* st, IoRequest q) noexcept {
+  q.plain_reads = (st->bits.load(std::memory_order_relaxed) & (kSocket | kStream | kNotPlain)) == (kSocket | kStream);
+  return q;
+}
+
 RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
   Here h = on_fiber(Socket);
   FdState* st = h ? managed_fd(fd) : nullptr;
@@ -238,7 +247,7 @@ RINGLET_SLOW long do_read(int fd, void* buf, std::size_t n) noexcept {
   }
   count_on_fiber(Call::read);
   const bool sock = st->bits.load(std::memory_order_relaxed) & kSocket;
-  return ret(one_op(st, buf_req(sock ? Op::Recv : Op::Read, fd, buf, n, 0, "read (patched)"),
+  return ret(one_op(st, plain_if_stream(st, buf_req(sock ? Op::Recv : Op::Read, fd, buf, n, 0, "read (patched)")),
                     timeout_of(st->rcvtimeo_ns), Call::read));
 }
 
@@ -250,7 +259,7 @@ RINGLET_SLOW long do_recv(int fd, void* buf, std::size_t n, int flags) noexcept 
     return RINGLET_REAL(recv)(fd, buf, n, flags);
   }
   count_on_fiber(Call::recv);
-  IoRequest q = buf_req(Op::Recv, fd, buf, n, flags, "recv (patched)");
+  IoRequest q = plain_if_stream(st, buf_req(Op::Recv, fd, buf, n, flags, "recv (patched)"));
   const Deadline d = timeout_of(st->rcvtimeo_ns);
   if ((flags & MSG_WAITALL) && is_stream(st)) return ret(all_of(st, q, d, Call::recv, q.len));
   return ret(one_op(st, q, d, Call::recv));
@@ -329,7 +338,10 @@ static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call
     }
   }
   if (r >= 0) {
-    fd_set_created(r, kManaged | kSocket | kStream | ((flags & SOCK_NONBLOCK) ? kNonblock : 0u));
+    // An accepted socket inherits the listener's SO_RCVLOWAT.
+    const FdState* ls = fd_classified(fd);
+    const std::uint32_t inherited = ls ? ls->bits.load(std::memory_order_relaxed) & kNotPlain : 0u;
+    fd_set_created(r, kManaged | kSocket | kStream | inherited | ((flags & SOCK_NONBLOCK) ? kNonblock : 0u));
     // A listener with a full backlog never makes accept wait: let the fibers the program
     // starts for each client run between accepts, as its threads would run beside it.
     if (st) {

@@ -41,9 +41,11 @@ struct IoRequest {
   // keep state about fd from one call to the next (epoll: its registration).
   bool closes_seen = false;
   // The caller reads fd's bytes as the kernel queued them, with no upper layer between
-  // (kernel TLS could stop a read at a record with more queued): on a TCP socket a short
-  // read then means its receive queue was empty, and an engine may skip trying the next
-  // read until something arrives (epoll). net's streams say so; the patch does not know.
+  // (kernel TLS could stop a read at a record with more queued) and no SO_RCVLOWAT above 1
+  // (arrivals below it raise no event): on a TCP socket a short read then means its
+  // receive queue was empty, and an engine may skip trying the next read until something
+  // arrives (epoll). net's streams say so; the patch says so for stream sockets on which
+  // the program has set neither TCP_ULP nor SO_RCVLOWAT.
   bool plain_reads = false;
   // The caller has just tried this very operation without blocking and it answered EAGAIN,
   // with no switch point since (the patch's hooks try before they call perform): an engine
@@ -77,6 +79,11 @@ class Reactor {
   // if it would block), so a caller that expects to wait saves a call by not trying first.
   // epoll's first try is a system call like the caller's: false.
   virtual bool tries_inline() const noexcept { return false; }
+  // True if req, a read with plain_reads, would find nothing queued now, and submit_and_park
+  // will therefore park it without trying (epoll: no event since a short read emptied the
+  // queue): a caller that tries before it calls perform saves a call by not trying. Only a
+  // hint, as the caller's attempt would answer the same; false where the engine cannot say.
+  virtual bool knows_nothing_queued(const IoRequest& req) const noexcept { (void)req; return false; }
 
   // Flush queued work and collect completions without blocking; wakes fibers.
   virtual void poll() = 0;
