@@ -121,7 +121,7 @@ FdState* fd_classified(int fd) noexcept {
         len = sizeof lowat;
         if ((::getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulen) == 0 && ulen > 0 && ulp[0] != 0) ||
             (::getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) == 0 && lowat > 1))
-          bits |= kNotPlain;
+          g_reads_shaped.store(true, std::memory_order_relaxed);
       }
     } else if (S_ISFIFO(sb.st_mode)) {
       bits |= kManaged | kStream;
@@ -146,9 +146,7 @@ FdState* fd_classified(int fd) noexcept {
   return st;
 }
 
-void fd_note_not_plain(int fd) noexcept {
-  if (FdState* st = fd_classified(fd)) st->bits.fetch_or(kNotPlain, std::memory_order_relaxed);
-}
+std::atomic<bool> g_reads_shaped{false};
 
 void fd_forget(int fd) noexcept {
   if (FdState* st = fd_state(fd)) {

@@ -155,7 +155,7 @@ RINGLET_HOOK int setsockopt(int fd, int level, int name, const void* val, sockle
   if (r == 0 && ((level == IPPROTO_TCP && name == TCP_ULP) ||
                  (level == SOL_SOCKET && name == SO_RCVLOWAT &&
                   !(val && len >= sizeof(int) && *static_cast<const int*>(val) <= 1))))
-    fd_note_not_plain(fd);
+    g_reads_shaped.store(true, std::memory_order_relaxed);
   count_passed(Call::setsockopt);
   return r;
 }

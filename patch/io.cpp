@@ -196,10 +196,11 @@ IoRequest vector_req(const FdState* st, int fd, const iovec* iov, int n, msghdr&
 
 bool is_stream(const FdState* st) noexcept { return st->bits.load(std::memory_order_relaxed) & kStream; }
 
-// A read from a stream socket on which the program set no option that shapes its reads
-// (kNotPlain): a short read means the receive queue was empty (IoRequest::plain_reads).
+// A read from a stream socket, while the program has set no option that shapes reads
+// (g_reads_shaped): a short read means the receive queue was empty (IoRequest::plain_reads).
 IoRequest plain_if_stream(const FdState* st, IoRequest q) noexcept {
-  q.plain_reads = (st->bits.load(std::memory_order_relaxed) & (kSocket | kStream | kNotPlain)) == (kSocket | kStream);
+  q.plain_reads = (st->bits.load(std::memory_order_relaxed) & (kSocket | kStream)) == (kSocket | kStream) &&
+                  !g_reads_shaped.load(std::memory_order_relaxed);
   return q;
 }
 

@@ -1,6 +1,5 @@
 // Hooks of the "socket" group that make descriptors: socket, accept, accept4 and connect
-// (reading and writing them is io.cpp). A socket made here is classified at once; an
-// accepted one inherits its listener's kNotPlain (SO_RCVLOWAT is inherited by the kernel).
+// (reading and writing them is io.cpp). A socket made here is classified at once.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -57,10 +56,7 @@ static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call
     }
   }
   if (r >= 0) {
-    // An accepted socket inherits the listener's SO_RCVLOWAT.
-    const FdState* ls = fd_classified(fd);
-    const std::uint32_t inherited = ls ? ls->bits.load(std::memory_order_relaxed) & kNotPlain : 0u;
-    fd_set_created(r, kManaged | kSocket | kStream | inherited | ((flags & SOCK_NONBLOCK) ? kNonblock : 0u));
+    fd_set_created(r, kManaged | kSocket | kStream | ((flags & SOCK_NONBLOCK) ? kNonblock : 0u));
     // A listener with a full backlog never makes accept wait: let the fibers the program
     // starts for each client run between accepts, as its threads would run beside it.
     if (st) {

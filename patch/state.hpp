@@ -153,10 +153,6 @@ enum FdBits : std::uint32_t {
   kStream = 1u << 3,       // SOCK_STREAM socket, pipe, FIFO, tty: blocking writes write all
   kNonblock = 1u << 4,     // the program made it non-blocking: never wait for it
   kSignalfd = 1u << 5,     // a signalfd (managed: its reads wait, see signal_wait.cpp)
-  // A stream socket whose reads may stop short with more queued, or whose arrivals may
-  // raise no event: the program set TCP_ULP (kernel TLS) or SO_RCVLOWAT above 1 on it (or
-  // on the listener it came from). Its reads are never declared plain (io.cpp).
-  kNotPlain = 1u << 6,
 };
 // One cache line each: a thread per connection makes neighbouring numbers belong to
 // threads of different carriers (each new thread goes to the carrier with the fewest), and
@@ -177,8 +173,12 @@ constexpr int kMaxFd = 1 << 20;
 FdState* fd_state(int fd) noexcept;
 // The entry, classified (fstat, SO_TYPE, F_GETFL) if this is its first use.
 FdState* fd_classified(int fd) noexcept;
-// The program set an option on fd that makes its reads not plain (kNotPlain), or may have.
-void fd_note_not_plain(int fd) noexcept;
+// Set once the program has set TCP_ULP (kernel TLS: a read stops at a record with more
+// queued) or SO_RCVLOWAT above 1 (arrivals below the mark raise no event) on any socket, or
+// the patch first saw a socket with either: from then on no read is declared plain
+// (IoRequest::plain_reads, io.cpp). Process-wide, because the option belongs to the socket
+// and the patch knows numbers: a dup, or a listener's accepted sockets, share it.
+extern std::atomic<bool> g_reads_shaped;
 // Forget fd (closed), and copy one entry to another (dup).
 void fd_forget(int fd) noexcept;
 void fd_copy(int from, int to) noexcept;

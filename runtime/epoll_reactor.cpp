@@ -17,15 +17,16 @@
 // re-queued the edge-triggered registration, and the harvest that finds it wakes the parked
 // reader (an arrival before the read was read by it: its harvest only makes the reader try).
 // Only where the caller reads the bytes as queued (IoRequest::plain_reads: net's streams,
-// the patch's stream sockets without TCP_ULP or SO_RCVLOWAT; kernel TLS stops at a record
-// with more queued, a low-water mark withholds events), only TCP (SO_PROTOCOL, asked once per
-// registration: a datagram, a Unix socket passing credentials or descriptors, a pipe or a
-// terminal may read short with more queued), never once a hang-up, an error or urgent data
-// was reported (a short read stops at those), never with flags beyond MSG_DONTWAIT /
-// MSG_NOSIGNAL / MSG_WAITALL, never past a deadline. Nor is an operation tried that the
-// caller has just tried and found EAGAIN (IoRequest::just_tried: the patch's hooks try
-// first), for the same reason as the park after the engine's own attempt; and such a
-// caller may ask first whether its attempt would find nothing (knows_nothing_queued).
+// the patch's stream sockets while no socket has TCP_ULP or SO_RCVLOWAT; kernel TLS stops
+// at a record with more queued, a low-water mark withholds events), only TCP (SO_PROTOCOL,
+// asked once per registration: a datagram, a Unix socket passing credentials or
+// descriptors, a pipe or a terminal may read short with more queued), never once a hang-up,
+// an error or urgent data was reported (a short read stops at those), never with flags
+// beyond MSG_DONTWAIT / MSG_NOSIGNAL / MSG_WAITALL, never past a deadline. Nor is an
+// operation tried that the caller has just tried and found EAGAIN (IoRequest::just_tried:
+// the patch's hooks try first), for the same reason as the park after the engine's own
+// attempt; and such a caller may ask first whether its attempt would find nothing
+// (knows_nothing_queued).
 //
 // Trust: epoll keys a registration on (open file, number) and drops it silently when the
 // file's last reference goes, so "registered" can be stale after a close the engine did not

@@ -5,9 +5,12 @@
 // mark returns them at once. So the patch must not declare such reads plain, wherever the
 // mark came from:
 //   set    - setsockopt on the connected socket;
+//   dup    - setsockopt through a dup of it, the original number read;
 //   listen - set on the listener, inherited by the accepted socket;
 //   unseen - set by a raw syscall before the patch first saw the socket;
 //   none   - no mark (the plain path itself: its next read wakes on the arrival's event).
+// Each case runs in a process of its own (the program runs itself with the case's name):
+// once a mark is set anywhere, the patch stops declaring any read plain.
 // Each case: the reader's first recv(100) parks and returns the 8 bytes of one send (a short
 // read); then 3 bytes arrive (below the mark of 8); recv(2) must return 2 of them at once.
 // A reader still waiting after 2 s is unblocked by 7 more bytes and prints "late".
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +102,11 @@ static void run(const char* name) {
   p.writer = unseen ? s : c;
   if (strcmp(name, "set") == 0 && setsockopt(p.reader, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) != 0)
     die("lowat");
+  if (strcmp(name, "dup") == 0) {
+    const int d = dup(p.reader);
+    if (d < 0 || setsockopt(d, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) != 0) die("dup lowat");
+    close(d);
+  }
   if (pipe(p.to_writer) != 0 || pipe(p.to_reader) != 0) die("pipe");
   int mark = 0;
   socklen_t mlen = sizeof mark;
@@ -125,12 +134,28 @@ static void run(const char* name) {
   if (waited >= 1.0) exit(1);
 }
 
-int main(void) {
+int main(int argc, char** argv) {
   alarm(60);
   setvbuf(stdout, NULL, _IOLBF, 0);
-  run("none");
-  run("set");
-  run("listen");
-  run("unseen");
-  return 0;
+  if (argc == 2) {
+    run(argv[1]);
+    return 0;
+  }
+  static const char* const cases[] = {"none", "set", "dup", "listen", "unseen"};
+  int failed = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
+    const pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+      execl("/proc/self/exe", argv[0], cases[i], (char*)NULL);
+      die("execl");
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) die("waitpid");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      printf("%s: failed (status %#x)\n", cases[i], status);
+      failed = 1;
+    }
+  }
+  return failed;
 }
