@@ -1,6 +1,6 @@
 // A blocking recv on a TCP socket whose reads SO_RCVLOWAT shapes. Under ringlet-run the epoll
 // engine parks a read without trying it when a short read found the receive queue empty and
-// no event has come since (patch/README.md, "Reads"). With a low-water mark that is not
+// no event has come since (patch/README.md, "Reads and writes"). With a low-water mark that is not
 // enough: bytes below the mark raise no event, yet a recv asking for fewer bytes than the
 // mark returns them at once. So the patch must not declare such reads plain, wherever the
 // mark came from:
