@@ -80,9 +80,10 @@ class Reactor {
   // epoll's first try is a system call like the caller's: false.
   virtual bool tries_inline() const noexcept { return false; }
   // True if req, a read with plain_reads, would find nothing queued now, and submit_and_park
-  // will therefore park it without trying (epoll: no event since a short read emptied the
-  // queue): a caller that tries before it calls perform saves a call by not trying. Only a
-  // hint, as the caller's attempt would answer the same; false where the engine cannot say.
+  // will therefore park it without trying unless its deadline has passed (epoll: no event
+  // since a short read emptied the queue): a caller that tries before it calls perform saves
+  // a call by not trying. Only a hint, as the caller's attempt would answer the same; false
+  // where the engine cannot say.
   virtual bool knows_nothing_queued(const IoRequest& req) const noexcept { (void)req; return false; }
 
   // Flush queued work and collect completions without blocking; wakes fibers.
