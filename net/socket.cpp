@@ -221,7 +221,9 @@ TcpStream TcpStream::connect(std::string_view address, Deadline d) {
 namespace {
 IoRequest recv_request(MutableBuffer b) {
   IoRequest q = detail::buffer_request(IoRequest::Op::Recv, -1, b.data, b.size, 0, "recv");
-  q.plain_reads = true;  // no kernel TLS under a stream of ours
+  // No kernel TLS under a stream of ours. A low-water mark set through set_option is not
+  // seen here (internal/reactor.hpp: a known gap).
+  q.plain_reads = true;
   return q;
 }
 IoRequest send_request(ConstBuffer b) {
