@@ -54,14 +54,23 @@ Socket::Socket(int fd) : fd_(fd) {
     fd_ = -1;
     throw std::system_error(e, std::system_category(), "ringlet::net::Socket: adopting fd " + std::to_string(fd));
   }
+  // Whoever had it may have set a low-water mark or an upper layer (kernel TLS) on it.
+  int lowat = 0;
+  socklen_t len = sizeof lowat;
+  char ulp[16] = {};
+  socklen_t ulp_len = sizeof ulp;
+  if ((::getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) == 0 && lowat > 1) ||
+      (::getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulp_len) == 0 && ulp_len > 0 && ulp[0] != '\0'))
+    shaped_.store(true, std::memory_order_relaxed);
 }
 
-Socket::Socket(Socket&& o) noexcept : fd_(o.fd_.exchange(-1)) {}
+Socket::Socket(Socket&& o) noexcept : fd_(o.fd_.exchange(-1)) { inherit_shape(*this, o); }
 
 Socket& Socket::operator=(Socket&& o) noexcept {
   if (this != &o) {
     close();
     fd_ = o.fd_.exchange(-1);
+    inherit_shape(*this, o);
   }
   return *this;
 }
@@ -94,6 +103,7 @@ Address Socket::local_address() const {
 
 void Socket::set_option(int level, int name, int value) {
   if (::setsockopt(fd_, level, name, &value, sizeof value) != 0) raise(-errno, "set_option");
+  if (level == SOL_SOCKET && name == SO_RCVLOWAT) shaped_.store(value > 1, std::memory_order_relaxed);
 }
 
 int Socket::get_option(int level, int name) const {
@@ -219,11 +229,11 @@ TcpStream TcpStream::connect(std::string_view address, Deadline d) {
 }
 
 namespace {
-IoRequest recv_request(MutableBuffer b) {
+// plain: the caller reads the bytes as queued (IoRequest::plain_reads): a stream of ours has
+// no kernel TLS under it, and says whether it has a low-water mark (shaped_).
+IoRequest recv_request(MutableBuffer b, bool plain) {
   IoRequest q = detail::buffer_request(IoRequest::Op::Recv, -1, b.data, b.size, 0, "recv");
-  // No kernel TLS under a stream of ours. A low-water mark set through set_option is not
-  // seen here (internal/reactor.hpp: a known gap).
-  q.plain_reads = true;
+  q.plain_reads = plain;
   return q;
 }
 IoRequest send_request(ConstBuffer b) {
@@ -232,12 +242,12 @@ IoRequest send_request(ConstBuffer b) {
 }  // namespace
 
 std::size_t TcpStream::read_some(MutableBuffer b, Deadline d, std::error_code& ec) {
-  auto q = recv_request(b);
+  auto q = recv_request(b, !shaped_.load(std::memory_order_relaxed));
   return result(io(q, d), ec);
 }
 
 std::size_t TcpStream::read_some(MutableBuffer b, Deadline d) {
-  auto q = recv_request(b);
+  auto q = recv_request(b, !shaped_.load(std::memory_order_relaxed));
   return result(io(q, d), "TcpStream::read_some");
 }
 
@@ -455,7 +465,9 @@ TcpStream TcpListener::accept(Deadline d, std::error_code& ec, Address* peer) {
     const auto fd = static_cast<int>(result(r, ec));
     if (ec) return {};
     if (peer) *peer = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    return TcpStream(fd, adopted);
+    TcpStream s(fd, adopted);
+    inherit_shape(s, *this);
+    return s;
   }
 }
 
@@ -552,7 +564,7 @@ std::size_t UdpSocket::send(ConstBuffer b, Deadline d) {
 }
 
 std::size_t UdpSocket::recv(MutableBuffer b, Deadline d) {
-  auto q = recv_request(b);
+  auto q = recv_request(b, false);
   return result(io(q, d), "UdpSocket::recv");
 }
 

@@ -16,9 +16,10 @@
 // harvested for it since: the queue was empty at that read; whatever arrived after it
 // re-queued the edge-triggered registration, and the harvest that finds it wakes the parked
 // reader (an arrival before the read was read by it: its harvest only makes the reader try).
-// Only where the caller reads the bytes as queued (IoRequest::plain_reads: net's streams,
-// the patch's stream sockets while no socket has TCP_ULP or SO_RCVLOWAT; kernel TLS stops
-// at a record with more queued, a low-water mark withholds events), only TCP (SO_PROTOCOL,
+// Only where the caller reads the bytes as queued (IoRequest::plain_reads: net's streams
+// with no low-water mark, the patch's stream sockets while no socket has TCP_ULP or
+// SO_RCVLOWAT; kernel TLS stops at a record with more queued, a low-water mark withholds
+// events), only TCP (SO_PROTOCOL,
 // asked once per registration: a datagram, a Unix socket passing credentials or
 // descriptors, a pipe or a terminal may read short with more queued), never once a hang-up,
 // an error or urgent data was reported (a short read stops at those), never with flags

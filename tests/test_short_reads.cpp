@@ -1,7 +1,8 @@
 // A short read from a TCP stream: the epoll engine then parks the next read without trying
 // it until a read-side event arrives (epoll_reactor.cpp). Every case: whatever a short read
 // left in the queue, or what arrives after it, is read; never a wait for an event that has
-// already been reported. Both engines; the cases exist for epoll's sake.
+// already been reported; and a stream with a low-water mark is read as natively. Both
+// engines; the cases exist for epoll's sake.
 #include <sys/socket.h>
 
 #include <cstring>
@@ -133,5 +134,69 @@ TEST_CASE("short reads: a full read leaves the rest to be read at once", "[io][s
     CHECK(read_str(p.server, Deadline::after(5s)) == std::string(36, 'q'));
     CHECK(seconds_since(t0) < 0.5);
     w.join();
+  });
+}
+
+namespace {
+
+// server has a low-water mark of 4: arrivals below it raise no event, so its short read does
+// not mean an empty queue; a read must try, and get what is queued below the mark.
+void reads_below_the_mark(TcpStream& server, int peer) {
+  auto w = spawn([&] {
+    ringlet::sleep(10ms);
+    send_raw(peer, "abcd");  // at the mark: the parked read is woken
+  });
+  CHECK(read_str(server, Deadline::after(5s)) == "abcd");  // short: 4 of 64
+  w.join();
+  send_raw(peer, "ef");  // below the mark: no event, ever
+  const auto t0 = Clock::now();
+  CHECK(read_str(server, Deadline::after(5s)) == "ef");
+  CHECK(seconds_since(t0) < 0.5);
+}
+
+}  // namespace
+
+TEST_CASE("short reads: a low-water mark from set_option, the listener or an adopted descriptor: "
+          "the read after a short one tries",
+          "[io][shortread][net]") {
+  in_scheduler([] {
+    SECTION("set_option on the stream") {
+      TcpPair p;
+      p.server.set_option(SOL_SOCKET, SO_RCVLOWAT, 4);
+      reads_below_the_mark(p.server, p.peer);
+    }
+    SECTION("set_option on the listener, before the accept") {
+      auto listener = TcpListener::bind("127.0.0.1:0");
+      listener.set_option(SOL_SOCKET, SO_RCVLOWAT, 4);
+      auto client = TcpStream::connect(listener.local_address(), 5s);
+      auto server = listener.accept(5s);
+      REQUIRE(server.get_option(SOL_SOCKET, SO_RCVLOWAT) == 4);  // the kernel copied it
+      reads_below_the_mark(server, client.fd());
+    }
+    SECTION("setsockopt on a descriptor, then adopted") {
+      TcpPair p;
+      const int fd = p.server.release();
+      const int four = 4;
+      REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &four, sizeof four) == 0);
+      TcpStream server(fd);
+      reads_below_the_mark(server, p.peer);
+    }
+    SECTION("moved, and the mark taken back by set_option") {
+      TcpPair p;
+      p.server.set_option(SOL_SOCKET, SO_RCVLOWAT, 4);
+      TcpStream server = std::move(p.server);
+      reads_below_the_mark(server, p.peer);
+      server.set_option(SOL_SOCKET, SO_RCVLOWAT, 1);  // plain again: a read may skip its try
+      auto w = spawn([&] {
+        ringlet::sleep(10ms);
+        send_raw(p.peer, "g");
+      });
+      CHECK(read_str(server, Deadline::after(5s)) == "g");
+      w.join();
+      send_raw(p.peer, "h");
+      const auto t0 = Clock::now();
+      CHECK(read_str(server, Deadline::after(5s)) == "h");
+      CHECK(seconds_since(t0) < 0.5);
+    }
   });
 }

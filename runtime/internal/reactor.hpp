@@ -44,10 +44,9 @@ struct IoRequest {
   // (kernel TLS could stop a read at a record with more queued) and no SO_RCVLOWAT above 1
   // (arrivals below it raise no event): on a TCP socket a short read then means its
   // receive queue was empty, and an engine may skip trying the next read until something
-  // arrives (epoll). net's streams say so (even after set_option(SO_RCVLOWAT): a known gap,
-  // there a read may wait for the mark where a try would return fewer bytes); the patch says
-  // so for stream sockets while the program has set neither TCP_ULP nor SO_RCVLOWAT on any
-  // socket.
+  // arrives (epoll). net's TCP streams say so unless a mark was set through set_option (on
+  // the stream or its listener) or found on a descriptor they adopted; the patch says so for
+  // stream sockets while the program has set neither TCP_ULP nor SO_RCVLOWAT on any socket.
   bool plain_reads = false;
   // The caller has just tried this very operation without blocking and it answered EAGAIN,
   // with no switch point since (the patch's hooks try before they call perform): an engine

@@ -90,7 +90,8 @@ enum class Shutdown { Read = 0, Write = 1, Both = 2 };
 class Socket {
  public:
   Socket() noexcept = default;
-  // Take ownership of fd (made non-blocking and close-on-exec).
+  // Take ownership of fd (made non-blocking and close-on-exec; a low-water mark or kernel TLS
+  // already on it is seen).
   explicit Socket(int fd);
   // Take ownership of an fd that is non-blocking and close-on-exec already.
   struct Adopted {};
@@ -112,7 +113,9 @@ class Socket {
 
   Address local_address() const;
 
-  // setsockopt/getsockopt with an int value; std::system_error on failure.
+  // setsockopt/getsockopt with an int value; std::system_error on failure. A low-water mark
+  // set here (SO_RCVLOWAT above 1) is seen by the stream's reads and passed to the streams a
+  // listener accepts; one set by setsockopt on fd() is not (see shaped_).
   void set_option(int level, int name, int value);
   int get_option(int level, int name) const;
 
@@ -130,6 +133,16 @@ class Socket {
   // of another waits on it).
   std::atomic<int> fd_{-1};
   std::atomic<std::uint32_t> busy_{0};  // fibers inside perform(): close() cancels only if there are
+  // Its reads do not return the bytes as queued (IoRequest::plain_reads): a low-water mark
+  // above 1 set through set_option on this socket or the listener it was accepted from (the
+  // kernel copies the mark), or found on a descriptor adopted by Socket(int fd) (a mark, or
+  // an upper layer such as kernel TLS). Arrivals below a mark raise no event, and a record
+  // layer may stop a read short with more queued: a short read does not mean an empty queue.
+  std::atomic<bool> shaped_{false};
+  // to's shaped_ is from's (an accepted stream, its listener; a move).
+  static void inherit_shape(Socket& to, const Socket& from) noexcept {
+    to.shaped_.store(from.shaped_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
 };
 
 class TcpStream : public Socket {
