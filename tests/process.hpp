@@ -44,7 +44,19 @@ class Process {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    REQUIRE(posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) == 0);
+    // SIGINT and SIGQUIT at their defaults, as a program started from a terminal has them,
+    // even when the suite runs as a background job of a shell without job control (which
+    // starts it with both ignored, an ignorance the child would inherit).
+    posix_spawnattr_t sa;
+    posix_spawnattr_init(&sa);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGQUIT);
+    posix_spawnattr_setsigdefault(&sa, &def);
+    posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGDEF);
+    REQUIRE(posix_spawn(&pid_, argv[0], &fa, &sa, argv.data(), environ) == 0);
+    posix_spawnattr_destroy(&sa);
     posix_spawn_file_actions_destroy(&fa);
     ::close(out[1]);
     ::close(err[1]);
