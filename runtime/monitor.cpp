@@ -1,7 +1,9 @@
 // The blocking monitor: one thread for the process, started by the first scheduler that
 // asks for it. Every half threshold it samples each registered scheduler's switch count; a
-// scheduler that is not sleeping in its reactor and has not switched for the threshold is
-// held by one fiber (a loop that never blocks, a libc call that blocks its thread).
+// scheduler that is in its loop, not sleeping in its reactor, and has not switched for the
+// threshold is held by one fiber (a loop that never blocks, a libc call that blocks its
+// thread). Outside its loop (a core waiting for the run's other threads to start, or
+// joining them at the end) a scheduler holds nothing (Scheduler::idle).
 // The monitor then signals that thread; the handler, running on the fiber that holds it,
 // copies the fiber's name and a backtrace, which the monitor formats and prints. When the
 // fiber finally switches, the monitor says how long it held on in all. Reports go to

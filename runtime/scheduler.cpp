@@ -213,6 +213,7 @@ void Scheduler::run_main(Fiber* main) {
 // the reactor until the next timer or completion.
 void Scheduler::loop() {
   bool waited = false;  // the last pass ended in reactor_->wait(), which reaped already
+  idle_.store(false, std::memory_order_relaxed);  // the monitor watches from here (idle_)
   for (;;) {
     direct_budget_ = kDirectBudget;
     if (quiet_declared_) leave_run_quiet();  // before anything this pass may change
@@ -290,6 +291,7 @@ void Scheduler::loop() {
     waited = true;
   }
   reactor_->poll();  // send what is still queued (a wake-up for another core)
+  idle_.store(true, std::memory_order_relaxed);  // what follows (joining the cores) holds no fiber
 }
 
 

@@ -410,7 +410,9 @@ class Scheduler {
   std::atomic<std::size_t> quiet_signal_{0};
 
   std::atomic<std::uint64_t> switches_{0};  // written by this thread only
-  std::atomic<bool> idle_{false};
+  // Holding nothing, for the blocking monitor: asleep in the reactor, or outside loop() (not
+  // begun: a core waiting for the run's other threads to start; or ended).
+  std::atomic<bool> idle_{true};
   std::atomic<bool> interrupt_requested_{false};  // set from signal handlers on this thread
   long monitor_ms_ = 0;
   // Per-fiber run time (enable_cpu_accounting): the cheap clock and the ticks of
