@@ -8,7 +8,9 @@
 // copies the fiber's name and a backtrace, which the monitor formats and prints. When the
 // fiber finally switches, the monitor says how long it held on in all. Reports go to
 // stderr, or to the file RINGLET_MONITOR_FILE names (appended); a stack already reported is
-// named by its report's number and counted, not printed again.
+// named by its report's number and counted, not printed again. A report says whether the
+// thread was computing or blocked in the kernel (its CPU time over the stretch: a tenth of
+// it or more is computing).
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -100,7 +102,24 @@ struct Watched {
   std::int64_t since_ns = 0;     // when it was first seen unchanged and busy
   bool reported = false;         // for this stretch
   std::string who;               // named in the report, for the follow-up
+  clockid_t cpu_clock = 0;       // the thread's CPU clock
+  std::int64_t cpu_since_ns = 0;  // its reading at since_ns
 };
+
+// The CPU time of the thread whose clock is clk, from the kernel itself (the patch gives
+// each fiber a clock of its own through clock_gettime; this is the OS thread's).
+std::int64_t cpu_ns(clockid_t clk) {
+  timespec ts{};
+  if (::syscall(SYS_clock_gettime, clk, &ts) != 0) return 0;
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The calling OS thread's CPU clock, as pthread_getcpuclockid makes it from the thread id
+// (the kernel's per-thread CPUCLOCK_SCHED encoding), with no call the patch replaces.
+clockid_t own_cpu_clock() {
+  const auto tid = static_cast<clockid_t>(::syscall(SYS_gettid));
+  return static_cast<clockid_t>((~tid << 3) | 4 /* per thread */ | 2 /* sched */);
+}
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -179,7 +198,8 @@ class Monitor {
     std::unique_lock lk(mu_);
     // Watched from now: a scheduler added before its loop has run (a core of a run waiting
     // for the others to start) has held nothing since the epoch.
-    watched_.push_back(Watched{s, pthread_self(), ms, s->switch_count(), now_ns(), false, {}});
+    const clockid_t clk = own_cpu_clock();
+    watched_.push_back(Watched{s, pthread_self(), ms, s->switch_count(), now_ns(), false, {}, clk, cpu_ns(clk)});
     if (!started_) {
       started_ = true;
       install_handler();
@@ -232,6 +252,7 @@ class Monitor {
       }
       w.seen = count;
       w.since_ns = now;
+      w.cpu_since_ns = cpu_ns(w.cpu_clock);
       w.reported = false;
       return;
     }
@@ -271,9 +292,14 @@ class Monitor {
     } else {
       w.who = "a fiber";
     }
+    // Computing, or blocked in the kernel (a call that should have parked): what share of
+    // the time the thread was on the CPU. A loaded machine takes a computing thread off the
+    // CPU for some of it; a blocked one uses next to none.
+    const std::int64_t cpu_ms = (cpu_ns(w.cpu_clock) - w.cpu_since_ns) / 1'000'000;
     text = "ringlet: " + w.who + " has held its scheduler for " + std::to_string(held_ms) +
-           " ms without switching (threshold " + std::to_string(w.threshold_ms) +
-           " ms); every other fiber of the thread waits meanwhile.";
+           " ms without switching (threshold " + std::to_string(w.threshold_ms) + " ms), " +
+           (cpu_ms * 10 >= held_ms ? "computing" : "blocked") + " (" + std::to_string(cpu_ms) +
+           " ms on the CPU); every other fiber of the thread waits meanwhile.";
     if (got) {
       const std::uint64_t h = stack_hash(g_capture.frames, g_capture.first, g_capture.depth);
       auto it = std::find_if(seen_.begin(), seen_.end(), [&](const Seen& x) { return x.hash == h; });

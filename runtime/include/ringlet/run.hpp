@@ -21,7 +21,8 @@ struct RunOptions {
   // Default stack size for fibers of this scheduler; 0 = RINGLET_STACK_SIZE or 64 KiB.
   std::size_t stack_size = 0;
   // The blocking monitor (gevent's max_blocking_time): report on stderr, with its name and
-  // a backtrace, any fiber that runs this long without switching, starving the others.
+  // a backtrace, any fiber that runs this long without switching, starving the others,
+  // and whether its thread was computing or blocked in the kernel meanwhile.
   // Milliseconds; 0 = off; -1 = RINGLET_MAX_BLOCKING_MS from the environment, else off.
   long max_blocking_ms = -1;
   // Scheduler threads, one scheduler and one ring each (thread-per-core). 1: everything
