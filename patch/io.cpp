@@ -93,12 +93,12 @@ long one_op_attempts(FdState* st, const IoRequest& req, Deadline d, Call c) noex
         o.res = ringlet::detail::do_syscall(req);
         if (o.res == -EAGAIN) continue;  // made non-blocking meanwhile: ask again
       }
-    } else if (tried) {
-      IoRequest q = req;
-      q.just_tried = true;  // its EAGAIN above; no switch point since
-      o = perform_patched(q, d);
     } else {
-      o = perform_patched(req, d);
+      // One call whether tried or not: threads parked in the same call show one stack (the
+      // fiber dump groups them by it).
+      IoRequest q = req;
+      q.just_tried = tried;  // its EAGAIN above; no switch point since
+      o = perform_patched(q, d);
     }
     count_waited(c);
     if (o.why == Woke::Notified) return o.res;
