@@ -55,13 +55,7 @@ Socket::Socket(int fd) : fd_(fd) {
     throw std::system_error(e, std::system_category(), "ringlet::net::Socket: adopting fd " + std::to_string(fd));
   }
   // Whoever had it may have set a low-water mark or an upper layer (kernel TLS) on it.
-  int lowat = 0;
-  socklen_t len = sizeof lowat;
-  char ulp[16] = {};
-  socklen_t ulp_len = sizeof ulp;
-  if ((::getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) == 0 && lowat > 1) ||
-      (::getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulp_len) == 0 && ulp_len > 0 && ulp[0] != '\0'))
-    shaped_.store(true, std::memory_order_relaxed);
+  if (detail::reads_shaped(fd)) shaped_.store(true, std::memory_order_relaxed);
 }
 
 Socket::Socket(Socket&& o) noexcept : fd_(o.fd_.exchange(-1)) { inherit_shape(*this, o); }

@@ -115,13 +115,7 @@ FdState* fd_classified(int fd) noexcept {
       if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM) {
         bits |= kStream;
         // Inherited or passed to us: whatever the program set before we saw it.
-        char ulp[16] = {};
-        socklen_t ulen = sizeof ulp;
-        int lowat = 1;
-        len = sizeof lowat;
-        if ((::getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulen) == 0 && ulen > 0 && ulp[0] != 0) ||
-            (::getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) == 0 && lowat > 1))
-          g_reads_shaped.store(true, std::memory_order_relaxed);
+        if (ringlet::detail::reads_shaped(fd)) g_reads_shaped.store(true, std::memory_order_relaxed);
       }
     } else if (S_ISFIFO(sb.st_mode)) {
       bits |= kManaged | kStream;

@@ -72,10 +72,18 @@ const CheapClock& cheap_clock() noexcept {
   return c;
 }
 
-std::uint64_t os_thread_cpu_ns() noexcept {
+std::uint64_t os_thread_cpu_ns() noexcept { return os_thread_cpu_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+std::uint64_t os_thread_cpu_ns(clockid_t clk) noexcept {
   timespec ts{};
-  ::syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts);
+  if (::syscall(SYS_clock_gettime, clk, &ts) != 0) return 0;
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+clockid_t os_thread_cpu_clock() noexcept {
+  // The kernel's per-thread CPUCLOCK_SCHED encoding of the thread id.
+  const auto tid = static_cast<clockid_t>(::syscall(SYS_gettid));
+  return static_cast<clockid_t>((~tid << 3) | 4 /* per thread */ | 2 /* sched */);
 }
 
 }  // namespace ringlet::detail

@@ -19,9 +19,9 @@
 // Only where the caller reads the bytes as queued (IoRequest::plain_reads: net's streams
 // with no low-water mark, the patch's stream sockets while no socket has TCP_ULP or
 // SO_RCVLOWAT; kernel TLS stops at a record with more queued, a low-water mark withholds
-// events), only TCP (SO_PROTOCOL,
-// asked once per registration: a datagram, a Unix socket passing credentials or
-// descriptors, a pipe or a terminal may read short with more queued), never once a hang-up,
+// events), only TCP (SO_PROTOCOL, asked once per registration: a datagram, a Unix socket
+// passing credentials or descriptors, a pipe or a terminal may read short with more
+// queued), never once a hang-up,
 // an error or urgent data was reported (a short read stops at those), never with flags
 // beyond MSG_DONTWAIT / MSG_NOSIGNAL / MSG_WAITALL, never past a deadline. Nor is an
 // operation tried that the caller has just tried and found EAGAIN (IoRequest::just_tried:

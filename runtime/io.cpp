@@ -2,6 +2,8 @@
 // is its Reactor::submit_and_park), its C++ edge and connect. close_waiting is in close.cpp.
 #include "ringlet/io.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -104,6 +106,15 @@ IoOutcome connect_start(int fd, const sockaddr* addr, socklen_t len, Deadline d)
     const Woke r = wait(w, spec);  // nobody wakes it: it ends at the nap's deadline
     if (r != Woke::Deadline) return {-ECANCELED, r};
   }
+}
+
+bool reads_shaped(int fd) noexcept {
+  char ulp[16] = {};
+  socklen_t ulp_len = sizeof ulp;
+  int lowat = 1;
+  socklen_t len = sizeof lowat;
+  return (::getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &ulp_len) == 0 && ulp_len > 0 && ulp[0] != '\0') ||
+         (::getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) == 0 && lowat > 1);
 }
 
 long connect(int fd, const sockaddr* addr, socklen_t len, Deadline d) {

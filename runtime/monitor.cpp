@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "internal/cpu_clock.hpp"
 #include "internal/native_thread.hpp"
 #include "internal/scheduler.hpp"
 #include "internal/sys.hpp"
@@ -106,20 +107,8 @@ struct Watched {
   std::int64_t cpu_since_ns = 0;  // its reading at since_ns
 };
 
-// The CPU time of the thread whose clock is clk, from the kernel itself (the patch gives
-// each fiber a clock of its own through clock_gettime; this is the OS thread's).
-std::int64_t cpu_ns(clockid_t clk) {
-  timespec ts{};
-  if (::syscall(SYS_clock_gettime, clk, &ts) != 0) return 0;
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// The calling OS thread's CPU clock, as pthread_getcpuclockid makes it from the thread id
-// (the kernel's per-thread CPUCLOCK_SCHED encoding), with no call the patch replaces.
-clockid_t own_cpu_clock() {
-  const auto tid = static_cast<clockid_t>(::syscall(SYS_gettid));
-  return static_cast<clockid_t>((~tid << 3) | 4 /* per thread */ | 2 /* sched */);
-}
+// The OS thread's CPU time (the patch gives each fiber a clock of its own; this is not it).
+std::int64_t cpu_ns(clockid_t clk) { return static_cast<std::int64_t>(os_thread_cpu_ns(clk)); }
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -198,7 +187,7 @@ class Monitor {
     std::unique_lock lk(mu_);
     // Watched from now: a scheduler added before its loop has run (a core of a run waiting
     // for the others to start) has held nothing since the epoch.
-    const clockid_t clk = own_cpu_clock();
+    const clockid_t clk = os_thread_cpu_clock();
     watched_.push_back(Watched{s, pthread_self(), ms, s->switch_count(), now_ns(), false, {}, clk, cpu_ns(clk)});
     if (!started_) {
       started_ = true;

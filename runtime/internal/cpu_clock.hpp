@@ -47,5 +47,10 @@ inline std::uint64_t ticks_to_ns_short(const CheapClock& c, std::uint64_t ticks)
 // The calling OS thread's CPU time (user + system) in ns, the kernel's own count: the raw
 // system call, so that no clock_gettime a program interposes (the patch's) answers it.
 std::uint64_t os_thread_cpu_ns() noexcept;
+// The calling OS thread's CPU clock, for another thread to read with os_thread_cpu_ns(clk)
+// (what pthread_getcpuclockid makes from the thread id; no call a program interposes).
+clockid_t os_thread_cpu_clock() noexcept;
+// The CPU time of the thread whose clock clk is, the same way; 0 if it cannot be read.
+std::uint64_t os_thread_cpu_ns(clockid_t clk) noexcept;
 
 }  // namespace ringlet::detail

@@ -25,6 +25,11 @@ IoOutcome perform(const IoRequest& req, Deadline d) noexcept;
 // GreenletExit, Timeout::Expired (an enclosing scope) or DeadlockError (see settle()).
 long perform_or_throw(const IoRequest& req, Deadline d);
 
+// True if reads from the stream socket fd may not return the bytes as queued, so that
+// IoRequest::plain_reads must not be declared for them: an upper layer on it (TCP_ULP, such
+// as kernel TLS) or SO_RCVLOWAT above 1. Two getsockopt calls: for a socket first seen.
+bool reads_shaped(int fd) noexcept;
+
 // A read/write/recv/send of n bytes at buf (capped at what Linux moves in one call).
 IoRequest buffer_request(IoRequest::Op op, int fd, const void* buf, std::size_t n, int flags,
                          const char* what) noexcept;
