@@ -14,6 +14,11 @@
 # Extra environment for every run (natively too) may come in COMPARE_ENV="A=1 B=2"; for the
 # patched runs only in --patched-env (a check that holds only there, such as a bound on the
 # process's OS threads, which natively are one per thread).
+# COMPARE_NATIVE_CACHE=DIR keeps a native run that passed in DIR, under a key made of the
+# program (its path, size and time), its arguments and COMPARE_ENV; with
+# COMPARE_REUSE_NATIVE=1 a run kept there stands in for the native run (the test setup
+# two_carriers sets both: its patched runs differ from the default setup's, the native one
+# does not).
 # Exit 0 if the native run passes (exit 0) and every patched run agrees with it; 1 otherwise.
 set -uo pipefail
 fsgsbase0=0 monitor_ms=100 rr_args=() patched_env=()
@@ -51,7 +56,24 @@ run() {
     "$( ((rc == 124 || rc == 137)) && echo '  (timed out)')"
 }
 
-run native env -u RINGLET_BACKEND "$prog" "$@"
+cache_key=""
+if [[ -n ${COMPARE_NATIVE_CACHE:-} ]]; then
+  prog_path=$(command -v "$prog") && prog_path=$(realpath "$prog_path") &&
+    cache_key=$(printf '%s\0' "$prog_path" "$(stat -c '%s %Y' "$prog_path")" "$@" "${COMPARE_ENV:-}" |
+                sha256sum | cut -c1-32)
+fi
+kept=${COMPARE_NATIVE_CACHE:-}/$name-$cache_key
+if [[ -n $cache_key && ${COMPARE_REUSE_NATIVE:-0} == 1 && -s $kept.rc ]]; then
+  cp "$kept.out" "$work/native.out" && cp "$kept.err" "$work/native.err" && cp "$kept.rc" "$work/native.rc"
+  echo "$name: native     the run kept in $kept.* ($(date -r "$kept.rc" -u +%FT%TZ)), exit $(cat "$work/native.rc")"
+else
+  run native env -u RINGLET_BACKEND "$prog" "$@"
+  if [[ -n $cache_key && $(cat "$work/native.rc") == 0 ]] && mkdir -p "$COMPARE_NATIVE_CACHE"; then
+    for f in out err rc; do cp "$work/native.$f" "$kept.$f.tmp"; done
+    for f in out err; do mv "$kept.$f.tmp" "$kept.$f"; done
+    mv "$kept.rc.tmp" "$kept.rc"  # last: a key with its .rc is whole
+  fi
+fi
 patched=(default epoll)
 run default env -u RINGLET_BACKEND -u RINGLET_FSGSBASE RINGLET_MAX_BLOCKING_MS=$monitor_ms "${patched_env[@]}" \
   "$rr" "${rr_args[@]}" -- "$prog" "$@"
