@@ -6,7 +6,10 @@
 // joining them at the end) a scheduler holds nothing (Scheduler::idle).
 // The monitor then signals that thread; the handler, running on the fiber that holds it,
 // copies the fiber's name and a backtrace, which the monitor formats and prints. When the
-// fiber finally switches, the monitor says how long it held on in all. Reports go to
+// fiber finally switches, the monitor says how long it held on in all. A thread blocked in a
+// call that a signal handler would end early (nanosleep, poll, sigtimedwait, ...: signal(7))
+// is not signalled: the report then names the call and the return addresses a scan of its
+// stack finds (internal/blocked_call.hpp), and the program's call goes on. Reports go to
 // stderr, or to the file RINGLET_MONITOR_FILE names (appended); a stack already reported is
 // named by its report's number and counted, not printed again. A report says whether the
 // thread was computing or blocked in the kernel (its CPU time over the stretch: a tenth of
@@ -16,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -31,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "internal/blocked_call.hpp"
 #include "internal/cpu_clock.hpp"
 #include "internal/native_thread.hpp"
 #include "internal/scheduler.hpp"
@@ -98,6 +103,7 @@ void on_monitor_signal(int, siginfo_t*, void* ucv) {
 struct Watched {
   Scheduler* s;
   pthread_t thread;
+  pid_t tid;
   long threshold_ms;
   std::uint64_t seen = 0;        // switch count at the last sample
   std::int64_t since_ns = 0;     // when it was first seen unchanged and busy
@@ -188,7 +194,8 @@ class Monitor {
     // Watched from now: a scheduler added before its loop has run (a core of a run waiting
     // for the others to start) has held nothing since the epoch.
     const clockid_t clk = os_thread_cpu_clock();
-    watched_.push_back(Watched{s, pthread_self(), ms, s->switch_count(), now_ns(), false, {}, clk, cpu_ns(clk)});
+    const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    watched_.push_back(Watched{s, pthread_self(), tid, ms, s->switch_count(), now_ns(), false, {}, clk, cpu_ns(clk)});
     if (!started_) {
       started_ = true;
       install_handler();
@@ -248,6 +255,17 @@ class Monitor {
     const std::int64_t held_ms = (now - w.since_ns) / 1'000'000;
     if (w.reported || held_ms < w.threshold_ms) return;
     w.reported = true;
+    // A call that the handler would end early is not interrupted: its place is read from
+    // /proc and the thread's stack instead.
+    const BlockedCall call = blocked_call(w.tid);
+    if (call.name) {
+      if (w.s->switch_count() != count) {  // it went on meanwhile: nothing to report
+        w.reported = false;
+        return;
+      }
+      report_unsignalled(w, call, held_ms);
+      return;
+    }
     busy_ = w.s;
     g_capture.state.store(1, std::memory_order_release);
     // Only while our handler is the one installed: a program that took the signal for
@@ -281,30 +299,53 @@ class Monitor {
     } else {
       w.who = "a fiber";
     }
-    // Computing, or blocked in the kernel (a call that should have parked): what share of
-    // the time the thread was on the CPU. A loaded machine takes a computing thread off the
-    // CPU for some of it; a blocked one uses next to none.
-    const std::int64_t cpu_ms = (cpu_ns(w.cpu_clock) - w.cpu_since_ns) / 1'000'000;
-    text = "ringlet: " + w.who + " has held its scheduler for " + std::to_string(held_ms) +
-           " ms without switching (threshold " + std::to_string(w.threshold_ms) + " ms), " +
-           (cpu_ms * 10 >= held_ms ? "computing" : "blocked") + " (" + std::to_string(cpu_ms) +
-           " ms on the CPU); every other fiber of the thread waits meanwhile.";
+    text = held_text(w, held_ms);
     if (got) {
-      const std::uint64_t h = stack_hash(g_capture.frames, g_capture.first, g_capture.depth);
-      auto it = std::find_if(seen_.begin(), seen_.end(), [&](const Seen& x) { return x.hash == h; });
-      if (it != seen_.end()) {
-        ++it->times;
-        text += " Same place as report " + std::to_string(it->report) + " (" + std::to_string(it->times) +
-                " times now).\n";
-      } else {
-        seen_.push_back(Seen{h, ++reports_, 1});
-        text = "ringlet: report " + std::to_string(reports_) + ": " + text.substr(9) + " It is running at:\n" +
-               format_frames(g_capture.frames, g_capture.first, g_capture.depth);
-      }
+      text = with_place(text, " It is running at:\n", g_capture.frames, g_capture.first, g_capture.depth);
     } else {
       text += " (no backtrace: the thread did not answer the monitor's signal, or the program uses that signal)\n";
     }
     say(text);
+  }
+
+  // "has held its scheduler ...": computing, or blocked in the kernel (a call that should
+  // have parked), by the share of the time the thread was on the CPU. A loaded machine takes
+  // a computing thread off the CPU for some of it; a blocked one uses next to none.
+  static std::string held_text(const Watched& w, std::int64_t held_ms) {
+    const std::int64_t cpu_ms = (cpu_ns(w.cpu_clock) - w.cpu_since_ns) / 1'000'000;
+    return "ringlet: " + w.who + " has held its scheduler for " + std::to_string(held_ms) +
+           " ms without switching (threshold " + std::to_string(w.threshold_ms) + " ms), " +
+           (cpu_ms * 10 >= held_ms ? "computing" : "blocked") + " (" + std::to_string(cpu_ms) +
+           " ms on the CPU); every other fiber of the thread waits meanwhile.";
+  }
+
+  // A report's place: the frames, the first time this stack is seen; else the number of the
+  // report that showed it.
+  std::string with_place(const std::string& text, const char* intro, void* const* frames, int first, int depth) {
+    const std::uint64_t h = stack_hash(frames, first, depth);
+    auto it = std::find_if(seen_.begin(), seen_.end(), [&](const Seen& x) { return x.hash == h; });
+    if (it != seen_.end()) {
+      ++it->times;
+      return text + " Same place as report " + std::to_string(it->report) + " (" + std::to_string(it->times) +
+             " times now).\n";
+    }
+    seen_.push_back(Seen{h, ++reports_, 1});
+    return "ringlet: report " + std::to_string(reports_) + ": " + text.substr(9) + intro +
+           format_frames(frames, first, depth);
+  }
+
+  // A thread blocked in a call that the monitor's signal would end early (the program would
+  // see EINTR, or its sleep cut short): not signalled. Which fiber holds the thread only its
+  // handler could say safely; the call and the place come from /proc and the stack.
+  void report_unsignalled(Watched& w, const BlockedCall& call, std::int64_t held_ms) {
+    w.who = "the fiber on core " + std::to_string(w.s->core());
+    void* frames[17];
+    frames[0] = call.pc;
+    const int depth = 1 + scan_return_addresses(call.sp, frames + 1, 16);
+    const std::string intro = std::string(" It is blocked in ") + call.name +
+                              " (not interrupted for a backtrace: the call would end early), at the "
+                              "call and the return addresses on its stack:\n";
+    say(with_place(held_text(w, held_ms), intro.c_str(), frames, 0, depth));
   }
 
   std::mutex mu_;

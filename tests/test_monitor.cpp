@@ -1,6 +1,11 @@
 // The blocking monitor (RunOptions::max_blocking_ms): a fiber that holds its scheduler is
-// reported, computing or blocked; a scheduler outside its loop holds nothing and is not. (The patch's reports,
+// reported, computing or blocked; a scheduler outside its loop holds nothing and is not; a
+// call that a signal would end early is reported without one and runs its course. (The patch's reports,
 // with names and backtraces: test_patch_processes.cpp.)
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -92,4 +97,69 @@ TEST_CASE("monitor: a fiber that spins or blocks is reported as such; a schedule
   }
   INFO(waited);
   CHECK(waited.find("held its scheduler") == std::string::npos);
+}
+
+namespace {
+
+std::int64_t ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+TEST_CASE("monitor: a fiber blocked in a call a signal would end early is reported, and the call runs its course",
+          "[monitor]") {
+  // nanosleep, poll and a receive on a socket with a timeout fail with EINTR (a sleep cut
+  // short) when a signal handler runs, SA_RESTART or not: the monitor must not signal them.
+  RunOptions opts;
+  opts.max_blocking_ms = 20;
+  std::string text;
+  int usleep_rc = -2, poll_rc = -2, recv_errno = 0;
+  std::int64_t slept_ms = 0, polled_ms = 0, received_ms = 0;
+  ssize_t recv_rc = -2;
+  {
+    StderrCapture cap;
+    in_scheduler(
+        [&] {
+          auto t0 = std::chrono::steady_clock::now();
+          usleep_rc = ::usleep(300'000);
+          slept_ms = ms_since(t0);
+          ringlet::sleep(50ms);  // the monitor sees the scheduler let go
+          t0 = std::chrono::steady_clock::now();
+          poll_rc = ::poll(nullptr, 0, 300);
+          polled_ms = ms_since(t0);
+          ringlet::sleep(50ms);
+          int sv[2];
+          REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+          timeval tv{0, 300'000};
+          REQUIRE(::setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+          char c;
+          t0 = std::chrono::steady_clock::now();
+          recv_rc = ::recv(sv[0], &c, 1, 0);  // nothing comes: EAGAIN after 300 ms, as natively
+          recv_errno = errno;
+          received_ms = ms_since(t0);
+          ::close(sv[0]);
+          ::close(sv[1]);
+          ringlet::sleep(50ms);
+        },
+        opts);
+    text = cap.text();
+  }
+  INFO(text);
+  CHECK(usleep_rc == 0);
+  CHECK(slept_ms >= 300);
+  CHECK(poll_rc == 0);
+  CHECK(polled_ms >= 300);
+  CHECK(recv_rc == -1);
+  CHECK(recv_errno == EAGAIN);
+  CHECK(received_ms >= 290);  // SO_RCVTIMEO is kept in jiffies
+  // Each reported, as blocked, naming the call, with the place a scan of the stack found.
+  CHECK(text.find("(threshold 20 ms), blocked (") != std::string::npos);
+  // (restart_syscall: the io_uring engine's task work may have interrupted and restarted it)
+  CHECK((text.find("It is blocked in clock_nanosleep") != std::string::npos ||
+         text.find("It is blocked in a restarted sleep") != std::string::npos));
+  CHECK(text.find("It is blocked in poll") != std::string::npos);
+  CHECK(text.find("It is blocked in a socket call on a socket with a timeout") != std::string::npos);
+  CHECK(text.find("    #1 ") != std::string::npos);
+  CHECK(text.find("let its scheduler go after") != std::string::npos);
 }

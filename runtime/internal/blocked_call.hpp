@@ -1,0 +1,35 @@
+// What another OS thread of this process is doing in the kernel, for the blocking monitor:
+// read from /proc/self/task/TID/syscall, without stopping or signalling the thread.
+//
+// The monitor signals a thread that holds its scheduler to take a backtrace in its handler.
+// A handler ends some blocking calls early whatever SA_RESTART says (signal(7): nanosleep,
+// poll, select, epoll_wait, sigtimedwait, sigsuspend, System V semaphores and messages, a
+// socket call on a socket with a timeout, a futex wait with a timeout, ...): the program
+// would see EINTR, or a sleep cut short, only because it was watched. For those the monitor
+// sends nothing and reports what this file finds instead: the call, the instruction it was
+// made from and the return addresses a scan of the thread's stack finds.
+#pragma once
+
+#include <sys/types.h>
+
+namespace ringlet::detail {
+
+struct BlockedCall {
+  bool in_syscall = false;   // the thread is inside a system call now
+  long nr = -1;              // which one
+  const char* name = nullptr;  // its name, when a signal handler would end it early
+  void* pc = nullptr;        // the user instruction the call returns to
+  void* sp = nullptr;        // the user stack pointer at the call
+};
+
+// The call thread `tid` of this process is blocked in, if any (a thread on the CPU, or one
+// whose file cannot be read, is not in one).
+BlockedCall blocked_call(pid_t tid) noexcept;
+
+// Up to `max` return addresses found on the stack from `sp` up (words that point just past a
+// call instruction in a loaded object's code), read with process_vm_readv so that a stack
+// unmapped meanwhile costs nothing. A scan, not an unwind: a stale return address left on
+// the stack may appear among them.
+int scan_return_addresses(const void* sp, void** out, int max) noexcept;
+
+}  // namespace ringlet::detail
