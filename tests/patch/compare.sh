@@ -15,7 +15,8 @@
 # patched runs only in --patched-env (a check that holds only there, such as a bound on the
 # process's OS threads, which natively are one per thread).
 # COMPARE_NATIVE_CACHE=DIR keeps a native run that passed in DIR, under a key made of the
-# program (its path, size and time), its arguments and COMPARE_ENV; with
+# program (its path, size and time), its arguments (and the size and time of those that
+# name files) and COMPARE_ENV; with
 # COMPARE_REUSE_NATIVE=1 a run kept there stands in for the native run (the test setup
 # two_carriers sets both: its patched runs differ from the default setup's, the native one
 # does not).
@@ -58,9 +59,12 @@ run() {
 
 cache_key=""
 if [[ -n ${COMPARE_NATIVE_CACHE:-} ]]; then
+  # An argument that names a file (a script the program runs) counts with its size and time.
+  files=()
+  for a in "$@"; do [[ -f $a ]] && files+=("$(stat -c '%s %Y' "$a")"); done
   prog_path=$(command -v "$prog") && prog_path=$(realpath "$prog_path") &&
-    cache_key=$(printf '%s\0' "$prog_path" "$(stat -c '%s %Y' "$prog_path")" "$@" "${COMPARE_ENV:-}" |
-                sha256sum | cut -c1-32)
+    cache_key=$(printf '%s\0' "$prog_path" "$(stat -c '%s %Y' "$prog_path")" "$@" "${files[@]}" \
+                  "${COMPARE_ENV:-}" | sha256sum | cut -c1-32)
 fi
 kept=${COMPARE_NATIVE_CACHE:-}/$name-$cache_key
 if [[ -n $cache_key && ${COMPARE_REUSE_NATIVE:-0} == 1 && -s $kept.rc ]]; then
