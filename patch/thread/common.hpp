@@ -98,8 +98,10 @@ bool wait_on(SpinLock& sp, WaitList& list, Waiter& w, Deadline d, const char* wh
 
 // The futex table of fibers (futex.cpp): park while *addr == val, until a futex wake made
 // through syscall() for addr (or futex_wake_fibers) or d. 0, or -1 with errno EAGAIN
-// (*addr had changed) or ETIMEDOUT.
-long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const char* what) noexcept;
+// (*addr had changed) or ETIMEDOUT. At `recheck`, if before d, the word is read again
+// without leaving the table: changed, the wait ends (0); else it goes on until d.
+long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const char* what,
+                      Deadline recheck = Deadline::never()) noexcept;
 // Wake up to n fibers parked on addr; returns how many.
 int futex_wake_fibers(const void* addr, int n) noexcept;
 

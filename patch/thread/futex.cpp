@@ -39,7 +39,8 @@ FutexBucket& bucket_of(const void* addr) noexcept {
 
 }  // namespace
 
-long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const char* what) noexcept {
+long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const char* what,
+                      Deadline recheck) noexcept {
   FutexBucket& b = bucket_of(addr);
   b.spin.lock();
   if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) {
@@ -47,22 +48,32 @@ long futex_wait_fiber(std::uint32_t* addr, std::uint32_t val, Deadline d, const 
     errno = EAGAIN;
     return -1;
   }
-  Waiter w;
-  w.arm();
-  w.slot = addr;
-  b.waiters.push(&w);
   ringlet::detail::WaitSpec spec;
   spec.what = what;
   spec.kind = ringlet::detail::WaitKind::Primitive;
-  spec.deadline = d;
+  spec.deadline = std::min(d, recheck);
   spec.interruptible = false;
   spec.any_thread = true;
   spec.signal_wakeable = true;  // an atomic's notify from a handler (C++20 semaphores, latches)
-  const auto r = ringlet::detail::wait_in(b.spin, b.waiters, w, spec);
+  for (;;) {
+    Waiter w;
+    w.arm();
+    w.slot = addr;
+    b.waiters.push(&w);
+    const auto r = ringlet::detail::wait_in(b.spin, b.waiters, w, spec);
+    // Back with the bucket locked and `w` out of the table: a wake made since is either the
+    // one that woke it, or still to come and will find the wait linked again below.
+    if (r == ringlet::detail::Woke::Notified) break;
+    if (r != ringlet::detail::Woke::Deadline || spec.deadline == d) {
+      b.spin.unlock();
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) break;  // a wake-up that came as a store
+    spec.deadline = d;
+  }
   b.spin.unlock();
-  if (r == ringlet::detail::Woke::Notified) return 0;
-  errno = ETIMEDOUT;
-  return -1;
+  return 0;
 }
 
 int futex_wake_fibers(const void* addr, int n) noexcept {
@@ -147,14 +158,10 @@ RINGLET_HOOK long syscall(long n, ...) {
       // multicore hand-off test hung 1 run in 12 to 20 on epoll). So the first park is short
       // and the word is read again: changed means a wake-up (FUTEX_WAIT may return
       // spuriously; every caller checks its word again), else the wait goes on.
-      const auto val = static_cast<std::uint32_t>(a[2]);
-      const Deadline first = std::min(d, deadline_after_ns(kFirstFutexPark));
-      if (first < d) {
-        const long r = futex_wait_fiber(addr, val, first, "futex wait (patched)");
-        if (r == 0 || errno != ETIMEDOUT) return r;
-        if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) return 0;
-      }
-      return futex_wait_fiber(addr, val, d, "futex wait (patched)");
+      // The word is read again with the bucket still locked, the waiter relinked under the
+      // same lock: a FUTEX_WAKE that leaves the word as it was is never missed in between.
+      return futex_wait_fiber(addr, static_cast<std::uint32_t>(a[2]), d, "futex wait (patched)",
+                              deadline_after_ns(kFirstFutexPark));
     }
   }
   return RINGLET_REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
