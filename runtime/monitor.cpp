@@ -59,6 +59,8 @@ struct Capture {
 };
 Capture g_capture;
 
+std::atomic<bool> g_exiting{false};  // exit() has run the handlers registered after the monitor's
+
 int monitor_signal() { return SIGRTMAX - 1; }
 
 // Runs on the interrupted stack itself (no SA_ONSTACK): an alternate signal stack may be a
@@ -198,6 +200,10 @@ class Monitor {
     watched_.push_back(Watched{s, pthread_self(), tid, ms, s->switch_count(), now_ns(), false, {}, clk, cpu_ns(clk)});
     if (!started_) {
       started_ = true;
+      // Once the process exits, nothing is watched: by the time the exit handlers registered
+      // before this one run (ThreadSanitizer's own sleeps a second at exit), a scheduler held
+      // is no fiber starving others.
+      std::atexit([] { g_exiting.store(true, std::memory_order_relaxed); });
       install_handler();
       void* warm[2];
       backtrace(warm, 2);  // loads the unwinder now, not inside the handler
@@ -236,6 +242,7 @@ class Monitor {
   }
 
   void sample(Watched& w, std::int64_t now, std::unique_lock<std::mutex>& lk) {
+    if (g_exiting.load(std::memory_order_relaxed)) return;
     const std::uint64_t count = w.s->switch_count();
     const bool idle = w.s->idle();
     if (count != w.seen || idle) {
