@@ -37,13 +37,40 @@ bool socket_has_timeout(long fd) noexcept {
   return false;
 }
 
-// The name of call `nr` (arguments `a`) when a signal handler ends it early whatever
-// SA_RESTART says, else nullptr.
-const char* ends_early(long nr, const unsigned long* a) noexcept {
+// Whether a signal handler leaves call `nr` (arguments `a`) exactly as it was: restarted
+// under SA_RESTART, nothing transferred (signal(7)). Only these are interrupted. Every other
+// call may end early with EINTR (nanosleep, poll, sigtimedwait, a timed futex wait, ...), or
+// return what it has transferred so far: a write to a pipe or socket, a read with
+// MSG_WAITALL or SO_RCVLOWAT, a terminal read waiting for VMIN bytes.
+bool restarted_whole(long nr, const unsigned long* a) noexcept {
   switch (nr) {
-    // A sleep or timed wait the kernel restarted after an interruption that ran no handler
-    // (io_uring's task work does that): what it restarts ends early as well.
-    case SYS_restart_syscall: return "a restarted sleep or timed wait (restart_syscall)";
+    case SYS_futex: {
+      // A wait with a timeout is ended early (ERESTART_RESTARTBLOCK); one without is
+      // restarted, as are the PI locks.
+      const long cmd = static_cast<long>(a[1]) & FUTEX_CMD_MASK;
+      const bool waits = cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET;
+      return !waits || a[3] == 0;
+    }
+    case SYS_wait4:
+    case SYS_waitid:
+    case SYS_flock:
+    case SYS_fcntl:  // F_SETLKW, F_OFD_SETLKW: the others do not block
+    case SYS_open:
+    case SYS_openat:  // a FIFO's open waits for the other end
+      return true;
+    case SYS_accept:
+    case SYS_accept4:
+    case SYS_connect:
+      return !socket_has_timeout(static_cast<long>(a[0]));
+    default:
+      return false;
+  }
+}
+
+// A name for call `nr` in a report.
+const char* call_name(long nr) noexcept {
+  switch (nr) {
+    case SYS_restart_syscall: return "restart_syscall (a sleep or timed wait the kernel restarted)";
     case SYS_nanosleep: return "nanosleep";
     case SYS_clock_nanosleep: return "clock_nanosleep";
     case SYS_poll: return "poll";
@@ -62,37 +89,29 @@ const char* ends_early(long nr, const unsigned long* a) noexcept {
     case SYS_semtimedop: return "semtimedop";
     case SYS_msgrcv: return "msgrcv";
     case SYS_msgsnd: return "msgsnd";
+    case SYS_mq_timedreceive: return "mq_timedreceive";
+    case SYS_mq_timedsend: return "mq_timedsend";
     case SYS_io_getevents: return "io_getevents";
-#ifdef SYS_io_pgetevents
-    case SYS_io_pgetevents: return "io_pgetevents";
-#endif
 #ifdef SYS_io_uring_enter
     case SYS_io_uring_enter: return "io_uring_enter";
 #endif
-    case SYS_futex: {
-      // A wait with a timeout is ended early (ERESTART_RESTARTBLOCK); one without is
-      // restarted.
-      const long cmd = static_cast<long>(a[1]) & FUTEX_CMD_MASK;
-      const bool waits = cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET;
-      return waits && a[3] != 0 ? "futex (a timed wait)" : nullptr;
-    }
-#ifdef SYS_futex_waitv
-    case SYS_futex_waitv: return a[3] != 0 ? "futex_waitv (a timed wait)" : nullptr;
-#endif
-    case SYS_read:
-    case SYS_readv:
-    case SYS_write:
-    case SYS_writev:
-    case SYS_recvfrom:
-    case SYS_recvmsg:
-    case SYS_recvmmsg:
-    case SYS_sendto:
-    case SYS_sendmsg:
-    case SYS_sendmmsg:
-    case SYS_accept:
-    case SYS_accept4:
-    case SYS_connect:
-      return socket_has_timeout(static_cast<long>(a[0])) ? "a socket call on a socket with a timeout" : nullptr;
+    case SYS_futex: return "futex (a timed wait)";
+    case SYS_read: return "read";
+    case SYS_readv: return "readv";
+    case SYS_write: return "write";
+    case SYS_writev: return "writev";
+    case SYS_recvfrom: return "recvfrom";
+    case SYS_recvmsg: return "recvmsg";
+    case SYS_recvmmsg: return "recvmmsg";
+    case SYS_sendto: return "sendto";
+    case SYS_sendmsg: return "sendmsg";
+    case SYS_sendmmsg: return "sendmmsg";
+    case SYS_accept: return "accept (on a socket with a timeout)";
+    case SYS_accept4: return "accept4 (on a socket with a timeout)";
+    case SYS_connect: return "connect (on a socket with a timeout)";
+    case SYS_splice: return "splice";
+    case SYS_sendfile: return "sendfile";
+    case SYS_ioctl: return "ioctl";
     default: return nullptr;
   }
 }
@@ -138,7 +157,13 @@ BlockedCall blocked_call(pid_t tid) noexcept {
   }
   out.in_syscall = true;
   out.nr = nr;
-  out.name = ends_early(nr, v);
+  if (!restarted_whole(nr, v)) {
+    out.interrupt_changes_it = true;
+    if (const char* name = call_name(nr))
+      std::snprintf(out.name, sizeof out.name, "%s", name);
+    else
+      std::snprintf(out.name, sizeof out.name, "system call %ld", nr);
+  }
   out.sp = reinterpret_cast<void*>(v[6]);
   out.pc = reinterpret_cast<void*>(v[7]);
   return out;

@@ -7,9 +7,10 @@
 // The monitor then signals that thread; the handler, running on the fiber that holds it,
 // copies the fiber's name and a backtrace, which the monitor formats and prints. When the
 // fiber finally switches, the monitor says how long it held on in all. A thread blocked in a
-// call that a signal handler would end early (nanosleep, poll, sigtimedwait, ...: signal(7))
-// is not signalled: the report then names the call and the return addresses a scan of its
-// stack finds (internal/blocked_call.hpp), and the program's call goes on. Reports go to
+// call whose outcome a signal handler would change (nanosleep's EINTR, a write's partial
+// count: signal(7)) is not signalled: the report then names the call and the return
+// addresses a scan of its stack finds (internal/blocked_call.hpp), and the program's call
+// goes on. Reports go to
 // stderr, or to the file RINGLET_MONITOR_FILE names (appended); a stack already reported is
 // named by its report's number and counted, not printed again. A report says whether the
 // thread was computing or blocked in the kernel (its CPU time over the stretch: a tenth of
@@ -262,10 +263,10 @@ class Monitor {
     const std::int64_t held_ms = (now - w.since_ns) / 1'000'000;
     if (w.reported || held_ms < w.threshold_ms) return;
     w.reported = true;
-    // A call that the handler would end early is not interrupted: its place is read from
-    // /proc and the thread's stack instead.
+    // A call whose outcome the handler would change is not interrupted: its place is read
+    // from /proc and the thread's stack instead.
     const BlockedCall call = blocked_call(w.tid);
-    if (call.name) {
+    if (call.interrupt_changes_it) {
       if (w.s->switch_count() != count) {  // it went on meanwhile: nothing to report
         w.reported = false;
         return;
@@ -341,8 +342,8 @@ class Monitor {
            format_frames(frames, first, depth);
   }
 
-  // A thread blocked in a call that the monitor's signal would end early (the program would
-  // see EINTR, or its sleep cut short): not signalled. Which fiber holds the thread only its
+  // A thread blocked in a call whose outcome the monitor's signal would change (the program
+  // would see EINTR, a sleep cut short, a short write): not signalled. Which fiber holds the thread only its
   // handler could say safely; the call and the place come from /proc and the stack.
   void report_unsignalled(Watched& w, const BlockedCall& call, std::int64_t held_ms) {
     w.who = "the fiber on core " + std::to_string(w.s->core());
@@ -350,8 +351,8 @@ class Monitor {
     frames[0] = call.pc;
     const int depth = 1 + scan_return_addresses(call.sp, frames + 1, 16);
     const std::string intro = std::string(" It is blocked in ") + call.name +
-                              " (not interrupted for a backtrace: the call would end early), at the "
-                              "call and the return addresses on its stack:\n";
+                              " (not interrupted for a backtrace: a signal would change its outcome), at "
+                              "the call and the return addresses on its stack:\n";
     say(with_place(held_text(w, held_ms), intro.c_str(), frames, 0, depth));
   }
 

@@ -2,12 +2,14 @@
 // read from /proc/self/task/TID/syscall, without stopping or signalling the thread.
 //
 // The monitor signals a thread that holds its scheduler to take a backtrace in its handler.
-// A handler ends some blocking calls early whatever SA_RESTART says (signal(7): nanosleep,
-// poll, select, epoll_wait, sigtimedwait, sigsuspend, System V semaphores and messages, a
-// socket call on a socket with a timeout, a futex wait with a timeout, ...): the program
-// would see EINTR, or a sleep cut short, only because it was watched. For those the monitor
-// sends nothing and reports what this file finds instead: the call, the instruction it was
-// made from and the return addresses a scan of the thread's stack finds.
+// A handler changes what most blocking calls do, whatever SA_RESTART says (signal(7)): some
+// end early with EINTR (nanosleep, poll, sigtimedwait, a timed futex wait, ...), others
+// return what they have transferred so far (a write to a pipe or socket, a read with
+// MSG_WAITALL). The program would see that only because it was watched. So the monitor
+// signals only a thread on the CPU or in a call a handler leaves whole (an untimed futex
+// wait, waitpid, flock, a FIFO's open, ...); for any other it reports what this file finds:
+// the call, the instruction it was made from and the return addresses a scan of the
+// thread's stack finds.
 #pragma once
 
 #include <sys/types.h>
@@ -17,7 +19,8 @@ namespace ringlet::detail {
 struct BlockedCall {
   bool in_syscall = false;   // the thread is inside a system call now
   long nr = -1;              // which one
-  const char* name = nullptr;  // its name, when a signal handler would end it early
+  bool interrupt_changes_it = false;  // a signal handler would change its outcome
+  char name[80] = {};        // then, its name
   void* pc = nullptr;        // the user instruction the call returns to
   void* sp = nullptr;        // the user stack pointer at the call
 };
