@@ -13,14 +13,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+
+#include "internal/sys.hpp"
 
 namespace ringlet::detail {
 
 namespace {
 
-// Raw system calls: the patch interposes open, read and close, and this runs on the
-// monitor's own thread, which must not go through them.
+// Raw system calls (with sys::read and sys::close): the patch interposes open, read and
+// close, and this runs on the monitor's own thread, which must not go through them.
 int open_ro(const char* path) noexcept {
   return static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
 }
@@ -139,8 +140,8 @@ BlockedCall blocked_call(pid_t tid) noexcept {
   const int fd = open_ro(path);
   if (fd < 0) return out;
   char text[256];
-  const long n = ::syscall(SYS_read, fd, text, sizeof text - 1);
-  ::syscall(SYS_close, fd);
+  const ssize_t n = sys::read(fd, text, sizeof text - 1);
+  sys::close(fd);
   if (n <= 0) return out;
   text[n] = '\0';
   // "running", "-1 SP PC" (blocked outside a call), or "NR A1 .. A6 SP PC".
