@@ -156,8 +156,6 @@ BlockedCall blocked_call(pid_t tid) noexcept {
     if (end == p) return out;
     p = end;
   }
-  out.in_syscall = true;
-  out.nr = nr;
   if (!restarted_whole(nr, v)) {
     out.interrupt_changes_it = true;
     if (const char* name = call_name(nr))

@@ -17,10 +17,8 @@
 namespace ringlet::detail {
 
 struct BlockedCall {
-  bool in_syscall = false;   // the thread is inside a system call now
-  long nr = -1;              // which one
-  bool interrupt_changes_it = false;  // a signal handler would change its outcome
-  char name[80] = {};        // then, its name
+  bool interrupt_changes_it = false;  // in a system call whose outcome a handler would change
+  char name[80] = {};        // then, the call's name
   void* pc = nullptr;        // the user instruction the call returns to
   void* sp = nullptr;        // the user stack pointer at the call
 };
