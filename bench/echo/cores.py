@@ -5,9 +5,11 @@ bench/echo/loadgen.c (one thread, plain epoll C) as the client. On a 2-core mach
 generator shares the cores with the server, so the server's CPU time per message (utime +
 stime of all its threads over the measured window) is the figure that counts; throughput is
 reported too. Go's echo server with GOMAXPROCS=1 and 2 runs alongside. Nothing is pinned.
-Runs are interleaved; medians of --runs.
+Runs are interleaved; medians of --runs, then each run's own 1 -> 2 ratios (the 2-thread
+figure over the 1-thread figure of the same run), their median and quartiles: issue 24 asks
+ringlet's to be no worse than Go's.
 
-    bench/echo/cores.py BUILD_DIR GO_BINARY [--runs N] [--seconds S]
+    bench/echo/cores.py BUILD_DIR GO_BINARY [--runs N] [--seconds S] [--scenarios 1000x64,50x64]
 """
 import argparse
 import os
@@ -23,6 +25,7 @@ ap.add_argument("build")
 ap.add_argument("go_binary")
 ap.add_argument("--runs", type=int, default=5)
 ap.add_argument("--seconds", type=float, default=3.0)
+ap.add_argument("--scenarios", default="1000x64,50x64", help="comma-separated CONNSxBYTES (default: %(default)s)")
 args = ap.parse_args()
 
 b = args.build
@@ -34,7 +37,7 @@ servers = {
     "Go GOMAXPROCS=1": ([args.go_binary, "{port}"], {"GOMAXPROCS": "1"}),
     "Go GOMAXPROCS=2": ([args.go_binary, "{port}"], {"GOMAXPROCS": "2"}),
 }
-scenarios = [(1000, 64), (50, 64)]
+scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
 loadgen = f"{b}/bench/loadgen"
 port = 19500
 
@@ -63,6 +66,7 @@ for rep in range(args.runs):
             if m is None:
                 print(f"  {name} {conns}x{size}: FAILED {out.stdout}{out.stderr}", file=sys.stderr)
                 continue
+            m["run"] = rep
             results.setdefault((conns, size), {}).setdefault(name, []).append(m)
             print(f"  run {rep + 1}: {name:30s} {conns:5d} conns: {out.stdout.strip()}", file=sys.stderr)
 
@@ -71,3 +75,8 @@ print(f"# echo on 1 and 2 scheduler threads: {time.strftime('%Y-%m-%d %H:%M UTC'
       f"{os.uname().release}, {os.cpu_count()} cores, nothing pinned; {args.seconds:g} s per run, median of {args.runs}")
 print()
 echo_common.print_table(results, scenarios, servers, "ringlet 1 thread")
+if args.runs > 1:
+    print()
+    echo_common.print_pairs(results, scenarios, [("ringlet 2 threads, reuseport", "ringlet 1 thread"),
+                                                 ("ringlet 2 threads, handoff", "ringlet 1 thread"),
+                                                 ("Go GOMAXPROCS=2", "Go GOMAXPROCS=1")])

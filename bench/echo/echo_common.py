@@ -1,4 +1,5 @@
-"""What bench/echo/run.py and cores.py share: reading loadgen's line and the median table."""
+"""What bench/echo/run.py and cores.py share: reading loadgen's line, the median table and the
+per-run ratios."""
 import re
 import statistics
 
@@ -29,3 +30,30 @@ def print_table(results, scenarios, names, base):
             print(f"| {scen[0]} conns × {scen[1]} B | {name} | {median(results, name, scen, 'msgs_per_s'):.0f} | "
                   f"{median(results, name, scen, 'p50_us'):.0f} | {median(results, name, scen, 'p99_us'):.0f} | "
                   f"{cpu:.2f} | {cpu / ref:.2f}× |")
+
+
+def quartiles(xs):
+    """(first quartile, median, third quartile) of xs, linearly interpolated."""
+    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
+    return q[0], q[1], q[2]
+
+
+def print_pairs(results, scenarios, pairs, bound=None):
+    """Each run's CPU per message of a server over its reference in the same run (the two run
+    next to each other, so the host's drift between runs cancels), then the median and
+    quartiles of those ratios; `bound` adds how many runs are at or under it."""
+    more = f" | runs ≤ {bound:g}×" if bound else ""
+    print(f"| scenario | server / reference | per-run ratio: median | quartiles | range | runs{more} |")
+    print("|---|---|---:|---:|---:|---:" + ("|---:|" if bound else "|"))
+    for scen in scenarios:
+        by = results.get(scen, {})
+        for name, ref in pairs:
+            a = {r["run"]: r["cpu_us_per_msg"] for r in by.get(name, [])}
+            b = {r["run"]: r["cpu_us_per_msg"] for r in by.get(ref, [])}
+            rs = sorted(a[k] / b[k] for k in a if k in b and b[k] > 0)
+            if not rs:
+                continue
+            q1, med, q3 = quartiles(rs)
+            under = f" | {sum(r <= bound for r in rs)} of {len(rs)}" if bound else ""
+            print(f"| {scen[0]} conns × {scen[1]} B | {name} / {ref} | **{med:.3f}** | {q1:.3f}–{q3:.3f} | "
+                  f"{rs[0]:.2f}–{rs[-1]:.2f} | {len(rs)}{under} |")

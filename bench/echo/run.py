@@ -13,7 +13,9 @@ CPU 1. Scenarios: 64-byte ping-pong at 1, 50 and 1000 connections, 4 KiB at 50. 
 load generator reports round trips/s, p50/p99 latency and the server's CPU time (utime+stime)
 per round trip over the measured window. Each (scenario, server) is run --runs times,
 interleaved; medians are reported, with CPU per message as a ratio to the multishot io_uring
-C server (to the simple one where the kernel lacks multishot).
+C server (to the simple one where the kernel lacks multishot); then each run's own ratios
+(ringlet on io_uring over the multishot server, ringlet on epoll over the epoll C server, Go
+over both), their median and quartiles: issue 24's bound is 1.05 for ringlet's two.
 Then each server holds 10 000 idle connections and its RSS is read.
 
     bench/echo/run.py BUILD_DIR GO_BINARY [--runs N] [--seconds S] [--idle N] [--only A,B]
@@ -114,6 +116,7 @@ for rep in range(args.runs):
             if m is None:
                 print(f"  {name} {conns}x{size}: FAILED {out.stdout}{out.stderr}", file=sys.stderr)
                 continue
+            m["run"] = rep
             results.setdefault((conns, size), {}).setdefault(name, []).append(m)
             print(f"  run {rep + 1}: {name:10s} {conns:5d} conns x {size:5d} B: {out.stdout.strip()}", file=sys.stderr)
 
@@ -127,6 +130,12 @@ for line in skipped.values():
 names = [n for n in servers if n not in skipped]
 echo_common.print_table(results, scenarios, names,
                         "io_uring C multishot" if "io_uring C multishot" in names else "io_uring C")
+uring_ref = "io_uring C multishot" if "io_uring C multishot" in names else "io_uring C"
+pairs = [(a, r) for a, r in [("ringlet", uring_ref), ("ringlet epoll", "epoll C"), ("Go", uring_ref), ("Go", "epoll C")]
+         if a in names and r in names]
+if pairs and args.runs > 1:
+    print()
+    echo_common.print_pairs(results, scenarios, pairs, bound=1.05)
 
 if args.idle <= 0:
     sys.exit(0)
