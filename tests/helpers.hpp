@@ -143,6 +143,13 @@ inline std::size_t rss_kib() {
   return 0;
 }
 
+// Options for a run on two scheduler threads (cores 0 and 1).
+inline RunOptions two_cores() {
+  RunOptions o;
+  o.threads = 2;
+  return o;
+}
+
 inline double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }

@@ -1,7 +1,7 @@
 // The blocking monitor (RunOptions::max_blocking_ms): a fiber that holds its scheduler is
 // reported, computing or blocked; a scheduler outside its loop holds nothing and is not; a
 // call that a signal would end early is reported without one and runs its course. (The patch's reports,
-// with names and backtraces: test_patch_processes.cpp.)
+// with names and backtraces: test_patch_thread_programs.cpp.)
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>

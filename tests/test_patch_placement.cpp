@@ -4,6 +4,7 @@
 #include <semaphore.h>
 
 #include "helpers.hpp"
+#include "patch_helpers.hpp"
 #include "ringlet/patch.hpp"
 
 // On its creator's carrier when the thread the creator made last has ended within 200 us of
@@ -11,13 +12,9 @@
 // (main counts on carrier 0). The former rule, the fewest first always, sent each of main's
 // short threads made and joined in a loop to carrier 1: two cross-core wake-ups each.
 
-namespace {
+using ringlet::test::kFibers;  // the sanitizers' pthread_create needs a real thread
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kFibers = false;  // the sanitizers' pthread_create needs a real thread
-#else
-constexpr bool kFibers = true;
-#endif
+namespace {
 
 ringlet::RunOptions two_carriers() {
   ringlet::RunOptions o;
