@@ -131,8 +131,9 @@ names = [n for n in servers if n not in skipped]
 echo_common.print_table(results, scenarios, names,
                         "io_uring C multishot" if "io_uring C multishot" in names else "io_uring C")
 uring_ref = "io_uring C multishot" if "io_uring C multishot" in names else "io_uring C"
-pairs = [(a, r) for a, r in [("ringlet", uring_ref), ("ringlet epoll", "epoll C"), ("Go", uring_ref), ("Go", "epoll C")]
-         if a in names and r in names]
+candidates = [("ringlet", uring_ref), ("ringlet", "io_uring C"), ("ringlet epoll", "epoll C"), ("Go", uring_ref),
+              ("Go", "epoll C")]
+pairs = [p for i, p in enumerate(candidates) if p[0] in names and p[1] in names and p not in candidates[:i]]
 if pairs and args.runs > 1:
     print()
     echo_common.print_pairs(results, scenarios, pairs, bound=1.05)
