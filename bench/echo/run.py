@@ -14,8 +14,8 @@ load generator reports round trips/s, p50/p99 latency and the server's CPU time 
 per round trip over the measured window. Each (scenario, server) is run --runs times,
 interleaved; medians are reported, with CPU per message as a ratio to the multishot io_uring
 C server (to the simple one where the kernel lacks multishot); then each run's own ratios
-(ringlet on io_uring over the multishot server, ringlet on epoll over the epoll C server, Go
-over both), their median and quartiles: issue 24's bound is 1.05 for ringlet's two.
+(ringlet on io_uring over the multishot server and over the simple one, ringlet on epoll over
+the epoll C server, Go over both), their median and quartiles: issue 24's bound is 1.05.
 Then each server holds 10 000 idle connections and its RSS is read.
 
     bench/echo/run.py BUILD_DIR GO_BINARY [--runs N] [--seconds S] [--idle N] [--only A,B]
