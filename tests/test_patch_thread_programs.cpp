@@ -4,9 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -15,33 +13,24 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <tuple>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "helpers.hpp"
 #include "process_helpers.hpp"
-#include "http_test_server.hpp"
-#include "ringlet/net.hpp"
-
-extern char** environ;
 
 using namespace std::chrono_literals;
 using ringlet::test::env_or_skip;
 using ringlet::test::exec_child;
 using ringlet::test::first_thread_carrier;
-using ringlet::test::inherited_carriers;
 using ringlet::test::patched;
 using ringlet::test::python;
 using ringlet::test::Run;
 using ringlet::test::run;
-using ringlet::test::stat_of;
 
 // --- the thread group: unmodified thread-per-connection programs -------------------------
 
