@@ -10,11 +10,10 @@
 // call whose outcome a signal handler would change (nanosleep's EINTR, a write's partial
 // count: signal(7)) is not signalled: the report then names the call and the return
 // addresses a scan of its stack finds (internal/blocked_call.hpp), and the program's call
-// goes on. Reports go to
-// stderr, or to the file RINGLET_MONITOR_FILE names (appended); a stack already reported is
-// named by its report's number and counted, not printed again. A report says whether the
-// thread was computing or blocked in the kernel (its CPU time over the stretch: a tenth of
-// it or more is computing).
+// goes on. Reports go to stderr, or to the file RINGLET_MONITOR_FILE names (appended); a
+// stack already reported is named by its report's number and counted, not printed again. A
+// report says whether the thread was computing or blocked in the kernel (its CPU time over
+// the stretch: a tenth of it or more is computing).
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -343,8 +342,9 @@ class Monitor {
   }
 
   // A thread blocked in a call whose outcome the monitor's signal would change (the program
-  // would see EINTR, a sleep cut short, a short write): not signalled. Which fiber holds the thread only its
-  // handler could say safely; the call and the place come from /proc and the stack.
+  // would see EINTR, a sleep cut short, a short write): not signalled. Which fiber holds the
+  // thread only its handler could say safely; the call and the place come from /proc and the
+  // stack.
   void report_unsignalled(Watched& w, const BlockedCall& call, std::int64_t held_ms) {
     w.who = "the fiber on core " + std::to_string(w.s->core());
     void* frames[17];
