@@ -25,7 +25,7 @@ ap.add_argument("build")
 ap.add_argument("go_binary")
 ap.add_argument("--runs", type=int, default=5)
 ap.add_argument("--seconds", type=float, default=3.0)
-ap.add_argument("--scenarios", default="1000x64,50x64", help="comma-separated CONNSxBYTES (default: %(default)s)")
+ap.add_argument("--scenarios", type=echo_common.scenarios, default="1000x64,50x64", help="comma-separated CONNSxBYTES (default: %(default)s)")
 args = ap.parse_args()
 
 b = args.build
@@ -37,7 +37,7 @@ servers = {
     "Go GOMAXPROCS=1": ([args.go_binary, "{port}"], {"GOMAXPROCS": "1"}),
     "Go GOMAXPROCS=2": ([args.go_binary, "{port}"], {"GOMAXPROCS": "2"}),
 }
-scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
+scenarios = args.scenarios
 loadgen = f"{b}/bench/loadgen"
 port = 19500
 

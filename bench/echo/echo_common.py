@@ -1,9 +1,21 @@
 """What bench/echo/run.py and cores.py share: reading loadgen's line, the median table and the
 per-run ratios."""
+import argparse
 import re
 import statistics
 
 KEYS = ("msgs_per_s", "p50_us", "p99_us", "cpu_us_per_msg")
+
+
+def scenarios(text):
+    """--scenarios: comma-separated CONNSxBYTES, e.g. 50x64,1000x64 (an argparse type)."""
+    out = []
+    for item in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)x(\d+)\s*", item)
+        if not m or int(m[1]) == 0 or int(m[2]) == 0:
+            raise argparse.ArgumentTypeError(f"{item!r} is not CONNSxBYTES with both above 0 (e.g. 50x64)")
+        out.append((int(m[1]), int(m[2])))
+    return out
 
 
 def parse(proc):

@@ -38,7 +38,7 @@ ap.add_argument("--runs", type=int, default=3)
 ap.add_argument("--seconds", type=float, default=3.0)
 ap.add_argument("--idle", type=int, default=10000)
 ap.add_argument("--only", default="", help="comma-separated server names")
-ap.add_argument("--scenarios", default="1x64,50x64,1000x64,50x4096",
+ap.add_argument("--scenarios", type=echo_common.scenarios, default="1x64,50x64,1000x64,50x4096",
                 help="comma-separated CONNSxBYTES (default: %(default)s)")
 args = ap.parse_args()
 
@@ -55,7 +55,7 @@ servers = {
 }
 if args.only:
     servers = {k: v for k, v in servers.items() if k in args.only.split(",")}
-scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
+scenarios = args.scenarios
 loadgen = f"{b}/bench/loadgen"
 port = 19000
 
