@@ -1,7 +1,8 @@
 // The io_uring engine. Submissions queue without a syscall and are flushed once per loop
 // iteration together with reaping (io_uring_submit_and_get_events) or with the idle wait
-// (io_uring_submit_and_wait_timeout). Every fiber operation's state lives on the parked
-// fiber's stack; a killed fiber cancels and waits for the final completion.
+// (io_uring_submit_and_wait_timeout). A fiber has at most one operation in flight: its
+// user_data is the Fiber, its result goes to the fiber's state (FiberState::io_res, in the
+// line the wake reads anyway); a killed fiber cancels and waits for the final completion.
 #include <liburing.h>
 #include <sys/eventfd.h>
 #include <sys/utsname.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "internal/fiber_wait.hpp"
 #include "internal/io.hpp"
 #include "internal/reactor.hpp"
 #include "internal/scheduler.hpp"
@@ -26,8 +28,8 @@ namespace {
 constexpr std::uint64_t kIgnore = 0;  // completions nobody waits for: link timeouts, cancels
 constexpr std::uint64_t kWake = 1;    // the eventfd read that notify() completes
 constexpr std::uint64_t kMsgWake = 2; // another core's ring() arriving here
-// A ring() that failed comes back with the target reactor's address | kMsgFailed (addresses
-// and UringOps are 8-aligned); its CQE is skipped when it succeeds.
+// A ring() that failed comes back with the target reactor's address | kMsgFailed (reactors
+// and Fibers are 8-aligned); its CQE is skipped when it succeeds.
 constexpr std::uint64_t kMsgFailed = 3;
 
 // IORING_OP_MSG_RING reaches a SINGLE_ISSUER|DEFER_TASKRUN ring through its own task from
@@ -40,13 +42,6 @@ bool msg_ring_usable() {
   if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
   return major > 6 || (major == 6 && minor >= 3);
 }
-
-// One submitted operation, on the parked fiber's stack; its completion claims the waiter.
-struct UringOp {
-  Waiter waiter;
-  long res = 0;
-  bool done = false;
-};
 
 __kernel_timespec to_timespec(Clock::duration d) {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
@@ -142,27 +137,12 @@ class UringReactor final : public Reactor {
   //   a listening socket while other threads came and went). If close_waiting() did not
   //   run on the fd meanwhile, nothing happened to it: submit again.
   IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
-    (void)f;
-    IoRequest ready;  // the poll of an -EAGAIN hand-back
-    const IoRequest* q = &req;
-    for (;;) {
-      if (!d.is_never() && d.passed()) return {-ETIMEDOUT, Woke::Deadline};
-      const std::uint32_t closes = close_generation(q->fd);
-      const IoOutcome r = submit_and_wait(*q, d);
-      if (r.why != Woke::Notified) return r;
-      if (r.res == -ECANCELED) {
-        if (close_generation(q->fd) != closes) return r;  // closed under the wait
-        continue;                                          // ended by the kernel itself
-      }
-      if (q == &ready) {  // ready now (or the poll failed): the operation again
-        if (r.res < 0) return r;
-        q = &req;
-        continue;
-      }
-      if (r.res != -EAGAIN || req.op == IoRequest::Op::Poll) return r;
-      ready = poll_request(req.fd, poll_events(req), req.what);
-      q = &ready;
-    }
+    if (!d.is_never() && d.passed()) return {-ETIMEDOUT, Woke::Deadline};
+    const std::uint32_t closes = close_generation(req.fd);
+    const IoOutcome r = submit_and_wait(f, req, d);
+    if (r.why != Woke::Notified || (r.res != -ECANCELED && r.res != -EAGAIN)) [[likely]]
+      return r;
+    return retry(f, req, d, closes, r);
   }
 
   void poll() override {
@@ -243,17 +223,46 @@ class UringReactor final : public Reactor {
   std::size_t in_flight() const noexcept override { return in_flight_; }
 
  private:
-  // One submission of q with a linked timeout at d, parked through detail::wait until its
-  // completion; a wait ended otherwise (kill, an enclosing Timeout, a signal) cancels and
-  // stays parked, uninterruptibly, until the kernel is done with q's buffers.
-  IoOutcome submit_and_wait(const IoRequest& q, Deadline d) {
-    UringOp op;
-    op.waiter.arm();
+  // submit_and_park's quirk handling (above), out of line so that the frame a parked fiber
+  // resumes through stays small (each of its lines is a cache miss at 1 000 connections):
+  // r is the first outcome of req, submitted when close_generation(req.fd) was `closes`.
+  __attribute__((noinline)) IoOutcome retry(Fiber* f, const IoRequest& req, Deadline d,
+                                            std::uint32_t closes, IoOutcome r) {
+    IoRequest ready;  // the poll of an -EAGAIN hand-back
+    const IoRequest* q = &req;
+    for (;;) {
+      if (r.why != Woke::Notified) return r;
+      if (r.res == -ECANCELED) {
+        if (close_generation(q->fd) != closes) return r;  // closed under the wait
+        // else ended by the kernel itself: submit q again
+      } else if (q == &ready) {  // ready now (or the poll failed): the operation again
+        if (r.res < 0) return r;
+        q = &req;
+      } else {
+        if (r.res != -EAGAIN || req.op == IoRequest::Op::Poll) return r;
+        ready = poll_request(req.fd, poll_events(req), req.what);
+        q = &ready;
+      }
+      if (!d.is_never() && d.passed()) return {-ETIMEDOUT, Woke::Deadline};
+      closes = close_generation(q->fd);
+      r = submit_and_wait(f, *q, d);
+    }
+  }
+
+  // One submission of q (f's, the running fiber's) with a linked timeout at d, parked through
+  // the one wait's fiber half (fiber_wait) until its completion; a wait ended otherwise (kill, an enclosing Timeout, a
+  // signal) cancels and stays parked, uninterruptibly, until the kernel is done with q's
+  // buffers (cancel_and_wait). reap() finds f by the user_data, stores the result in its
+  // state and wakes it with the token of its current park (FiberState::park_token).
+  __attribute__((always_inline)) IoOutcome submit_and_wait(Fiber* f, const IoRequest& q, Deadline d) {
+    FiberState& fs = st(f);
+    const std::uint64_t token = fs.epoch.load(std::memory_order_relaxed);  // as Waiter::arm
     const bool timed = !d.is_never();
     reserve(timed ? 2 : 1);
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     prep(sqe, q);
-    io_uring_sqe_set_data(sqe, &op);
+    io_uring_sqe_set_data(sqe, f);
+    fs.io_done = false;
     ++in_flight_;
     __kernel_timespec ts{};  // read by the kernel at submission, while we are parked here
     if (timed) {
@@ -269,26 +278,32 @@ class UringReactor final : public Reactor {
     spec.fd = q.fd;
     spec.kind = WaitKind::Io;
     spec.shown_deadline = d;
-    const Woke why = detail::wait(op.waiter, spec);
-    if (!op.done) {
-      reserve(1);
-      io_uring_sqe* c = io_uring_get_sqe(&ring_);
-      io_uring_prep_cancel64(c, reinterpret_cast<std::uint64_t>(&op), 0);
-      io_uring_sqe_set_data64(c, kIgnore);
-      ++aux_;
-      WaitSpec cancel;
-      cancel.what = "cancellation";
-      cancel.kind = WaitKind::Io;
-      cancel.interruptible = false;
-      while (!op.done) {
-        op.waiter.arm();
-        detail::wait(op.waiter, cancel);
-      }
+    const Woke why = fiber_wait(f, token, spec);
+    if (!fs.io_done) [[unlikely]]
+      cancel_and_wait(f);
+    const long res = fs.io_res;
+    if (why == Woke::Notified) [[likely]] {
+      if (res == -ECANCELED && timed && d.passed())
+        return {-ETIMEDOUT, Woke::Deadline};  // the linked timeout cancelled it
+      return {res, why};
     }
-    if (why == Woke::Notified && op.res == -ECANCELED && timed && d.passed())
-      return {-ETIMEDOUT, Woke::Deadline};  // the linked timeout cancelled it
-    if ((why == Woke::Deadline || why == Woke::Scoped) && op.res < 0) return {-ETIMEDOUT, why};
-    return {op.res, why};
+    if ((why == Woke::Deadline || why == Woke::Scoped) && res < 0) return {-ETIMEDOUT, why};
+    return {res, why};
+  }
+
+  // f's operation is still in flight after its wait ended otherwise: cancel it and wait,
+  // uninterruptibly, for its final completion.
+  __attribute__((noinline, cold)) void cancel_and_wait(Fiber* f) {
+    reserve(1);
+    io_uring_sqe* c = io_uring_get_sqe(&ring_);
+    io_uring_prep_cancel64(c, reinterpret_cast<std::uint64_t>(f), 0);
+    io_uring_sqe_set_data64(c, kIgnore);
+    ++aux_;
+    WaitSpec cancel;
+    cancel.what = "cancellation";
+    cancel.kind = WaitKind::Io;
+    cancel.interruptible = false;
+    while (!st(f).io_done) fiber_wait(f, st(f).epoch.load(std::memory_order_relaxed), cancel);
   }
 
   // Make room for n consecutive SQEs (a linked pair must not straddle a flush).
@@ -339,11 +354,12 @@ class UringReactor final : public Reactor {
       } else if ((ud & 7) == kMsgFailed) {
         reinterpret_cast<UringReactor*>(ud & ~std::uint64_t{7})->notify();  // ring by eventfd
       } else {
-        auto* op = reinterpret_cast<UringOp*>(ud);
-        op->res = cqe->res;
-        op->done = true;
+        auto* f = reinterpret_cast<Fiber*>(ud);
+        FiberState& fs = st(f);
+        fs.io_res = cqe->res;
+        fs.io_done = true;
         --in_flight_;
-        op->waiter.claim();
+        Scheduler::wake(f, fs.park_token, WakeReason::Notified);
       }
     }
     io_uring_cq_advance(&ring_, n);

@@ -80,17 +80,21 @@ struct FiberState {
   bool interruptible = false;       // parked in a wait that kill() may break
   bool interrupt_wait = false;      // in an InterruptScope: interrupt_waits() may end its waits
   bool kill_pending = false;        // GreenletExit to be raised at the next switch point
+  bool kill_woke = false;           // a wait ended Woke::Killed since take_kill_wake()
+  bool started = false;             // has run (its context is no longer the one spawn made)
+  // The fiber's one operation in an engine that completes for it (io_uring): the reactor
+  // stores the result here, in the line its wake touches anyway, not in a frame on the
+  // parked fiber's cold stack (a fiber has at most one such operation in flight).
+  bool io_done = false;
+  int saved_errno = 0;              // errno is per fiber: swapped at every switch
+  std::int32_t io_res = 0;
+
+  StackSpan stack;
   bool kill_sent = false;
   bool daemon = false;
   bool killed = false;              // ended by GreenletExit
-  bool kill_woke = false;           // a wait ended Woke::Killed since take_kill_wake()
   std::atomic<bool> reported{false};
-  // (These two fill what the flags above leave of the first cache line.)
   SpinLock join_lock;               // guards `joiners`, which fibers of any core link into
-  bool started = false;             // has run (its context is no longer the one spawn made)
-  int saved_errno = 0;              // errno is per fiber: swapped at every switch
-
-  StackSpan stack;
   DeadlineSlot deadline;            // from enclosing Timeout scopes
   const WaitInfo* waiting = nullptr;  // while parked: what on (in park's frame), else null
   void* eh_globals[2] = {nullptr, nullptr};  // per-fiber __cxa_eh_globals (caught exceptions)
@@ -111,8 +115,9 @@ struct FiberState {
   std::atomic<std::uint64_t> cpu_ns{0};
 };
 
-static_assert(offsetof(FiberState, saved_errno) + sizeof(int) <= 64,
-              "saved_errno, read at every switch, left the first cache line");
+static_assert(offsetof(FiberState, io_res) + sizeof(std::int32_t) <= 64,
+              "saved_errno (read at every switch) or the I/O result (written by the wake) "
+              "left the first cache line");
 static_assert(sizeof(FiberState) <= Fiber::kStateSize,
               "FiberState outgrew Fiber::kStateSize: raise it in ringlet/detail/fiber.hpp");
 static_assert(Fiber::kStateSize - sizeof(FiberState) < alignof(FiberState),

@@ -55,7 +55,7 @@ class Fiber {
 
   // FiberState's size and alignment (checked where it is defined). 8, not max_align_t: the
   // fiber keeps the size and alignment it had when these fields were its members.
-  static constexpr std::size_t kStateSize = 224;
+  static constexpr std::size_t kStateSize = 232;
   static constexpr std::size_t kStateAlign = 8;
 
  private:
