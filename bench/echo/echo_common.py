@@ -1,6 +1,7 @@
-"""What bench/echo/run.py and cores.py share: reading loadgen's line, the median table and the
-per-run ratios."""
+"""What bench/echo/run.py, together.py and cores.py share: the single-core servers, reading
+loadgen's line, the median table and the per-run ratios."""
 import argparse
+import os
 import re
 import statistics
 
@@ -16,6 +17,21 @@ def scenarios(text):
             raise argparse.ArgumentTypeError(f"{item!r} is not CONNSxBYTES with both above 0 (e.g. 50x64)")
         out.append((int(m[1]), int(m[2])))
     return out
+
+
+def servers(build, go_binary):
+    """The single-core servers by name: the command ("{port}" to fill in) and its environment."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    b = build
+    return {
+        "ringlet": [f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
+        "ringlet epoll": ["env", "RINGLET_BACKEND=epoll", f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
+        "io_uring C multishot": [f"{b}/bench/uring_ms_echo", "{port}"],
+        "io_uring C": [f"{b}/bench/uring_echo", "{port}"],
+        "epoll C": [f"{b}/bench/epoll_echo", "{port}"],
+        "Go": [go_binary, "{port}"],
+        "gevent": ["/usr/bin/python3", f"{here}/echo_gevent.py", "{port}"],
+    }
 
 
 def parse(proc):

@@ -42,21 +42,11 @@ ap.add_argument("--scenarios", type=echo_common.scenarios, default="1x64,50x64,1
                 help="comma-separated CONNSxBYTES (default: %(default)s)")
 args = ap.parse_args()
 
-here = os.path.dirname(os.path.abspath(__file__))
-b = args.build
-servers = {
-    "ringlet": [f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
-    "ringlet epoll": ["env", "RINGLET_BACKEND=epoll", f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
-    "io_uring C multishot": [f"{b}/bench/uring_ms_echo", "{port}"],
-    "io_uring C": [f"{b}/bench/uring_echo", "{port}"],
-    "epoll C": [f"{b}/bench/epoll_echo", "{port}"],
-    "Go": [args.go_binary, "{port}"],
-    "gevent": ["/usr/bin/python3", f"{here}/echo_gevent.py", "{port}"],
-}
+servers = echo_common.servers(args.build, args.go_binary)
 if args.only:
     servers = {k: v for k, v in servers.items() if k in args.only.split(",")}
 scenarios = args.scenarios
-loadgen = f"{b}/bench/loadgen"
+loadgen = f"{args.build}/bench/loadgen"
 port = 19000
 
 
