@@ -56,12 +56,7 @@ for rep in range(args.runs):
                 out = subprocess.run([loadgen, "127.0.0.1", str(port), str(conns), str(size), str(args.seconds), "0.5",
                                       str(p.pid)], capture_output=True, text=True, timeout=args.seconds + 60)
             finally:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+                echo_common.stop_server(p)
             m = echo_common.parse(out)
             if m is None:
                 print(f"  {name} {conns}x{size}: FAILED {out.stdout}{out.stderr}", file=sys.stderr)

@@ -4,6 +4,7 @@ import argparse
 import os
 import re
 import statistics
+import subprocess
 
 KEYS = ("msgs_per_s", "p50_us", "p99_us", "cpu_us_per_msg")
 
@@ -34,6 +35,16 @@ def servers(build, go_binary):
     }
 
 
+def stop_server(p):
+    """Terminate a server process, killing it if it has not gone within 5 s."""
+    p.terminate()
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 def parse(proc):
     """loadgen's key=value line as floats, or None if it failed."""
     m = dict(re.findall(r"(\w+)=([\d.\-]+)", proc.stdout))
@@ -57,7 +68,7 @@ def print_table(results, scenarios, names, base):
             cpu = median(results, name, scen, "cpu_us_per_msg")
             print(f"| {scen[0]} conns × {scen[1]} B | {name} | {median(results, name, scen, 'msgs_per_s'):.0f} | "
                   f"{median(results, name, scen, 'p50_us'):.0f} | {median(results, name, scen, 'p99_us'):.0f} | "
-                  f"{cpu:.2f} | {cpu / ref:.2f}× |")
+                  f"{cpu:.2f} | " + ("–" if ref != ref or ref == 0 else f"{cpu / ref:.2f}×") + " |")
 
 
 def quartiles(xs):

@@ -69,15 +69,6 @@ def start(name):
     return p, port
 
 
-def stop(p):
-    p.terminate()
-    try:
-        p.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-
-
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -101,7 +92,7 @@ for rep in range(args.runs):
                                       str(args.seconds), "0.5", str(p.pid)],
                                      capture_output=True, text=True, timeout=args.seconds + 60)
             finally:
-                stop(p)
+                echo_common.stop_server(p)
             m = echo_common.parse(out)
             if m is None:
                 print(f"  {name} {conns}x{size}: FAILED {out.stdout}{out.stderr}", file=sys.stderr)
@@ -153,4 +144,4 @@ for name in names:
         print(f"| {name} | {before / 1024:.1f} MiB | {during / 1024:.1f} MiB | "
               f"{(during - before) / args.idle:.2f} KiB |")
     finally:
-        stop(p)
+        echo_common.stop_server(p)

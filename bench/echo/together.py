@@ -91,15 +91,6 @@ def start(name):
     return None, port
 
 
-def stop(p):
-    p.terminate()
-    try:
-        p.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-
-
 def round_of(a, b, conns, size):
     """Both servers at once; {name: parsed loadgen line} or None if either failed."""
     procs = {}
@@ -128,7 +119,7 @@ def round_of(a, b, conns, size):
         return out
     finally:
         for p, _ in procs.values():
-            stop(p)
+            echo_common.stop_server(p)
 
 
 ratios = {}  # (scenario, pair) -> [ratio per round]
