@@ -20,10 +20,10 @@ def scenarios(text):
     return out
 
 
-def servers(build, go_binary):
-    """The single-core servers by name: the command ("{port}" to fill in) and its environment."""
+def servers(b, go_binary):
+    """The single-core servers of build directory b by name: each one's command, with "{port}"
+    to fill in."""
     here = os.path.dirname(os.path.abspath(__file__))
-    b = build
     return {
         "ringlet": [f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
         "ringlet epoll": ["env", "RINGLET_BACKEND=epoll", f"{b}/examples/echo_server", "--listen", "127.0.0.1:{port}"],
@@ -33,6 +33,22 @@ def servers(build, go_binary):
         "Go": [go_binary, "{port}"],
         "gevent": ["/usr/bin/python3", f"{here}/echo_gevent.py", "{port}"],
     }
+
+
+def start_server(cmd, port):
+    """Start cmd ("{port}" filled in) pinned to CPU 0, Go with GOMAXPROCS=1. Returns (process,
+    None) once it says "listening"; else it is stopped and (None, what it said): a line with
+    "skip:" is a kernel without the server's feature, anything else a failure."""
+    p = subprocess.Popen(["taskset", "-c", "0"] + [a.replace("{port}", str(port)) for a in cmd],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, GOMAXPROCS="1"),
+                         text=True)
+    line = p.stdout.readline()
+    if "listening" in line:
+        return p, None
+    if "skip:" not in line:
+        p.kill()
+    p.wait()
+    return None, line.strip() or p.stderr.read().strip() or "exited without a word"
 
 
 def stop_server(p):

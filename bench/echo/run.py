@@ -53,19 +53,12 @@ port = 19000
 def start(name):
     global port
     port += 1
-    cmd = [a.replace("{port}", str(port)) for a in servers[name]]
-    env = dict(os.environ, GOMAXPROCS="1")
-    p = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=env, text=True)
-    line = p.stdout.readline()
-    if "skip:" in line:
-        p.wait()
-        skipped[name] = line.strip()
-        print(f"  {line.strip()}: left out", file=sys.stderr)
-        return None, port
-    if "listening" not in line:
-        p.kill()
-        sys.exit(f"{name} did not start: {line}{p.stderr.read()}")
+    p, said = echo_common.start_server(servers[name], port)
+    if p is None and "skip:" in said:
+        skipped[name] = said
+        print(f"  {said}: left out", file=sys.stderr)
+    elif p is None:
+        sys.exit(f"{name} did not start: {said}")
     return p, port
 
 

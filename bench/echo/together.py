@@ -68,9 +68,8 @@ for a, b in pairs:
         if n == "Go" and not args.go:
             sys.exit("a pair with Go needs --go GO_BINARY")
 loadgen = f"{args.build}/bench/loadgen"
-for exe in (loadgen,):
-    if not os.access(exe, os.X_OK):
-        sys.exit(f"{exe} is missing: build {args.build} first (meson compile -C {args.build})")
+if not os.access(loadgen, os.X_OK):
+    sys.exit(f"{loadgen} is missing: build {args.build} first (meson compile -C {args.build})")
 port = 31000
 skipped = {}
 
@@ -79,16 +78,10 @@ def start(name):
     """Start `name` on CPU 0; (process, port), or (None, port) if it printed skip: or failed."""
     global port
     port += 1
-    cmd = [a.replace("{port}", str(port)) for a in servers[name]]
-    p = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=dict(os.environ, GOMAXPROCS="1"), text=True)
-    line = p.stdout.readline()
-    if "listening" in line:
-        return p, port
-    p.kill()
-    p.wait()
-    skipped[name] = line.strip() or p.stderr.read().strip() or "did not start"
-    return None, port
+    p, said = echo_common.start_server(servers[name], port)
+    if p is None:
+        skipped[name] = said
+    return p, port
 
 
 def round_of(a, b, conns, size):
