@@ -250,11 +250,13 @@ class UringReactor final : public Reactor {
   }
 
   // One submission of q (f's, the running fiber's) with a linked timeout at d, parked through
-  // the one wait's fiber half (fiber_wait) until its completion; a wait ended otherwise (kill, an enclosing Timeout, a
-  // signal) cancels and stays parked, uninterruptibly, until the kernel is done with q's
-  // buffers (cancel_and_wait). reap() finds f by the user_data, stores the result in its
-  // state and wakes it with the token of its current park (FiberState::park_token).
-  __attribute__((always_inline)) IoOutcome submit_and_wait(Fiber* f, const IoRequest& q, Deadline d) {
+  // the one wait's fiber half (fiber_wait) until its completion; a wait ended otherwise
+  // (kill, an enclosing Timeout, a signal) cancels and stays parked, uninterruptibly, until
+  // the kernel is done with q's buffers (cancel_and_wait). reap() finds f by the user_data,
+  // stores the result in its state and wakes it with the token of its current park
+  // (FiberState::park_token).
+  __attribute__((always_inline)) IoOutcome submit_and_wait(Fiber* f, const IoRequest& q,
+                                                           Deadline d) {
     FiberState& fs = st(f);
     const std::uint64_t token = fs.epoch.load(std::memory_order_relaxed);  // as Waiter::arm
     const bool timed = !d.is_never();
