@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <pthread.h>
 #include <string>
 #include <string_view>
 
@@ -159,21 +160,68 @@ void fd_copy(int from, int to) noexcept {
     fd_forget(to);
     return;
   }
+  // Two numbers for one open file: O_NONBLOCK set through either changes both, and the hooks
+  // note it on one. Neither is private any more.
+  a->bits.fetch_and(~static_cast<std::uint32_t>(kPrivate), std::memory_order_relaxed);
   b->bits.store(a->bits.load(std::memory_order_relaxed), std::memory_order_relaxed);
   b->rcvtimeo_ns.store(a->rcvtimeo_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
   b->sndtimeo_ns.store(a->sndtimeo_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
-void fd_set_created(int fd, std::uint32_t bits) noexcept {
+void fd_set_created(int fd, std::uint32_t bits, std::uint32_t epoch) noexcept {
   if (FdState* st = fd_state(fd)) {
-    st->bits.store(bits | kKnown, std::memory_order_relaxed);
+    st->born.store(epoch, std::memory_order_relaxed);
+    st->bits.store(bits | kKnown | kPrivate, std::memory_order_relaxed);
     st->rcvtimeo_ns.store(0, std::memory_order_relaxed);
     st->sndtimeo_ns.store(0, std::memory_order_relaxed);
     for (auto& m : st->misses) m.store(0, std::memory_order_relaxed);
   }
 }
 
+namespace {
+std::atomic<std::uint32_t> g_share_epoch{0};
+
+void advance_epoch() noexcept { fd_share_epoch_advance(); }
+__attribute__((constructor)) void register_share_epoch() {
+  // Before and after the fork, in the parent (the child inherits the first move).
+  ::pthread_atfork(&advance_epoch, &advance_epoch, nullptr);
+}
+
+// The descriptors of m's SCM_RIGHTS messages, each given to fn.
+template <class Fn>
+void each_passed_fd(const msghdr* m, Fn fn) noexcept {
+  if (!m || !m->msg_control || m->msg_controllen < sizeof(cmsghdr)) return;
+  for (const cmsghdr* c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(const_cast<msghdr*>(m), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) continue;
+    const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char* data = CMSG_DATA(c);
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, data + i * sizeof(int), sizeof fd);
+      fn(fd);
+    }
+  }
+}
+}  // namespace
+
+std::uint32_t fd_share_epoch() noexcept { return g_share_epoch.load(std::memory_order_acquire); }
+void fd_share_epoch_advance() noexcept { g_share_epoch.fetch_add(1, std::memory_order_acq_rel); }
+
+void fds_sent(const msghdr* m) noexcept {
+  each_passed_fd(m, [](int fd) {
+    if (FdState* st = fd_state(fd)) st->bits.fetch_and(~static_cast<std::uint32_t>(kPrivate), std::memory_order_relaxed);
+  });
+}
+
+void fds_received(const msghdr* m) noexcept {
+  each_passed_fd(m, [](int fd) { fd_forget(fd); });
+}
+
 bool kernel_nonblocking(int fd, FdState* st) noexcept {
+  if (st) {
+    const std::uint32_t b = st->bits.load(std::memory_order_relaxed);
+    if ((b & kPrivate) && st->born.load(std::memory_order_relaxed) == fd_share_epoch()) return (b & kNonblock) != 0;
+  }
   int fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
   if (fl < 0 || !(fl & O_NONBLOCK)) return false;
   if (st) st->bits.fetch_or(kNonblock, std::memory_order_relaxed);

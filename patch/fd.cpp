@@ -91,7 +91,11 @@ RINGLET_HOOK int dup3(int fd, int to, int flags) {
 
 static void note_nonblock(int fd, bool on) noexcept {
   FdState* st = fd_state(fd);
-  if (!st || !(st->bits.load(std::memory_order_relaxed) & kKnown)) return;
+  const std::uint32_t b = st ? st->bits.load(std::memory_order_relaxed) : 0;
+  // A number that is not private may be a duplicate the hooks never saw made (a raw dup,
+  // an inherited one) of a private one, whose flag changed with it: no entry stays private.
+  if (!(b & kPrivate) || st->born.load(std::memory_order_relaxed) != fd_share_epoch()) fd_share_epoch_advance();
+  if (!st || !(b & kKnown)) return;
   if (on) st->bits.fetch_or(kNonblock, std::memory_order_relaxed);
   else st->bits.fetch_and(~static_cast<std::uint32_t>(kNonblock), std::memory_order_relaxed);
 }

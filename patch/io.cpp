@@ -365,7 +365,9 @@ static ssize_t cancel_point_recvmsg(int fd, msghdr* msg, int flags) noexcept {
 }
 
 RINGLET_HOOK ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  return RINGLET_CANCEL_POINT(cancel_point_recvmsg(fd, msg, flags));
+  const ssize_t r = RINGLET_CANCEL_POINT(cancel_point_recvmsg(fd, msg, flags));
+  if (r >= 0 && msg && msg->msg_controllen > 0) fds_received(msg);
+  return r;
 }
 
 // --- writing -----------------------------------------------------------------------------
@@ -482,6 +484,7 @@ static ssize_t cancel_point_sendmsg(int fd, const msghdr* msg, int flags) noexce
 }
 
 RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  if (msg && msg->msg_controllen > 0) fds_sent(msg);  // before: the receiver may act at once
   return RINGLET_CANCEL_POINT(cancel_point_sendmsg(fd, msg, flags));
 }
 

@@ -182,7 +182,10 @@ static int cancel_point_recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags,
 }
 
 RINGLET_HOOK int recvmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags, timespec* tmo) {
-  return RINGLET_CANCEL_POINT(cancel_point_recvmmsg(fd, vec, vlen, flags, tmo));
+  const int r = RINGLET_CANCEL_POINT(cancel_point_recvmmsg(fd, vec, vlen, flags, tmo));
+  for (int i = 0; i < r; ++i)
+    if (vec[i].msg_hdr.msg_controllen > 0) fds_received(&vec[i].msg_hdr);
+  return r;
 }
 
 static int cancel_point_sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) noexcept {
@@ -197,6 +200,8 @@ static int cancel_point_sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags)
 }
 
 RINGLET_HOOK int sendmmsg(int fd, mmsghdr* vec, unsigned vlen, int flags) {
+  for (unsigned i = 0; vec && i < vlen; ++i)
+    if (vec[i].msg_hdr.msg_controllen > 0) fds_sent(&vec[i].msg_hdr);  // before, as sendmsg
   return RINGLET_CANCEL_POINT(cancel_point_sendmmsg(fd, vec, vlen, flags));
 }
 

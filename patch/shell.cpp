@@ -201,7 +201,7 @@ bool is_popen_stream(FILE* f) noexcept {
 using namespace ringlet::patch::detail;
 using ringlet::patch::Process;
 
-RINGLET_HOOK int system(const char* line) {
+static int system_hooked(const char* line) {
   Here h = on_fiber(Process);
   if (!h) {
     count_passed(Call::system);
@@ -212,7 +212,7 @@ RINGLET_HOOK int system(const char* line) {
   return do_system(line);
 }
 
-RINGLET_HOOK FILE* popen(const char* command, const char* mode) {
+static FILE* popen_hooked(const char* command, const char* mode) {
   Here h = on_fiber(Process);
   if (!h) {
     count_passed(Call::popen);
@@ -220,6 +220,22 @@ RINGLET_HOOK FILE* popen(const char* command, const char* mode) {
   }
   count_on_fiber(Call::popen);
   return do_popen(command, mode);
+}
+
+// glibc makes their children with its own posix_spawn, unseen by the hook: the epoch of
+// descriptor sharing (state.hpp) moves here.
+RINGLET_HOOK int system(const char* line) {
+  fd_share_epoch_advance();
+  const int r = system_hooked(line);
+  fd_share_epoch_advance();
+  return r;
+}
+
+RINGLET_HOOK FILE* popen(const char* command, const char* mode) {
+  fd_share_epoch_advance();
+  FILE* f = popen_hooked(command, mode);
+  fd_share_epoch_advance();
+  return f;
 }
 
 // A stream of our popen (from any thread): closed, then its child waited for (parked on a

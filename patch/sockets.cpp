@@ -20,17 +20,19 @@ using ringlet::Deadline;
 // --- creating descriptors ----------------------------------------------------------------
 
 RINGLET_HOOK int socket(int domain, int type, int protocol) {
+  const std::uint32_t epoch = fd_share_epoch();  // before: a fork racing the call moves it
   int fd = RINGLET_REAL(socket)(domain, type, protocol);
   if (fd >= 0) {
     const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     fd_set_created(fd, kManaged | kSocket | (base == SOCK_STREAM ? kStream : 0u) |
-                           ((type & SOCK_NONBLOCK) ? kNonblock : 0u));
+                           ((type & SOCK_NONBLOCK) ? kNonblock : 0u), epoch);
   }
   count_passed(Call::socket);
   return fd;
 }
 
 static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call c) {
+  const std::uint32_t epoch = fd_share_epoch();  // before: a fork racing the call moves it
   Here h = on_fiber(Socket);
   FdState* st = h ? managed_fd(fd) : nullptr;
   int r;
@@ -56,7 +58,7 @@ static int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags, Call
     }
   }
   if (r >= 0) {
-    fd_set_created(r, kManaged | kSocket | kStream | ((flags & SOCK_NONBLOCK) ? kNonblock : 0u));
+    fd_set_created(r, kManaged | kSocket | kStream | ((flags & SOCK_NONBLOCK) ? kNonblock : 0u), epoch);
     // A listener with a full backlog never makes accept wait: let the fibers the program
     // starts for each client run between accepts, as its threads would run beside it.
     if (st) {

@@ -145,7 +145,8 @@ inline Here on_fiber(unsigned group) noexcept {
 // fiber. O_NONBLOCK is a property of the open file, which dups share and which internal
 // libc closes can leave stale here; so a "blocking" entry is checked against the kernel
 // before a call is made to wait (see kernel_nonblocking), and only "non-blocking" entries
-// are trusted outright (at worst such a call blocks its thread, as unpatched).
+// are trusted outright (at worst such a call blocks its thread, as unpatched). The exception
+// is a private entry (kPrivate, below): its O_NONBLOCK is known without asking.
 enum FdBits : std::uint32_t {
   kKnown = 1u << 0,
   kManaged = 1u << 1,      // socket, pipe, FIFO or character device: waits go to the reactor
@@ -153,6 +154,11 @@ enum FdBits : std::uint32_t {
   kStream = 1u << 3,       // SOCK_STREAM socket, pipe, FIFO, tty: blocking writes write all
   kNonblock = 1u << 4,     // the program made it non-blocking: never wait for it
   kSignalfd = 1u << 5,     // a signalfd (managed: its reads wait, see signal_wait.cpp)
+  // Made here by a hook that knows its O_NONBLOCK (socket, accept), and since then in no
+  // other process (FdState::born is still fd_share_epoch()) and never duplicated: no one
+  // but this process, through the fcntl and ioctl hooks, can have changed the flag, so
+  // kNonblock is the kernel's answer and kernel_nonblocking asks nothing.
+  kPrivate = 1u << 6,
 };
 // One cache line each: a thread per connection makes neighbouring numbers belong to
 // threads of different carriers (each new thread goes to the carrier with the fewest), and
@@ -167,6 +173,7 @@ struct alignas(64) FdState {
   // many blocking calls in a row found nothing to transfer at their non-blocking attempt,
   // or skipped it. Only a guess: any value is correct, it decides where a call first tries.
   std::atomic<std::uint32_t> misses[2] = {0, 0};
+  std::atomic<std::uint32_t> born{0};  // fd_share_epoch() before the hook created it
 };
 constexpr int kMaxFd = 1 << 20;
 // The entry for fd, or null if fd is negative or beyond the table.
@@ -184,8 +191,26 @@ void fd_forget(int fd) noexcept;
 void fd_copy(int from, int to) noexcept;
 // fd is being closed where the close hook cannot see it (fclose): as the hook would.
 void fd_closing(int fd) noexcept;
-void fd_set_created(int fd, std::uint32_t bits) noexcept;
+// A descriptor a hook made: its kind and O_NONBLOCK (bits), and private (kPrivate) as of
+// `epoch`, fd_share_epoch() read before the call that created it.
+void fd_set_created(int fd, std::uint32_t bits, std::uint32_t epoch) noexcept;
+// Whether fd's open file is non-blocking: a private entry's kNonblock, else F_GETFL (which
+// also sets kNonblock when it finds the flag).
 bool kernel_nonblocking(int fd, FdState* st) noexcept;
+
+// The epoch of descriptor sharing: moved on (before and after) each process this one creates
+// (fork and vfork through pthread_atfork; posix_spawn, system, popen in their hooks), and
+// when O_NONBLOCK changes on a descriptor that is not private (it may be a duplicate the
+// patch never saw of a private one). A private entry born in an earlier epoch is private no
+// more. Moved on before *and* after a fork: a descriptor created while the fork runs reads
+// the epoch before its creation, so it is either in no child or born before the second move.
+std::uint32_t fd_share_epoch() noexcept;
+void fd_share_epoch_advance() noexcept;
+// The descriptors a message carries (SCM_RIGHTS): sent ones may be another process's from
+// now on (private no more, marked before the send); received ones are new open files here,
+// whatever the entry of their number still says (forgotten).
+void fds_sent(const msghdr* m) noexcept;
+void fds_received(const msghdr* m) noexcept;
 // The entry of fd if a call on it should wait on the reactor (a socket, pipe, FIFO or
 // terminal left blocking; a signalfd has its own path), else null.
 inline FdState* managed_fd(int fd) noexcept {

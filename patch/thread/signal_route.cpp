@@ -314,13 +314,19 @@ const posix_spawnattr_t* with_callers_mask(const posix_spawnattr_t* attr, posix_
 RINGLET_HOOK int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* fa,
                              const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
   posix_spawnattr_t mine;
-  return RINGLET_REAL(posix_spawn)(pid, path, fa, with_callers_mask(attr, &mine), argv, envp);
+  fd_share_epoch_advance();  // the child may share descriptors (state.hpp)
+  const int r = RINGLET_REAL(posix_spawn)(pid, path, fa, with_callers_mask(attr, &mine), argv, envp);
+  fd_share_epoch_advance();
+  return r;
 }
 
 RINGLET_HOOK int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* fa,
                               const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
   posix_spawnattr_t mine;
-  return RINGLET_REAL(posix_spawnp)(pid, file, fa, with_callers_mask(attr, &mine), argv, envp);
+  fd_share_epoch_advance();  // the child may share descriptors (state.hpp)
+  const int r = RINGLET_REAL(posix_spawnp)(pid, file, fa, with_callers_mask(attr, &mine), argv, envp);
+  fd_share_epoch_advance();
+  return r;
 }
 
 RINGLET_HOOK int sigpending(sigset_t* set) {
