@@ -37,19 +37,19 @@ namespace {
 // A connected TCP pair on 127.0.0.1, every descriptor made by a hooked call (private).
 struct TcpPair {
   int listener = -1, client = -1, server = -1;
+  sockaddr_in addr{};  // the listener's
   TcpPair() {
     listener = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(listener >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     REQUIRE(::listen(listener, 4) == 0);
-    socklen_t n = sizeof a;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &n) == 0);
+    socklen_t n = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &n) == 0);
     client = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(client >= 0);
-    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     server = ::accept(listener, nullptr, nullptr);
     REQUIRE(server >= 0);
   }
@@ -161,12 +161,9 @@ TEST_CASE("patch, private socket: O_NONBLOCK set and cleared through fcntl and i
     REQUIRE(::ioctl(p.server, FIONBIO, &off) == 0);
     read_waits(p.server, p.client);
     // Made non-blocking at birth (accept4's SOCK_NONBLOCK).
-    sockaddr_in a{};
-    socklen_t n = sizeof a;
-    REQUIRE(::getsockname(p.listener, reinterpret_cast<sockaddr*>(&a), &n) == 0);
     const int c2 = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(c2 >= 0);
-    REQUIRE(::connect(c2, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::connect(c2, reinterpret_cast<sockaddr*>(&p.addr), sizeof p.addr) == 0);
     const int s2 = ::accept4(p.listener, nullptr, nullptr, SOCK_NONBLOCK);
     REQUIRE(s2 >= 0);
     read_answers_eagain(s2, c2);
