@@ -132,7 +132,7 @@ FdState* fd_classified(int fd) noexcept {
       if (k > 0 && std::string_view(link, static_cast<std::size_t>(k)) == "anon_inode:[signalfd]")
         bits |= kManaged | kSignalfd;
     }
-    int fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
+    int fl = program_flags(fd, st);
     if (fl >= 0 && (fl & O_NONBLOCK)) bits |= kNonblock;
   } else {
     return st;  // EBADF and the like: not cached; the real call will say so
@@ -222,10 +222,27 @@ bool kernel_nonblocking(int fd, FdState* st) noexcept {
     const std::uint32_t b = st->bits.load(std::memory_order_relaxed);
     if ((b & kPrivate) && st->born.load(std::memory_order_relaxed) == fd_share_epoch()) return (b & kNonblock) != 0;
   }
-  int fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
+  int fl = program_flags(fd, st);
   if (fl < 0 || !(fl & O_NONBLOCK)) return false;
   if (st) st->bits.fetch_or(kNonblock, std::memory_order_relaxed);
   return true;
+}
+
+void nonblock_window_open(FdState* st) noexcept { st->windows_opened.fetch_add(1, std::memory_order_seq_cst); }
+void nonblock_window_close(FdState* st) noexcept { st->windows_closed.fetch_add(1, std::memory_order_seq_cst); }
+
+// A flag seen set by a window's F_SETFL was set after the window was counted open and is
+// restored before it is counted closed: so when it is seen, the windows opened by the read's
+// end outnumber those closed by its start.
+int program_flags(int fd, FdState* st) noexcept {
+  if (!st) return ringlet::detail::sys::fcntl(fd, F_GETFL);
+  const std::uint32_t closed = st->windows_closed.load(std::memory_order_seq_cst);
+  int fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (fl >= 0 && (fl & O_NONBLOCK) && st->windows_opened.load(std::memory_order_seq_cst) != closed &&
+      !(st->bits.load(std::memory_order_relaxed) & kNonblock))
+    fl &= ~O_NONBLOCK;
+  return fl;
 }
 
 // --- signals -----------------------------------------------------------------------------

@@ -109,7 +109,8 @@ static int fcntl_common(Real real, int fd, int cmd, void* arg) {
   if (RINGLET_UNLIKELY(ringlet::detail::Scheduler::current() != nullptr) &&
       (cmd == F_SETLKW || cmd == F_OFD_SETLKW))
     return RINGLET_CANCEL_POINT(fcntl_lock_wait(fd, cmd, arg));  // may park (locks.cpp)
-  int r = real(fd, cmd, arg);
+  // F_GETFL: without the O_NONBLOCK a hook may have set for one call (program_flags).
+  int r = cmd == F_GETFL ? program_flags(fd, fd_state(fd)) : real(fd, cmd, arg);
   if (r >= 0) {
     if (cmd == F_SETFL) note_nonblock(fd, (reinterpret_cast<long>(arg) & O_NONBLOCK) != 0);
     else if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) fd_copy(fd, r);

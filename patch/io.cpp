@@ -492,8 +492,9 @@ RINGLET_HOOK ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 
 // sendfile into a blocking socket would block the whole thread (and with threads as fibers,
 // the fiber that should read the other end). The socket is made non-blocking for the call
-// only, as connect does; on EAGAIN the fiber waits for room on the reactor. Like the real
-// call it may send fewer bytes than asked.
+// only, as connect does (a window program_flags hides from the program and the other
+// carriers' hooks); on EAGAIN the fiber waits for room on the reactor. Like the real call
+// it may send fewer bytes than asked.
 static ssize_t sendfile_common(int out, int in, off_t* offset, size_t count) {
   Here h = on_fiber(Socket);
   FdState* st = h ? managed_fd(out) : nullptr;
@@ -505,13 +506,20 @@ static ssize_t sendfile_common(int out, int in, off_t* offset, size_t count) {
   const Deadline d = timeout_of(st->sndtimeo_ns);
   const SignalCounts at = thread_signals();
   for (;;) {
-    const int fl = ringlet::detail::sys::fcntl(out, F_GETFL);
+    const int fl = program_flags(out, st);
     if (fl < 0) return RINGLET_REAL(sendfile)(out, in, offset, count);
-    if (!(fl & O_NONBLOCK)) ringlet::detail::sys::fcntl(out, F_SETFL, fl | O_NONBLOCK);
+    if (!(fl & O_NONBLOCK)) {
+      nonblock_window_open(st);
+      ringlet::detail::sys::fcntl(out, F_SETFL, fl | O_NONBLOCK);
+    }
     const ssize_t r = RINGLET_REAL(sendfile)(out, in, offset, count);
     const int e = errno;
-    if (!(fl & O_NONBLOCK)) ringlet::detail::sys::fcntl(out, F_SETFL, fl);
+    if (!(fl & O_NONBLOCK)) {
+      ringlet::detail::sys::fcntl(out, F_SETFL, fl);
+      nonblock_window_close(st);
+    }
     if (r >= 0 || e != EAGAIN || (fl & O_NONBLOCK)) {
+      if (r >= 0) ringlet::detail::fair_point();  // as one_op_attempts: a slice, then give way
       errno = e;
       return r;
     }

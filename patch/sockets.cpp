@@ -89,14 +89,16 @@ static int cancel_point_connect(int fd, const sockaddr* addr, socklen_t len) noe
   Here h = on_fiber(Socket);
   FdState* st = h ? managed_fd(fd) : nullptr;
   int fl = -1;
-  if (st) fl = ringlet::detail::sys::fcntl(fd, F_GETFL);
+  if (st) fl = program_flags(fd, st);
   if (!st || fl < 0 || (fl & O_NONBLOCK)) {
     if (st && fl >= 0) st->bits.fetch_or(kNonblock, std::memory_order_relaxed);
     count_passed(Call::connect);
     return RINGLET_REAL(connect)(fd, addr, len);
   }
   count_on_fiber(Call::connect);
-  // Non-blocking for the connect itself only, then a wait for writability.
+  // Non-blocking for the connect itself only (a window other carriers' reads of the flag
+  // see through, program_flags), then a wait for writability.
+  nonblock_window_open(st);
   ringlet::detail::sys::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   IoOutcome c;
   {
@@ -104,6 +106,7 @@ static int cancel_point_connect(int fd, const sockaddr* addr, socklen_t len) noe
     c = ringlet::detail::connect_start(fd, addr, len, Deadline::never());
   }
   ringlet::detail::sys::fcntl(fd, F_SETFL, fl);
+  nonblock_window_close(st);
   if (c.why != Woke::Notified || c.res != -EINPROGRESS) {
     if (c.why == Woke::Notified && c.res == 0) return 0;
     errno = c.why == Woke::Notified ? static_cast<int>(-c.res) : woke_errno(c.why);

@@ -174,6 +174,10 @@ struct alignas(64) FdState {
   // or skipped it. Only a guess: any value is correct, it decides where a call first tries.
   std::atomic<std::uint32_t> misses[2] = {0, 0};
   std::atomic<std::uint32_t> born{0};  // fd_share_epoch() before the hook created it
+  // The hooks that set O_NONBLOCK for the length of one call (connect, sendfile) count the
+  // windows they open and close, never reset (see program_flags).
+  std::atomic<std::uint32_t> windows_opened{0};
+  std::atomic<std::uint32_t> windows_closed{0};
 };
 constexpr int kMaxFd = 1 << 20;
 // The entry for fd, or null if fd is negative or beyond the table.
@@ -194,9 +198,21 @@ void fd_closing(int fd) noexcept;
 // A descriptor a hook made: its kind and O_NONBLOCK (bits), and private (kPrivate) as of
 // `epoch`, fd_share_epoch() read before the call that created it.
 void fd_set_created(int fd, std::uint32_t bits, std::uint32_t epoch) noexcept;
-// Whether fd's open file is non-blocking: a private entry's kNonblock, else F_GETFL (which
-// also sets kNonblock when it finds the flag).
+// Whether fd's open file is non-blocking: a private entry's kNonblock, else program_flags
+// (which also sets kNonblock when it finds the flag).
 bool kernel_nonblocking(int fd, FdState* st) noexcept;
+// A hook's own O_NONBLOCK window (connect and sendfile make a blocking socket non-blocking
+// for their call, on one carrier): opened before the flag is set, closed after it is
+// restored.
+void nonblock_window_open(FdState* st) noexcept;
+void nonblock_window_close(FdState* st) noexcept;
+// F_GETFL of fd as the program set it (-1 and errno as fcntl): an O_NONBLOCK read while a
+// hook's window may have been open on another carrier is the hook's, not the program's,
+// and left out, unless the program set it through the hooks (kNonblock). Every F_GETFL of
+// the patch and of the program (the fcntl hook) goes through it: a read that took the
+// hook's flag for the program's answered EAGAIN, and kNonblock kept from it made every
+// later call on the descriptor block its carrier.
+int program_flags(int fd, FdState* st) noexcept;
 
 // The epoch of descriptor sharing: moved on (before and after) each process this one creates
 // (fork and vfork through pthread_atfork; posix_spawn, system, popen in their hooks), and
