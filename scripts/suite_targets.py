@@ -14,9 +14,12 @@ import sys
 
 
 def introspect(build_dir, what):
-    out = subprocess.run(['meson', 'introspect', build_dir, '--' + what],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+    r = subprocess.run(['meson', 'introspect', build_dir, '--' + what], capture_output=True, text=True)
+    if r.returncode != 0:
+        why = (r.stderr or r.stdout).strip().splitlines()
+        sys.exit(f'suite_targets.py: meson introspect {build_dir} --{what} failed'
+                 + (f': {why[-1]}' if why else '') + ' (not a configured meson build directory?)')
+    return json.loads(r.stdout)
 
 
 def main():
