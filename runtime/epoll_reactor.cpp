@@ -56,6 +56,7 @@
 #include <string>
 #include <vector>
 
+#include "internal/fiber_wait.hpp"
 #include "internal/io.hpp"
 #include "internal/reactor.hpp"
 #include "internal/scheduler.hpp"
@@ -68,21 +69,16 @@ namespace {
 // A trusted park that has seen no event for between one and two of these is re-checked.
 constexpr std::uint64_t kVerifyAfterNs = 1'000'000'000;
 
+// A parked fiber's wait on one direction of a number, on its stack. A fiber waiting for both
+// directions files two, with the same token: the first wake wins (Scheduler::wake). No
+// initializers: submit_and_park fills in the ones it links, and leaves the other unwritten.
 struct FdWait {
-  Waiter* waiter = nullptr;  // shared by a fiber's read and write waits: the first wins
-  FdWait* next = nullptr;
-  FdWait* prev = nullptr;
-  bool linked = false;
-  bool cancelled = false;  // cancel_fd(): the fd is being closed under the waiter
-};
-
-// A trusted park, in the engine's list of waits to re-check if they last (FIFO by park).
-struct TrustedPark {
-  int fd = -1;
-  std::uint32_t round = 0;  // the re-check round it parked in
-  TrustedPark* next = nullptr;
-  TrustedPark* prev = nullptr;
-  bool linked = false;
+  Fiber* fiber;
+  std::uint64_t token;
+  FdWait* next;
+  FdWait* prev;
+  bool linked;
+  bool cancelled;  // cancel_fd(): the fd is being closed under the waiter
 };
 
 struct FdSlot {
@@ -92,7 +88,10 @@ struct FdSlot {
   std::uint32_t tag = 0;         // in each event's data beside the number
   std::uint32_t gen = 0;         // close_generation(fd) when last added or checked
   std::uint32_t epoch = 0;       // g_range_closes then
-  std::uint32_t checked_round = 0;
+  // Trusted waits parked on this number and not re-checked yet, by the parity of the
+  // re-check round they parked in (see recheck_due); listed in tp_fds_ while any may be.
+  std::uint32_t tp_count[2] = {0, 0};
+  bool tp_listed = false;
   std::uint32_t in_events = 0;   // read-side events harvested for this registration
   std::uint32_t drained_at = 0;  // in_events when a short read emptied the receive queue
   bool trusted = false;  // last added or checked by a closes_seen request
@@ -177,7 +176,6 @@ class EpollReactor final : public Reactor {
   // again. Nothing is handed to the kernel, so no -EAGAIN comes back and a wait that ends
   // otherwise simply unlinks; -ECANCELED is close_waiting()'s cancel_fd, nothing else.
   IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
-    (void)f;
     bool readiness_first = false;
     bool woke = false;  // the last park ended with an event
     const bool drains = drains_queue(req);
@@ -210,28 +208,41 @@ class EpollReactor final : public Reactor {
                           req.closes_seen && !readiness_first, trusted);
       if (reg == -EPERM) return {do_syscall(req), Woke::Notified};  // regular file
       if (reg < 0) return {reg, Woke::Notified};
-      Waiter w;
-      w.arm();
-      FdWait in_wait{&w}, out_wait{&w};
+      // Only what the wait needs is written: each line of this frame is a cache miss at
+      // the resume when many fibers take turns.
+      const std::uint64_t token = st(f).epoch.load(std::memory_order_relaxed);
+      FdWait in_wait, out_wait;
       FdSlot& s = fds_[static_cast<std::size_t>(req.fd)];
-      if (want_in) link(s.in, &in_wait);
-      if (want_out) link(s.out, &out_wait);
-      TrustedPark tp;
-      if (trusted) park_trusted(tp, req.fd);
+      if (want_in) {
+        in_wait.fiber = f;
+        in_wait.token = token;
+        in_wait.cancelled = false;
+        link(s.in, &in_wait);
+      }
+      if (want_out) {
+        out_wait.fiber = f;
+        out_wait.token = token;
+        out_wait.cancelled = false;
+        link(s.out, &out_wait);
+      }
+      const std::uint32_t round = round_;
+      if (trusted) park_trusted(s, req.fd, round);
       ++waiting_;
       WaitSpec spec;
       spec.what = req.what;
       spec.fd = req.fd;
       spec.kind = WaitKind::Io;
       spec.deadline = d;
-      const Woke why = detail::wait(w, spec);
+      // fiber_wait inline, not wait(): one frame fewer on the parked stack to resume
+      // through (each line of it is a cache miss when many fibers take turns).
+      const Woke why = fiber_wait(f, token, spec);
       --waiting_;
-      unlink_trusted(&tp);
       // fds_ may have grown meanwhile: find the slot again.
       FdSlot& s2 = fds_[static_cast<std::size_t>(req.fd)];
+      if (trusted) unpark_trusted(s2, round);
       if (want_in) unlink(s2.in, &in_wait);
       if (want_out) unlink(s2.out, &out_wait);
-      if (in_wait.cancelled || out_wait.cancelled) return {-ECANCELED, Woke::Notified};
+      if ((want_in && in_wait.cancelled) || (want_out && out_wait.cancelled)) return {-ECANCELED, Woke::Notified};
       if (why == Woke::Deadline || why == Woke::Scoped) return {-ETIMEDOUT, why};
       if (why != Woke::Notified) return {-ECANCELED, why};
       woke = true;
@@ -246,7 +257,7 @@ class EpollReactor final : public Reactor {
     if (waiting_ == 0) return;
     // A loop that never sleeps still re-checks its long trusted waits, looking at the
     // clock every 64 turns only.
-    if (trusted_ && (++polls_ & 63) == 0) recheck_due(coarse_now_ns());
+    if (tp_total_ != 0 && (++polls_ & 63) == 0) recheck_due(coarse_now_ns());
     dispatch(0);
   }
 
@@ -258,11 +269,11 @@ class EpollReactor final : public Reactor {
                        ? 0
                        : std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     }
-    if (trusted_) {
+    if (tp_total_ != 0) {
       // Wake up for the next re-check round while trusted waits are parked.
       const std::uint64_t now = coarse_now_ns();
       recheck_due(now);
-      if (trusted_) {
+      if (tp_total_ != 0) {
         const long long until = next_recheck_ns_ > now ? static_cast<long long>(next_recheck_ns_ - now) : 0;
         if (timeout_ns < 0 || until < timeout_ns) timeout_ns = until;
       }
@@ -424,51 +435,59 @@ class EpollReactor final : public Reactor {
     }
     s.registered = events;
     s.suspect = false;
-    s.checked_round = round_;
     return 0;
   }
 
-  void park_trusted(TrustedPark& tp, int fd) {
-    tp.fd = fd;
-    tp.round = round_;
-    // FIFO: appended at the tail, so the oldest are at the head.
-    tp.next = nullptr;
-    tp.prev = trusted_tail_;
-    if (trusted_tail_) trusted_tail_->next = &tp;
-    else trusted_ = &tp;
-    trusted_tail_ = &tp;
-    tp.linked = true;
+  // A trusted wait parks on fd in re-check round `round`. Counted in its slot, not linked
+  // into a list: a list through the parked stacks would write a neighbour's cold frame at
+  // every park and unpark.
+  void park_trusted(FdSlot& s, int fd, std::uint32_t round) {
+    ++s.tp_count[round & 1];
+    ++tp_total_;
+    if (!s.tp_listed) {
+      s.tp_listed = true;
+      tp_fds_.push_back(fd);
+    }
   }
 
-  void unlink_trusted(TrustedPark* tp) noexcept {
-    if (!tp->linked) return;
-    if (tp == trusted_tail_) trusted_tail_ = tp->prev;
-    unlink(trusted_, tp);
+  // The wait parked in `round` ends: uncount it, unless a re-check pass has (see recheck_due).
+  void unpark_trusted(FdSlot& s, std::uint32_t round) noexcept {
+    if (round_ - round >= 2) return;
+    --s.tp_count[round & 1];
+    --tp_total_;
   }
 
-  // Re-check the trusted waits parked before the last round (so parked for a period or
-  // more), once per number; a number that cannot be checked (closed: EBADF) wakes its
-  // waiters to find out by trying.
+  // Re-check the numbers of the trusted waits parked before the last round (so parked for a
+  // period or more), once per number; a number that cannot be checked (closed: EBADF) wakes
+  // its waiters to find out by trying. Rounds advance only here, so when the pass of round R
+  // runs, every uncounted wait parked in R-1 or R: those of R-1 (the parity (R-1)&1) are
+  // checked and uncounted, and a wait of round r knows it was once round_ >= r + 2.
   void recheck_due(std::uint64_t now) {
-    if (next_recheck_ns_ == 0) {  // the first trusted waits since the list was empty
+    if (next_recheck_ns_ == 0) {  // the first trusted waits since none were left
       next_recheck_ns_ = now + kVerifyAfterNs;
       ++round_;
       return;
     }
     if (now < next_recheck_ns_) return;
-    while (TrustedPark* tp = trusted_) {
-      if (tp->round == round_) break;
-      unlink_trusted(tp);
-      FdSlot& s = fds_[static_cast<std::size_t>(tp->fd)];
-      if (s.checked_round == round_ + 1) continue;  // checked in this pass already
-      if (s.registered == 0 || check(tp->fd, s, s.registered) != 0) {
-        wake_all(s.in);
-        wake_all(s.out);
+    const unsigned due = (round_ - 1) & 1;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < tp_fds_.size(); ++i) {
+      const int fd = tp_fds_[i];
+      FdSlot& s = fds_[static_cast<std::size_t>(fd)];
+      if (s.tp_count[due] != 0) {
+        tp_total_ -= s.tp_count[due];
+        s.tp_count[due] = 0;
+        if (s.registered == 0 || check(fd, s, s.registered) != 0) {
+          wake_all(s.in);
+          wake_all(s.out);
+        }
       }
-      s.checked_round = round_ + 1;
+      if (s.tp_count[due ^ 1] != 0) tp_fds_[kept++] = fd;
+      else s.tp_listed = false;
     }
+    tp_fds_.resize(kept);
     ++round_;
-    next_recheck_ns_ = trusted_ ? now + kVerifyAfterNs : 0;
+    next_recheck_ns_ = tp_total_ != 0 ? now + kVerifyAfterNs : 0;
   }
 
   void dispatch(long long timeout_ns) {
@@ -508,7 +527,7 @@ class EpollReactor final : public Reactor {
   static void wake_all(FdWait*& head) {
     while (FdWait* w = head) {
       ringlet::detail::unlink(head, w);
-      w->waiter->claim();
+      Scheduler::wake(w->fiber, w->token, WakeReason::Notified);
     }
   }
 
@@ -517,8 +536,8 @@ class EpollReactor final : public Reactor {
   int wake_fd_ = -1;
   std::vector<FdSlot> fds_;
   std::size_t waiting_ = 0;
-  TrustedPark* trusted_ = nullptr;  // oldest first
-  TrustedPark* trusted_tail_ = nullptr;
+  std::size_t tp_total_ = 0;  // trusted waits parked and not re-checked yet
+  std::vector<int> tp_fds_;  // the numbers they wait on (FdSlot::tp_listed)
   std::uint32_t round_ = 1;
   std::uint64_t next_recheck_ns_ = 0;
   std::uint32_t polls_ = 0;
