@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "internal/hot.hpp"
 #include "internal/io.hpp"
 #include "internal/sys.hpp"
 #include "ringlet/net/dns.hpp"
@@ -107,7 +108,7 @@ int Socket::get_option(int level, int name) const {
   return v;
 }
 
-long Socket::io(IoRequest& q, Deadline d) {
+RINGLET_HOT long Socket::io(IoRequest& q, Deadline d) {
   if (fd_ < 0) return -EBADF;
   q.fd = fd_;
   q.closes_seen = true;  // close() below says every close: the engine may keep its registration
@@ -235,12 +236,12 @@ IoRequest send_request(ConstBuffer b) {
 }
 }  // namespace
 
-std::size_t TcpStream::read_some(MutableBuffer b, Deadline d, std::error_code& ec) {
+RINGLET_HOT std::size_t TcpStream::read_some(MutableBuffer b, Deadline d, std::error_code& ec) {
   auto q = recv_request(b, !shaped_.load(std::memory_order_relaxed));
   return result(io(q, d), ec);
 }
 
-std::size_t TcpStream::read_some(MutableBuffer b, Deadline d) {
+RINGLET_HOT std::size_t TcpStream::read_some(MutableBuffer b, Deadline d) {
   auto q = recv_request(b, !shaped_.load(std::memory_order_relaxed));
   return result(io(q, d), "TcpStream::read_some");
 }
@@ -264,17 +265,17 @@ std::size_t TcpStream::read_exact(MutableBuffer b, Deadline d) {
   return n;
 }
 
-std::size_t TcpStream::write_some(ConstBuffer b, Deadline d, std::error_code& ec) {
+RINGLET_HOT std::size_t TcpStream::write_some(ConstBuffer b, Deadline d, std::error_code& ec) {
   auto q = send_request(b);
   return result(io(q, d), ec);
 }
 
-std::size_t TcpStream::write_some(ConstBuffer b, Deadline d) {
+RINGLET_HOT std::size_t TcpStream::write_some(ConstBuffer b, Deadline d) {
   auto q = send_request(b);
   return result(io(q, d), "TcpStream::write_some");
 }
 
-std::size_t TcpStream::write_all(ConstBuffer b, Deadline d, std::error_code& ec) {
+RINGLET_HOT std::size_t TcpStream::write_all(ConstBuffer b, Deadline d, std::error_code& ec) {
   const auto* p = static_cast<const char*>(b.data);
   std::size_t done = 0;
   ec.clear();
@@ -284,7 +285,7 @@ std::size_t TcpStream::write_all(ConstBuffer b, Deadline d, std::error_code& ec)
   return done;
 }
 
-void TcpStream::write_all(ConstBuffer b, Deadline d) {
+RINGLET_HOT void TcpStream::write_all(ConstBuffer b, Deadline d) {
   std::error_code ec;
   write_all(b, d, ec);
   if (ec) raise(-ec.value(), "TcpStream::write_all");

@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "internal/fiber_wait.hpp"
+#include "internal/hot.hpp"
 #include "internal/io.hpp"
 #include "internal/reactor.hpp"
 #include "internal/scheduler.hpp"
@@ -175,7 +176,7 @@ class EpollReactor final : public Reactor {
   // The epoll half of detail::perform: try, and on EAGAIN wait for readiness and try
   // again. Nothing is handed to the kernel, so no -EAGAIN comes back and a wait that ends
   // otherwise simply unlinks; -ECANCELED is close_waiting()'s cancel_fd, nothing else.
-  IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
+  RINGLET_HOT IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
     bool readiness_first = false;
     bool woke = false;  // the last park ended with an event
     const bool drains = drains_queue(req);
@@ -253,7 +254,7 @@ class EpollReactor final : public Reactor {
     }
   }
 
-  void poll() override {
+  RINGLET_HOT void poll() override {
     if (waiting_ == 0) return;
     // A loop that never sleeps still re-checks its long trusted waits, looking at the
     // clock every 64 turns only.
@@ -261,7 +262,7 @@ class EpollReactor final : public Reactor {
     dispatch(0);
   }
 
-  void wait(Deadline d) override {
+  RINGLET_HOT void wait(Deadline d) override {
     long long timeout_ns = -1;
     if (!d.is_never()) {
       const auto left = d.remaining();
@@ -490,7 +491,7 @@ class EpollReactor final : public Reactor {
     next_recheck_ns_ = tp_total_ != 0 ? now + kVerifyAfterNs : 0;
   }
 
-  void dispatch(long long timeout_ns) {
+  RINGLET_HOT void dispatch(long long timeout_ns) {
     epoll_event evs[128];
     int n;
     if (timeout_ns < 0) {

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 
+#include "internal/hot.hpp"
 #include "internal/io.hpp"
 #include "internal/scheduler.hpp"
 #include "internal/sys.hpp"
@@ -17,7 +18,7 @@ namespace ringlet {
 
 namespace detail {
 
-IoRequest buffer_request(IoRequest::Op op, int fd, const void* buf, std::size_t n, int flags,
+RINGLET_HOT IoRequest buffer_request(IoRequest::Op op, int fd, const void* buf, std::size_t n, int flags,
                          const char* what) noexcept {
   IoRequest q;
   q.op = op;
@@ -51,7 +52,7 @@ IoOutcome perform_on_thread(const IoRequest& req, Deadline d) noexcept {
 }
 }  // namespace
 
-IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
+RINGLET_HOT IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
   Scheduler* s = Scheduler::current();
   Fiber* f = s ? s->running() : nullptr;
   if (!f) return perform_on_thread(req, d);
@@ -82,7 +83,7 @@ IoOutcome perform(const IoRequest& req, Deadline d) noexcept {
   return r;
 }
 
-long perform_or_throw(const IoRequest& req, Deadline d) {
+RINGLET_HOT long perform_or_throw(const IoRequest& req, Deadline d) {
   const IoOutcome r = perform(req, d);
   if (r.why == Woke::Notified) [[likely]]
     return r.res;

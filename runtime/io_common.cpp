@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "internal/hot.hpp"
 #include "internal/reactor.hpp"
 #include "internal/sys.hpp"
 
@@ -21,12 +22,12 @@ inline bool is_out(IoRequest::Op op) noexcept {
 }
 }  // namespace
 
-short poll_events(const IoRequest& req) noexcept {
+RINGLET_HOT short poll_events(const IoRequest& req) noexcept {
   if (req.op == IoRequest::Op::Poll) return static_cast<short>(req.len);
   return is_out(req.op) ? POLLOUT : POLLIN;
 }
 
-long do_syscall(const IoRequest& req) {
+RINGLET_HOT long do_syscall(const IoRequest& req) {
   using Op = IoRequest::Op;
   switch (req.op) {
     case Op::Read:
@@ -53,7 +54,7 @@ long do_syscall(const IoRequest& req) {
   return -EINVAL;
 }
 
-long attempt_nonblocking(const IoRequest& req) {
+RINGLET_HOT long attempt_nonblocking(const IoRequest& req) {
   using Op = IoRequest::Op;
   iovec one{req.buf, req.len};
   long r = 0;

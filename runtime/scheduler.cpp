@@ -1,3 +1,4 @@
+#include "internal/hot.hpp"
 #include "internal/scheduler.hpp"
 #include "internal/thread_pointer.hpp"
 
@@ -211,7 +212,7 @@ void Scheduler::run_main(Fiber* main) {
 // The whole runtime, one pass per iteration: collect what the kernel finished, take
 // wake-ups from other threads, fire due timers, run what is ready; when nothing is, sleep in
 // the reactor until the next timer or completion.
-void Scheduler::loop() {
+RINGLET_HOT void Scheduler::loop() {
   bool waited = false;  // the last pass ended in reactor_->wait(), which reaped already
   idle_.store(false, std::memory_order_relaxed);  // the monitor watches from here (idle_)
   for (;;) {
@@ -299,7 +300,7 @@ void Scheduler::run_worker() {
   throw_if_deadlocked();
 }
 
-void Scheduler::switch_to(Fiber* next) {
+RINGLET_HOT void Scheduler::switch_to(Fiber* next) {
   Fiber* prev = running_;
   if (st(prev).stack.protection == StackProtection::Checked && prev != &native_) check_stack(prev);
   if (next == prev) {
@@ -354,7 +355,7 @@ void Scheduler::switch_to(Fiber* next) {
 
 // Runs on the stack we switched to. A finished fiber's stack can only be recycled here,
 // once nothing runs on it any more.
-void Scheduler::after_switch(void* from_ctx, Fiber* from) noexcept {
+RINGLET_HOT void Scheduler::after_switch(void* from_ctx, Fiber* from) noexcept {
   if (st(from).status == FiberStatus::Done) {
 #if RINGLET_TSAN
     __tsan_destroy_fiber(st(from).tsan_fiber);
@@ -368,7 +369,7 @@ void Scheduler::after_switch(void* from_ctx, Fiber* from) noexcept {
   }
 }
 
-void Scheduler::switch_out() {
+RINGLET_HOT void Scheduler::switch_out() {
   Fiber* next = nullptr;
   if (direct_budget_ > 0 && (next = pop_ready())) --direct_budget_;
   switch_to(next ? next : &native_);
@@ -396,7 +397,7 @@ void Scheduler::finish_running() {
   std::abort();  // unreachable: nobody resumes a finished fiber
 }
 
-void Scheduler::make_ready(Fiber* f) noexcept {
+RINGLET_HOT void Scheduler::make_ready(Fiber* f) noexcept {
   st(f).status = FiberStatus::Ready;
   st(f).next_ready = nullptr;
   if (ready_tail_) st(ready_tail_).next_ready = f;
@@ -404,7 +405,7 @@ void Scheduler::make_ready(Fiber* f) noexcept {
   ready_tail_ = f;
 }
 
-bool Scheduler::wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept {
+RINGLET_HOT bool Scheduler::wake(Fiber* f, std::uint64_t token, WakeReason r) noexcept {
   std::uint64_t expected = token;
   if (!st(f).epoch.compare_exchange_strong(expected, token + 1, std::memory_order_acq_rel,
                                         std::memory_order_relaxed))
@@ -439,7 +440,7 @@ void Scheduler::raise_interrupts(Fiber* f) {
     throw Timeout::Expired(st(f).deadline.owner, st(f).deadline.deadline);
 }
 
-WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool interruptible) {
+RINGLET_HOT WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool interruptible) {
   Fiber* f = running_;
   assert(f != &native_ && "the scheduler loop cannot park");
   st(f).park_token = token;
@@ -465,7 +466,7 @@ WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo info, bool 
   return st(f).reason;
 }
 
-void Scheduler::yield() {
+RINGLET_HOT void Scheduler::yield() {
   Fiber* f = running_;
   make_ready(f);
   switch_out();

@@ -12,7 +12,7 @@
 
 #if RINGLET_OWN_SWITCH
 asm(R"(
-        .pushsection .text
+        .pushsection .text.hot, "ax", @progbits
         .globl  ringlet_jump_fcontext
         .hidden ringlet_jump_fcontext
         .type   ringlet_jump_fcontext, @function

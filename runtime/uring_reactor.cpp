@@ -16,6 +16,7 @@
 #include <string>
 
 #include "internal/fiber_wait.hpp"
+#include "internal/hot.hpp"
 #include "internal/io.hpp"
 #include "internal/reactor.hpp"
 #include "internal/scheduler.hpp"
@@ -136,7 +137,7 @@ class UringReactor final : public Reactor {
   //   kernel cancels a task's requests when threads of the process exit (seen on 6.x with
   //   a listening socket while other threads came and went). If close_waiting() did not
   //   run on the fd meanwhile, nothing happened to it: submit again.
-  IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
+  RINGLET_HOT IoOutcome submit_and_park(Fiber* f, const IoRequest& req, Deadline d) override {
     if (!d.is_never() && d.passed()) return {-ETIMEDOUT, Woke::Deadline};
     const std::uint32_t closes = close_generation(req.fd);
     const IoOutcome r = submit_and_wait(f, req, d);
@@ -145,7 +146,7 @@ class UringReactor final : public Reactor {
     return retry(f, req, d, closes, r);
   }
 
-  void poll() override {
+  RINGLET_HOT void poll() override {
     const bool flush = io_uring_sq_ready(&ring_) > 0;
     const bool events = (in_flight_ + aux_) > 0 &&
                         ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) ||
@@ -160,7 +161,7 @@ class UringReactor final : public Reactor {
     if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
   }
 
-  void wait(Deadline d) override {
+  RINGLET_HOT void wait(Deadline d) override {
     if (!wake_armed_) {
       reserve(1);
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
@@ -339,7 +340,7 @@ class UringReactor final : public Reactor {
     }
   }
 
-  void reap() {
+  RINGLET_HOT void reap() {
     unsigned head;
     unsigned n = 0;
     io_uring_cqe* cqe;

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "internal/fiber_wait.hpp"
+#include "internal/hot.hpp"
 #include "internal/scheduler.hpp"
 #include "ringlet/fiber.hpp"
 
@@ -71,7 +72,7 @@ void SpinLock::wait_unlocked() noexcept {
   }
 }
 
-void Waiter::arm() noexcept {
+RINGLET_HOT void Waiter::arm() noexcept {
   fiber = current_fiber();
   parker = fiber ? nullptr : &tls_parker;
   token = fiber ? st(fiber).epoch.load(std::memory_order_relaxed)
@@ -79,7 +80,7 @@ void Waiter::arm() noexcept {
   granted = false;
 }
 
-bool Waiter::claim() noexcept {
+RINGLET_HOT bool Waiter::claim() noexcept {
   if (fiber) return Scheduler::wake(fiber, token, WakeReason::Notified);
   auto expected = static_cast<std::uint32_t>(token);
   if (!parker->epoch.compare_exchange_strong(expected, expected + 1, std::memory_order_acq_rel))
@@ -163,7 +164,7 @@ Woke thread_wait(ThreadParker& p, std::uint64_t token64, const WaitSpec& spec) n
 
 }  // namespace
 
-Woke wait(Waiter& w, const WaitSpec& spec) noexcept {
+RINGLET_HOT Woke wait(Waiter& w, const WaitSpec& spec) noexcept {
   if (w.fiber) return fiber_wait(w.fiber, w.token, spec);
   return thread_wait(*w.parker, w.token, spec);
 }
