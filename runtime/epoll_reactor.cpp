@@ -461,8 +461,8 @@ class EpollReactor final : public Reactor {
   // Re-check the numbers of the trusted waits parked before the last round (so parked for a
   // period or more), once per number; a number that cannot be checked (closed: EBADF) wakes
   // its waiters to find out by trying. Rounds advance only here, so when the pass of round R
-  // runs, every uncounted wait parked in R-1 or R: those of R-1 (the parity (R-1)&1) are
-  // checked and uncounted, and a wait of round r knows it was once round_ >= r + 2.
+  // runs, every wait still counted parked in R-1 or R. Those of R-1 (the parity (R-1)&1) are
+  // checked and uncounted; a wait of round r knows it was once round_ >= r + 2.
   void recheck_due(std::uint64_t now) {
     if (next_recheck_ns_ == 0) {  // the first trusted waits since none were left
       next_recheck_ns_ = now + kVerifyAfterNs;
