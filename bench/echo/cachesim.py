@@ -70,7 +70,8 @@ def measure(cmd, send_fn, port, conns, args, loadgen):
             env[k] = v
             cmd = cmd[1:]
     env["RINGLET_MAX_BLOCKING_MS"] = "0"  # no monitor thread: one thread to simulate
-    out = tempfile.mktemp(prefix="cachesim.", dir=args.tmp)
+    workdir = tempfile.mkdtemp(prefix="cachesim.", dir=args.tmp)
+    out = os.path.join(workdir, "callgrind.out")  # the window's dump is out + ".1"
     vg = ["valgrind", "--tool=callgrind", "--cache-sim=yes", "--D1=32768,8,64", f"--LL={args.ll},8,64",
           "--instr-atstart=no", f"--callgrind-out-file={out}"]
     srv = subprocess.Popen(["taskset", "-c", "0"] + vg + [a.replace("{port}", str(port)) for a in cmd],
@@ -79,6 +80,7 @@ def measure(cmd, send_fn, port, conns, args, loadgen):
     if "listening" not in line:
         srv.kill()
         srv.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
         return None, f"did not start under valgrind: {line.strip() or 'no word'}"
     total = args.warmup + args.window + 3
     lg = subprocess.Popen(["taskset", "-c", "1", loadgen, "127.0.0.1", str(port), str(conns), "64", str(total), "0"],
@@ -95,13 +97,12 @@ def measure(cmd, send_fn, port, conns, args, loadgen):
         if lg.poll() is None:
             lg.kill()
         echo_common.stop_server(srv)
-    dumps = [f"{out}.1"] if os.path.exists(f"{out}.1") else []
-    if not dumps:
+    dump = f"{out}.1"
+    found = os.path.exists(dump)
+    totals, msgs = read_profile(dump, send_fn) if found else (None, 0)
+    shutil.rmtree(workdir, ignore_errors=True)
+    if not found:
         return None, "callgrind wrote no dump for the window"
-    totals, msgs = read_profile(dumps[0], send_fn)
-    for p in [out] + dumps:
-        if os.path.exists(p):
-            os.remove(p)
     if "errors=0" not in lg_out:
         return None, f"loadgen: {lg_out.strip()}"
     if not totals or msgs == 0:
@@ -135,16 +136,24 @@ def main():
     table = echo_common.servers(args.build, "")
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     if args.base:
+        if not os.access(os.path.join(args.base, "examples", "echo_server"), os.X_OK):
+            sys.exit(f"cachesim.py: {args.base}/examples/echo_server not found: build {args.base} first")
         table["ringlet epoll@base"] = echo_common.servers(args.base, "")["ringlet epoll"]
         SEND["ringlet epoll@base"] = SEND["ringlet epoll"]
         names.append("ringlet epoll@base")
     for n in names:
         if n not in SEND:
-            sys.exit(f"cachesim.py: no send function known for {n!r} (known: {', '.join(SEND)})")
+            sys.exit(f"cachesim.py: no send function known for {n!r} (known: {', '.join(SEND)}; "
+                     "io_uring servers do not run under valgrind 3.19)")
     try:
         conns = [int(c) for c in args.conns.split(",")]
     except ValueError:
-        sys.exit(f"cachesim.py: --conns {args.conns!r} is not a comma-separated list of numbers")
+        conns = []
+    if not conns or min(conns) < 1:
+        sys.exit(f"cachesim.py: --conns {args.conns!r} is not a comma-separated list of counts above 0")
+    if args.warmup < 0 or args.window <= 0 or args.ll < 4096:
+        sys.exit("cachesim.py: --warmup must be 0 or more, --window above 0, --ll at least 4096 bytes")
+    failed = 0
     print(f"# echo under callgrind: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 64 B ping-pong; "
           f"L1d 32 KiB, last level {args.ll // 1024} KiB; {args.window:g} s counted after {args.warmup:g} s\n")
     print("| connections | server | messages counted | instructions / msg | L1d misses / msg | "
@@ -158,6 +167,7 @@ def main():
             r, why = measure(table[n], SEND[n], port, c, args, loadgen)
             if r is None:
                 print(f"| {c} | {n} | failed: {why} | | | | |")
+                failed += 1
                 continue
             rows[n] = r
         ref = rows.get("epoll C")
@@ -165,6 +175,8 @@ def main():
             vs = f"+{r['ir'] - ref['ir']:.0f}, +{r['d1'] - ref['d1']:.2f}, +{r['ll'] - ref['ll']:.2f}" if ref else ""
             print(f"| {c} | {n} | {r['msgs']} | {r['ir']:.0f} | {r['d1']:.2f} | {r['ll']:.2f} | {vs} |")
         sys.stdout.flush()
+    if failed:
+        sys.exit(f"cachesim.py: {failed} measurement(s) failed (see the table)")
 
 
 if __name__ == "__main__":
