@@ -15,7 +15,11 @@ system calls per message: bench/RESULTS.md), and timing (a miss counts one whate
 costs). io_uring servers do not run under valgrind 3.19, so the engines compared are epoll.
 
     bench/echo/cachesim.py BUILD_DIR [--base OTHER_BUILD_DIR] [--servers "ringlet epoll,epoll C"]
-        [--conns 1000,50] [--warmup 8] [--window 10] [--ll 524288]
+        [--conns 1000,50] [--warmup 8] [--window 10] [--ll 524288] [--keep DIR]
+
+--keep DIR keeps each window's dump as DIR/<server>-<conns>.callgrind, to see where the misses
+are: callgrind_annotate --show=DLmr,DLmw,D1mr,D1mw,Ir --sort=DLmr FILE (build with
+-Ddebug=true for source lines; the code is the same).
 
 --base adds "ringlet epoll@base", the same server from another build (a change's before and
 after). Prints one row per (connections, server), with the ratios to the epoll C server.
@@ -60,7 +64,7 @@ def read_profile(path, send_fn):
     return totals, calls
 
 
-def measure(cmd, send_fn, port, conns, args, loadgen):
+def measure(cmd, send_fn, port, conns, args, loadgen, keep_as=None):
     """One server under callgrind: per-message counts, or None with a reason."""
     env = dict(os.environ)
     if cmd[0] == "env":  # "env NAME=VALUE... PROGRAM ARGS": valgrind must run PROGRAM itself
@@ -100,6 +104,8 @@ def measure(cmd, send_fn, port, conns, args, loadgen):
     dump = f"{out}.1"
     found = os.path.exists(dump)
     totals, msgs = read_profile(dump, send_fn) if found else (None, 0)
+    if found and keep_as:
+        shutil.copyfile(dump, keep_as)
     shutil.rmtree(workdir, ignore_errors=True)
     if not found:
         return None, "callgrind wrote no dump for the window"
@@ -126,7 +132,13 @@ def main():
     ap.add_argument("--window", type=float, default=10.0, help="seconds counted")
     ap.add_argument("--ll", type=int, default=524288, help="simulated last-level cache, bytes (8-way)")
     ap.add_argument("--tmp", default=tempfile.gettempdir())
+    ap.add_argument("--keep", metavar="DIR", help="keep each window's callgrind dump in DIR")
     args = ap.parse_args()
+    if args.keep:
+        try:
+            os.makedirs(args.keep, exist_ok=True)
+        except OSError as e:
+            sys.exit(f"cachesim.py: --keep {args.keep}: {e.strerror}")
     for tool in ("valgrind", "callgrind_control", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"cachesim.py: {tool} not found (apt-get install valgrind util-linux)")
@@ -164,7 +176,8 @@ def main():
         rows = {}
         for n in names:
             port += 1
-            r, why = measure(table[n], SEND[n], port, c, args, loadgen)
+            keep_as = os.path.join(args.keep, f"{n.replace(' ', '_')}-{c}.callgrind") if args.keep else None
+            r, why = measure(table[n], SEND[n], port, c, args, loadgen, keep_as)
             if r is None:
                 print(f"| {c} | {n} | failed: {why} | | | | |")
                 failed += 1
