@@ -73,6 +73,10 @@ constexpr std::uint64_t kVerifyAfterNs = 1'000'000'000;
 // A parked fiber's wait on one direction of a number, on its stack. A fiber waiting for both
 // directions files two, with the same token: the first wake wins (Scheduler::wake). No
 // initializers: submit_and_park fills in the ones it links, and leaves the other unwritten.
+// A waker (wake_all) unlinks the record before it wakes through it, and a wake that wins
+// says so in the fiber's io_res (1 an event's, -ECANCELED a close's; the park set 0): so a
+// wait on one direction that ends that way does not read its record back at the resume. Any
+// other wake (a timer, a kill, a Waiter's claim) leaves 0, and the record is looked at.
 struct FdWait {
   Fiber* fiber;
   std::uint64_t token;
@@ -229,6 +233,7 @@ class EpollReactor final : public Reactor {
       const std::uint32_t round = round_;
       if (trusted) park_trusted(s, req.fd, round);
       ++waiting_;
+      st(f).io_res = 0;  // wake_all's word (see FdWait)
       WaitSpec spec;
       spec.what = req.what;
       spec.fd = req.fd;
@@ -239,11 +244,17 @@ class EpollReactor final : public Reactor {
       const Woke why = fiber_wait(f, token, spec);
       --waiting_;
       // fds_ may have grown meanwhile: find the slot again.
-      FdSlot& s2 = fds_[static_cast<std::size_t>(req.fd)];
-      if (trusted) unpark_trusted(s2, round);
-      if (want_in) unlink(s2.in, &in_wait);
-      if (want_out) unlink(s2.out, &out_wait);
-      if ((want_in && in_wait.cancelled) || (want_out && out_wait.cancelled)) return {-ECANCELED, Woke::Notified};
+      if (trusted) unpark_trusted(fds_[static_cast<std::size_t>(req.fd)], round);
+      const std::int32_t by_engine = st(f).io_res;
+      if (why == Woke::Notified && by_engine != 0 && want_in != want_out) {
+        // Woken through its one record, which wake_all unlinked: its frame stays unread.
+        if (by_engine == -ECANCELED) return {-ECANCELED, Woke::Notified};
+      } else {
+        FdSlot& s2 = fds_[static_cast<std::size_t>(req.fd)];
+        if (want_in) unlink(s2.in, &in_wait);
+        if (want_out) unlink(s2.out, &out_wait);
+        if ((want_in && in_wait.cancelled) || (want_out && out_wait.cancelled)) return {-ECANCELED, Woke::Notified};
+      }
       if (why == Woke::Deadline || why == Woke::Scoped) return {-ETIMEDOUT, why};
       if (why != Woke::Notified) return {-ECANCELED, why};
       woke = true;
@@ -336,10 +347,8 @@ class EpollReactor final : public Reactor {
   FdSlot* cancel_waiters(int fd) noexcept {
     if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return nullptr;
     FdSlot& s = fds_[static_cast<std::size_t>(fd)];
-    for (FdWait* w = s.in; w; w = w->next) w->cancelled = true;
-    for (FdWait* w = s.out; w; w = w->next) w->cancelled = true;
-    wake_all(s.in);
-    wake_all(s.out);
+    wake_all(s.in, true);
+    wake_all(s.out, true);
     return &s;
   }
 
@@ -525,9 +534,15 @@ class EpollReactor final : public Reactor {
     }
   }
 
-  static void wake_all(FdWait*& head) {
+  // Unlinks each record, then wakes through it. `cancel`: a close's (cancel_waiters). The
+  // fibers are this engine's own, parked on this thread: their state is written here
+  // before the wake makes them ready.
+  static void wake_all(FdWait*& head, bool cancel = false) {
     while (FdWait* w = head) {
       ringlet::detail::unlink(head, w);
+      if (cancel) w->cancelled = true;  // read back by a wait that another wake ended first
+      // The wake below wins exactly when the token is still the fiber's epoch.
+      if (st(w->fiber).epoch.load(std::memory_order_relaxed) == w->token) st(w->fiber).io_res = cancel ? -ECANCELED : 1;
       Scheduler::wake(w->fiber, w->token, WakeReason::Notified);
     }
   }

@@ -448,7 +448,10 @@ RINGLET_HOT WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo
   st(f).waiting = &info;  // this frame outlives the park
   st(f).interruptible = interruptible;
   TimerNode timer;
-  if (!d.is_never()) {
+  // Kept in a register across the switch: a wait with no deadline does not read its timer
+  // node back at the resume (a line of this cold frame when many fibers take turns).
+  const bool timed = !d.is_never();
+  if (timed) {
     timer.when = d.time();
     timer.fiber = f;
     timer.token = token;
@@ -460,7 +463,7 @@ RINGLET_HOT WakeReason Scheduler::park(std::uint64_t token, Deadline d, WaitInfo
   // Ready: woken already
   if (st(f).status != FiberStatus::Ready) st(f).status = FiberStatus::Parked;
   switch_out();
-  if (timer.queued()) timers_.remove(&timer);
+  if (timed && timer.queued()) timers_.remove(&timer);
   st(f).interruptible = false;
   st(f).waiting = nullptr;
   return st(f).reason;

@@ -87,6 +87,7 @@ struct FiberState {
   // parked fiber's cold stack (a fiber has at most one such operation in flight).
   bool io_done = false;
   int saved_errno = 0;              // errno is per fiber: swapped at every switch
+  // The epoll engine's word from its wake instead: 1 an event, -ECANCELED a close (FdWait).
   std::int32_t io_res = 0;
 
   StackSpan stack;
