@@ -286,9 +286,14 @@ RINGLET_HOT std::size_t TcpStream::write_all(ConstBuffer b, Deadline d, std::err
 }
 
 RINGLET_HOT void TcpStream::write_all(ConstBuffer b, Deadline d) {
-  std::error_code ec;
-  write_all(b, d, ec);
-  if (ec) raise(-ec.value(), "TcpStream::write_all");
+  // No std::error_code here: making one calls libstdc++'s system_category(), a code page
+  // more on every message's path.
+  const auto* p = static_cast<const char*>(b.data);
+  std::size_t done = 0;
+  do {
+    auto q = send_request({p + done, b.size - done});
+    done += result(io(q, d), "TcpStream::write_all");
+  } while (done < b.size);
 }
 
 namespace {

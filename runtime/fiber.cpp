@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "internal/hot.hpp"
 #include "internal/scheduler.hpp"
 #include "ringlet/fiber.hpp"
 #include "ringlet/pool.hpp"
@@ -297,7 +298,7 @@ void spawn_fiber_on(unsigned core, Fiber* f, const SpawnOptions& opts) {
 
 BasicGreenlet current() { return BasicGreenlet(detail::current_fiber()); }
 
-unsigned this_core() noexcept {
+RINGLET_HOT unsigned this_core() noexcept {
   detail::Scheduler* s = detail::Scheduler::current();
   return s ? s->core() : 0;
 }
