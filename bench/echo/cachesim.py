@@ -66,13 +66,7 @@ def read_profile(path, send_fn):
 
 def measure(cmd, send_fn, port, conns, args, loadgen, keep_as=None):
     """One server under callgrind: per-message counts, or None with a reason."""
-    env = dict(os.environ)
-    if cmd[0] == "env":  # "env NAME=VALUE... PROGRAM ARGS": valgrind must run PROGRAM itself
-        cmd = cmd[1:]
-        while "=" in cmd[0]:
-            k, v = cmd[0].split("=", 1)
-            env[k] = v
-            cmd = cmd[1:]
+    cmd, env = echo_common.split_env(cmd)  # valgrind must run the program itself
     env["RINGLET_MAX_BLOCKING_MS"] = "0"  # no monitor thread: one thread to simulate
     workdir = tempfile.mkdtemp(prefix="cachesim.", dir=args.tmp)
     out = os.path.join(workdir, "callgrind.out")  # the window's dump is out + ".1"

@@ -35,6 +35,19 @@ def servers(b, go_binary):
     }
 
 
+def split_env(cmd):
+    """("env NAME=VALUE... PROGRAM ARGS" or "PROGRAM ARGS") -> (PROGRAM ARGS, os.environ with
+    the NAME=VALUE set): for a wrapper such as valgrind that must run PROGRAM itself."""
+    env = dict(os.environ)
+    if cmd[0] == "env":
+        cmd = cmd[1:]
+        while "=" in cmd[0]:
+            k, v = cmd[0].split("=", 1)
+            env[k] = v
+            cmd = cmd[1:]
+    return cmd, env
+
+
 def start_server(cmd, port):
     """Start cmd ("{port}" filled in) pinned to CPU 0, Go with GOMAXPROCS=1. Returns (process,
     None) once it says "listening"; else it is stopped and (None, what it said): a line with

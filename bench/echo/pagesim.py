@@ -166,13 +166,7 @@ def parse(log, srv, args, out):
 
 def measure(cmd, port, args):
     """One server under lackey: a dict of per-message figures, or None with a reason."""
-    env = dict(os.environ)
-    if cmd[0] == "env":  # "env NAME=VALUE... PROGRAM ARGS": valgrind must run PROGRAM itself
-        cmd = cmd[1:]
-        while "=" in cmd[0]:
-            k, v = cmd[0].split("=", 1)
-            env[k] = v
-            cmd = cmd[1:]
+    cmd, env = echo_common.split_env(cmd)  # valgrind must run the program itself
     env["RINGLET_MAX_BLOCKING_MS"] = "0"  # no monitor thread
     rfd, wfd = os.pipe()
     vg = ["valgrind", "--tool=lackey", "--trace-mem=yes", "--trace-syscalls=yes", f"--log-fd={wfd}"]
