@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
 
 #include "helpers.hpp"
@@ -55,10 +56,17 @@ TEST_CASE("cpu time: a spinner is charged its CPU time, a sleeper and a blocked 
     // What the thread ran before goes to the fiber that turned accounting on.
     const std::uint64_t main0 = Scheduler::cpu_time_ns(self);
     CHECK(main0 > 0);
-    std::uint64_t own_seen = 0;
+    // The OS thread's own clock over the case, and the spinner's from its first instruction
+    // to its reading: shown when a check fails, to tell a charge past what the thread ran
+    // from one moved between fibers.
+    const std::uint64_t thread0 = os_thread_cpu_ns();
+    const auto wall0 = std::chrono::steady_clock::now();
+    std::uint64_t own_seen = 0, spin_first = 0, spin_last = 0;
     auto spinner = ringlet::spawn([&] {
+      spin_first = os_thread_cpu_ns();
       spin_cpu(60 * kMs);
       own_seen = Scheduler::cpu_time_ns(s->running());  // its own, current interval included
+      spin_last = os_thread_cpu_ns();
     });
     auto sleeper = ringlet::spawn([] { ringlet::sleep(60ms); });
     // Blocked in a system call the runtime does not see: the OS thread waits, using no CPU.
@@ -70,7 +78,9 @@ TEST_CASE("cpu time: a spinner is charged its CPU time, a sleeper and a blocked 
     sleeper.join();
     blocked.join();
     const std::uint64_t spun = Scheduler::cpu_time_ns(spinner.native());
-    INFO("spinner " << spun << " ns, its own reading " << own_seen << " ns");
+    INFO("spinner " << spun << " ns, its own reading " << own_seen << " ns; the thread's CPU clock over its body "
+                    << spin_last - spin_first << " ns, over the case " << os_thread_cpu_ns() - thread0
+                    << " ns in " << (std::chrono::steady_clock::now() - wall0).count() << " ns of wall time");
     CHECK(spun >= 54 * kMs);
     CHECK(spun <= 66 * kMs);
     CHECK(own_seen >= 54 * kMs);
