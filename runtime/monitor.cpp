@@ -30,7 +30,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,6 +115,7 @@ struct Watched {
   std::string who;               // named in the report, for the follow-up
   clockid_t cpu_clock = 0;       // the thread's CPU clock
   std::int64_t cpu_since_ns = 0;  // its reading at since_ns
+  int quiet = 0;                  // monitor_before_exec: not signalled (nested: a count)
 };
 
 // The OS thread's CPU time (the patch gives each fiber a clock of its own; this is not it).
@@ -212,16 +215,70 @@ class Monitor {
     }
     cv_.notify_all();
   }
+  // The thread of s is about to exec (on = true), or its exec failed (false). Once this
+  // returns for true, the monitor sends s's thread nothing more, and no signal of its own
+  // is pending there: one left pending would outlive the exec (the kernel keeps a thread's
+  // pending signals across execve) and meet the new image's default action, which ends the
+  // process. Only its own thread calls this for s.
+  void quiet(Scheduler* s, bool on) {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return busy_ != s; });  // a sample in progress has had its answer
+    for (Watched& w : watched_) {
+      if (w.s != s) continue;
+      if (on) {
+        ++w.quiet;
+      } else if (w.quiet > 0 && --w.quiet == 0) {
+        w.seen = s->switch_count();  // a stretch from now, as after a switch
+        w.since_ns = now_ns();
+        w.cpu_since_ns = cpu_ns(w.cpu_clock);
+        w.reported = false;
+      }
+    }
+    lk.unlock();
+    if (on) take_pending_signal();
+  }
+
+  // In a forked child the monitor's thread is gone, and it may have held the lock, or been
+  // in the middle of a sample (busy_), at the fork: the child starts with a fresh lock and
+  // nothing watched (the lists are left to leak, possibly caught mid-change); a scheduler
+  // the child registers starts a thread of its own.
+  void forget_in_child() noexcept {
+    new (&mu_) std::mutex;
+    new (&cv_) std::condition_variable;
+    new (&watched_) std::list<Watched>;
+    new (&seen_) std::vector<Seen>;
+    busy_ = nullptr;
+    if (started_) quiet_threads.fetch_sub(1, std::memory_order_relaxed);  // its thread is gone
+    started_ = false;
+    g_capture.state.store(0, std::memory_order_relaxed);
+  }
+
   void remove(Scheduler* s) {
     std::unique_lock lk(mu_);
     // The sample in progress may be waiting for this thread's handler: let it finish.
     cv_.wait(lk, [&] { return busy_ != s; });
-    watched_.erase(std::remove_if(watched_.begin(), watched_.end(),
-                                  [&](const Watched& w) { return w.s == s; }),
-                   watched_.end());
+    watched_.remove_if([&](const Watched& w) { return w.s == s; });
   }
 
  private:
+  // The calling thread's pending monitor signal, if any, taken without running the handler:
+  // one sent before quiet() while the thread had it blocked (a program that blocks every
+  // signal around its exec). An unblocked one was delivered at the thread's last return from
+  // the kernel already. Raw system calls: the patch interposes the mask and wait calls.
+  static void take_pending_signal() noexcept {
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (::syscall(SYS_rt_sigpending, &pending, _NSIG / 8) != 0 || sigismember(&pending, monitor_signal()) != 1)
+      return;
+    sigset_t only, old;
+    sigemptyset(&only);
+    sigaddset(&only, monitor_signal());
+    ::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &only, &old, _NSIG / 8);
+    const timespec zero{0, 0};
+    (void)::syscall(SYS_rt_sigtimedwait, &only, nullptr, &zero, _NSIG / 8);
+    ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
+  }
+
   static void install_handler() {
     struct sigaction sa {};
     sa.sa_sigaction = &on_monitor_signal;
@@ -242,7 +299,7 @@ class Monitor {
   }
 
   void sample(Watched& w, std::int64_t now, std::unique_lock<std::mutex>& lk) {
-    if (g_exiting.load(std::memory_order_relaxed)) return;
+    if (g_exiting.load(std::memory_order_relaxed) || w.quiet) return;
     const std::uint64_t count = w.s->switch_count();
     const bool idle = w.s->idle();
     if (count != w.seen || idle) {
@@ -358,7 +415,9 @@ class Monitor {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Watched> watched_;
+  // A list: a sample lets the lock go while it waits for a handler, and a scheduler added or
+  // removed meanwhile must not move the entry it holds.
+  std::list<Watched> watched_;
   Scheduler* busy_ = nullptr;
   bool started_ = false;
   std::vector<Seen> seen_;
@@ -366,7 +425,11 @@ class Monitor {
 };
 
 Monitor& monitor() {
-  static Monitor* m = new Monitor;  // never destroyed: its thread outlives main
+  static Monitor* m = [] {
+    auto* made = new Monitor;  // never destroyed: its thread outlives main
+    pthread_atfork(nullptr, nullptr, [] { monitor().forget_in_child(); });
+    return made;
+  }();
   return *m;
 }
 
@@ -386,5 +449,12 @@ long monitor_threshold(long from_options) {
 
 void monitor_register(Scheduler* s, long threshold_ms) { monitor().add(s, threshold_ms); }
 void monitor_unregister(Scheduler* s) noexcept { monitor().remove(s); }
+
+void monitor_before_exec() noexcept {
+  if (Scheduler* s = Scheduler::current(); s && s->monitored()) monitor().quiet(s, true);
+}
+void monitor_after_failed_exec() noexcept {
+  if (Scheduler* s = Scheduler::current(); s && s->monitored()) monitor().quiet(s, false);
+}
 
 }  // namespace ringlet::detail

@@ -121,6 +121,15 @@ RINGLET_HOOK long syscall(long n, ...) {
       case SYS_sched_setaffinity:
         a[0] = affinity_target(static_cast<pid_t>(a[0]));
         break;
+      case SYS_execve:
+      case SYS_execveat: {  // as the exec hooks (exec.cpp): the monitor lets the thread be first
+        ringlet::detail::monitor_before_exec();
+        const long r = RINGLET_REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+        const int e = errno;
+        ringlet::detail::monitor_after_failed_exec();
+        errno = e;
+        return r;
+      }
       default:
         break;
     }

@@ -47,6 +47,13 @@ extern std::atomic<long> quiet_threads;
 // scheduler longer than a threshold without switching, with its name and a backtrace.
 void monitor_register(Scheduler* s, long threshold_ms);
 void monitor_unregister(Scheduler* s) noexcept;
+// Around an exec by the calling thread (the patch's exec hooks): before it, the monitor stops
+// signalling this thread's scheduler and takes off a signal of its own still pending here
+// (the kernel keeps a thread's pending signals across execve, and the new image's default
+// action would end the process); after an exec that failed, it watches it again. Nothing
+// where the thread runs no scheduler or the monitor is off.
+void monitor_before_exec() noexcept;
+void monitor_after_failed_exec() noexcept;
 // The threshold in force: RunOptions::max_blocking_ms if set, else RINGLET_MAX_BLOCKING_MS,
 // else 0 (off).
 long monitor_threshold(long from_options);
@@ -205,6 +212,7 @@ class Scheduler {
   // For the monitor thread: switches so far, and whether the loop sleeps in the reactor.
   std::uint64_t switch_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
   bool idle() const noexcept { return idle_.load(std::memory_order_relaxed); }
+  bool monitored() const noexcept { return monitor_ms_ > 0; }  // the blocking monitor watches it
 
   // The OS thread's own thread pointer; the running fiber adopting a TLS block of its own
   // (tp) or going back to the OS thread's (null). See internal/thread_pointer.hpp.

@@ -1,0 +1,105 @@
+// The exec calls: execve, execv, execvp, execvpe, execl, execle, execlp, fexecve, execveat
+// (and syscall(SYS_execve / SYS_execveat), in thread/futex.cpp's syscall hook).
+//
+// What they add to glibc's: the blocking monitor (RINGLET_MAX_BLOCKING_MS) stops signalling
+// the calling thread first. An exec can hold the thread for milliseconds (tearing down a large
+// image), long enough for the monitor to sample it; the kernel keeps a signal pending on that
+// thread across execve and resets its handler to the default, so the new image would start by
+// ending with SIGRTMAX-1. If the exec fails, the thread is watched again and errno is the
+// exec's. glibc's own execl* build an argument vector and call execve internally, past any
+// interposer, so each is its own hook here, building the vector as glibc does.
+#include <errno.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstddef>
+
+#include "internal/scheduler.hpp"
+#include "state.hpp"
+
+namespace {
+
+template <class Call>
+int guarded(Call call) noexcept {
+  ringlet::detail::monitor_before_exec();
+  const int r = call();
+  const int e = errno;
+  ringlet::detail::monitor_after_failed_exec();
+  errno = e;
+  return r;
+}
+
+// The arguments after `first` up to the terminating null pointer, counted (glibc's limit: E2BIG
+// past INT_MAX). `rest` is left past the null pointer (execle's envp follows it).
+std::ptrdiff_t count_args(const char* first, va_list rest) noexcept {
+  std::ptrdiff_t n = 1;
+  if (!first) return 0;
+  va_list ap;
+  va_copy(ap, rest);
+  while (va_arg(ap, const char*) != nullptr) ++n;
+  va_end(ap);
+  return n;
+}
+
+}  // namespace
+
+RINGLET_HOOK int execve(const char* path, char* const argv[], char* const envp[]) {
+  return guarded([&] { return RINGLET_REAL(execve)(path, argv, envp); });
+}
+
+RINGLET_HOOK int execv(const char* path, char* const argv[]) {
+  return guarded([&] { return RINGLET_REAL(execv)(path, argv); });
+}
+
+RINGLET_HOOK int execvp(const char* file, char* const argv[]) {
+  return guarded([&] { return RINGLET_REAL(execvp)(file, argv); });
+}
+
+RINGLET_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  return guarded([&] { return RINGLET_REAL(execvpe)(file, argv, envp); });
+}
+
+RINGLET_HOOK int fexecve(int fd, char* const argv[], char* const envp[]) {
+  return guarded([&] { return RINGLET_REAL(fexecve)(fd, argv, envp); });
+}
+
+RINGLET_HOOK int execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
+  return guarded([&] { return RINGLET_REAL(execveat)(dirfd, path, argv, envp, flags); });
+}
+
+// execl, execlp, execle: the vector on this stack, as glibc's own (a variable-length array).
+#define RINGLET_BUILD_ARGV(first, ap, argv, n)         \
+  const std::ptrdiff_t n = count_args(first, ap);      \
+  if (n >= 0x7fffffff) {                               \
+    va_end(ap);                                        \
+    errno = E2BIG;                                     \
+    return -1;                                         \
+  }                                                    \
+  char* argv[n + 1];                                   \
+  argv[0] = const_cast<char*>(first);                  \
+  for (std::ptrdiff_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
+
+RINGLET_HOOK int execl(const char* path, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  RINGLET_BUILD_ARGV(arg, ap, argv, n)
+  va_end(ap);
+  return execv(path, argv);
+}
+
+RINGLET_HOOK int execlp(const char* file, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  RINGLET_BUILD_ARGV(arg, ap, argv, n)
+  va_end(ap);
+  return execvp(file, argv);
+}
+
+RINGLET_HOOK int execle(const char* path, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  RINGLET_BUILD_ARGV(arg, ap, argv, n)
+  char* const* envp = va_arg(ap, char* const*);
+  va_end(ap);
+  return execve(path, argv, envp);
+}
