@@ -2,10 +2,11 @@
 // (and syscall(SYS_execve / SYS_execveat), in thread/futex.cpp's syscall hook).
 //
 // What they add to glibc's: the blocking monitor (RINGLET_MAX_BLOCKING_MS) stops signalling
-// the calling thread first. An exec can hold the thread for milliseconds (tearing down a large
-// image), long enough for the monitor to sample it; the kernel keeps a signal pending on that
-// thread across execve and resets its handler to the default, so the new image would start by
-// ending with SIGRTMAX-1. If the exec fails, the thread is watched again and errno is the
+// the calling thread first. Inside execve the thread still holds its scheduler while the
+// kernel copies the arguments and ends the process's other threads (the monitor's last), a
+// millisecond or more, long enough for the monitor to sample it; the kernel keeps a signal
+// pending on that thread across execve and resets its handler to the default, so the new
+// image would start by ending with SIGRTMAX-1. If the exec fails, the thread is watched again and errno is the
 // exec's. glibc's own execl* build an argument vector and call execve internally, past any
 // interposer, so each is its own hook here, building the vector as glibc does.
 #include <errno.h>
