@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdarg>
 #include <cstddef>
 
@@ -30,16 +31,29 @@ int guarded(Call call) noexcept {
   return r;
 }
 
-// The arguments after `first` up to the terminating null pointer, counted (glibc's limit: E2BIG
-// past INT_MAX). `rest` is left past the null pointer (execle's envp follows it).
-std::ptrdiff_t count_args(const char* first, va_list rest) noexcept {
-  std::ptrdiff_t n = 1;
-  if (!first) return 0;
-  va_list ap;
-  va_copy(ap, rest);
-  while (va_arg(ap, const char*) != nullptr) ++n;
-  va_end(ap);
-  return n;
+// execl, execlp, execle: the argument vector built on this stack, as glibc's own does (a
+// variable-length array), from `first` up to the terminating null pointer (E2BIG past
+// INT_MAX, as glibc); then call(argv, envp), envp read past that null pointer when
+// `with_env` (execle), else null.
+template <class Call>
+int exec_list(const char* first, va_list ap, bool with_env, Call call) noexcept {
+  std::ptrdiff_t n = 0;
+  if (first) {
+    va_list count;
+    va_copy(count, ap);
+    for (n = 1; va_arg(count, const char*) != nullptr; ++n) {
+    }
+    va_end(count);
+  }
+  if (n >= INT_MAX) {
+    errno = E2BIG;
+    return -1;
+  }
+  char* argv[n + 1];
+  argv[0] = const_cast<char*>(first);
+  for (std::ptrdiff_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
+  char* const* envp = with_env ? va_arg(ap, char* const*) : nullptr;
+  return call(argv, envp);
 }
 
 }  // namespace
@@ -68,39 +82,26 @@ RINGLET_HOOK int execveat(int dirfd, const char* path, char* const argv[], char*
   return guarded([&] { return RINGLET_REAL(execveat)(dirfd, path, argv, envp, flags); });
 }
 
-// execl, execlp, execle: the vector on this stack, as glibc's own (a variable-length array).
-#define RINGLET_BUILD_ARGV(first, ap, argv, n)         \
-  const std::ptrdiff_t n = count_args(first, ap);      \
-  if (n >= 0x7fffffff) {                               \
-    va_end(ap);                                        \
-    errno = E2BIG;                                     \
-    return -1;                                         \
-  }                                                    \
-  char* argv[n + 1];                                   \
-  argv[0] = const_cast<char*>(first);                  \
-  for (std::ptrdiff_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
-
 RINGLET_HOOK int execl(const char* path, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  RINGLET_BUILD_ARGV(arg, ap, argv, n)
+  const int r = exec_list(arg, ap, false, [&](char* const* argv, char* const*) { return execv(path, argv); });
   va_end(ap);
-  return execv(path, argv);
+  return r;
 }
 
 RINGLET_HOOK int execlp(const char* file, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  RINGLET_BUILD_ARGV(arg, ap, argv, n)
+  const int r = exec_list(arg, ap, false, [&](char* const* argv, char* const*) { return execvp(file, argv); });
   va_end(ap);
-  return execvp(file, argv);
+  return r;
 }
 
 RINGLET_HOOK int execle(const char* path, const char* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  RINGLET_BUILD_ARGV(arg, ap, argv, n)
-  char* const* envp = va_arg(ap, char* const*);
+  const int r = exec_list(arg, ap, true, [&](char* const* argv, char* const* envp) { return execve(path, argv, envp); });
   va_end(ap);
-  return execve(path, argv, envp);
+  return r;
 }
