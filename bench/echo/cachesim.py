@@ -24,7 +24,6 @@ are: callgrind_annotate --show=DLmr,DLmw,D1mr,D1mw,Ir --sort=DLmr FILE (build wi
 --base adds "ringlet epoll@base", the same server from another build (a change's before and
 after). Prints one row per (connections, server), with the ratios to the epoll C server.
 """
-import argparse
 import os
 import re
 import shutil
@@ -116,11 +115,7 @@ def measure(cmd, send_fn, port, conns, args, loadgen, keep_as=None):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("build")
-    ap.add_argument("--base", help="another build directory: adds 'ringlet epoll@base'")
-    ap.add_argument("--servers", default="ringlet epoll,epoll C")
+    ap = echo_common.valgrind_parser(__doc__)
     ap.add_argument("--conns", default="1000,50", help="comma-separated connection counts")
     ap.add_argument("--warmup", type=float, default=8.0, help="seconds of load before counting")
     ap.add_argument("--window", type=float, default=10.0, help="seconds counted")
@@ -139,14 +134,9 @@ def main():
     loadgen = os.path.join(args.build, "bench", "loadgen")
     if not os.access(loadgen, os.X_OK):
         sys.exit(f"cachesim.py: {loadgen} not found: build {args.build} first")
-    table = echo_common.servers(args.build, "")
-    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    table, names = echo_common.valgrind_servers(args, "cachesim.py")
     if args.base:
-        if not os.access(os.path.join(args.base, "examples", "echo_server"), os.X_OK):
-            sys.exit(f"cachesim.py: {args.base}/examples/echo_server not found: build {args.base} first")
-        table["ringlet epoll@base"] = echo_common.servers(args.base, "")["ringlet epoll"]
         SEND["ringlet epoll@base"] = SEND["ringlet epoll"]
-        names.append("ringlet epoll@base")
     for n in names:
         if n not in SEND:
             sys.exit(f"cachesim.py: no send function known for {n!r} (known: {', '.join(SEND)}; "

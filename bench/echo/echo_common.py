@@ -1,10 +1,12 @@
 """What bench/echo/run.py, together.py and cores.py share: the single-core servers, reading
-loadgen's line, the median table and the per-run ratios."""
+loadgen's line, the median table and the per-run ratios; and what the valgrind counters
+(cachesim.py, pagesim.py) share: their first arguments and the servers they name."""
 import argparse
 import os
 import re
 import statistics
 import subprocess
+import sys
 
 KEYS = ("msgs_per_s", "p50_us", "p99_us", "cpu_us_per_msg")
 
@@ -33,6 +35,31 @@ def servers(b, go_binary):
         "Go": [go_binary, "{port}"],
         "gevent": ["/usr/bin/python3", f"{here}/echo_gevent.py", "{port}"],
     }
+
+
+def valgrind_parser(doc):
+    """The argument parser of a valgrind counter (doc: its module docstring), with the
+    arguments they all take: the build directory, --base and --servers."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    ap.add_argument("build")
+    ap.add_argument("--base", help="another build directory: adds 'ringlet epoll@base'")
+    ap.add_argument("--servers", default="ringlet epoll,epoll C")
+    return ap
+
+
+def valgrind_servers(args, tool):
+    """(table, names) for a valgrind counter's parsed args: the servers of args.build, the
+    names in --servers, and 'ringlet epoll@base' from --base (whose echo_server must be
+    built; else exit with one line naming `tool`)."""
+    table = servers(args.build, "")
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    if args.base:
+        if not os.access(os.path.join(args.base, "examples", "echo_server"), os.X_OK):
+            sys.exit(f"{tool}: {args.base}/examples/echo_server not found: build {args.base} first")
+        table["ringlet epoll@base"] = servers(args.base, "")["ringlet epoll"]
+        names.append("ringlet epoll@base")
+    return table, names
 
 
 def split_env(cmd):

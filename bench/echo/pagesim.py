@@ -26,7 +26,6 @@ has no vDSO) and epoll_pwait2 (valgrind 3.19 answers ENOSYS; the engine then use
 With --conns 100 the server is idle between messages, and both servers make one wait, one
 read and one send per message.
 """
-import argparse
 import collections
 import os
 import selectors
@@ -213,11 +212,7 @@ def measure(cmd, port, args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("build")
-    ap.add_argument("--base", help="another build directory: adds 'ringlet epoll@base'")
-    ap.add_argument("--servers", default="ringlet epoll,epoll C")
+    ap = echo_common.valgrind_parser(__doc__)
     ap.add_argument("--conns", type=int, default=400)
     ap.add_argument("--period", type=float, default=0.9, help="seconds each connection waits between messages")
     ap.add_argument("--skip", type=int, default=4000, help="sends left uncounted at the start")
@@ -236,11 +231,7 @@ def main():
         sys.exit("pagesim.py: needs two CPUs (the server on CPU 0, the client on CPU 1)")
     if args.conns < 1 or args.period <= 0 or args.skip < 0 or args.count < 1 or args.timeout <= 0:
         sys.exit("pagesim.py: --conns and --count must be above 0, --period and --timeout above 0, --skip 0 or more")
-    table = echo_common.servers(args.build, "")
-    names = [n.strip() for n in args.servers.split(",") if n.strip()]
-    if args.base:
-        table["ringlet epoll@base"] = echo_common.servers(args.base, "")["ringlet epoll"]
-        names.append("ringlet epoll@base")
+    table, names = echo_common.valgrind_servers(args, "pagesim.py")
     for n in names:
         if n not in table or n in ("Go", "gevent") or "io_uring" in n or n == "ringlet":
             sys.exit(f"pagesim.py: cannot count {n!r} (epoll servers only: valgrind 3.19 does not know io_uring)")
